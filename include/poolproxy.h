@@ -1,0 +1,336 @@
+/*
+ * poolproxy.h — the public C API of libpoolproxy, an embeddable pooled, worker-balanced proxy.
+ *
+ * This header is the documentation of record. It compiles as C99 and as C++, and mentions no
+ * libuv or C++ type.
+ *
+ * Shape of the API
+ * ----------------
+ *   pp_config *cfg;  pp_config_new(&cfg);
+ *   pp_config_set(cfg, "listen", "127.0.0.1:0");
+ *   pp_config_add_backend(cfg, "127.0.0.1:6379", 1);
+ *   pp_proxy *proxy; pp_proxy_new(&proxy, cfg);    (copies what it needs: cfg may be freed now)
+ *   pp_proxy_start(proxy);                          (returns once the listener is bound)
+ *   ...
+ *   pp_proxy_stop(proxy, 5000);                     (drain for at most 5 s, then force)
+ *   pp_proxy_free(proxy);  pp_config_free(cfg);
+ *
+ * Errors
+ * ------
+ * Every function that can fail returns an int: 0 on success, a negative PP_E... code on failure.
+ * pp_strerror(code) names the code; pp_last_error() gives the calling thread's message for its
+ * last failed call, naming the cause ("option 'workers': expected an integer in 0..256, got 'x'").
+ *
+ * Threading
+ * ---------
+ * - A pp_config is not thread-safe: use one from one thread at a time.
+ * - pp_proxy_start, pp_proxy_stop and pp_proxy_free must be called from one controlling thread
+ *   at a time, and never from inside a callback (they return PP_ESTATE there).
+ * - pp_proxy_stats, pp_proxy_worker_stats, pp_proxy_backend_stats, pp_proxy_local_address and
+ *   pp_proxy_state are safe from any thread while the proxy exists.
+ * - Callbacks (log, event) run on the proxy's own threads (workers, acceptor), possibly several
+ *   at once, and on the thread calling pp_proxy_start/stop. They must not block and must not
+ *   call pp_proxy_stop or pp_proxy_free. No callback runs after pp_proxy_free returns.
+ */
+#ifndef POOLPROXY_H
+#define POOLPROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(POOLPROXY_BUILDING)
+#  define PP_API __attribute__((visibility("default")))
+#else
+#  define PP_API
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Version                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+#define PP_VERSION_MAJOR 0
+#define PP_VERSION_MINOR 1
+#define PP_VERSION_PATCH 0
+/** The version as one number, (major << 16) | (minor << 8) | patch, for compile-time checks. */
+#define PP_VERSION_HEX ((PP_VERSION_MAJOR << 16) | (PP_VERSION_MINOR << 8) | PP_VERSION_PATCH)
+
+/** The version of the library actually loaded, encoded like PP_VERSION_HEX. */
+PP_API unsigned int pp_version(void);
+
+/** The version of the library actually loaded as a static string, e.g. "0.1.0". */
+PP_API const char *pp_version_string(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* X(name, value, message). Values are part of the ABI: never renumber, only append. */
+#define PP_ERRNO_MAP(X)                                                                        \
+    X(EINVAL, -1, "invalid argument")                                                          \
+    X(ENOMEM, -2, "out of memory")                                                             \
+    X(ENOOPT, -3, "no such option")                                                            \
+    X(EBADVALUE, -4, "invalid option value")                                                   \
+    X(ESTATE, -5, "operation not allowed in the current state")                                \
+    X(EADDR, -6, "invalid address")                                                            \
+    X(EBIND, -7, "cannot listen on the address")                                               \
+    X(ENOBACKEND, -8, "no backend configured")                                                 \
+    X(EIO, -9, "input/output error")                                                           \
+    X(ESYS, -10, "system resource error")                                                      \
+    X(ETRUNC, -11, "buffer too small")                                                         \
+    X(ENOTFOUND, -12, "no such object")                                                        \
+    X(EINTERNAL, -13, "internal error")
+
+/** Error codes returned by the API. Success is 0; every error is negative. */
+typedef enum pp_error {
+    PP_OK = 0,
+#define PP_ERRNO_ENUM_(name, value, msg) PP_##name = (value),
+    PP_ERRNO_MAP(PP_ERRNO_ENUM_)
+#undef PP_ERRNO_ENUM_
+    PP_ERRNO_LAST_ = -14
+} pp_error;
+
+/** A static, human-readable description of an error code ("invalid option value"). Never NULL;
+ *  an unknown code gives "unknown error". */
+PP_API const char *pp_strerror(int code);
+
+/** The symbolic name of an error code ("PP_EBADVALUE"). Never NULL; unknown gives "PP_E?". */
+PP_API const char *pp_err_name(int code);
+
+/** The calling thread's message for its most recent failed call, naming the cause. Never NULL:
+ *  "" when the thread has had no error. Valid until the thread's next call into the library. */
+PP_API const char *pp_last_error(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Options                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/** The type of an option's value, as pp_config_set parses it. */
+typedef enum pp_option_type {
+    PP_OPT_INT = 1,      /**< decimal integer within [min, max] */
+    PP_OPT_DURATION = 2, /**< "250ms", "2s", "1m", "1h"; bare number = milliseconds; min/max in ms */
+    PP_OPT_BOOL = 3,     /**< on/off, true/false, yes/no, 1/0 */
+    PP_OPT_ENUM = 4,     /**< one of the words listed in `choices` */
+    PP_OPT_ADDRESS = 5,  /**< "host:port", "[v6]:port" */
+    PP_OPT_BACKEND = 6   /**< "host:port[,weight=N]"; each set appends one backend */
+} pp_option_type;
+
+/** Describes one option of the table. Strings are static and owned by the library. */
+typedef struct pp_option_info {
+    size_t struct_size;       /**< in: sizeof(pp_option_info); out: bytes filled */
+    const char *name;         /**< e.g. "pool_max" (CLI flag: --pool-max) */
+    int type;                 /**< a pp_option_type */
+    const char *default_text; /**< the default as text ("" when none) */
+    const char *choices;      /**< PP_OPT_ENUM: "a|b|c"; otherwise "" */
+    int64_t min;              /**< PP_OPT_INT/DURATION: lowest accepted value (ms for durations) */
+    int64_t max;              /**< PP_OPT_INT/DURATION: highest accepted value */
+    const char *help;         /**< one line of help text */
+} pp_option_info;
+
+/** Number of options in the table. */
+PP_API size_t pp_option_count(void);
+
+/** Fills *info for option number index (0 <= index < pp_option_count()). Set
+ *  info->struct_size first. Returns PP_EINVAL for a bad index or NULL. */
+PP_API int pp_option_get_info(size_t index, pp_option_info *info);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/** An opaque set of options and backends, read by pp_proxy_new. */
+typedef struct pp_config pp_config;
+
+/** Log levels for the log callback. */
+typedef enum pp_log_level {
+    PP_LOG_ERROR = 0,
+    PP_LOG_WARN = 1,
+    PP_LOG_INFO = 2,
+    PP_LOG_DEBUG = 3
+} pp_log_level;
+
+/** Log callback: message is NUL-terminated and valid only during the call. Runs on proxy
+ *  threads; must not block. */
+typedef void (*pp_log_fn)(void *userdata, int level, const char *message);
+
+/** What a pp_event reports. */
+typedef enum pp_event_type {
+    PP_EVENT_PROXY_STARTED = 1,  /**< listener bound, workers running */
+    PP_EVENT_PROXY_STOPPED = 2,  /**< every worker has stopped (last event of a proxy) */
+    PP_EVENT_BACKEND_DOWN = 3,   /**< connecting to the backend failed after it last worked */
+    PP_EVENT_BACKEND_UP = 4      /**< a connection succeeded after failures */
+} pp_event_type;
+
+/** An event, valid only during the callback. */
+typedef struct pp_event {
+    size_t struct_size;  /**< sizeof(pp_event) as the library knows it */
+    int type;            /**< a pp_event_type */
+    int backend_id;      /**< index of the backend in configuration order; -1 when none */
+    const char *address; /**< the backend's "host:port", or the listen address; never NULL */
+    const char *reason;  /**< why, e.g. "connection refused"; never NULL */
+} pp_event;
+
+/** Event callback: runs on proxy threads; must not block. */
+typedef void (*pp_event_fn)(void *userdata, const pp_event *event);
+
+/** Creates a configuration holding every option's default and no backend. */
+PP_API int pp_config_new(pp_config **out);
+
+/** Frees a configuration. NULL is a no-op. A proxy made from it is unaffected. */
+PP_API void pp_config_free(pp_config *cfg);
+
+/** Sets option `name` from text. The value is checked now: a bad one returns PP_EBADVALUE (and
+ *  PP_ENOOPT for an unknown name), leaves the old value, and pp_last_error() names the option and
+ *  the reason. Setting "backend" appends a backend, like pp_config_add_backend. */
+PP_API int pp_config_set(pp_config *cfg, const char *name, const char *value);
+
+/** Writes option `name`'s current value as text into buf (NUL-terminated). Returns PP_ETRUNC if
+ *  buflen is too small. For "backend" it writes the backends, comma-and-space separated. */
+PP_API int pp_config_get(const pp_config *cfg, const char *name, char *buf, size_t buflen);
+
+/** Appends a backend "host:port" (IPv4, "[IPv6]:port", or "localhost") with a weight in 1..1000.
+ *  Backends are numbered from 0 in the order added. */
+PP_API int pp_config_add_backend(pp_config *cfg, const char *address, int weight);
+
+/** Number of backends configured so far. */
+PP_API int pp_config_backend_count(const pp_config *cfg);
+
+/** Reads "name = value" lines from a file ('#' starts a comment; blank lines ignored; a
+ *  "backend" line may repeat). Stops at the first bad line, naming file, line and option. */
+PP_API int pp_config_load_file(pp_config *cfg, const char *path);
+
+/** Sets the log callback and the most verbose level it receives. fn NULL removes it. */
+PP_API int pp_config_set_log_callback(pp_config *cfg, pp_log_fn fn, void *userdata, int max_level);
+
+/** Sets the event callback. fn NULL removes it. */
+PP_API int pp_config_set_event_callback(pp_config *cfg, pp_event_fn fn, void *userdata);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Proxy                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/** An opaque proxy instance. */
+typedef struct pp_proxy pp_proxy;
+
+/** Where a proxy is in its lifecycle. */
+typedef enum pp_proxy_state_t {
+    PP_STATE_CREATED = 0,
+    PP_STATE_RUNNING = 1,
+    PP_STATE_STOPPED = 2
+} pp_proxy_state_t;
+
+/** Creates a proxy from a configuration, checking options against each other (for example
+ *  pool_min_idle <= pool_max) and requiring at least one backend. The config is copied. */
+PP_API int pp_proxy_new(pp_proxy **out, const pp_config *cfg);
+
+/** Binds the listener, starts the workers and the acceptor, and returns once connections are
+ *  being accepted. PP_EBIND names the address if it cannot be bound. A proxy starts once:
+ *  start on a running or stopped proxy returns PP_ESTATE. */
+PP_API int pp_proxy_start(pp_proxy *proxy);
+
+/** Stops accepting at once, lets sessions in flight finish for up to drain_ms milliseconds
+ *  (negative: the configured drain_timeout), closes idle pooled connections, then closes what is
+ *  left and joins every thread. Returns PP_ESTATE if the proxy is not running. */
+PP_API int pp_proxy_stop(pp_proxy *proxy, int drain_ms);
+
+/** Frees a proxy that is not running. NULL is a no-op returning 0. A running proxy is left
+ *  untouched and PP_ESTATE is returned: stop it first. */
+PP_API int pp_proxy_free(pp_proxy *proxy);
+
+/** The proxy's lifecycle state (a pp_proxy_state_t), or a negative error code. */
+PP_API int pp_proxy_state(const pp_proxy *proxy);
+
+/** Writes the bound listen address ("127.0.0.1:40123", "[::1]:40123") into buf. The port is the
+ *  real one even when "listen" asked for port 0. PP_ESTATE before start. */
+PP_API int pp_proxy_local_address(const pp_proxy *proxy, char *buf, size_t buflen);
+
+/** The bound listen port, or a negative error code (PP_ESTATE before start). */
+PP_API int pp_proxy_local_port(const pp_proxy *proxy);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Statistics                                                                                 */
+/*                                                                                            */
+/* Each struct starts with struct_size: set it to sizeof(the struct) you compiled against. The */
+/* library fills min(struct_size, its own size) bytes and writes back how many it filled, so  */
+/* old callers keep working when fields are appended. Counters only grow; gauges are marked.  */
+/* ------------------------------------------------------------------------------------------ */
+
+/** Whole-proxy counters: the sum over workers plus the acceptor's own. */
+typedef struct pp_stats {
+    size_t struct_size;
+    uint64_t connections_accepted;        /**< client connections accepted (since 0.1) */
+    uint64_t connections_active;          /**< gauge: client connections open now (since 0.1) */
+    uint64_t connections_rejected_max;    /**< closed at once: max_connections reached (since 0.1) */
+    uint64_t connections_rejected_overflow; /**< closed at once: overflow queue full (since 0.1) */
+    uint64_t connections_rejected_no_backend; /**< closed: no backend could serve (since 0.1) */
+    uint64_t sessions_finished;           /**< client sessions closed after being served (since 0.1) */
+    uint64_t overflow_queued;             /**< hand-offs that went through the overflow queue (since 0.1) */
+    uint64_t overflow_stolen;             /**< of those, taken by a worker from the queue (since 0.1) */
+    uint64_t queue_waits;                 /**< sessions that waited for a pooled connection (since 0.1) */
+    uint64_t queue_timeouts;              /**< of those, closed because queue_timeout passed (since 0.1) */
+    uint64_t queue_full;                  /**< sessions closed because queue_max were already waiting (since 0.1) */
+    uint64_t queue_waiting;               /**< gauge: sessions waiting for a connection now (since 0.1) */
+    uint64_t backend_connects;            /**< backend connections opened successfully (since 0.1) */
+    uint64_t backend_connect_failures;    /**< backend connects that failed or timed out (since 0.1) */
+    uint64_t backend_conns_open;          /**< gauge: backend connections open or opening (since 0.1) */
+    uint64_t backend_conns_idle;          /**< gauge: of those, idle in a pool (since 0.1) */
+    uint64_t pool_hits;                   /**< sessions given an already-open pooled connection (since 0.1) */
+    uint64_t pool_misses;                 /**< sessions that had to open or wait for one (since 0.1) */
+    uint64_t idle_closed_by_backend;      /**< idle pooled connections the backend closed (since 0.1) */
+    uint64_t idle_closed_timeout;         /**< idle connections retired by pool_idle_timeout (since 0.1) */
+    uint64_t idle_closed_lifetime;        /**< connections retired by max_conn_lifetime (since 0.1) */
+    uint64_t bytes_client_to_backend;     /**< payload bytes relayed upstream (since 0.1) */
+    uint64_t bytes_backend_to_client;     /**< payload bytes relayed downstream (since 0.1) */
+    uint64_t accept_errors;               /**< accept() failures, e.g. EMFILE (since 0.1) */
+} pp_stats;
+
+/** One worker's counters. */
+typedef struct pp_worker_stats {
+    size_t struct_size;
+    uint64_t sessions_started;      /**< client sessions this worker took on (since 0.1) */
+    uint64_t sessions_active;       /**< gauge: sessions open on this worker now (since 0.1) */
+    uint64_t handoffs_queued;       /**< gauge: accepted sockets waiting in its hand-off queue (since 0.1) */
+    uint64_t overflow_stolen;       /**< sessions it took from the overflow queue (since 0.1) */
+    uint64_t bytes_relayed;         /**< payload bytes relayed in both directions (since 0.1) */
+    uint64_t backend_conns_open;    /**< gauge: backend connections it owns (since 0.1) */
+    uint64_t backend_conns_idle;    /**< gauge: of those, idle (since 0.1) */
+} pp_worker_stats;
+
+/** One backend's counters, summed over workers. */
+typedef struct pp_backend_stats {
+    size_t struct_size;
+    uint64_t conns_open;            /**< gauge: connections open or opening, all workers (since 0.1) */
+    uint64_t conns_idle;            /**< gauge: idle pooled connections (since 0.1) */
+    uint64_t conns_opened;          /**< connections opened successfully (since 0.1) */
+    uint64_t connect_failures;      /**< connects that failed or timed out (since 0.1) */
+    uint64_t sessions;              /**< sessions served (since 0.1) */
+    uint64_t sessions_active;       /**< gauge: sessions in flight (since 0.1) */
+    uint64_t weight;                /**< configured weight (since 0.1) */
+    uint64_t up;                    /**< gauge: 1 unless its last connect attempt failed (since 0.1) */
+} pp_backend_stats;
+
+/** Fills the whole-proxy counters. Safe from any thread; never stops the workers. */
+PP_API int pp_proxy_stats(const pp_proxy *proxy, pp_stats *out);
+
+/** Number of worker threads (after "workers = 0" was resolved to the CPU count). */
+PP_API int pp_proxy_worker_count(const pp_proxy *proxy);
+
+/** Fills worker `index`'s counters (0 <= index < pp_proxy_worker_count). */
+PP_API int pp_proxy_worker_stats(const pp_proxy *proxy, int index, pp_worker_stats *out);
+
+/** Number of backends. */
+PP_API int pp_proxy_backend_count(const pp_proxy *proxy);
+
+/** Fills backend `index`'s counters; writes its address into addr_buf when addr_buf is not NULL
+ *  (PP_ETRUNC if addr_len is too small; the stats are filled either way). */
+PP_API int pp_proxy_backend_stats(const pp_proxy *proxy, int index, pp_backend_stats *out,
+                                  char *addr_buf, size_t addr_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* POOLPROXY_H */

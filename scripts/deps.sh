@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs everything libpoolproxy needs on Debian 12, from Debian's packages only.
+#   scripts/deps.sh          build dependencies (enough for the demo)
+#   scripts/deps.sh --test   also what the test suites drive (real servers, sanitizer runtimes)
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+
+build_pkgs="build-essential cmake ninja-build pkg-config git ca-certificates procps
+ libuv1-dev node-llhttp"
+test_pkgs="libcmocka-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
+ redis-server redis-tools python3"
+
+pkgs="$build_pkgs"
+[ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
+
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    echo "deps: all installed"
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "deps: installing$missing"
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "deps: done"

@@ -1,0 +1,151 @@
+// pp_proxy_*: lifecycle and stats shims.
+#include <string>
+
+#include "capi/handles.h"
+#include "core/errors.h"
+
+namespace pp {
+
+int check_proxy(const pp_proxy *proxy, const char *fn) {
+    if (!proxy) return fail(PP_EINVAL, std::string(fn) + ": proxy is NULL");
+    if (proxy->magic != pp_proxy::kMagic) return fail(PP_EINVAL, std::string(fn) + ": not a live pp_proxy handle");
+    return PP_OK;
+}
+
+template <typename T>
+static int check_struct(const T *out, const char *fn, const char *type) {
+    if (!out) return fail(PP_EINVAL, std::string(fn) + ": out is NULL");
+    if (out->struct_size < sizeof(size_t)) {
+        return fail(PP_EINVAL, std::string(fn) + ": set out->struct_size = sizeof(" + type + ") first");
+    }
+    return PP_OK;
+}
+
+static int refuse_on_own_thread(const pp_proxy *proxy, const char *fn) {
+    if (proxy->core->on_own_thread()) {
+        return fail(PP_ESTATE, std::string(fn) + ": not allowed from a callback (it would wait for its own thread)");
+    }
+    return PP_OK;
+}
+
+}  // namespace pp
+
+using pp::fail;
+using pp::guard;
+
+extern "C" {
+
+PP_API int pp_proxy_new(pp_proxy **out, const pp_config *cfg) {
+    if (!out) return fail(PP_EINVAL, "pp_proxy_new: out is NULL");
+    *out = nullptr;
+    if (int rc = pp::check_config(cfg, "pp_proxy_new")) return rc;
+    return guard("pp_proxy_new", [&]() -> int {
+        auto proxy = std::make_unique<pp_proxy>();
+        proxy->core = std::make_unique<pp::Proxy>(cfg->settings);
+        *out = proxy.release();
+        return PP_OK;
+    });
+}
+
+PP_API int pp_proxy_start(pp_proxy *proxy) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_start")) return rc;
+    if (int rc = pp::refuse_on_own_thread(proxy, "pp_proxy_start")) return rc;
+    return guard("pp_proxy_start", [&]() -> int {
+        std::string why;
+        int rc = proxy->core->start(&why);
+        return rc == PP_OK ? PP_OK : fail(rc, why);
+    });
+}
+
+PP_API int pp_proxy_stop(pp_proxy *proxy, int drain_ms) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_stop")) return rc;
+    if (int rc = pp::refuse_on_own_thread(proxy, "pp_proxy_stop")) return rc;
+    return guard("pp_proxy_stop", [&]() -> int {
+        std::string why;
+        int rc = proxy->core->stop(drain_ms, &why);
+        return rc == PP_OK ? PP_OK : fail(rc, "pp_proxy_stop: " + why);
+    });
+}
+
+PP_API int pp_proxy_free(pp_proxy *proxy) {
+    if (!proxy) return PP_OK;
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_free")) return rc;
+    if (int rc = pp::refuse_on_own_thread(proxy, "pp_proxy_free")) return rc;
+    if (proxy->core->state() == PP_STATE_RUNNING) {
+        return fail(PP_ESTATE, "pp_proxy_free: the proxy is running; call pp_proxy_stop first");
+    }
+    return guard("pp_proxy_free", [&]() -> int {
+        proxy->magic = pp::kPoisoned;
+        delete proxy;
+        return PP_OK;
+    });
+}
+
+PP_API int pp_proxy_state(const pp_proxy *proxy) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_state")) return rc;
+    return proxy->core->state();
+}
+
+PP_API int pp_proxy_local_address(const pp_proxy *proxy, char *buf, size_t buflen) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_local_address")) return rc;
+    if (proxy->core->state() == PP_STATE_CREATED) {
+        return fail(PP_ESTATE, "pp_proxy_local_address: the proxy has not been started");
+    }
+    return guard("pp_proxy_local_address",
+                 [&]() -> int { return pp::copy_out(proxy->core->bound().to_string(), buf, buflen, "pp_proxy_local_address"); });
+}
+
+PP_API int pp_proxy_local_port(const pp_proxy *proxy) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_local_port")) return rc;
+    if (proxy->core->state() == PP_STATE_CREATED) {
+        return fail(PP_ESTATE, "pp_proxy_local_port: the proxy has not been started");
+    }
+    return proxy->core->bound().port();
+}
+
+PP_API int pp_proxy_stats(const pp_proxy *proxy, pp_stats *out) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_stats")) return rc;
+    if (int rc = pp::check_struct(out, "pp_proxy_stats", "pp_stats")) return rc;
+    proxy->core->stats(out);
+    return PP_OK;
+}
+
+PP_API int pp_proxy_worker_count(const pp_proxy *proxy) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_worker_count")) return rc;
+    return proxy->core->worker_count();
+}
+
+PP_API int pp_proxy_worker_stats(const pp_proxy *proxy, int index, pp_worker_stats *out) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_worker_stats")) return rc;
+    if (int rc = pp::check_struct(out, "pp_proxy_worker_stats", "pp_worker_stats")) return rc;
+    if (index < 0 || index >= proxy->core->worker_count()) {
+        return fail(PP_EINVAL, "pp_proxy_worker_stats: index " + std::to_string(index) + " is not in 0.." +
+                                   std::to_string(proxy->core->worker_count() - 1));
+    }
+    proxy->core->worker_stats(index, out);
+    return PP_OK;
+}
+
+PP_API int pp_proxy_backend_count(const pp_proxy *proxy) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_backend_count")) return rc;
+    return proxy->core->backend_count();
+}
+
+PP_API int pp_proxy_backend_stats(const pp_proxy *proxy, int index, pp_backend_stats *out, char *addr_buf,
+                                  size_t addr_len) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_backend_stats")) return rc;
+    if (int rc = pp::check_struct(out, "pp_proxy_backend_stats", "pp_backend_stats")) return rc;
+    if (index < 0 || index >= proxy->core->backend_count()) {
+        return fail(PP_EINVAL, "pp_proxy_backend_stats: index " + std::to_string(index) + " is not in 0.." +
+                                   std::to_string(proxy->core->backend_count() - 1));
+    }
+    proxy->core->backend_stats(index, out);
+    if (addr_buf) {
+        return guard("pp_proxy_backend_stats", [&]() -> int {
+            return pp::copy_out(proxy->core->backend(index).name, addr_buf, addr_len, "pp_proxy_backend_stats");
+        });
+    }
+    return PP_OK;
+}
+
+}  // extern "C"

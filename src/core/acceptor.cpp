@@ -1,0 +1,181 @@
+#include "core/acceptor.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/clock.h"
+#include "core/thread_context.h"
+#include "core/worker.h"
+
+namespace pp {
+
+namespace {
+constexpr int kAcceptBatch = 64;          // per readiness event, so one busy listener can't starve the loop
+constexpr uint64_t kEmfileBackoffMs = 100;  // out of fds: pause accepting instead of spinning
+constexpr uint64_t kOverflowSweepMs = 100;
+}  // namespace
+
+Acceptor::Acceptor(Shared &shared)
+    : shared_(shared),
+      balancer_(shared.worker_count, shared.worker_capacity, shared.settings.overflow_max,
+                shared.settings.max_connections),
+      loads_(static_cast<size_t>(shared.worker_count)) {}
+
+Acceptor::~Acceptor() {
+    if (thread_.joinable()) thread_.join();
+    if (loop_ready_) uv_loop_close(&loop_);
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+}
+
+int Acceptor::bind(std::string *why) {
+    const Address &addr = shared_.settings.listen;
+    int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *why = std::string("cannot create a socket: ") + std::strerror(errno);
+        return PP_ESYS;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, addr.sa(), addr.len) != 0 || ::listen(fd, static_cast<int>(shared_.settings.listen_backlog)) != 0) {
+        *why = "cannot listen on " + addr.to_string() + ": " + std::strerror(errno);
+        ::close(fd);
+        return PP_EBIND;
+    }
+    bound_ = Address{};
+    bound_.len = sizeof bound_.storage;
+    getsockname(fd, reinterpret_cast<sockaddr *>(&bound_.storage), &bound_.len);
+    listen_fd_ = fd;
+    return PP_OK;
+}
+
+int Acceptor::start(std::string *why) {
+    int rc = uv_loop_init(&loop_);
+    if (rc != 0) {
+        *why = std::string("acceptor event loop: ") + uv_strerror(rc);
+        return PP_ESYS;
+    }
+    loop_ready_ = true;
+    uv_poll_init(&loop_, &poll_, listen_fd_);
+    uv_async_init(&loop_, &stop_async_, on_stop);
+    uv_timer_init(&loop_, &backoff_timer_);
+    uv_timer_init(&loop_, &overflow_timer_);
+    poll_.data = stop_async_.data = backoff_timer_.data = overflow_timer_.data = this;
+    uv_poll_start(&poll_, UV_READABLE, on_readable);
+    uv_timer_start(&overflow_timer_, on_overflow_sweep, kOverflowSweepMs, kOverflowSweepMs);
+    try {
+        thread_ = std::thread([this] {
+            ThreadContext ctx(&shared_);
+            uv_run(&loop_, UV_RUN_DEFAULT);
+        });
+    } catch (const std::system_error &e) {
+        *why = std::string("cannot start the acceptor thread: ") + e.what();
+        return PP_ESYS;
+    }
+    return PP_OK;
+}
+
+void Acceptor::stop() {
+    if (!thread_.joinable()) return;
+    uv_async_send(&stop_async_);
+    thread_.join();
+}
+
+void Acceptor::on_stop(uv_async_t *a) {
+    auto *self = static_cast<Acceptor *>(a->data);
+    uv_close(reinterpret_cast<uv_handle_t *>(&self->poll_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&self->stop_async_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&self->backoff_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&self->overflow_timer_), nullptr);
+    ::close(self->listen_fd_);  // stop accepting now; the kernel refuses new connections
+    self->listen_fd_ = -1;
+    for (int fd : self->shared_.overflow.take_older_than(UINT64_MAX)) {
+        self->reject(fd, self->shared_.accept.rejected_overflow);
+        self->shared_.open_connections.sub();
+    }
+}
+
+void Acceptor::on_readable(uv_poll_t *p, int status, int) {
+    auto *self = static_cast<Acceptor *>(p->data);
+    if (status < 0) return;
+    self->accept_batch();
+}
+
+void Acceptor::accept_batch() {
+    for (int i = 0; i < kAcceptBatch; i++) {
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            dispatch(fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        shared_.accept.accept_errors.add();
+        uint64_t now = mono_ms();
+        if (now - last_error_log_ms_ >= 1000) {  // at most one line a second under a storm
+            last_error_log_ms_ = now;
+            shared_.logger.log(PP_LOG_WARN, "accept failed: %s; pausing accepts for %llums", std::strerror(errno),
+                               static_cast<unsigned long long>(kEmfileBackoffMs));
+        }
+        // EMFILE/ENFILE/ENOBUFS: the listener stays readable, so polling again would spin.
+        uv_poll_stop(&poll_);
+        uv_timer_start(&backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0);
+        return;
+    }
+}
+
+void Acceptor::on_backoff_over(uv_timer_t *t) {
+    auto *self = static_cast<Acceptor *>(t->data);
+    uv_poll_start(&self->poll_, UV_READABLE, on_readable);
+}
+
+void Acceptor::reject(int fd, Counter &reason) {
+    reason.add();
+    ::close(fd);
+}
+
+void Acceptor::dispatch(int fd) {
+    shared_.accept.accepted.add();
+    for (size_t w = 0; w < loads_.size(); w++) loads_[w] = shared_.workers[w]->load();
+    Balancer::Decision d = balancer_.pick(loads_, shared_.open_connections.get(), shared_.overflow.size());
+    switch (d.kind) {
+    case Balancer::Kind::worker:
+        shared_.open_connections.add();
+        shared_.workers[static_cast<size_t>(d.worker)]->post_handoff(fd);
+        return;
+    case Balancer::Kind::overflow:
+        shared_.open_connections.add();  // before the push: a worker may take it at once
+        if (!shared_.overflow.push(fd, mono_ms())) {
+            shared_.open_connections.sub();
+            reject(fd, shared_.accept.rejected_overflow);
+            return;
+        }
+        shared_.accept.overflow_queued.add();
+        if (d.worker >= 0) shared_.workers[static_cast<size_t>(d.worker)]->post_overflow_ready();
+        return;
+    case Balancer::Kind::reject_max_connections:
+        reject(fd, shared_.accept.rejected_max);
+        return;
+    case Balancer::Kind::reject_overflow_full:
+        reject(fd, shared_.accept.rejected_overflow);
+        return;
+    }
+}
+
+// A connection may wait in the overflow queue for queue_timeout at most, like any wait.
+void Acceptor::on_overflow_sweep(uv_timer_t *t) {
+    auto *self = static_cast<Acceptor *>(t->data);
+    uint64_t now = mono_ms();
+    uint64_t timeout = static_cast<uint64_t>(self->shared_.settings.queue_timeout);
+    if (now < timeout) return;
+    for (int fd : self->shared_.overflow.take_older_than(now - timeout)) {
+        self->reject(fd, self->shared_.accept.rejected_overflow);
+        self->shared_.open_connections.sub();
+    }
+}
+
+}  // namespace pp

@@ -1,0 +1,44 @@
+// A backend as all workers share it: its address and the few atomics that must be global —
+// the connection cap (pool_max) and the in-flight count least_conn reads. Everything counted
+// per request lives in the per-worker pool instead.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "core/address.h"
+
+namespace pp {
+
+struct Backend {
+    int id = 0;
+    Address addr;
+    std::string name;  // "host:port" as configured
+    int weight = 1;
+
+    // Connections open or being opened, across all workers; never above pool_max when capped.
+    std::atomic<int64_t> open{0};
+    // Sessions using this backend now, including those still connecting (least_conn input).
+    std::atomic<int64_t> outstanding{0};
+    // Not chosen before this monotonic time (ms) after a failed connect, unless all are down.
+    std::atomic<uint64_t> down_until_ms{0};
+    // false after a failed connect, true again after a successful one (events fire on change).
+    std::atomic<bool> up{true};
+
+    // Takes one connection slot if fewer than cap are in use (cap 0 = unlimited).
+    bool try_reserve(int64_t cap) {
+        if (cap == 0) {
+            open.fetch_add(1, std::memory_order_seq_cst);
+            return true;
+        }
+        int64_t cur = open.load(std::memory_order_seq_cst);
+        while (cur < cap) {
+            if (open.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst)) return true;
+        }
+        return false;
+    }
+
+    void release() { open.fetch_sub(1, std::memory_order_seq_cst); }
+};
+
+}  // namespace pp

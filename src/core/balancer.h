@@ -1,0 +1,48 @@
+// The acceptor's choice of worker for a new client connection. Pure logic: no sockets, no
+// threads; the caller passes a snapshot of the loads.
+//
+// Tier 1: starting after the last worker chosen (round robin), the first worker whose load
+//         (active sessions + queued hand-offs) is below half its capacity.
+// Tier 2: otherwise the overflow queue, which any worker with spare capacity drains ("steals").
+// Tier 3: max_connections reached, or the overflow queue full: reject, counted by reason.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace pp {
+
+struct WorkerLoad {
+    int64_t sessions = 0;  // active sessions on the worker
+    int64_t queued = 0;    // accepted sockets handed to it and not yet taken up
+
+    int64_t total() const { return sessions + queued; }
+};
+
+class Balancer {
+public:
+    enum class Kind { worker, overflow, reject_max_connections, reject_overflow_full };
+
+    struct Decision {
+        Kind kind;
+        int worker;  // the chosen worker (Kind::worker), or the one to wake for the overflow (-1: none)
+    };
+
+    Balancer(int workers, int64_t worker_capacity, int64_t overflow_max, int64_t max_connections);
+
+    // open_connections counts client connections already open, not this one.
+    Decision pick(const std::vector<WorkerLoad> &loads, int64_t open_connections, int64_t overflow_len);
+
+    // Whether a worker with this load may take a connection from the overflow queue.
+    bool has_spare(const WorkerLoad &load) const { return load.total() < capacity_; }
+
+    int64_t worker_capacity() const { return capacity_; }
+
+private:
+    int workers_;
+    int64_t capacity_;
+    int64_t overflow_max_;
+    int64_t max_connections_;
+    int cursor_ = 0;
+};
+
+}  // namespace pp

@@ -1,0 +1,62 @@
+// A doubly linked list threaded through its elements: O(1) unlink without allocation.
+#pragma once
+#include <cstddef>
+
+namespace pp {
+
+struct ListHook {
+    ListHook *prev = nullptr;
+    ListHook *next = nullptr;
+    bool linked() const { return next != nullptr; }
+};
+
+template <typename T, ListHook T::*Hook>
+class IntrusiveList {
+public:
+    IntrusiveList() { head_.prev = head_.next = &head_; }
+    IntrusiveList(const IntrusiveList &) = delete;
+    IntrusiveList &operator=(const IntrusiveList &) = delete;
+
+    bool empty() const { return head_.next == &head_; }
+    size_t size() const { return size_; }
+
+    void push_back(T *item) {
+        ListHook *h = &(item->*Hook);
+        h->prev = head_.prev;
+        h->next = &head_;
+        head_.prev->next = h;
+        head_.prev = h;
+        size_++;
+    }
+    void remove(T *item) {
+        ListHook *h = &(item->*Hook);
+        if (!h->linked()) return;
+        h->prev->next = h->next;
+        h->next->prev = h->prev;
+        h->prev = h->next = nullptr;
+        size_--;
+    }
+    T *front() const { return empty() ? nullptr : owner(head_.next); }
+    T *back() const { return empty() ? nullptr : owner(head_.prev); }
+    T *pop_front() {
+        T *item = front();
+        if (item) remove(item);
+        return item;
+    }
+    T *pop_back() {
+        T *item = back();
+        if (item) remove(item);
+        return item;
+    }
+
+private:
+    static T *owner(const ListHook *h) {
+        // offsetof-free container_of: the hook's offset within T.
+        const size_t off = reinterpret_cast<size_t>(&(static_cast<T *>(nullptr)->*Hook));
+        return reinterpret_cast<T *>(reinterpret_cast<char *>(const_cast<ListHook *>(h)) - off);
+    }
+    ListHook head_;
+    size_t size_ = 0;
+};
+
+}  // namespace pp

@@ -1,0 +1,81 @@
+#include "core/lb_policy.h"
+
+namespace pp {
+
+LoadBalancer::LoadBalancer(LbPolicy policy, const std::vector<Backend *> &backends, uint64_t seed)
+    : policy_(policy), backends_(backends), current_weight_(backends.size(), 0), rng_(seed) {}
+
+int LoadBalancer::pick(const std::vector<bool> &excluded, uint64_t now_ms) {
+    const size_t n = backends_.size();
+    std::vector<bool> eligible(n, false);
+    bool any = false, any_up = false;
+    for (size_t i = 0; i < n; i++) {
+        if (excluded[i]) continue;
+        any = true;
+        if (backends_[i]->down_until_ms.load(std::memory_order_relaxed) <= now_ms) {
+            eligible[i] = true;
+            any_up = true;
+        }
+    }
+    if (!any) return -1;
+    if (!any_up) {  // panic mode: every candidate recently failed; try them anyway
+        for (size_t i = 0; i < n; i++) eligible[i] = !excluded[i];
+    }
+    switch (policy_) {
+    case LbPolicy::least_conn: return pick_least_conn(eligible);
+    case LbPolicy::random: return pick_random(eligible);
+    case LbPolicy::round_robin: break;
+    }
+    return pick_round_robin(eligible);
+}
+
+// nginx's smooth weighted round robin: spreads a backend's turns evenly instead of in bursts.
+int LoadBalancer::pick_round_robin(const std::vector<bool> &eligible) {
+    int best = -1;
+    int64_t total = 0;
+    for (size_t i = 0; i < backends_.size(); i++) {
+        if (!eligible[i]) continue;
+        current_weight_[i] += backends_[i]->weight;
+        total += backends_[i]->weight;
+        if (best < 0 || current_weight_[i] > current_weight_[best]) best = static_cast<int>(i);
+    }
+    current_weight_[best] -= total;
+    return best;
+}
+
+// Power of two choices over the shared in-flight counts, weighted: two distinct candidates,
+// the one with fewer outstanding sessions per unit of weight wins.
+int LoadBalancer::pick_least_conn(const std::vector<bool> &eligible) {
+    std::vector<int> cands;
+    for (size_t i = 0; i < backends_.size(); i++) {
+        if (eligible[i]) cands.push_back(static_cast<int>(i));
+    }
+    if (cands.size() == 1) return cands[0];
+    std::uniform_int_distribution<size_t> first(0, cands.size() - 1);
+    std::uniform_int_distribution<size_t> second(0, cands.size() - 2);
+    size_t a = first(rng_);
+    size_t b = second(rng_);
+    if (b >= a) b++;  // never the same backend twice
+    const Backend *ba = backends_[cands[a]];
+    const Backend *bb = backends_[cands[b]];
+    int64_t la = ba->outstanding.load(std::memory_order_relaxed) * bb->weight;
+    int64_t lb = bb->outstanding.load(std::memory_order_relaxed) * ba->weight;
+    return la <= lb ? cands[a] : cands[b];
+}
+
+int LoadBalancer::pick_random(const std::vector<bool> &eligible) {
+    int64_t total = 0;
+    for (size_t i = 0; i < backends_.size(); i++) {
+        if (eligible[i]) total += backends_[i]->weight;
+    }
+    std::uniform_int_distribution<int64_t> dist(0, total - 1);
+    int64_t r = dist(rng_);
+    for (size_t i = 0; i < backends_.size(); i++) {
+        if (!eligible[i]) continue;
+        if (r < backends_[i]->weight) return static_cast<int>(i);
+        r -= backends_[i]->weight;
+    }
+    return -1;
+}
+
+}  // namespace pp

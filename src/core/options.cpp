@@ -1,0 +1,279 @@
+#include "core/options.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace pp {
+
+namespace {
+
+constexpr int64_t kHour = 3600 * 1000;
+constexpr int64_t kDay = 24 * kHour;
+
+// The one place an option is declared. Keep rows in the order --help should list them.
+const OptionDef kOptions[] = {
+    {"mode", PP_OPT_ENUM, "tcp", "tcp", 0, 0,
+     "proxy mode: tcp relays bytes over pre-warmed pooled backend connections", &Settings::mode},
+    {"listen", PP_OPT_ADDRESS, "127.0.0.1:8080", "", 0, 0,
+     "address to accept clients on, host:port or [v6]:port (port 0 picks a free port)", nullptr},
+    {"backend", PP_OPT_BACKEND, "", "", 0, 0,
+     "backend host:port[,weight=N]; repeat for several backends", nullptr},
+    {"workers", PP_OPT_INT, "0", "", 0, 256,
+     "worker threads, each with its own event loop (0 = one per CPU)", &Settings::workers},
+    {"max_connections", PP_OPT_INT, "10000", "", 1, 10000000,
+     "client connections open at once; more are closed on accept and counted", &Settings::max_connections},
+    {"worker_max_sessions", PP_OPT_INT, "0", "", 0, 10000000,
+     "sessions one worker takes before new ones overflow (0 = max_connections / workers)",
+     &Settings::worker_max_sessions},
+    {"overflow_max", PP_OPT_INT, "1024", "", 0, 1000000,
+     "accepted connections that may wait for a worker when all are busy; beyond, rejected",
+     &Settings::overflow_max},
+    {"lb", PP_OPT_ENUM, "round_robin", "round_robin|least_conn|random", 0, 0,
+     "backend choice: smooth weighted round robin, least outstanding by power of two choices, or random",
+     &Settings::lb},
+    {"pool_max", PP_OPT_INT, "64", "", 0, 1000000,
+     "hard cap on connections per backend across all workers (0 = no cap and no pre-warming)",
+     &Settings::pool_max},
+    {"pool_min_idle", PP_OPT_INT, "0", "", 0, 1000000,
+     "connections per backend kept open ahead of demand, refilled in the background",
+     &Settings::pool_min_idle},
+    {"pool_idle_timeout", PP_OPT_DURATION, "5s", "", 0, kDay,
+     "an idle pooled connection is closed after this (0 = never)", &Settings::pool_idle_timeout},
+    {"max_conn_lifetime", PP_OPT_DURATION, "0", "", 0, 30 * kDay,
+     "a backend connection is retired at its next idle moment after this age (0 = no limit)",
+     &Settings::max_conn_lifetime},
+    {"queue_max", PP_OPT_INT, "1024", "", 0, 1000000,
+     "sessions that may wait for a backend connection when the pool is at pool_max",
+     &Settings::queue_max},
+    {"queue_timeout", PP_OPT_DURATION, "2s", "", 1, kHour,
+     "how long a session waits for a backend connection before it is closed", &Settings::queue_timeout},
+    {"connect_timeout", PP_OPT_DURATION, "2s", "", 1, kHour,
+     "how long connecting to a backend may take", &Settings::connect_timeout},
+    {"idle_timeout", PP_OPT_DURATION, "5m", "", 0, 7 * kDay,
+     "a tcp session with no byte in either direction for this long is closed (0 = never)",
+     &Settings::idle_timeout},
+    {"drain_timeout", PP_OPT_DURATION, "5s", "", 0, kHour,
+     "default drain time for a stop (pp_proxy_stop with a negative drain, SIGTERM in the CLI)",
+     &Settings::drain_timeout},
+    {"listen_backlog", PP_OPT_INT, "1024", "", 1, 65535, "listen(2) backlog", &Settings::listen_backlog},
+};
+
+constexpr size_t kOptionCount = sizeof kOptions / sizeof kOptions[0];
+
+std::string range_text(const OptionDef &d) {
+    if (d.type == PP_OPT_DURATION) {
+        return std::to_string(d.min) + "ms.." + std::to_string(d.max) + "ms";
+    }
+    return std::to_string(d.min) + ".." + std::to_string(d.max);
+}
+
+std::string quote(const std::string &v) { return "'" + v + "'"; }
+
+bool parse_int(const std::string &text, int64_t *out) {
+    if (text.empty() || text.size() > 18) return false;
+    size_t i = (text[0] == '-') ? 1 : 0;
+    if (i == text.size()) return false;
+    for (size_t k = i; k < text.size(); k++) {
+        if (text[k] < '0' || text[k] > '9') return false;
+    }
+    *out = std::strtoll(text.c_str(), nullptr, 10);
+    return true;
+}
+
+bool parse_bool(const std::string &text, int64_t *out) {
+    static const char *yes[] = {"on", "true", "yes", "1"};
+    static const char *no[] = {"off", "false", "no", "0"};
+    for (const char *w : yes) {
+        if (text == w) return *out = 1, true;
+    }
+    for (const char *w : no) {
+        if (text == w) return *out = 0, true;
+    }
+    return false;
+}
+
+bool parse_enum(const OptionDef &d, const std::string &text, int64_t *out) {
+    int64_t index = 0;
+    const char *p = d.choices;
+    while (*p) {
+        const char *end = std::strchr(p, '|');
+        size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
+        if (text.size() == len && text.compare(0, len, p, len) == 0) return *out = index, true;
+        index++;
+        if (!end) break;
+        p = end + 1;
+    }
+    return false;
+}
+
+std::string enum_word(const OptionDef &d, int64_t index) {
+    const char *p = d.choices;
+    for (int64_t i = 0; *p; i++) {
+        const char *end = std::strchr(p, '|');
+        size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
+        if (i == index) return std::string(p, len);
+        if (!end) break;
+        p = end + 1;
+    }
+    return "?";
+}
+
+// "host:port[,weight=N]"
+int parse_backend(const std::string &value, BackendSpec *out, std::string *why) {
+    std::string addr_text = value;
+    int weight = 1;
+    size_t comma = value.find(',');
+    if (comma != std::string::npos) {
+        addr_text = value.substr(0, comma);
+        std::string rest = value.substr(comma + 1);
+        int64_t w = 0;
+        if (rest.compare(0, 7, "weight=") != 0 || !parse_int(rest.substr(7), &w) || w < 1 || w > 1000) {
+            *why = "option 'backend': expected 'host:port[,weight=N]' with N in 1..1000, got " + quote(value);
+            return PP_EBADVALUE;
+        }
+        weight = static_cast<int>(w);
+    }
+    std::string reason;
+    if (!parse_address(addr_text, false, &out->addr, &reason)) {
+        *why = "option 'backend': " + reason;
+        return PP_EADDR;
+    }
+    out->text = addr_text;
+    out->weight = weight;
+    return PP_OK;
+}
+
+}  // namespace
+
+bool parse_duration_ms(const std::string &text, int64_t *out_ms) {
+    size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') digits++;
+    if (digits == 0 || digits > 12) return false;
+    int64_t n = std::strtoll(text.substr(0, digits).c_str(), nullptr, 10);
+    std::string unit = text.substr(digits);
+    int64_t scale;
+    if (unit.empty() || unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "m") scale = 60 * 1000;
+    else if (unit == "h") scale = kHour;
+    else if (unit == "d") scale = kDay;
+    else return false;
+    *out_ms = n * scale;
+    return true;
+}
+
+Settings::Settings() {
+    for (const OptionDef &d : kOptions) {
+        if (d.type == PP_OPT_BACKEND) continue;
+        std::string why;
+        if (set_option(this, d.name, d.default_text, &why) != PP_OK) std::abort();  // table bug
+    }
+}
+
+size_t option_count() { return kOptionCount; }
+
+const OptionDef *option_at(size_t index) { return index < kOptionCount ? &kOptions[index] : nullptr; }
+
+const OptionDef *find_option(const std::string &name) {
+    for (const OptionDef &d : kOptions) {
+        if (name == d.name) return &d;
+    }
+    return nullptr;
+}
+
+int set_option(Settings *s, const std::string &name, const std::string &value, std::string *why) {
+    const OptionDef *d = find_option(name);
+    if (!d) {
+        *why = "no option named " + quote(name) + " (see poolproxy --help for the list)";
+        return PP_ENOOPT;
+    }
+    const std::string prefix = "option '" + name + "': ";
+    int64_t v = 0;
+    switch (d->type) {
+    case PP_OPT_INT:
+        if (!parse_int(value, &v) || v < d->min || v > d->max) {
+            *why = prefix + "expected an integer in " + range_text(*d) + ", got " + quote(value);
+            return PP_EBADVALUE;
+        }
+        break;
+    case PP_OPT_DURATION:
+        if (!parse_duration_ms(value, &v) || v < d->min || v > d->max) {
+            *why = prefix + "expected a duration such as 250ms, 2s, 1m in " + range_text(*d) + ", got " +
+                   quote(value);
+            return PP_EBADVALUE;
+        }
+        break;
+    case PP_OPT_BOOL:
+        if (!parse_bool(value, &v)) {
+            *why = prefix + "expected on or off, got " + quote(value);
+            return PP_EBADVALUE;
+        }
+        break;
+    case PP_OPT_ENUM:
+        if (!parse_enum(*d, value, &v)) {
+            *why = prefix + "expected one of " + d->choices + ", got " + quote(value);
+            return PP_EBADVALUE;
+        }
+        break;
+    case PP_OPT_ADDRESS: {
+        Address addr;
+        std::string reason;
+        if (!parse_address(value, true, &addr, &reason)) {
+            *why = prefix + reason;
+            return PP_EBADVALUE;
+        }
+        s->listen = addr;
+        s->listen_text = value;
+        return PP_OK;
+    }
+    case PP_OPT_BACKEND: {
+        BackendSpec spec;
+        int rc = parse_backend(value, &spec, why);
+        if (rc != PP_OK) return rc == PP_EADDR ? PP_EBADVALUE : rc;
+        s->backends.push_back(spec);
+        return PP_OK;
+    }
+    }
+    s->*(d->field) = v;
+    return PP_OK;
+}
+
+std::string get_option(const Settings &s, const OptionDef &d) {
+    switch (d.type) {
+    case PP_OPT_INT: return std::to_string(s.*(d.field));
+    case PP_OPT_DURATION: return std::to_string(s.*(d.field)) + "ms";
+    case PP_OPT_BOOL: return s.*(d.field) ? "on" : "off";
+    case PP_OPT_ENUM: return enum_word(d, s.*(d.field));
+    case PP_OPT_ADDRESS: return s.listen_text;
+    case PP_OPT_BACKEND: {
+        std::string out;
+        for (const BackendSpec &b : s.backends) {
+            if (!out.empty()) out += ", ";
+            out += b.text;
+            if (b.weight != 1) out += ",weight=" + std::to_string(b.weight);
+        }
+        return out;
+    }
+    }
+    return "";
+}
+
+int validate_settings(const Settings &s, std::string *why) {
+    if (s.backends.empty()) {
+        *why = "no backend configured: add one with pp_config_add_backend or option 'backend'";
+        return PP_ENOBACKEND;
+    }
+    if (s.pool_max > 0 && s.pool_min_idle > s.pool_max) {
+        *why = "option 'pool_min_idle' (" + std::to_string(s.pool_min_idle) + ") must not exceed 'pool_max' (" +
+               std::to_string(s.pool_max) + ")";
+        return PP_EBADVALUE;
+    }
+    if (s.pool_max == 0 && s.pool_min_idle > 0) {
+        *why = "option 'pool_min_idle' needs pooling: 'pool_max' 0 turns the pool off";
+        return PP_EBADVALUE;
+    }
+    return PP_OK;
+}
+
+}  // namespace pp

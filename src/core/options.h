@@ -1,0 +1,39 @@
+// The option table: one row per option (name, type, default, range, help). It drives
+// pp_config_set/get, the CLI flags and --help, the config-file reader and docs/OPTIONS.md.
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include "core/settings.h"
+
+namespace pp {
+
+struct OptionDef {
+    const char *name;
+    pp_option_type type;
+    const char *default_text;
+    const char *choices;  // "a|b|c" for enums
+    int64_t min;
+    int64_t max;
+    const char *help;
+    int64_t Settings::*field;  // numeric, bool and enum options; nullptr for listen/backend
+};
+
+size_t option_count();
+const OptionDef *option_at(size_t index);
+const OptionDef *find_option(const std::string &name);
+
+// Parses `value` for option `name` into *s. On failure returns a PP_E code and a message naming
+// the option and the reason in *why, leaving *s unchanged.
+int set_option(Settings *s, const std::string &name, const std::string &value, std::string *why);
+
+// The option's current value as text (durations as "<n>ms", bools as on/off, enums as words).
+std::string get_option(const Settings &s, const OptionDef &def);
+
+// Checks the options against each other, before a proxy is made from them.
+int validate_settings(const Settings &s, std::string *why);
+
+// Duration text ("250ms", "2s", "1m", "1h", bare number = ms) to ms; false when malformed.
+bool parse_duration_ms(const std::string &text, int64_t *out_ms);
+
+}  // namespace pp

@@ -1,0 +1,230 @@
+#include "core/pool.h"
+
+#include <cstring>
+
+#include "core/clock.h"
+#include "core/worker.h"
+#include "proto/session.h"
+
+namespace pp {
+
+namespace {
+constexpr int kWarmConnectsInFlight = 2;  // bounded refill rate (pgbouncer#300's stampede)
+constexpr uint64_t kRefillBackoffMs = 1000;
+constexpr uint64_t kDownMs = 1000;  // a backend that refused is skipped this long when others exist
+}  // namespace
+
+BackendPool::BackendPool(Worker &worker, Backend &backend, int64_t warm_share)
+    : worker_(worker), backend_(backend), warm_share_(warm_share) {}
+
+PooledConn *BackendPool::take_idle() {
+    PooledConn *conn = idle_.pop_front();
+    if (!conn) return nullptr;
+    uv_read_stop(reinterpret_cast<uv_stream_t *>(&conn->tcp));
+    counters_.idle.sub();
+    worker_.idle_changed(-1);
+    conn->state = PooledConn::State::in_use;
+    worker_.schedule_deferred();  // a refill may be due
+    return conn;
+}
+
+PooledConn *BackendPool::open(Session *owner) {
+    const Settings &st = worker_.shared().settings;
+    auto *conn = new PooledConn;
+    conn->pool = this;
+    conn->owner = owner;
+    conn->created_ms = mono_ms();
+    conn->tcp.data = conn;
+    conn->timer.data = conn;
+    conn->connect_req.data = conn;
+    uv_tcp_init(worker_.loop(), &conn->tcp);
+    uv_timer_init(worker_.loop(), &conn->timer);
+    conn->open_handles = 2;
+    counters_.open.add();
+    conn->warm = (owner == nullptr);
+    if (conn->warm) warm_connecting_++;
+    int rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, backend_.addr.sa(), on_connect);
+    if (rc != 0) {
+        conn->owner = nullptr;  // the caller learns of the failure from the returned nullptr
+        connect_failed(conn, uv_strerror(rc));
+        return nullptr;
+    }
+    uv_timer_start(&conn->timer, on_connect_timeout, static_cast<uint64_t>(st.connect_timeout), 0);
+    return conn;
+}
+
+void BackendPool::on_connect(uv_connect_t *req, int status) {
+    auto *conn = static_cast<PooledConn *>(req->data);
+    if (conn->state == PooledConn::State::closing) return;  // timed out or drained meanwhile
+    BackendPool &pool = *conn->pool;
+    uv_timer_stop(&conn->timer);
+    if (status < 0) {
+        pool.connect_failed(conn, uv_strerror(status));
+        return;
+    }
+    uv_tcp_nodelay(&conn->tcp, 1);
+    pool.counters_.opened.add();
+    if (!pool.backend_.up.exchange(true)) {
+        pool.worker_.shared().logger.event(PP_EVENT_BACKEND_UP, pool.backend_.id, pool.backend_.name,
+                                           "connect succeeded");
+        pool.worker_.shared().logger.log(PP_LOG_INFO, "backend %s is up again", pool.backend_.name.c_str());
+    }
+    pool.backend_.down_until_ms.store(0, std::memory_order_relaxed);
+    if (conn->owner) {
+        tcp_relay::on_connected(conn->owner, conn);
+    } else {
+        pool.warm_connecting_--;
+        conn->warm = false;
+        pool.make_idle(conn);
+    }
+}
+
+void BackendPool::on_connect_timeout(uv_timer_t *timer) {
+    auto *conn = static_cast<PooledConn *>(timer->data);
+    conn->pool->connect_failed(conn, "connect timed out");
+}
+
+void BackendPool::connect_failed(PooledConn *conn, const char *reason) {
+    counters_.connect_failures.add();
+    backend_.down_until_ms.store(mono_ms() + kDownMs, std::memory_order_relaxed);
+    const Shared &sh = worker_.shared();
+    if (backend_.up.exchange(false)) {
+        sh.logger.event(PP_EVENT_BACKEND_DOWN, backend_.id, backend_.name, reason);
+        sh.logger.log(PP_LOG_WARN, "backend %s: %s", backend_.name.c_str(), reason);
+    } else {
+        sh.logger.log(PP_LOG_DEBUG, "backend %s: %s", backend_.name.c_str(), reason);
+    }
+    Session *owner = conn->owner;
+    if (conn->warm && conn->state == PooledConn::State::connecting) {
+        warm_connecting_--;
+        refill_after_ms_ = mono_ms() + kRefillBackoffMs;
+    }
+    conn->owner = nullptr;
+    close(conn);
+    if (owner) tcp_relay::on_connect_failed(owner, backend_.id);
+}
+
+void BackendPool::make_idle(PooledConn *conn) {
+    conn->state = PooledConn::State::idle;
+    conn->idle_since_ms = mono_ms();
+    idle_.push_back(conn);
+    counters_.idle.add();
+    worker_.idle_changed(+1);
+    // Keep a read armed while idle: a backend's close is noticed at once, and bytes a
+    // server-first protocol sends (a greeting) are kept for the session that takes it.
+    uv_read_start(reinterpret_cast<uv_stream_t *>(&conn->tcp), on_idle_alloc, on_idle_read);
+    worker_.schedule_deferred();  // a waiter may take it
+}
+
+void BackendPool::on_idle_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
+    auto *conn = static_cast<PooledConn *>(h->data);
+    IoBlock *b = conn->pool->worker_.buffers().get();
+    *buf = uv_buf_init(b->data, IoBlock::kSize);
+}
+
+void BackendPool::on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    auto *conn = static_cast<PooledConn *>(s->data);
+    BackendPool &pool = *conn->pool;
+    IoBlock *b = buf->base ? reinterpret_cast<IoBlock *>(buf->base - offsetof(IoBlock, data)) : nullptr;
+    if (nread > 0) {
+        size_t have = conn->early ? conn->early->len : 0;
+        if (!conn->early) {
+            b->len = static_cast<size_t>(nread);
+            conn->early = b;
+            return;
+        }
+        if (have + static_cast<size_t>(nread) <= IoBlock::kSize) {
+            std::memcpy(conn->early->data + have, b->data, static_cast<size_t>(nread));
+            conn->early->len += static_cast<size_t>(nread);
+            pool.worker_.buffers().put(b);
+            return;
+        }
+        // More unsolicited bytes than one block: not a greeting we can hold; drop it.
+        pool.worker_.buffers().put(b);
+        pool.close(conn);
+        return;
+    }
+    if (b) pool.worker_.buffers().put(b);
+    if (nread < 0) {
+        pool.counters_.closed_by_backend.add();
+        pool.close(conn);
+    }
+}
+
+void BackendPool::close(PooledConn *conn) {
+    if (conn->state == PooledConn::State::closing) return;
+    if (conn->state == PooledConn::State::idle) {
+        idle_.remove(conn);
+        counters_.idle.sub();
+        worker_.idle_changed(-1);
+    }
+    conn->state = PooledConn::State::closing;
+    if (conn->early) {
+        worker_.buffers().put(conn->early);
+        conn->early = nullptr;
+    }
+    uv_timer_stop(&conn->timer);
+    uv_close(reinterpret_cast<uv_handle_t *>(&conn->tcp), on_handle_closed);
+    uv_close(reinterpret_cast<uv_handle_t *>(&conn->timer), on_handle_closed);
+    counters_.open.sub();
+    // The slot is free as soon as the close is under way: the fd goes with this loop turn.
+    backend_.release();
+    worker_.slot_released();
+}
+
+void BackendPool::on_handle_closed(uv_handle_t *h) {
+    auto *conn = static_cast<PooledConn *>(h->data);
+    if (--conn->open_handles == 0) delete conn;
+}
+
+void BackendPool::finish_session(PooledConn *conn) { close(conn); }
+
+void BackendPool::adopt_connecting(PooledConn *conn) {
+    conn->owner = nullptr;
+    if (worker_.shared().settings.pool_max == 0) {  // no pooling: nobody will reuse it
+        close(conn);
+        return;
+    }
+    conn->warm = true;
+    warm_connecting_++;
+}
+
+void BackendPool::refill() {
+    const Settings &st = worker_.shared().settings;
+    if (warm_share_ == 0 || worker_.draining()) return;
+    if (mono_ms() < refill_after_ms_) return;
+    if (worker_.shared().waiting.get() > 0) return;  // a waiting session needs the slot more
+    while (static_cast<int64_t>(idle_.size()) + warm_connecting_ < warm_share_ &&
+           warm_connecting_ < kWarmConnectsInFlight) {
+        if (!backend_.try_reserve(st.pool_max)) return;
+        if (!open(nullptr)) return;
+    }
+}
+
+void BackendPool::sweep(uint64_t now_ms) {
+    const Settings &st = worker_.shared().settings;
+    // Rotate through the list once; close() unlinks, so no iterator is held across it.
+    size_t n = idle_.size();
+    for (size_t i = 0; i < n; i++) {
+        PooledConn *conn = idle_.pop_front();
+        bool too_old = st.max_conn_lifetime > 0 &&
+                       now_ms - conn->created_ms >= static_cast<uint64_t>(st.max_conn_lifetime);
+        bool idle_too_long = st.pool_idle_timeout > 0 &&
+                             now_ms - conn->idle_since_ms >= static_cast<uint64_t>(st.pool_idle_timeout);
+        idle_.push_back(conn);
+        if (too_old) {
+            counters_.closed_lifetime.add();
+            close(conn);
+        } else if (idle_too_long) {
+            counters_.closed_idle_timeout.add();
+            close(conn);
+        }
+    }
+    refill();
+}
+
+void BackendPool::close_idle(size_t max_count) {
+    while (max_count-- > 0 && !idle_.empty()) close(idle_.front());
+}
+
+}  // namespace pp

@@ -1,0 +1,105 @@
+// One worker's pool of connections to one backend. Only its worker touches it, so nothing here
+// locks; the backend's cap is the one shared atomic (Backend::open).
+//
+// tcp mode hands a connection to exactly one client session and closes it afterwards (the
+// protocol's state is opaque, so reuse would be unsafe); what the pool gives tcp sessions is a
+// connection that is already open (pool_min_idle, refilled in the background at a bounded
+// rate), and a hard cap with a waiting queue.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/backend.h"
+#include "core/buffer_pool.h"
+#include "core/intrusive_list.h"
+#include "obs/counter.h"
+
+namespace pp {
+
+class Worker;
+struct Session;
+class BackendPool;
+
+struct PooledConn {
+    enum class State { connecting, idle, in_use, closing };
+
+    uv_tcp_t tcp;
+    uv_timer_t timer;  // connect timeout
+    uv_connect_t connect_req;
+    BackendPool *pool = nullptr;
+    Session *owner = nullptr;  // the session it was opened for or handed to
+    State state = State::connecting;
+    bool warm = false;  // opened ahead of demand and still connecting
+    uint64_t created_ms = 0;
+    uint64_t idle_since_ms = 0;
+    IoBlock *early = nullptr;  // bytes the backend sent before a session took it (server-first protocols)
+    ListHook link;             // in the pool's idle list
+    int open_handles = 0;
+};
+
+struct PoolCounters {  // written by the owning worker only
+    Counter opened;
+    Counter connect_failures;
+    Counter sessions;
+    Counter sessions_active;
+    Counter open;  // this worker's connections open or opening
+    Counter idle;
+    Counter closed_by_backend;
+    Counter closed_idle_timeout;
+    Counter closed_lifetime;
+};
+
+class BackendPool {
+public:
+    BackendPool(Worker &worker, Backend &backend, int64_t warm_share);
+    BackendPool(const BackendPool &) = delete;
+    BackendPool &operator=(const BackendPool &) = delete;
+
+    Backend &backend() { return backend_; }
+    const PoolCounters &counters() const { return counters_; }
+    PoolCounters &counters_mut() { return counters_; }
+    size_t idle_count() const { return idle_.size(); }
+
+    // An open idle connection, or nullptr.
+    PooledConn *take_idle();
+    // Opens a connection for `owner` (nullptr: a warm one for the idle list). The caller has
+    // already reserved a slot with Backend::try_reserve. nullptr if the connect could not even
+    // start (the slot is released and the failure recorded).
+    PooledConn *open(Session *owner);
+    // Closes a connection and releases its slot.
+    void close(PooledConn *conn);
+    // The session is done with its connection (tcp mode: it is closed, never reused).
+    void finish_session(PooledConn *conn);
+    // The session a connection was being opened for went away: keep it as a warm connection.
+    void adopt_connecting(PooledConn *conn);
+
+    // Opens warm connections up to this worker's share of pool_min_idle, at most two connects
+    // in flight, and not while any session anywhere waits for a slot.
+    void refill();
+    // Retires idle connections past pool_idle_timeout or max_conn_lifetime.
+    void sweep(uint64_t now_ms);
+    // Closes every idle connection (drain, or another worker needs the slot).
+    void close_idle(size_t max_count);
+
+private:
+    static void on_connect(uv_connect_t *req, int status);
+    static void on_connect_timeout(uv_timer_t *timer);
+    static void on_idle_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+    static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+    static void on_handle_closed(uv_handle_t *h);
+
+    void connect_failed(PooledConn *conn, const char *reason);
+    void make_idle(PooledConn *conn);
+
+    Worker &worker_;
+    Backend &backend_;
+    const int64_t warm_share_;
+    IntrusiveList<PooledConn, &PooledConn::link> idle_;
+    int warm_connecting_ = 0;
+    uint64_t refill_after_ms_ = 0;
+    PoolCounters counters_;
+};
+
+}  // namespace pp

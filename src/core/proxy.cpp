@@ -1,0 +1,184 @@
+#include "core/proxy.h"
+
+#include <cstring>
+
+#include "core/clock.h"
+#include "core/errors.h"
+#include "core/options.h"
+#include "core/thread_context.h"
+#include "core/worker.h"
+
+namespace pp {
+
+thread_local const Shared *ThreadContext::current_ = nullptr;
+
+int resolve_worker_count(int64_t configured) {
+    if (configured > 0) return static_cast<int>(configured);
+    unsigned n = uv_available_parallelism();
+    return n < 1 ? 1 : static_cast<int>(n > 256 ? 256 : n);
+}
+
+Shared::Shared(const Settings &s, int workers)
+    : settings(s), logger(s.callbacks), worker_count(workers),
+      worker_capacity(s.worker_max_sessions > 0 ? s.worker_max_sessions
+                                                : (s.max_connections + workers - 1) / workers),
+      overflow(s.overflow_max) {
+    for (size_t i = 0; i < s.backends.size(); i++) {
+        auto b = std::make_unique<Backend>();
+        b->id = static_cast<int>(i);
+        b->addr = s.backends[i].addr;
+        b->name = s.backends[i].text;
+        b->weight = s.backends[i].weight;
+        backend_ptrs.push_back(b.get());
+        backends.push_back(std::move(b));
+    }
+}
+
+Proxy::Proxy(const Settings &settings) {
+    std::string why;
+    int rc = validate_settings(settings, &why);
+    if (rc != PP_OK) throw Error(rc, why);
+    int workers = resolve_worker_count(settings.workers);
+    shared_ = std::make_unique<Shared>(settings, workers);
+    for (int i = 0; i < workers; i++) shared_->workers.push_back(std::make_unique<Worker>(*shared_, i));
+    acceptor_ = std::make_unique<Acceptor>(*shared_);
+}
+
+Proxy::~Proxy() {
+    // Only a stopped or never-started proxy is destroyed (the C API refuses otherwise).
+    acceptor_.reset();
+    shared_->workers.clear();
+}
+
+bool Proxy::on_own_thread() const { return ThreadContext::current() == shared_.get(); }
+
+int Proxy::start(std::string *why) {
+    if (state_ != PP_STATE_CREATED) {
+        *why = state_ == PP_STATE_RUNNING ? "the proxy is already running"
+                                          : "the proxy was stopped; create a new one to start again";
+        return PP_ESTATE;
+    }
+    int rc = acceptor_->bind(why);
+    if (rc != PP_OK) return rc;
+    for (auto &w : shared_->workers) {
+        rc = w->start(why);
+        if (rc != PP_OK) {
+            for (auto &started : shared_->workers) started->post_drain(0);
+            for (auto &started : shared_->workers) started->join();
+            state_ = PP_STATE_STOPPED;
+            return rc;
+        }
+    }
+    rc = acceptor_->start(why);
+    if (rc != PP_OK) {
+        for (auto &w : shared_->workers) w->post_drain(0);
+        for (auto &w : shared_->workers) w->join();
+        state_ = PP_STATE_STOPPED;
+        return rc;
+    }
+    state_ = PP_STATE_RUNNING;
+    std::string addr = acceptor_->bound().to_string();
+    shared_->logger.log(PP_LOG_INFO, "listening on %s with %d worker(s), %zu backend(s)", addr.c_str(),
+                        shared_->worker_count, shared_->backends.size());
+    shared_->logger.event(PP_EVENT_PROXY_STARTED, -1, addr, "started");
+    return PP_OK;
+}
+
+int Proxy::stop(int drain_ms, std::string *why) {
+    if (state_ != PP_STATE_RUNNING) {
+        *why = "the proxy is not running";
+        return PP_ESTATE;
+    }
+    int64_t drain = drain_ms < 0 ? shared_->settings.drain_timeout : drain_ms;
+    acceptor_->stop();
+    uint64_t deadline = mono_ms() + static_cast<uint64_t>(drain);
+    for (auto &w : shared_->workers) w->post_drain(deadline);
+    for (auto &w : shared_->workers) w->join();
+    state_ = PP_STATE_STOPPED;
+    std::string addr = acceptor_->bound().to_string();
+    shared_->logger.log(PP_LOG_INFO, "stopped listening on %s", addr.c_str());
+    shared_->logger.event(PP_EVENT_PROXY_STOPPED, -1, addr, "stopped");
+    return PP_OK;
+}
+
+// Copies min(caller's size, ours) bytes and reports how many it filled.
+template <typename T>
+static void deliver(const T &full, T *out) {
+    size_t n = out->struct_size < sizeof(T) ? out->struct_size : sizeof(T);
+    std::memcpy(static_cast<void *>(out), &full, n);
+    out->struct_size = n;
+}
+
+void Proxy::stats(pp_stats *out) const {
+    pp_stats s{};
+    const Shared &sh = *shared_;
+    s.connections_accepted = sh.accept.accepted.get();
+    s.connections_active = static_cast<uint64_t>(sh.open_connections.get());
+    s.connections_rejected_max = sh.accept.rejected_max.get();
+    s.connections_rejected_overflow = sh.accept.rejected_overflow.get();
+    s.overflow_queued = sh.accept.overflow_queued.get();
+    s.accept_errors = sh.accept.accept_errors.get();
+    s.queue_waiting = static_cast<uint64_t>(sh.waiting.get());
+    for (const auto &w : sh.workers) {
+        const WorkerCounters &c = w->counters();
+        s.connections_rejected_no_backend += c.rejected_no_backend.get();
+        s.sessions_finished += c.sessions_finished.get();
+        s.overflow_stolen += c.overflow_stolen.get();
+        s.queue_waits += c.queue_waits.get();
+        s.queue_timeouts += c.queue_timeouts.get();
+        s.queue_full += c.queue_full.get();
+        s.pool_hits += c.pool_hits.get();
+        s.pool_misses += c.pool_misses.get();
+        s.bytes_client_to_backend += c.bytes_up.get();
+        s.bytes_backend_to_client += c.bytes_down.get();
+        for (size_t b = 0; b < sh.backends.size(); b++) {
+            const PoolCounters &p = w->pool(b).counters();
+            s.backend_connects += p.opened.get();
+            s.backend_connect_failures += p.connect_failures.get();
+            s.backend_conns_idle += p.idle.get();
+            s.idle_closed_by_backend += p.closed_by_backend.get();
+            s.idle_closed_timeout += p.closed_idle_timeout.get();
+            s.idle_closed_lifetime += p.closed_lifetime.get();
+        }
+    }
+    for (const auto &b : sh.backends) s.backend_conns_open += static_cast<uint64_t>(b->open.load());
+    s.struct_size = sizeof s;
+    deliver(s, out);
+}
+
+void Proxy::worker_stats(int index, pp_worker_stats *out) const {
+    const Worker &w = *shared_->workers[static_cast<size_t>(index)];
+    const WorkerCounters &c = w.counters();
+    pp_worker_stats s{};
+    s.sessions_started = c.sessions_started.get();
+    s.sessions_active = c.sessions_active.get();
+    s.handoffs_queued = static_cast<uint64_t>(w.handoffs_queued());
+    s.overflow_stolen = c.overflow_stolen.get();
+    s.bytes_relayed = c.bytes_up.get() + c.bytes_down.get();
+    for (size_t b = 0; b < shared_->backends.size(); b++) {
+        s.backend_conns_open += w.pool(b).counters().open.get();
+        s.backend_conns_idle += w.pool(b).counters().idle.get();
+    }
+    s.struct_size = sizeof s;
+    deliver(s, out);
+}
+
+void Proxy::backend_stats(int index, pp_backend_stats *out) const {
+    const Backend &b = *shared_->backends[static_cast<size_t>(index)];
+    pp_backend_stats s{};
+    s.conns_open = static_cast<uint64_t>(b.open.load());
+    s.sessions_active = static_cast<uint64_t>(b.outstanding.load());
+    s.weight = static_cast<uint64_t>(b.weight);
+    s.up = b.up.load() ? 1 : 0;
+    for (const auto &w : shared_->workers) {
+        const PoolCounters &p = w->pool(static_cast<size_t>(index)).counters();
+        s.conns_idle += p.idle.get();
+        s.conns_opened += p.opened.get();
+        s.connect_failures += p.connect_failures.get();
+        s.sessions += p.sessions.get();
+    }
+    s.struct_size = sizeof s;
+    deliver(s, out);
+}
+
+}  // namespace pp

@@ -1,0 +1,45 @@
+// A proxy instance: the shared state, the workers and the acceptor, and their lifecycle.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/acceptor.h"
+#include "core/shared.h"
+#include "poolproxy.h"
+
+namespace pp {
+
+class Proxy {
+public:
+    // Throws Error for settings that do not fit together.
+    explicit Proxy(const Settings &settings);
+    ~Proxy();
+    Proxy(const Proxy &) = delete;
+    Proxy &operator=(const Proxy &) = delete;
+
+    int start(std::string *why);
+    int stop(int drain_ms, std::string *why);
+    int state() const { return state_; }
+    // Whether the calling thread is one of this proxy's own (i.e. inside a callback).
+    bool on_own_thread() const;
+
+    const Address &bound() const { return acceptor_->bound(); }
+    int worker_count() const { return shared_->worker_count; }
+    int backend_count() const { return static_cast<int>(shared_->backends.size()); }
+    const Backend &backend(int i) const { return *shared_->backends[static_cast<size_t>(i)]; }
+
+    void stats(pp_stats *out) const;
+    void worker_stats(int index, pp_worker_stats *out) const;
+    void backend_stats(int index, pp_backend_stats *out) const;
+
+private:
+    std::unique_ptr<Shared> shared_;
+    std::unique_ptr<Acceptor> acceptor_;
+    int state_ = PP_STATE_CREATED;
+};
+
+// The number of workers "workers = 0" means here.
+int resolve_worker_count(int64_t configured);
+
+}  // namespace pp

@@ -1,0 +1,56 @@
+// The resolved configuration a proxy runs with. Filled through the option table (options.h).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/address.h"
+#include "poolproxy.h"
+
+namespace pp {
+
+enum class Mode : int64_t { tcp = 0 };
+enum class LbPolicy : int64_t { round_robin = 0, least_conn = 1, random = 2 };
+
+struct BackendSpec {
+    std::string text;  // as the user wrote it (without the weight)
+    Address addr;
+    int weight = 1;
+};
+
+struct Callbacks {
+    pp_log_fn log_fn = nullptr;
+    void *log_userdata = nullptr;
+    int log_max_level = PP_LOG_INFO;
+    pp_event_fn event_fn = nullptr;
+    void *event_userdata = nullptr;
+};
+
+// Numbers are int64_t so one member-pointer type serves every numeric option; durations are ms.
+struct Settings {
+    int64_t mode = 0;
+    std::string listen_text;
+    Address listen;
+    std::vector<BackendSpec> backends;
+    int64_t workers = 0;
+    int64_t max_connections = 0;
+    int64_t worker_max_sessions = 0;
+    int64_t overflow_max = 0;
+    int64_t lb = 0;
+    int64_t pool_max = 0;
+    int64_t pool_min_idle = 0;
+    int64_t pool_idle_timeout = 0;
+    int64_t max_conn_lifetime = 0;
+    int64_t queue_max = 0;
+    int64_t queue_timeout = 0;
+    int64_t connect_timeout = 0;
+    int64_t idle_timeout = 0;
+    int64_t drain_timeout = 0;
+    int64_t listen_backlog = 0;
+    Callbacks callbacks;
+
+    // Every option at its default (parsed from the table's default text).
+    Settings();
+};
+
+}  // namespace pp

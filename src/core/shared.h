@@ -1,0 +1,43 @@
+// What the acceptor and every worker of one proxy share. Built before the threads start and
+// destroyed after they are joined; the fields that change while running are atomics.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/overflow_queue.h"
+#include "core/settings.h"
+#include "obs/counter.h"
+#include "obs/log.h"
+
+namespace pp {
+
+class Worker;
+
+struct AcceptCounters {  // written by the acceptor thread only
+    Counter accepted;
+    Counter rejected_max;
+    Counter rejected_overflow;
+    Counter overflow_queued;
+    Counter accept_errors;
+};
+
+struct Shared {
+    Shared(const Settings &s, int worker_count);
+
+    const Settings settings;
+    const Logger logger;
+    const int worker_count;
+    const int64_t worker_capacity;  // sessions per worker before the balancer overflows
+
+    std::vector<std::unique_ptr<Backend>> backends;
+    std::vector<Backend *> backend_ptrs;
+    std::vector<std::unique_ptr<Worker>> workers;
+    OverflowQueue overflow;
+
+    SharedGauge open_connections;  // client connections open, for max_connections
+    SharedGauge waiting;           // sessions waiting for a backend connection, all workers
+    AcceptCounters accept;
+};
+
+}  // namespace pp

@@ -1,0 +1,309 @@
+#include "core/worker.h"
+
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/thread_context.h"
+
+namespace pp {
+
+namespace {
+constexpr uint64_t kSweepIntervalMs = 250;
+constexpr size_t kBuffersKept = 1024;  // 16 MiB of cached I/O blocks per worker at most
+
+// This worker's share of pool_min_idle: spread as evenly as integers allow.
+int64_t warm_share(int64_t min_idle, int workers, int index) {
+    return min_idle / workers + (index < min_idle % workers ? 1 : 0);
+}
+}  // namespace
+
+Worker::Worker(Shared &shared, int index)
+    : shared_(shared), index_(index),
+      lb_(static_cast<LbPolicy>(shared.settings.lb), shared.backend_ptrs,
+          0x9e3779b97f4a7c15ull * static_cast<uint64_t>(index + 1) ^ uv_hrtime()),
+      buffers_(kBuffersKept) {
+    for (Backend *b : shared.backend_ptrs) {
+        pools_.push_back(std::make_unique<BackendPool>(
+            *this, *b, warm_share(shared.settings.pool_min_idle, shared.worker_count, index)));
+    }
+}
+
+Worker::~Worker() {
+    if (thread_.joinable()) thread_.join();
+    if (loop_ready_) uv_loop_close(&loop_);
+    for (int fd : inbox_) ::close(fd);
+}
+
+int Worker::start(std::string *why) {
+    int rc = uv_loop_init(&loop_);
+    if (rc != 0) {
+        *why = std::string("worker event loop: ") + uv_strerror(rc);
+        return PP_ESYS;
+    }
+    loop_ready_ = true;
+    loop_.data = this;
+    uv_async_init(&loop_, &async_, on_async);
+    uv_idle_init(&loop_, &deferred_);
+    uv_timer_init(&loop_, &sweep_timer_);
+    uv_timer_init(&loop_, &queue_timer_);
+    uv_timer_init(&loop_, &drain_timer_);
+    async_.data = deferred_.data = sweep_timer_.data = queue_timer_.data = drain_timer_.data = this;
+    uv_timer_start(&sweep_timer_, on_sweep, kSweepIntervalMs, kSweepIntervalMs);
+    schedule_deferred();  // the first pass opens the warm connections
+    try {
+        thread_ = std::thread([this] { run(); });
+    } catch (const std::system_error &e) {
+        *why = std::string("cannot start a worker thread: ") + e.what();
+        return PP_ESYS;
+    }
+    return PP_OK;
+}
+
+void Worker::run() {
+    ThreadContext ctx(&shared_);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+// ---- cross-thread entry points -------------------------------------------------------------
+
+void Worker::post(uint32_t op) {
+    ops_.fetch_or(op, std::memory_order_acq_rel);
+    // Under the inbox lock so that no thread signals the async handle after finish() closed it.
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (!async_closed_) uv_async_send(&async_);
+}
+
+void Worker::post_handoff(int fd) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        inbox_.push_back(fd);
+    }
+    handoffs_queued_.add();
+    post(kHandoff);
+}
+
+void Worker::post_overflow_ready() { post(kOverflow); }
+void Worker::post_slot_freed() { post(kSlotFreed); }
+void Worker::post_shed_idle() { post(kShedIdle); }
+
+void Worker::post_drain(uint64_t deadline_ms) {
+    drain_deadline_ms_.store(deadline_ms, std::memory_order_release);
+    post(kDrain);
+}
+
+void Worker::on_async(uv_async_t *a) {
+    auto *w = static_cast<Worker *>(a->data);
+    uint32_t ops = w->ops_.exchange(0, std::memory_order_acq_rel);
+    if (ops & kHandoff) w->take_handoffs();
+    if (ops & kShedIdle) w->shed_one_idle();
+    if (ops & (kOverflow | kSlotFreed)) w->schedule_deferred();
+    if (ops & kDrain) w->begin_drain();
+}
+
+// ---- sessions in and out --------------------------------------------------------------------
+
+void Worker::take_handoffs() {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        inbox_taken_.swap(inbox_);
+    }
+    for (int fd : inbox_taken_) {
+        handoffs_queued_.sub();
+        tcp_relay::start(*this, fd);
+    }
+    inbox_taken_.clear();
+}
+
+void Worker::steal_overflow() {
+    Balancer probe(shared_.worker_count, shared_.worker_capacity, 0, 0);
+    while (!finished_ && probe.has_spare(load())) {
+        int fd = shared_.overflow.pop();
+        if (fd < 0) return;
+        counters_.overflow_stolen.add();
+        tcp_relay::start(*this, fd);
+    }
+}
+
+void Worker::session_started(Session *s) {
+    sessions_.push_back(s);
+    counters_.sessions_started.add();
+    counters_.sessions_active.add();
+}
+
+void Worker::session_closed(Session *s) {
+    sessions_.remove(s);
+    counters_.sessions_active.sub();
+    counters_.sessions_finished.add();
+    shared_.open_connections.sub();
+    schedule_deferred();  // room for an overflowed connection, maybe the end of a drain
+}
+
+// ---- waiting for a backend connection -------------------------------------------------------
+
+bool Worker::enqueue_waiter(Session *s) {
+    if (shared_.waiting.get() >= shared_.settings.queue_max) {
+        counters_.queue_full.add();
+        return false;
+    }
+    s->wait_since_ms = mono_ms();
+    waiters_.push_back(s);
+    // Register first, then look again (serve_waiters below): a slot freed on another worker
+    // after this point sees our count and wakes us, so no wake-up is lost.
+    waiters_count_.fetch_add(1, std::memory_order_seq_cst);
+    shared_.waiting.add();
+    counters_.queue_waits.add();
+    if (waiters_.size() == 1) arm_queue_timer();
+    // Idle connections parked on other workers hold slots we cannot use: ask them to let go.
+    for (auto &other : shared_.workers) {
+        if (other.get() != this && other->counters().idle_total.get() > 0) other->post_shed_idle();
+    }
+    schedule_deferred();
+    return true;
+}
+
+void Worker::dequeue_waiter(Session *s) {
+    if (!s->wait_link.linked()) return;
+    waiters_.remove(s);
+    waiters_count_.fetch_sub(1, std::memory_order_seq_cst);
+    shared_.waiting.sub();
+}
+
+void Worker::serve_waiters() {
+    // FIFO: stop at the first session that still finds no room. try_acquire takes a session
+    // out of the queue whenever it returns true (connected, connecting or closed).
+    while (Session *s = waiters_.front()) {
+        if (!tcp_relay::try_acquire(s)) return;
+    }
+}
+
+void Worker::arm_queue_timer() {
+    Session *head = waiters_.front();
+    if (!head) {
+        uv_timer_stop(&queue_timer_);
+        return;
+    }
+    uint64_t deadline = head->wait_since_ms + static_cast<uint64_t>(shared_.settings.queue_timeout);
+    uint64_t now = mono_ms();
+    uv_timer_start(&queue_timer_, on_queue_timer, deadline > now ? deadline - now : 0, 0);
+}
+
+void Worker::on_queue_timer(uv_timer_t *t) {
+    auto *w = static_cast<Worker *>(t->data);
+    uint64_t now = mono_ms();
+    const uint64_t timeout = static_cast<uint64_t>(w->shared_.settings.queue_timeout);
+    while (Session *s = w->waiters_.front()) {
+        if (s->wait_since_ms + timeout > now) break;
+        w->dequeue_waiter(s);
+        w->counters_.queue_timeouts.add();
+        tcp_relay::close(s, "queue timeout");
+    }
+    w->arm_queue_timer();
+}
+
+void Worker::slot_released() {
+    schedule_deferred();
+    for (auto &other : shared_.workers) {
+        if (other.get() != this && other->waiters() > 0) other->post_slot_freed();
+    }
+}
+
+void Worker::shed_one_idle() {
+    if (!waiters_.empty()) return;  // our own waiters get our idle connections first
+    for (auto &p : pools_) {
+        if (p->idle_count() > 0) {
+            p->close_idle(1);
+            return;
+        }
+    }
+}
+
+void Worker::idle_changed(int64_t delta) {
+    if (delta > 0) counters_.idle_total.add(static_cast<uint64_t>(delta));
+    else counters_.idle_total.sub(static_cast<uint64_t>(-delta));
+}
+
+// ---- the deferred pass ----------------------------------------------------------------------
+// State changes inside callbacks (a slot freed, a session closed) only schedule this pass, so
+// no callback re-enters session or pool code that is still on the stack.
+
+void Worker::schedule_deferred() {
+    if (deferred_scheduled_ || finished_) return;
+    deferred_scheduled_ = true;
+    uv_idle_start(&deferred_, on_deferred);
+}
+
+void Worker::on_deferred(uv_idle_t *h) {
+    auto *w = static_cast<Worker *>(h->data);
+    uv_idle_stop(h);
+    w->deferred_scheduled_ = false;
+    if (w->finished_) return;
+    w->serve_waiters();
+    w->arm_queue_timer();
+    w->steal_overflow();
+    for (auto &p : w->pools_) p->refill();
+    w->maybe_finish_drain();
+}
+
+void Worker::on_sweep(uv_timer_t *t) {
+    auto *w = static_cast<Worker *>(t->data);
+    uint64_t now = mono_ms();
+    for (auto &p : w->pools_) p->sweep(now);
+}
+
+// ---- drain and shutdown ---------------------------------------------------------------------
+
+void Worker::begin_drain() {
+    if (draining_) return;
+    draining_ = true;
+    for (auto &p : pools_) p->close_idle(SIZE_MAX);
+    uint64_t deadline = drain_deadline_ms_.load(std::memory_order_acquire);
+    uint64_t now = mono_ms();
+    uv_timer_start(&drain_timer_, on_drain_deadline, deadline > now ? deadline - now : 0, 0);
+    maybe_finish_drain();
+}
+
+void Worker::maybe_finish_drain() {
+    if (!draining_ || finished_) return;
+    take_handoffs();  // accepted before the stop: they are in flight and get served
+    if (sessions_.empty()) finish();
+}
+
+void Worker::on_drain_deadline(uv_timer_t *t) {
+    auto *w = static_cast<Worker *>(t->data);
+    if (w->finished_) return;
+    w->shared_.logger.log(PP_LOG_INFO, "worker %d: drain deadline, closing %zu session(s)", w->index_,
+                          w->sessions_.size());
+    while (Session *s = w->sessions_.front()) tcp_relay::close(s, "drain deadline");
+    w->finish();
+}
+
+void Worker::finish() {
+    if (finished_) return;
+    finished_ = true;
+    for (auto &p : pools_) p->close_idle(SIZE_MAX);
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        async_closed_ = true;
+    }
+    uv_close(reinterpret_cast<uv_handle_t *>(&async_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&deferred_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&sweep_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&queue_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&drain_timer_), nullptr);
+    // Connections still connecting (warm ones) are closed by their own handles below.
+    uv_walk(
+        &loop_,
+        [](uv_handle_t *h, void *) {
+            if (!uv_is_closing(h) && h->type == UV_TCP) {
+                auto *conn = static_cast<PooledConn *>(h->data);
+                conn->pool->close(conn);
+            }
+        },
+        nullptr);
+}
+
+}  // namespace pp

@@ -1,0 +1,137 @@
+// A worker: one thread, one uv loop, its own sessions and pools. Other threads talk to it only
+// through post_*() (an atomic flag word plus uv_async_send) and read its counters.
+#pragma once
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/balancer.h"
+#include "core/buffer_pool.h"
+#include "core/intrusive_list.h"
+#include "core/lb_policy.h"
+#include "core/pool.h"
+#include "core/shared.h"
+#include "proto/session.h"
+
+namespace pp {
+
+struct WorkerCounters {  // written by the worker only
+    Counter sessions_started;
+    Counter sessions_active;
+    Counter sessions_finished;
+    Counter overflow_stolen;
+    Counter rejected_no_backend;
+    Counter queue_waits;
+    Counter queue_timeouts;
+    Counter queue_full;
+    Counter pool_hits;
+    Counter pool_misses;
+    Counter bytes_up;
+    Counter bytes_down;
+    Counter idle_total;  // idle pooled connections, all backends
+};
+
+class Worker {
+public:
+    Worker(Shared &shared, int index);
+    ~Worker();
+    Worker(const Worker &) = delete;
+    Worker &operator=(const Worker &) = delete;
+
+    // Caller's thread: sets up the loop and its handles, then runs it on a new thread.
+    int start(std::string *why);
+    void join();
+
+    // Any thread.
+    void post_handoff(int fd);
+    void post_overflow_ready();
+    void post_slot_freed();
+    void post_shed_idle();
+    void post_drain(uint64_t deadline_ms);
+
+    WorkerLoad load() const {
+        return {static_cast<int64_t>(counters_.sessions_active.get()), handoffs_queued_.get()};
+    }
+    int64_t waiters() const { return waiters_count_.load(std::memory_order_seq_cst); }
+    const WorkerCounters &counters() const { return counters_; }
+    int64_t handoffs_queued() const { return handoffs_queued_.get(); }
+    const BackendPool &pool(size_t backend) const { return *pools_[backend]; }
+    int index() const { return index_; }
+
+    // Worker thread only (sessions and pools call these).
+    uv_loop_t *loop() { return &loop_; }
+    Shared &shared() { return shared_; }
+    BufferPool &buffers() { return buffers_; }
+    WorkerCounters &counters() { return counters_; }
+    BackendPool &pool(size_t backend) { return *pools_[backend]; }
+    LoadBalancer &lb() { return lb_; }
+    bool draining() const { return draining_; }
+    void idle_changed(int64_t delta);
+
+    // Session life.
+    void session_started(Session *s);
+    void session_closed(Session *s);
+    // Puts a session into the waiting queue (false: the queue is full).
+    bool enqueue_waiter(Session *s);
+    void dequeue_waiter(Session *s);
+    // A connection slot of some backend was released here: serve waiters, here and elsewhere.
+    void slot_released();
+    // Something changed that the deferred pass should look at (waiters, overflow, refills).
+    void schedule_deferred();
+
+private:
+    enum Op : uint32_t { kHandoff = 1, kOverflow = 2, kSlotFreed = 4, kShedIdle = 8, kDrain = 16 };
+
+    void post(uint32_t op);
+    void run();
+    static void on_async(uv_async_t *a);
+    static void on_deferred(uv_idle_t *h);
+    static void on_sweep(uv_timer_t *t);
+    static void on_queue_timer(uv_timer_t *t);
+    static void on_drain_deadline(uv_timer_t *t);
+
+    void take_handoffs();
+    void steal_overflow();
+    void serve_waiters();
+    void shed_one_idle();
+    void arm_queue_timer();
+    void begin_drain();
+    void maybe_finish_drain();
+    void finish();
+
+    Shared &shared_;
+    const int index_;
+    uv_loop_t loop_{};
+    bool loop_ready_ = false;
+    uv_async_t async_{};
+    uv_idle_t deferred_{};
+    uv_timer_t sweep_timer_{};
+    uv_timer_t queue_timer_{};
+    uv_timer_t drain_timer_{};
+    std::thread thread_;
+
+    std::atomic<uint32_t> ops_{0};
+    std::mutex inbox_mu_;
+    std::vector<int> inbox_;
+    std::vector<int> inbox_taken_;
+    bool async_closed_ = false;  // guarded by inbox_mu_
+    SharedGauge handoffs_queued_;
+    std::atomic<uint64_t> drain_deadline_ms_{0};
+    std::atomic<int64_t> waiters_count_{0};
+
+    std::vector<std::unique_ptr<BackendPool>> pools_;
+    LoadBalancer lb_;
+    BufferPool buffers_;
+    IntrusiveList<Session, &Session::link> sessions_;
+    IntrusiveList<Session, &Session::wait_link> waiters_;
+    WorkerCounters counters_;
+    bool deferred_scheduled_ = false;
+    bool draining_ = false;
+    bool finished_ = false;
+};
+
+}  // namespace pp

@@ -1,0 +1,288 @@
+#include <unistd.h>
+
+#include <cstddef>
+
+#include "core/clock.h"
+#include "core/worker.h"
+#include "proto/session.h"
+
+namespace pp {
+namespace tcp_relay {
+
+namespace {
+
+// Stop reading a side while the other side has this much unwritten; resume below the low mark.
+constexpr size_t kHighWater = 256 * 1024;
+constexpr size_t kLowWater = 64 * 1024;
+
+enum Direction { kUp = 0, kDown = 1 };  // up: client -> backend
+
+uv_stream_t *client_stream(Session *s) { return reinterpret_cast<uv_stream_t *>(&s->client); }
+uv_stream_t *backend_stream(Session *s) { return reinterpret_cast<uv_stream_t *>(&s->conn->tcp); }
+
+IoBlock *block_of(const uv_buf_t *buf) {
+    return reinterpret_cast<IoBlock *>(buf->base - offsetof(IoBlock, data));
+}
+
+// A session outlives its handles until every write and shutdown it issued has called back:
+// closing the backend connection cancels those, and libuv may run them after our handles close.
+void maybe_delete(Session *s) {
+    if (s->open_handles == 0 && s->writes_pending == 0 && s->shutdowns_pending == 0) delete s;
+}
+
+void on_handle_closed(uv_handle_t *h) {
+    auto *s = static_cast<Session *>(h->data);
+    s->open_handles--;
+    maybe_delete(s);
+}
+
+void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
+    Worker *w = static_cast<Worker *>(h->loop->data);
+    IoBlock *b = w->buffers().get();
+    *buf = uv_buf_init(b->data, IoBlock::kSize);
+}
+
+void maybe_finish(Session *s) {
+    if (s->client_eof && s->backend_eof && s->shutdowns_pending == 0) close(s, "both sides closed");
+}
+
+void on_shutdown(uv_shutdown_t *req, int status) {
+    auto *s = static_cast<Session *>(req->data);
+    s->shutdowns_pending--;
+    if (s->state == Session::State::closing) {
+        maybe_delete(s);
+        return;
+    }
+    if (status < 0 && status != UV_ENOTCONN) {
+        close(s, "shutdown failed");
+        return;
+    }
+    maybe_finish(s);
+}
+
+void on_write(uv_write_t *req, int status) {
+    IoBlock *b = reinterpret_cast<IoBlock *>(reinterpret_cast<char *>(req) - offsetof(IoBlock, req));
+    auto *s = static_cast<Session *>(b->owner);
+    Worker *w = s->worker;
+    int dir = b->direction;
+    w->buffers().put(b);
+    s->writes_pending--;
+    if (s->state == Session::State::closing) {
+        maybe_delete(s);
+        return;
+    }
+    if (status < 0) {
+        close(s, uv_strerror(status));
+        return;
+    }
+    // Backpressure release: the side we stopped reading may go on once its peer drained.
+    if (dir == kUp && s->client_read_paused && backend_stream(s)->write_queue_size <= kLowWater) {
+        s->client_read_paused = false;
+        if (!s->client_eof) uv_read_start(client_stream(s), on_alloc, nullptr);
+    }
+    if (dir == kDown && s->backend_read_paused && client_stream(s)->write_queue_size <= kLowWater) {
+        s->backend_read_paused = false;
+        if (!s->backend_eof) uv_read_start(backend_stream(s), on_alloc, nullptr);
+    }
+}
+
+void relay(Session *s, IoBlock *b, size_t len, int dir);
+void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+void start_reading(uv_stream_t *stream, int dir) {
+    uv_read_start(stream, on_alloc, dir == kUp ? on_client_read : on_backend_read);
+}
+
+// Writes one block to the other side; pauses the reading side when the target backs up.
+void relay(Session *s, IoBlock *b, size_t len, int dir) {
+    uv_stream_t *to = dir == kUp ? backend_stream(s) : client_stream(s);
+    uv_stream_t *from = dir == kUp ? client_stream(s) : backend_stream(s);
+    b->owner = s;
+    b->direction = dir;
+    b->len = len;
+    uv_buf_t out = uv_buf_init(b->data, static_cast<unsigned>(len));
+    int rc = uv_write(&b->req, to, &out, 1, on_write);
+    if (rc != 0) {
+        s->worker->buffers().put(b);
+        close(s, uv_strerror(rc));
+        return;
+    }
+    s->writes_pending++;
+    WorkerCounters &c = s->worker->counters();
+    (dir == kUp ? c.bytes_up : c.bytes_down).add(len);
+    s->last_activity_ms = uv_now(s->worker->loop());
+    if (to->write_queue_size > kHighWater) {
+        uv_read_stop(from);
+        (dir == kUp ? s->client_read_paused : s->backend_read_paused) = true;
+    }
+}
+
+void on_read(Session *s, ssize_t nread, const uv_buf_t *buf, int dir) {
+    if (nread > 0) {
+        relay(s, block_of(buf), static_cast<size_t>(nread), dir);
+        return;
+    }
+    if (buf->base) s->worker->buffers().put(block_of(buf));
+    if (nread == 0) return;
+    if (nread != UV_EOF) {
+        close(s, uv_strerror(static_cast<int>(nread)));
+        return;
+    }
+    // Half-close: pass the EOF on with a shutdown once what was read is written.
+    uv_stream_t *from = dir == kUp ? client_stream(s) : backend_stream(s);
+    uv_stream_t *to = dir == kUp ? backend_stream(s) : client_stream(s);
+    uv_shutdown_t *req = dir == kUp ? &s->shutdown_backend_req : &s->shutdown_client_req;
+    uv_read_stop(from);
+    (dir == kUp ? s->client_eof : s->backend_eof) = true;
+    req->data = s;
+    if (uv_shutdown(req, to, on_shutdown) == 0) s->shutdowns_pending++;
+    maybe_finish(s);
+}
+
+void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    on_read(static_cast<Session *>(stream->data), nread, buf, kUp);
+}
+
+void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    auto *conn = static_cast<PooledConn *>(stream->data);
+    on_read(conn->owner, nread, buf, kDown);
+}
+
+void on_idle_timer(uv_timer_t *t) {
+    auto *s = static_cast<Session *>(t->data);
+    uint64_t timeout = static_cast<uint64_t>(s->worker->shared().settings.idle_timeout);
+    uint64_t idle_for = uv_now(s->worker->loop()) - s->last_activity_ms;
+    if (idle_for >= timeout) {
+        close(s, "idle timeout");
+        return;
+    }
+    uv_timer_start(t, on_idle_timer, timeout - idle_for, 0);
+}
+
+// The session has its backend connection: relay in both directions.
+void attach(Session *s, PooledConn *conn) {
+    Worker &w = *s->worker;
+    s->conn = conn;
+    conn->owner = s;
+    conn->state = PooledConn::State::in_use;
+    s->state = Session::State::relaying;
+    s->last_activity_ms = uv_now(w.loop());
+    int64_t idle = w.shared().settings.idle_timeout;
+    if (idle > 0) uv_timer_start(&s->idle_timer, on_idle_timer, static_cast<uint64_t>(idle), 0);
+    start_reading(client_stream(s), kUp);
+    start_reading(backend_stream(s), kDown);
+    if (IoBlock *early = conn->early) {  // a server-first greeting that arrived while idle
+        conn->early = nullptr;
+        relay(s, early, early->len, kDown);
+    }
+}
+
+}  // namespace
+
+void start(Worker &w, int fd) {
+    auto *s = new Session;
+    s->worker = &w;
+    s->client.data = s;
+    s->idle_timer.data = s;
+    uv_tcp_init(w.loop(), &s->client);
+    uv_timer_init(w.loop(), &s->idle_timer);
+    s->open_handles = 2;
+    w.session_started(s);
+    if (uv_tcp_open(&s->client, fd) != 0) {
+        ::close(fd);
+        close(s, "cannot adopt socket");
+        return;
+    }
+    uv_tcp_nodelay(&s->client, 1);
+    s->excluded.assign(w.shared().backends.size(), false);
+    if (!try_acquire(s) && !w.enqueue_waiter(s)) close(s, "waiting queue full");
+}
+
+bool try_acquire(Session *s) {
+    Worker &w = *s->worker;
+    const Settings &st = w.shared().settings;
+    // Backends found full are skipped only within this attempt; failed ones for the session.
+    std::vector<bool> &excluded = s->excluded;
+    std::vector<bool> failed = excluded;
+    bool any_full = false;
+    const uint64_t now = mono_ms();
+    for (;;) {
+        int b = w.lb().pick(excluded, now);
+        if (b < 0) break;
+        BackendPool &pool = w.pool(static_cast<size_t>(b));
+        Backend &backend = pool.backend();
+        PooledConn *conn = pool.take_idle();
+        bool reserved = !conn && backend.try_reserve(st.pool_max);
+        if (!conn && !reserved) {
+            excluded[b] = true;
+            any_full = true;
+            continue;
+        }
+        w.dequeue_waiter(s);
+        (conn ? w.counters().pool_hits : w.counters().pool_misses).add();
+        s->backend_id = b;
+        backend.outstanding.fetch_add(1, std::memory_order_relaxed);
+        pool.counters_mut().sessions.add();
+        pool.counters_mut().sessions_active.add();
+        excluded = failed;
+        if (conn) {
+            attach(s, conn);
+            return true;
+        }
+        s->state = Session::State::connecting;
+        s->conn = pool.open(s);
+        if (s->conn) return true;
+        // The connect could not even start: count it as this backend failing for the session.
+        backend.outstanding.fetch_sub(1, std::memory_order_relaxed);
+        pool.counters_mut().sessions_active.sub();
+        s->backend_id = -1;
+        s->state = Session::State::acquiring;
+        excluded[b] = failed[b] = true;
+    }
+    excluded = failed;
+    if (any_full) return false;
+    // Every backend failed for this session.
+    w.dequeue_waiter(s);
+    w.counters().rejected_no_backend.add();
+    close(s, "no backend available");
+    return true;
+}
+
+void on_connected(Session *s, PooledConn *conn) { attach(s, conn); }
+
+void on_connect_failed(Session *s, int backend_id) {
+    Worker &w = *s->worker;
+    w.pool(static_cast<size_t>(backend_id)).backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
+    w.pool(static_cast<size_t>(backend_id)).counters_mut().sessions_active.sub();
+    s->conn = nullptr;
+    s->backend_id = -1;
+    s->state = Session::State::acquiring;
+    s->excluded[static_cast<size_t>(backend_id)] = true;
+    if (!try_acquire(s) && !w.enqueue_waiter(s)) close(s, "waiting queue full");
+}
+
+void close(Session *s, const char *why) {
+    if (s->state == Session::State::closing) return;
+    Worker &w = *s->worker;
+    w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
+    s->state = Session::State::closing;
+    w.dequeue_waiter(s);
+    if (s->backend_id >= 0) {
+        BackendPool &pool = w.pool(static_cast<size_t>(s->backend_id));
+        pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
+        pool.counters_mut().sessions_active.sub();
+        if (s->conn && s->conn->state == PooledConn::State::connecting) {
+            pool.adopt_connecting(s->conn);  // still useful: it becomes an idle pooled connection
+        } else if (s->conn) {
+            pool.finish_session(s->conn);
+        }
+        s->conn = nullptr;
+    }
+    uv_close(reinterpret_cast<uv_handle_t *>(&s->client), on_handle_closed);
+    uv_close(reinterpret_cast<uv_handle_t *>(&s->idle_timer), on_handle_closed);
+    w.session_closed(s);
+}
+
+}  // namespace tcp_relay
+}  // namespace pp

@@ -1,0 +1,216 @@
+/*
+ * poolproxy — runs libpoolproxy as a standalone proxy.
+ *
+ * Every option of the library's table is a flag: option pool_max is --pool-max VALUE (or
+ * --pool-max=VALUE); --backend may repeat; --config FILE reads "name = value" lines at the point
+ * where it appears, so later flags override the file. Prints exactly one line
+ * "listening on HOST:PORT" on stdout when ready; SIGINT/SIGTERM stop it with a drain of
+ * drain_timeout.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <poolproxy.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int g_log_level = PP_LOG_INFO;
+
+static const char *level_name(int level) {
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    return level >= 0 && level <= 3 ? names[level] : "?";
+}
+
+static void stamp(char *buf, size_t len) {
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+static void on_log(void *userdata, int level, const char *message) {
+    char ts[64];
+    (void)userdata;
+    stamp(ts, sizeof ts);
+    fprintf(stderr, "%s %s %s\n", ts, level_name(level), message);
+}
+
+static void on_event(void *userdata, const pp_event *ev) {
+    static const char *names[] = {"?", "proxy-started", "proxy-stopped", "backend-down", "backend-up"};
+    char ts[64];
+    (void)userdata;
+    stamp(ts, sizeof ts);
+    fprintf(stderr, "%s event %s backend=%d address=%s reason=\"%s\"\n", ts,
+            ev->type >= 1 && ev->type <= 4 ? names[ev->type] : "?", ev->backend_id, ev->address, ev->reason);
+}
+
+static const char *type_word(int type) {
+    switch (type) {
+    case PP_OPT_INT: return "N";
+    case PP_OPT_DURATION: return "DURATION";
+    case PP_OPT_BOOL: return "on|off";
+    case PP_OPT_ENUM: return "WORD";
+    case PP_OPT_ADDRESS: return "HOST:PORT";
+    case PP_OPT_BACKEND: return "HOST:PORT[,weight=N]";
+    default: return "VALUE";
+    }
+}
+
+static void flag_of(const char *name, char *flag, size_t len) {
+    size_t i;
+    snprintf(flag, len, "--%s", name);
+    for (i = 2; flag[i]; i++) {
+        if (flag[i] == '_') flag[i] = '-';
+    }
+}
+
+static void usage(FILE *out) {
+    size_t i, n = pp_option_count();
+    fprintf(out,
+            "usage: poolproxy [--config FILE] [--OPTION VALUE]... --backend HOST:PORT [--backend ...]\n"
+            "\n"
+            "Runs libpoolproxy %s as a standalone proxy. Durations take ms, s, m, h (250ms, 2s, 1m).\n"
+            "Prints \"listening on HOST:PORT\" when ready; SIGINT or SIGTERM drain and stop it.\n"
+            "\n"
+            "  --config FILE            read \"name = value\" lines (later flags override them)\n"
+            "  --log-level LEVEL        error, warn, info or debug (default: info)\n"
+            "  --help, --version\n\n",
+            pp_version_string());
+    for (i = 0; i < n; i++) {
+        pp_option_info info;
+        char flag[64], left[96];
+        info.struct_size = sizeof info;
+        if (pp_option_get_info(i, &info) != 0) continue;
+        flag_of(info.name, flag, sizeof flag);
+        snprintf(left, sizeof left, "%s %s", flag, type_word(info.type));
+        fprintf(out, "  %-36s %s", left, info.help);
+        if (info.type == PP_OPT_ENUM) fprintf(out, " (%s)", info.choices);
+        if (info.default_text[0]) fprintf(out, " [default: %s]", info.default_text);
+        fputc('\n', out);
+    }
+}
+
+/* Maps "--pool-max" to "pool_max" if it names an option; NULL otherwise. */
+static const char *option_for_flag(const char *flag) {
+    size_t i, n = pp_option_count();
+    for (i = 0; i < n; i++) {
+        pp_option_info info;
+        char f[64];
+        info.struct_size = sizeof info;
+        if (pp_option_get_info(i, &info) != 0) continue;
+        flag_of(info.name, f, sizeof f);
+        if (strcmp(f, flag) == 0) return info.name;
+    }
+    return NULL;
+}
+
+static int parse_level(const char *text) {
+    int l;
+    for (l = PP_LOG_ERROR; l <= PP_LOG_DEBUG; l++) {
+        if (strcmp(text, level_name(l)) == 0) return l;
+    }
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    pp_config *cfg = NULL;
+    pp_proxy *proxy = NULL;
+    sigset_t sigs;
+    char addr[128];
+    int i, rc, sig = 0;
+
+    if (pp_config_new(&cfg) != 0) {
+        fprintf(stderr, "poolproxy: %s\n", pp_last_error());
+        return 1;
+    }
+    for (i = 1; i < argc; i++) {
+        char flag[128];
+        const char *arg = argv[i], *value = NULL, *eq, *name;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout);
+            pp_config_free(cfg);
+            return 0;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            printf("poolproxy %s\n", pp_version_string());
+            pp_config_free(cfg);
+            return 0;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "poolproxy: unexpected argument '%s' (see --help)\n", arg);
+            goto bad_usage;
+        }
+        eq = strchr(arg, '=');
+        if (eq) {
+            snprintf(flag, sizeof flag, "%.*s", (int)(eq - arg), arg);
+            value = eq + 1;
+        } else {
+            snprintf(flag, sizeof flag, "%s", arg);
+            if (i + 1 >= argc) {
+                fprintf(stderr, "poolproxy: %s needs a value\n", flag);
+                goto bad_usage;
+            }
+            value = argv[++i];
+        }
+        if (strcmp(flag, "--config") == 0) {
+            rc = pp_config_load_file(cfg, value);
+        } else if (strcmp(flag, "--log-level") == 0) {
+            g_log_level = parse_level(value);
+            if (g_log_level < 0) {
+                fprintf(stderr, "poolproxy: --log-level: expected error, warn, info or debug, got '%s'\n", value);
+                goto bad_usage;
+            }
+            rc = 0;
+        } else if ((name = option_for_flag(flag)) != NULL) {
+            rc = pp_config_set(cfg, name, value);
+        } else {
+            fprintf(stderr, "poolproxy: unknown flag '%s' (see --help)\n", flag);
+            goto bad_usage;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "poolproxy: %s\n", pp_last_error());
+            goto bad_usage;
+        }
+    }
+    pp_config_set_log_callback(cfg, on_log, NULL, g_log_level);
+    pp_config_set_event_callback(cfg, on_event, NULL);
+
+    if (pp_proxy_new(&proxy, cfg) != 0) {
+        fprintf(stderr, "poolproxy: %s\n", pp_last_error());
+        goto bad_usage;
+    }
+    pp_config_free(cfg);
+    cfg = NULL;
+
+    /* Block the stop signals before any thread starts, so every thread inherits the mask and
+     * only sigwait below receives them. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (pp_proxy_start(proxy) != 0) {
+        fprintf(stderr, "poolproxy: %s\n", pp_last_error());
+        pp_proxy_free(proxy);
+        return 1;
+    }
+    pp_proxy_local_address(proxy, addr, sizeof addr);
+    printf("listening on %s\n", addr);
+    fflush(stdout);
+
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "poolproxy: %s received, draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    pp_proxy_stop(proxy, -1);
+    pp_proxy_free(proxy);
+    return 0;
+
+bad_usage:
+    pp_config_free(cfg);
+    return 2;
+}
