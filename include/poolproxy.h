@@ -275,7 +275,10 @@ typedef struct pp_stats {
     uint64_t queue_waiting;               /**< gauge: sessions waiting for a connection now (since 0.1) */
     uint64_t backend_connects;            /**< backend connections opened successfully (since 0.1) */
     uint64_t backend_connect_failures;    /**< backend connects that failed or timed out (since 0.1) */
-    uint64_t backend_conns_open;          /**< gauge: backend connections open or opening (since 0.1) */
+    uint64_t backend_conns_open;          /**< gauge: backend connections open or opening; never above
+                                               pool_max per backend. The cap counts the proxy's own
+                                               sockets: a slot is free again once the proxy closed its
+                                               end (since 0.1) */
     uint64_t backend_conns_idle;          /**< gauge: of those, idle in a pool (since 0.1) */
     uint64_t pool_hits;                   /**< sessions given an already-open pooled connection (since 0.1) */
     uint64_t pool_misses;                 /**< sessions that had to open or wait for one (since 0.1) */

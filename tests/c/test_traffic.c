@@ -1,0 +1,333 @@
+/* Real traffic through a proxy on loopback, from C through the public header: bytes, half-close,
+ * pre-warmed connections, stats that agree with the traffic, failover, callbacks. */
+#define _GNU_SOURCE
+#include <poolproxy.h>
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "echo_server.h"
+
+#define WAIT_MS 10000 /* upper bound for any wait: only reached when something is broken */
+
+typedef struct events {
+    pthread_mutex_t mu;
+    int started, stopped, down, up;
+    int down_backend;
+    pp_proxy *proxy;          /* for the stop-inside-a-callback check */
+    int stop_in_callback_rc;  /* what pp_proxy_stop returned inside the callback */
+    int log_lines_listening;
+} events;
+
+static void on_event(void *ud, const pp_event *ev) {
+    events *e = ud;
+    pthread_mutex_lock(&e->mu);
+    switch (ev->type) {
+    case PP_EVENT_PROXY_STARTED: e->started++; break;
+    case PP_EVENT_PROXY_STOPPED: e->stopped++; break;
+    case PP_EVENT_BACKEND_DOWN:
+        e->down++;
+        e->down_backend = ev->backend_id;
+        if (e->proxy) e->stop_in_callback_rc = pp_proxy_stop(e->proxy, 0); /* must be refused */
+        break;
+    case PP_EVENT_BACKEND_UP: e->up++; break;
+    default: break;
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void on_log(void *ud, int level, const char *msg) {
+    events *e = ud;
+    if (level == PP_LOG_INFO && strstr(msg, "listening on")) {
+        pthread_mutex_lock(&e->mu);
+        e->log_lines_listening++;
+        pthread_mutex_unlock(&e->mu);
+    }
+}
+
+static pp_proxy *start_proxy(const int *ports, int nports, const char *pool_max, const char *min_idle, events *e) {
+    pp_config *cfg;
+    pp_proxy *proxy;
+    int i;
+    assert_int_equal(pp_config_new(&cfg), 0);
+    assert_int_equal(pp_config_set(cfg, "listen", "127.0.0.1:0"), 0);
+    assert_int_equal(pp_config_set(cfg, "workers", "2"), 0);
+    assert_int_equal(pp_config_set(cfg, "pool_max", pool_max), 0);
+    assert_int_equal(pp_config_set(cfg, "pool_min_idle", min_idle), 0);
+    assert_int_equal(pp_config_set(cfg, "queue_timeout", "10s"), 0);
+    for (i = 0; i < nports; i++) {
+        char addr[32];
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", ports[i]);
+        assert_int_equal(pp_config_add_backend(cfg, addr, 1), 0);
+    }
+    if (e) {
+        assert_int_equal(pp_config_set_event_callback(cfg, on_event, e), 0);
+        assert_int_equal(pp_config_set_log_callback(cfg, on_log, e, PP_LOG_INFO), 0);
+    }
+    assert_int_equal(pp_proxy_new(&proxy, cfg), 0);
+    pp_config_free(cfg);
+    assert_int_equal(pp_proxy_start(proxy), 0);
+    return proxy;
+}
+
+static pp_stats stats_of(pp_proxy *p) {
+    pp_stats st;
+    st.struct_size = sizeof st;
+    assert_int_equal(pp_proxy_stats(p, &st), 0);
+    return st;
+}
+
+/* Polls until the proxy has finished `n` sessions (bounded). */
+static void wait_sessions_finished(pp_proxy *p, uint64_t n) {
+    int i;
+    for (i = 0; i < WAIT_MS / 10 && stats_of(p).sessions_finished < n; i++) usleep(10000);
+    assert_int_equal(stats_of(p).sessions_finished, n);
+}
+
+static void test_prewarmed_before_first_client(void **state) {
+    (void)state;
+    echo_server *es = echo_server_start(0);
+    int port = echo_server_port(es), i;
+    pp_proxy *proxy = start_proxy(&port, 1, "4", "3", NULL);
+    for (i = 0; i < WAIT_MS / 10 && stats_of(proxy).backend_conns_idle < 3; i++) usleep(10000);
+    assert_int_equal(stats_of(proxy).backend_conns_idle, 3);
+    /* The handshake completes before the server's accept() runs: wait for its count too. */
+    for (i = 0; i < WAIT_MS / 10 && echo_server_accepted(es) < 3; i++) usleep(10000);
+    assert_int_equal(echo_server_accepted(es), 3); /* connected before any client came */
+    assert_int_equal(stats_of(proxy).connections_accepted, 0);
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    echo_server_stop(es);
+}
+
+static void test_bytes_and_counters(void **state) {
+    (void)state;
+    enum { N = 8, LEN = 300 * 1024 };
+    echo_server *es = echo_server_start(0);
+    int port = echo_server_port(es), i;
+    pp_proxy *proxy = start_proxy(&port, 1, "4", "2", NULL);
+    char *out = malloc(LEN), *in = malloc(LEN);
+    pp_stats st;
+    pp_backend_stats bs;
+    for (i = 0; i < LEN; i++) out[i] = (char)(i * 131 + 7);
+    for (i = 0; i < N; i++) {
+        int fd = test_dial(pp_proxy_local_port(proxy));
+        assert_true(fd >= 0);
+        assert_int_equal(test_write_all(fd, out, LEN), 0);
+        assert_int_equal(test_read_exact(fd, in, LEN, WAIT_MS), LEN);
+        assert_memory_equal(in, out, LEN);
+        close(fd);
+    }
+    wait_sessions_finished(proxy, N);
+    st = stats_of(proxy);
+    assert_int_equal(st.connections_accepted, N);
+    assert_int_equal(st.bytes_client_to_backend, (uint64_t)N * LEN);
+    assert_int_equal(st.bytes_backend_to_client, (uint64_t)N * LEN);
+    assert_int_equal(st.connections_rejected_max + st.connections_rejected_overflow +
+                         st.connections_rejected_no_backend,
+                     0);
+    assert_int_equal(st.pool_hits + st.pool_misses, N);
+    assert_true(st.pool_hits >= 1); /* the first client at least found a warm connection */
+    bs.struct_size = sizeof bs;
+    assert_int_equal(pp_proxy_backend_stats(proxy, 0, &bs, NULL, 0), 0);
+    assert_int_equal(bs.sessions, N);
+    assert_int_equal(bs.up, 1);
+    assert_true(echo_server_open_max(es) <= 4);
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    echo_server_stop(es);
+    free(out);
+    free(in);
+}
+
+/* The client half-closes; the backend still answers and then closes; the client gets it all. */
+static void test_half_close(void **state) {
+    (void)state;
+    echo_server *es = echo_server_start(0);
+    int port = echo_server_port(es);
+    pp_proxy *proxy = start_proxy(&port, 1, "2", "0", NULL);
+    char in[16];
+    int fd = test_dial(pp_proxy_local_port(proxy));
+    assert_int_equal(test_write_all(fd, "last words", 10), 0);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    assert_int_equal(test_read_exact(fd, in, 10, WAIT_MS), 10);
+    assert_memory_equal(in, "last words", 10);
+    assert_int_equal(test_wait_eof(fd, WAIT_MS), 1);
+    close(fd);
+    wait_sessions_finished(proxy, 1);
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    echo_server_stop(es);
+}
+
+/* One backend refuses: every session still reaches the live one; the dead one is reported
+ * down once, and pp_proxy_stop from inside that callback is refused. */
+static void test_failover_and_events(void **state) {
+    (void)state;
+    echo_server *es = echo_server_start(0);
+    echo_server *gone = echo_server_start(0);
+    int ports[2], i;
+    events e;
+    pp_proxy *proxy;
+    pp_backend_stats bs;
+    memset(&e, 0, sizeof e);
+    pthread_mutex_init(&e.mu, NULL);
+    ports[0] = echo_server_port(gone);
+    ports[1] = echo_server_port(es);
+    echo_server_stop(gone); /* nothing listens there now */
+    e.stop_in_callback_rc = 1;
+    proxy = start_proxy(ports, 2, "4", "0", &e);
+    e.proxy = proxy;
+    assert_int_equal(e.started, 1);
+    assert_int_equal(e.log_lines_listening, 1);
+    for (i = 0; i < 10; i++) {
+        char in[5];
+        int fd = test_dial(pp_proxy_local_port(proxy));
+        assert_int_equal(test_write_all(fd, "hello", 5), 0);
+        assert_int_equal(test_read_exact(fd, in, 5, WAIT_MS), 5);
+        assert_memory_equal(in, "hello", 5);
+        close(fd);
+    }
+    wait_sessions_finished(proxy, 10);
+    assert_int_equal(stats_of(proxy).connections_rejected_no_backend, 0);
+    assert_true(stats_of(proxy).backend_connect_failures >= 1);
+    bs.struct_size = sizeof bs;
+    assert_int_equal(pp_proxy_backend_stats(proxy, 0, &bs, NULL, 0), 0);
+    assert_int_equal(bs.up, 0);
+    assert_int_equal(bs.conns_opened, 0);
+    pthread_mutex_lock(&e.mu);
+    assert_int_equal(e.down, 1);
+    assert_int_equal(e.down_backend, 0);
+    assert_int_equal(e.stop_in_callback_rc, PP_ESTATE);
+    pthread_mutex_unlock(&e.mu);
+    assert_int_equal(pp_proxy_state(proxy), PP_STATE_RUNNING);
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(e.stopped, 1);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    echo_server_stop(es);
+    pthread_mutex_destroy(&e.mu);
+}
+
+/* No backend can be reached: the client is closed, never left hanging, and it is counted. */
+static void test_no_backend_closes_client(void **state) {
+    (void)state;
+    echo_server *gone = echo_server_start(0);
+    int port = echo_server_port(gone), fd;
+    pp_proxy *proxy;
+    echo_server_stop(gone);
+    proxy = start_proxy(&port, 1, "2", "0", NULL);
+    fd = test_dial(pp_proxy_local_port(proxy));
+    assert_true(fd >= 0);
+    assert_int_equal(test_wait_eof(fd, WAIT_MS), 1);
+    close(fd);
+    wait_sessions_finished(proxy, 1);
+    assert_int_equal(stats_of(proxy).connections_rejected_no_backend, 1);
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+}
+
+typedef struct stopper {
+    pp_proxy *proxy;
+    int drain_ms;
+    int rc;
+    int done; /* guarded by mu */
+    pthread_mutex_t mu;
+} stopper;
+
+static void *run_stop(void *p) {
+    stopper *s = p;
+    int rc = pp_proxy_stop(s->proxy, s->drain_ms);
+    pthread_mutex_lock(&s->mu);
+    s->rc = rc;
+    s->done = 1;
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static int stopper_done(stopper *s) {
+    int d;
+    pthread_mutex_lock(&s->mu);
+    d = s->done;
+    pthread_mutex_unlock(&s->mu);
+    return d;
+}
+
+/* Stop with a drain: new connections are refused at once, while a session in flight keeps
+ * working; the stop returns when that session ends by itself. */
+static void test_stop_drains_in_flight(void **state) {
+    (void)state;
+    echo_server *es = echo_server_start(0);
+    int port = echo_server_port(es), fd, other = 0, i;
+    pp_proxy *proxy = start_proxy(&port, 1, "2", "0", NULL);
+    int proxy_port = pp_proxy_local_port(proxy);
+    stopper s = {proxy, 60000, -1, 0, PTHREAD_MUTEX_INITIALIZER};
+    pthread_t t;
+    char in[4];
+
+    fd = test_dial(proxy_port);
+    assert_int_equal(test_write_all(fd, "one", 3), 0);
+    assert_int_equal(test_read_exact(fd, in, 3, WAIT_MS), 3);
+    assert_int_equal(pthread_create(&t, NULL, run_stop, &s), 0);
+
+    for (i = 0; i < WAIT_MS / 10; i++) { /* until the listener is gone */
+        other = test_dial(proxy_port);
+        if (other < 0) break;
+        close(other);
+        usleep(10000);
+    }
+    assert_true(other < 0);
+    assert_int_equal(test_write_all(fd, "two", 3), 0);
+    assert_int_equal(test_read_exact(fd, in, 3, WAIT_MS), 3);
+    assert_memory_equal(in, "two", 3);
+    assert_int_equal(stopper_done(&s), 0); /* still draining: our session is open */
+    close(fd);
+    pthread_join(t, NULL);
+    assert_int_equal(s.rc, 0);
+    /* Probe connections made before the listener closed were accepted too: every accepted
+     * connection was finished, none dropped. */
+    assert_true(stats_of(proxy).sessions_finished >= 1);
+    assert_int_equal(stats_of(proxy).sessions_finished, stats_of(proxy).connections_accepted);
+    assert_int_equal(stats_of(proxy).connections_active, 0);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    echo_server_stop(es);
+}
+
+/* The drain deadline closes what is still open. */
+static void test_stop_forces_after_deadline(void **state) {
+    (void)state;
+    echo_server *es = echo_server_start(0);
+    int port = echo_server_port(es), fd;
+    pp_proxy *proxy = start_proxy(&port, 1, "2", "0", NULL);
+    char in[3];
+    fd = test_dial(pp_proxy_local_port(proxy));
+    assert_int_equal(test_write_all(fd, "abc", 3), 0);
+    assert_int_equal(test_read_exact(fd, in, 3, WAIT_MS), 3);
+    assert_int_equal(pp_proxy_stop(proxy, 100), 0);
+    assert_int_equal(test_wait_eof(fd, WAIT_MS), 1);
+    close(fd);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    echo_server_stop(es);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prewarmed_before_first_client),
+        cmocka_unit_test(test_bytes_and_counters),
+        cmocka_unit_test(test_half_close),
+        cmocka_unit_test(test_failover_and_events),
+        cmocka_unit_test(test_no_backend_closes_client),
+        cmocka_unit_test(test_stop_drains_in_flight),
+        cmocka_unit_test(test_stop_forces_after_deadline),
+    };
+    return cmocka_run_group_tests_name("c_traffic", tests, NULL, NULL);
+}

@@ -1,0 +1,190 @@
+// Pool caps, waiting, timeouts and retirement, through a real core Proxy on loopback.
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "core/backend.h"
+#include "proxy_fixture.h"
+
+using namespace pp_test;
+
+TEST(BackendCap, TryReserveNeverExceedsCapUnderContention) {
+    pp::Backend b;
+    std::atomic<int> inside{0}, peak{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; t++) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < 20000; i++) {
+                if (!b.try_reserve(3)) continue;
+                int now = ++inside;
+                int p = peak.load();
+                while (now > p && !peak.compare_exchange_weak(p, now)) {
+                }
+                --inside;
+                b.release();
+            }
+        });
+    }
+    for (auto &t : threads) t.join();
+    EXPECT_LE(peak.load(), 3);
+    EXPECT_GE(peak.load(), 1);
+    EXPECT_EQ(b.open.load(), 0);
+    EXPECT_TRUE(b.try_reserve(0));  // cap 0: unlimited
+}
+
+// The cap holds across workers, and a slot freed on one worker wakes a waiter on the other.
+TEST(Pool, CapHoldsAndSlotFreedOnOtherWorkerServesWaiter) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "2");
+    p.set("pool_max", "2");
+    p.set("queue_timeout", "30s");
+    p.add_backend(es.port());
+    p.start();
+
+    Client a(p.port()), b(p.port()), c(p.port());  // round robin: a->w0, b->w1, c->w0
+    ASSERT_TRUE(a.echo("a"));
+    ASSERT_TRUE(b.echo("b"));
+    ASSERT_TRUE(c.send("c"));
+    ASSERT_TRUE(wait_until([&] { return p.stats().queue_waiting == 1; }));
+    EXPECT_EQ(echo_server_open_now(es.s), 2);
+
+    b.close();  // frees a slot on worker 1; the waiter is on worker 0
+    EXPECT_EQ(c.recv(1), "c");
+    EXPECT_TRUE(c.echo("more"));
+    EXPECT_EQ(p.stats().queue_waits, 1u);
+    EXPECT_EQ(p.stats().queue_timeouts, 0u);
+    EXPECT_LE(echo_server_open_max(es.s), 2);
+}
+
+TEST(Pool, QueueTimeoutClosesWaiterAndCountsIt) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("pool_max", "1");
+    p.set("queue_timeout", "200ms");
+    p.add_backend(es.port());
+    p.start();
+
+    Client a(p.port());
+    ASSERT_TRUE(a.echo("hold"));
+    Client b(p.port());
+    ASSERT_TRUE(b.send("x"));
+    EXPECT_TRUE(b.closed_by_peer());
+    ASSERT_TRUE(wait_until([&] { return p.stats().queue_timeouts == 1; }));
+    EXPECT_EQ(p.stats().queue_waiting, 0u);
+    EXPECT_TRUE(a.echo("still served"));
+    EXPECT_EQ(echo_server_open_max(es.s), 1);
+}
+
+TEST(Pool, QueueFullRejectsAtOnce) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("pool_max", "1");
+    p.set("queue_max", "1");
+    p.set("queue_timeout", "30s");
+    p.add_backend(es.port());
+    p.start();
+
+    Client a(p.port());
+    ASSERT_TRUE(a.echo("hold"));
+    Client b(p.port());
+    ASSERT_TRUE(wait_until([&] { return p.stats().queue_waiting == 1; }));
+    Client c(p.port());
+    EXPECT_TRUE(c.closed_by_peer());
+    EXPECT_EQ(p.stats().queue_full, 1u);
+    a.close();
+    EXPECT_TRUE(b.echo("served after a"));
+}
+
+// An idle pooled connection keeps a read armed: when the backend closes it, it is dropped at
+// once, and the pool refills once the backend is back.
+TEST(Pool, IdleConnectionClosedByBackendIsDroppedAndRefilled) {
+    auto es = std::make_unique<EchoServer>();
+    int port = es->port();
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("pool_max", "2");
+    p.set("pool_min_idle", "1");
+    p.add_backend(port);
+    p.start();
+    ASSERT_TRUE(wait_until([&] { return p.stats().backend_conns_idle == 1; }));
+
+    es.reset();  // the backend goes away, closing its connections
+    ASSERT_TRUE(wait_until([&] { return p.stats().idle_closed_by_backend >= 1; }));
+    ASSERT_TRUE(wait_until([&] { return p.stats().backend_conns_idle == 0; }));
+
+    es = std::make_unique<EchoServer>(port);
+    ASSERT_NE(es->s, nullptr);
+    ASSERT_TRUE(wait_until([&] { return p.stats().backend_conns_idle == 1; }));
+    Client c(p.port());
+    EXPECT_TRUE(c.echo("after the restart"));
+}
+
+TEST(Pool, IdleTimeoutRetiresAndRefills) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("pool_max", "2");
+    p.set("pool_min_idle", "1");
+    p.set("pool_idle_timeout", "300ms");
+    p.add_backend(es.port());
+    p.start();
+    ASSERT_TRUE(wait_until([&] { return p.stats().idle_closed_timeout >= 2; }));
+    EXPECT_GE(echo_server_accepted(es.s), 3);
+    EXPECT_LE(echo_server_open_max(es.s), 2);
+    EXPECT_EQ(p.stats().idle_closed_lifetime, 0u);
+}
+
+TEST(Pool, MaxLifetimeRetiresIdleConnections) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("pool_max", "2");
+    p.set("pool_min_idle", "1");
+    p.set("pool_idle_timeout", "0");
+    p.set("max_conn_lifetime", "300ms");
+    p.add_backend(es.port());
+    p.start();
+    ASSERT_TRUE(wait_until([&] { return p.stats().idle_closed_lifetime >= 1; }));
+    EXPECT_EQ(p.stats().idle_closed_timeout, 0u);
+}
+
+// A warm idle connection parked on worker 0 holds the only slot; a session on worker 1 asks
+// worker 0 to let it go instead of waiting for its timeout or going over the cap.
+TEST(Pool, IdleConnectionOnAnotherWorkerIsShedForAWaiter) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "2");
+    p.set("pool_max", "1");
+    p.set("pool_min_idle", "1");  // worker 0's share is 1, worker 1's is 0
+    p.set("queue_timeout", "30s");
+    p.add_backend(es.port());
+    p.start();
+    ASSERT_TRUE(wait_until([&] { return p.stats().backend_conns_idle == 1; }));
+    {
+        Client a(p.port());  // -> worker 0, takes the warm connection
+        ASSERT_TRUE(a.echo("a"));
+    }
+    ASSERT_TRUE(wait_until([&] { return p.stats().sessions_finished == 1 && p.stats().backend_conns_idle == 1; }));
+    Client b(p.port());  // -> worker 1: no idle connection there, the slot is worker 0's
+    EXPECT_TRUE(b.echo("b"));
+    EXPECT_LE(echo_server_open_max(es.s), 1);
+}
+
+TEST(Pool, NoCapWhenPoolMaxIsZero) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("pool_max", "0");
+    p.add_backend(es.port());
+    p.start();
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 10; i++) {
+        clients.push_back(std::make_unique<Client>(p.port()));
+        ASSERT_TRUE(clients.back()->echo("x"));
+    }
+    EXPECT_EQ(echo_server_open_now(es.s), 10);
+    EXPECT_EQ(p.stats().queue_waits, 0u);
+}
