@@ -42,9 +42,12 @@ TEST(Pool, CapHoldsAndSlotFreedOnOtherWorkerServesWaiter) {
     p.add_backend(es.port());
     p.start();
 
-    Client a(p.port()), b(p.port()), c(p.port());  // round robin: a->w0, b->w1, c->w0
+    // One after another, so the round robin is a->w0, b->w1, c->w0 and a, b hold both slots.
+    Client a(p.port());
     ASSERT_TRUE(a.echo("a"));
+    Client b(p.port());
     ASSERT_TRUE(b.echo("b"));
+    Client c(p.port());
     ASSERT_TRUE(c.send("c"));
     ASSERT_TRUE(wait_until([&] { return p.stats().queue_waiting == 1; }));
     EXPECT_EQ(echo_server_open_now(es.s), 2);

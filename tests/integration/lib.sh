@@ -1,0 +1,45 @@
+# Shared helpers for the integration scripts (sourced). Every process started is recorded and
+# killed by pid on exit; every wait is bounded.
+PIDS=""
+WORK=$(mktemp -d /tmp/pp-it-XXXXXX)
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_proxy CLI ARGS... : starts the CLI in the background, waits for "listening on", sets
+# PROXY_PID and PROXY_PORT.
+start_proxy() {
+    cli="$1"; shift
+    "$cli" "$@" >"$WORK/proxy.out" 2>"$WORK/proxy.err" &
+    PROXY_PID=$!
+    PIDS="$PIDS $PROXY_PID"
+    i=0
+    while ! grep -q '^listening on ' "$WORK/proxy.out" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -le 200 ] || { cat "$WORK/proxy.err"; fail "proxy did not print 'listening on' within 10 s"; }
+        kill -0 "$PROXY_PID" 2>/dev/null || { cat "$WORK/proxy.err"; fail "proxy exited early"; }
+        sleep 0.05
+    done
+    PROXY_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$WORK/proxy.out")
+}
+
+# stop_proxy: SIGTERM, then wait (bounded) for a clean exit 0.
+stop_proxy() {
+    kill -TERM "$PROXY_PID"
+    i=0
+    while kill -0 "$PROXY_PID" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -le 300 ] || fail "proxy did not exit within 15 s of SIGTERM"
+        sleep 0.05
+    done
+    wait "$PROXY_PID" || fail "proxy exited with status $?"
+}
