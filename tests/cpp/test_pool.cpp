@@ -1,4 +1,8 @@
 // Pool caps, waiting, timeouts and retirement, through a real core Proxy on loopback.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -190,4 +194,70 @@ TEST(Pool, NoCapWhenPoolMaxIsZero) {
     }
     EXPECT_EQ(echo_server_open_now(es.s), 10);
     EXPECT_EQ(p.stats().queue_waits, 0u);
+}
+
+// A backend whose accept queue is full drops our SYNs: connect_timeout ends the attempt, the
+// client is closed (not left hanging) and the failure is counted.
+TEST(Timeouts, ConnectTimeoutClosesClientWhenBackendNeverAnswers) {
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr *>(&sin), sizeof sin), 0);
+    ASSERT_EQ(listen(lfd, 0), 0);
+    socklen_t len = sizeof sin;
+    getsockname(lfd, reinterpret_cast<sockaddr *>(&sin), &len);
+    int bport = ntohs(sin.sin_port);
+    // Fill the accept queue (backlog 0 admits one, and Linux one more) without accepting.
+    std::vector<int> fillers;
+    for (int i = 0; i < 4; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fd, reinterpret_cast<sockaddr *>(&sin), sizeof sin);
+        fillers.push_back(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("pool_max", "4");
+    p.set("connect_timeout", "300ms");
+    p.add_backend(bport);
+    p.start();
+    Client c(p.port());
+    ASSERT_TRUE(c.send("anyone there?"));
+    EXPECT_TRUE(c.closed_by_peer());
+    ASSERT_TRUE(wait_until([&] { return p.stats().connections_rejected_no_backend == 1; }));
+    EXPECT_GE(p.stats().backend_connect_failures, 1u);
+    EXPECT_EQ(p.stats().backend_conns_open, 0u);  // the slot was given back
+    for (int fd : fillers) ::close(fd);
+    ::close(lfd);
+}
+
+TEST(Timeouts, IdleSessionIsClosedAfterIdleTimeout) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("idle_timeout", "300ms");
+    p.add_backend(es.port());
+    p.start();
+    Client c(p.port());
+    ASSERT_TRUE(c.echo("hello"));
+    EXPECT_TRUE(c.closed_by_peer());  // nothing more is sent: the proxy ends it
+    ASSERT_TRUE(wait_until([&] { return p.stats().sessions_finished == 1; }));
+    ASSERT_TRUE(wait_until([&] { return echo_server_open_now(es.s) == 0; }));
+}
+
+TEST(Timeouts, ActiveSessionOutlivesIdleTimeout) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("idle_timeout", "400ms");
+    p.add_backend(es.port());
+    p.start();
+    Client c(p.port());
+    // Traffic every 100 ms for well over the idle timeout keeps the session open.
+    for (int i = 0; i < 12; i++) {
+        ASSERT_TRUE(c.echo("tick")) << "closed after " << i << " ticks";
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
 }

@@ -13,6 +13,9 @@ for opt in mode listen backend workers max-connections lb pool-max pool-min-idle
 done
 grep -q -- '--pool-max N .*\[default: 64\]' "$WORK/help" || fail "--help does not show pool_max's default"
 "$cli" --version | grep -q '^poolproxy [0-9]' || fail "--version"
+"$cli" --options-markdown >"$WORK/OPTIONS.md"
+diff -u "$(dirname "$0")/../../docs/OPTIONS.md" "$WORK/OPTIONS.md" ||
+    fail "docs/OPTIONS.md is stale: regenerate with poolproxy --options-markdown > docs/OPTIONS.md"
 
 if "$cli" --workers abc --backend 127.0.0.1:1 2>"$WORK/err"; then fail "--workers abc accepted"; fi
 grep -q "option 'workers': expected an integer" "$WORK/err" || fail "bad value message: $(cat "$WORK/err")"
@@ -63,4 +66,35 @@ print(out.decode())
 [ "$reply" = "ping over the cli" ] || fail "relay: got '$reply'"
 stop_proxy
 grep -q "SIGTERM received, draining" "$WORK/proxy.err" || fail "no drain message on SIGTERM"
+
+# IPv6 end to end: listen on [::1], backend on [::1].
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
+    v6port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])')
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::1", int(sys.argv[1]))); s.listen(8)
+while True:
+    c, _ = s.accept()
+    d = c.recv(100); c.sendall(b"v6:" + d); c.close()
+' "$v6port" &
+    PIDS="$PIDS $!"
+    start_proxy "$cli" --listen '[::1]:0' --backend "[::1]:$v6port" --workers 1
+    grep -q '^listening on \[::1\]:' "$WORK/proxy.out" || fail "v6 listen line: $(cat "$WORK/proxy.out")"
+    reply=$(python3 -c '
+import socket, sys
+c = socket.create_connection(("::1", int(sys.argv[1])), timeout=10)
+c.sendall(b"hello"); out = b""
+while True:
+    d = c.recv(100)
+    if not d: break
+    out += d
+print(out.decode())
+' "$PROXY_PORT")
+    [ "$reply" = "v6:hello" ] || fail "IPv6 relay: got '$reply'"
+    stop_proxy
+    echo "ok: IPv6 listen and backend"
+else
+    echo "note: no IPv6 loopback here; IPv6 relay not exercised"
+fi
 echo "ok: CLI help, validation, config file, one listening line, relay, SIGTERM"
