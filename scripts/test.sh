@@ -37,18 +37,18 @@ run_ctest() {  # name builddir ctest-args...
 }
 
 echo "==> build (RelWithDebInfo, -Wall -Wextra -Werror)"
-sh scripts/build.sh build >/dev/null
+sh scripts/build.sh build -DPOOLPROXY_BUILD_TESTS=ON >/dev/null
 run_ctest "normal build" build
 
 echo "==> build (ASan + UBSan)"
-sh scripts/build.sh build-asan -DPOOLPROXY_SANITIZE=address >/dev/null
+sh scripts/build.sh build-asan -DPOOLPROXY_BUILD_TESTS=ON -DPOOLPROXY_SANITIZE=address >/dev/null
 # The install/consumer test links plain programs against the instrumented library: not
 # meaningful under ASan, and covered by the normal build.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_ctest "asan+ubsan" build-asan -E 'install_consumers'
 
 echo "==> build (TSan)"
-sh scripts/build.sh build-tsan -DPOOLPROXY_SANITIZE=thread >/dev/null
+sh scripts/build.sh build-tsan -DPOOLPROXY_BUILD_TESTS=ON -DPOOLPROXY_SANITIZE=thread >/dev/null
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(pwd)/tests/tsan.supp" \
     run_ctest "tsan" build-tsan -E 'install_consumers'
 

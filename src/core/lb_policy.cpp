@@ -3,11 +3,15 @@
 namespace pp {
 
 LoadBalancer::LoadBalancer(LbPolicy policy, const std::vector<Backend *> &backends, uint64_t seed)
-    : policy_(policy), backends_(backends), current_weight_(backends.size(), 0), rng_(seed) {}
+    : policy_(policy), backends_(backends), current_weight_(backends.size(), 0), rng_(seed),
+      eligible_(backends.size(), false) {
+    candidates_.reserve(backends.size());
+}
 
 int LoadBalancer::pick(const std::vector<bool> &excluded, uint64_t now_ms) {
     const size_t n = backends_.size();
-    std::vector<bool> eligible(n, false);
+    std::vector<bool> &eligible = eligible_;
+    eligible.assign(n, false);
     bool any = false, any_up = false;
     for (size_t i = 0; i < n; i++) {
         if (excluded[i]) continue;
@@ -46,7 +50,8 @@ int LoadBalancer::pick_round_robin(const std::vector<bool> &eligible) {
 // Power of two choices over the shared in-flight counts, weighted: two distinct candidates,
 // the one with fewer outstanding sessions per unit of weight wins.
 int LoadBalancer::pick_least_conn(const std::vector<bool> &eligible) {
-    std::vector<int> cands;
+    std::vector<int> &cands = candidates_;
+    cands.clear();
     for (size_t i = 0; i < backends_.size(); i++) {
         if (eligible[i]) cands.push_back(static_cast<int>(i));
     }

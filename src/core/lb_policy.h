@@ -28,6 +28,9 @@ private:
     std::vector<Backend *> backends_;
     std::vector<int64_t> current_weight_;  // smooth weighted round robin state
     std::mt19937_64 rng_;
+    // Scratch space reused by every pick, so choosing a backend allocates nothing.
+    std::vector<bool> eligible_;
+    std::vector<int> candidates_;
 };
 
 }  // namespace pp

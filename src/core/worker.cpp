@@ -119,8 +119,7 @@ void Worker::take_handoffs() {
 }
 
 void Worker::steal_overflow() {
-    Balancer probe(shared_.worker_count, shared_.worker_capacity, 0, 0);
-    while (!finished_ && probe.has_spare(load())) {
+    while (!finished_ && load().total() < shared_.worker_capacity) {
         int fd = shared_.overflow.pop();
         if (fd < 0) return;
         counters_.overflow_stolen.add();

@@ -69,6 +69,7 @@ public:
     WorkerCounters &counters() { return counters_; }
     BackendPool &pool(size_t backend) { return *pools_[backend]; }
     LoadBalancer &lb() { return lb_; }
+    std::vector<bool> &lb_scratch() { return lb_scratch_; }
     bool draining() const { return draining_; }
     void idle_changed(int64_t delta);
 
@@ -125,6 +126,7 @@ private:
 
     std::vector<std::unique_ptr<BackendPool>> pools_;
     LoadBalancer lb_;
+    std::vector<bool> lb_scratch_;
     BufferPool buffers_;
     IntrusiveList<Session, &Session::link> sessions_;
     IntrusiveList<Session, &Session::wait_link> waiters_;

@@ -24,7 +24,7 @@ struct Session {
     PooledConn *conn = nullptr;
     int backend_id = -1;
     State state = State::acquiring;
-    std::vector<bool> excluded;  // backends not to try again for this session (failed or full)
+    std::vector<bool> failed;  // backends that failed to connect for this session: not tried again
     uint64_t wait_since_ms = 0;
     uint64_t last_activity_ms = 0;
     int open_handles = 0;

@@ -195,27 +195,27 @@ void start(Worker &w, int fd) {
         return;
     }
     uv_tcp_nodelay(&s->client, 1);
-    s->excluded.assign(w.shared().backends.size(), false);
+    s->failed.assign(w.shared().backends.size(), false);
     if (!try_acquire(s) && !w.enqueue_waiter(s)) close(s, "waiting queue full");
 }
 
 bool try_acquire(Session *s) {
     Worker &w = *s->worker;
     const Settings &st = w.shared().settings;
-    // Backends found full are skipped only within this attempt; failed ones for the session.
-    std::vector<bool> &excluded = s->excluded;
-    std::vector<bool> failed = excluded;
+    // Backends that failed for this session stay excluded; those found full are skipped only
+    // within this attempt (the worker's scratch set, reused to allocate nothing).
+    std::vector<bool> &skip = w.lb_scratch();
+    skip = s->failed;
     bool any_full = false;
     const uint64_t now = mono_ms();
     for (;;) {
-        int b = w.lb().pick(excluded, now);
+        int b = w.lb().pick(skip, now);
         if (b < 0) break;
         BackendPool &pool = w.pool(static_cast<size_t>(b));
         Backend &backend = pool.backend();
         PooledConn *conn = pool.take_idle();
-        bool reserved = !conn && backend.try_reserve(st.pool_max);
-        if (!conn && !reserved) {
-            excluded[b] = true;
+        if (!conn && !backend.try_reserve(st.pool_max)) {
+            skip[b] = true;
             any_full = true;
             continue;
         }
@@ -225,7 +225,6 @@ bool try_acquire(Session *s) {
         backend.outstanding.fetch_add(1, std::memory_order_relaxed);
         pool.counters_mut().sessions.add();
         pool.counters_mut().sessions_active.add();
-        excluded = failed;
         if (conn) {
             attach(s, conn);
             return true;
@@ -233,14 +232,13 @@ bool try_acquire(Session *s) {
         s->state = Session::State::connecting;
         s->conn = pool.open(s);
         if (s->conn) return true;
-        // The connect could not even start: count it as this backend failing for the session.
+        // The connect could not even start: this backend has failed for the session.
         backend.outstanding.fetch_sub(1, std::memory_order_relaxed);
         pool.counters_mut().sessions_active.sub();
         s->backend_id = -1;
         s->state = Session::State::acquiring;
-        excluded[b] = failed[b] = true;
+        s->failed[b] = skip[b] = true;
     }
-    excluded = failed;
     if (any_full) return false;
     // Every backend failed for this session.
     w.dequeue_waiter(s);
@@ -258,7 +256,7 @@ void on_connect_failed(Session *s, int backend_id) {
     s->conn = nullptr;
     s->backend_id = -1;
     s->state = Session::State::acquiring;
-    s->excluded[static_cast<size_t>(backend_id)] = true;
+    s->failed[static_cast<size_t>(backend_id)] = true;
     if (!try_acquire(s) && !w.enqueue_waiter(s)) close(s, "waiting queue full");
 }
 

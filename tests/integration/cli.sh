@@ -42,6 +42,7 @@ while True:
     c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
 ' "$bport" &
 PIDS="$PIDS $!"
+wait_port 127.0.0.1 "$bport"
 cat >"$WORK/pp.conf" <<CONF
 # test config
 listen = 127.0.0.1:0
@@ -76,9 +77,15 @@ s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_RE
 s.bind(("::1", int(sys.argv[1]))); s.listen(8)
 while True:
     c, _ = s.accept()
-    d = c.recv(100); c.sendall(b"v6:" + d); c.close()
+    try:
+        d = c.recv(100)
+        if d: c.sendall(b"v6:" + d)
+    except OSError:
+        pass
+    c.close()
 ' "$v6port" &
     PIDS="$PIDS $!"
+    wait_port ::1 "$v6port"
     start_proxy "$cli" --listen '[::1]:0' --backend "[::1]:$v6port" --workers 1
     grep -q '^listening on \[::1\]:' "$WORK/proxy.out" || fail "v6 listen line: $(cat "$WORK/proxy.out")"
     reply=$(python3 -c '

@@ -15,10 +15,28 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# wait_port HOST PORT: until something accepts connections there (bounded: 10 s).
+wait_port() {
+    python3 -c '
+import socket, sys, time
+end = time.time() + 10
+while time.time() < end:
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+' "$1" "$2" || fail "nothing listens on $1:$2 after 10 s"
+}
+
 # start_proxy CLI ARGS... : starts the CLI in the background, waits for "listening on", sets
 # PROXY_PID and PROXY_PORT.
 start_proxy() {
     cli="$1"; shift
+    # Remove the last run's output first: the child's redirect truncates only once it runs, and
+    # the wait below must not read a stale "listening on" line.
+    rm -f "$WORK/proxy.out" "$WORK/proxy.err"
     "$cli" "$@" >"$WORK/proxy.out" 2>"$WORK/proxy.err" &
     PROXY_PID=$!
     PIDS="$PIDS $PROXY_PID"
