@@ -156,9 +156,13 @@ bool Worker::enqueue_waiter(Session *s) {
     shared_.waiting.add();
     counters_.queue_waits.add();
     if (waiters_.size() == 1) arm_queue_timer();
-    // Idle connections parked on other workers hold slots we cannot use: ask them to let go.
+    // An idle connection parked on another worker holds a slot we cannot use: ask one such
+    // worker to let one go (one waiter, one connection; later releases wake us too).
     for (auto &other : shared_.workers) {
-        if (other.get() != this && other->counters().idle_total.get() > 0) other->post_shed_idle();
+        if (other.get() != this && other->counters().idle_total.get() > 0) {
+            other->post_shed_idle();
+            break;
+        }
     }
     schedule_deferred();
     return true;
