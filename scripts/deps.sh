@@ -11,7 +11,11 @@ test_pkgs="libcmocka-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
  redis-server redis-tools python3"
 
 pkgs="$build_pkgs"
-[ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
+if [ "${1:-}" = "--test" ]; then
+    pkgs="$pkgs $test_pkgs"
+    # The bindings' toolchains: whatever go/cargo the machine has, else Debian's.
+    command -v go >/dev/null 2>&1 || pkgs="$pkgs golang-go"
+fi
 
 missing=""
 for p in $pkgs; do

@@ -1,0 +1,22 @@
+// C side of the callbacks: trampolines from the library's callback signatures into the
+// exported Go functions. The cgo.Handle travels as an integer, so C never holds a Go pointer.
+#include <poolproxy.h>
+#include <stdint.h>
+
+#include "_cgo_export.h"
+
+static void pp_go_log_trampoline(void *ud, int level, const char *message) {
+    ppGoLog((uintptr_t)ud, level, (char *)message);
+}
+
+static void pp_go_event_trampoline(void *ud, const pp_event *ev) {
+    ppGoEvent((uintptr_t)ud, ev->type, ev->backend_id, (char *)ev->address, (char *)ev->reason);
+}
+
+int pp_go_set_log(pp_config *cfg, uintptr_t handle, int level) {
+    return pp_config_set_log_callback(cfg, handle ? pp_go_log_trampoline : NULL, (void *)handle, level);
+}
+
+int pp_go_set_event(pp_config *cfg, uintptr_t handle) {
+    return pp_config_set_event_callback(cfg, handle ? pp_go_event_trampoline : NULL, (void *)handle);
+}

@@ -1,0 +1,3 @@
+module github.com/libpoolproxy/libpoolproxy/bindings/go
+
+go 1.19

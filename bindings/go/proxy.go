@@ -1,0 +1,321 @@
+package poolproxy
+
+/*
+#include <poolproxy.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+int pp_go_set_log(pp_config *cfg, uintptr_t handle, int level);
+int pp_go_set_event(pp_config *cfg, uintptr_t handle);
+*/
+import "C"
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Proxy is a running (or stopped) proxy. Its methods are safe for concurrent use.
+type Proxy struct {
+	ctl    sync.Mutex   // serializes Stop and Close (the C lifecycle calls)
+	mu     sync.RWMutex // guards c: readers (stats, Addr) run while a Stop drains
+	c      *C.pp_proxy
+	handle cgo.Handle // refers to this proxy's callbacks; deleted after the C proxy is freed
+}
+
+// Start creates a proxy from cfg and starts it; it returns once the listener is bound. The
+// configuration is copied: cfg may be changed or closed afterwards.
+func Start(cfg *Config) (*Proxy, error) {
+	h, err := cfg.handle()
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{}
+	var handle uintptr
+	if cfg.log != nil || cfg.event != nil {
+		p.handle = cgo.NewHandle(&callbacks{log: cfg.log, event: cfg.event})
+		handle = uintptr(p.handle)
+	}
+	// The C proxy copies the callbacks with this proxy's own handle; the config itself is
+	// left without them, so closing the config never strands a running proxy's callbacks.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if cfg.log != nil {
+		C.pp_go_set_log(h, C.uintptr_t(handle), C.int(cfg.logLevel))
+	}
+	if cfg.event != nil {
+		C.pp_go_set_event(h, C.uintptr_t(handle))
+	}
+	rc := C.pp_proxy_new(&p.c, h)
+	C.pp_go_set_log(h, 0, C.int(LogInfo))
+	C.pp_go_set_event(h, 0)
+	if rc < 0 {
+		err := newError(int(rc), C.GoString(C.pp_last_error()))
+		p.release()
+		return nil, err
+	}
+	if rc := C.pp_proxy_start(p.c); rc < 0 {
+		err := newError(int(rc), C.GoString(C.pp_last_error()))
+		C.pp_proxy_free(p.c)
+		p.c = nil
+		p.release()
+		return nil, err
+	}
+	runtime.SetFinalizer(p, (*Proxy).Close)
+	return p, nil
+}
+
+func (p *Proxy) release() {
+	if p.handle != 0 {
+		p.handle.Delete()
+		p.handle = 0
+	}
+}
+
+// Addr is the bound listen address (the real port when "listen" asked for port 0).
+func (p *Proxy) Addr() net.Addr {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.c == nil {
+		return nil
+	}
+	buf := make([]byte, 128)
+	if C.pp_proxy_local_address(p.c, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf))) < 0 {
+		return nil
+	}
+	a, err := net.ResolveTCPAddr("tcp", C.GoString((*C.char)(unsafe.Pointer(&buf[0]))))
+	if err != nil {
+		return nil
+	}
+	return a
+}
+
+// Stop stops accepting at once and lets sessions in flight finish until ctx's deadline (no
+// deadline: the configured drain_timeout), then closes what is left. It returns when every
+// proxy thread has stopped. Stopping a stopped proxy returns ErrState.
+func (p *Proxy) Stop(ctx context.Context) error {
+	drain := -1
+	if dl, ok := ctx.Deadline(); ok {
+		drain = int(time.Until(dl).Milliseconds())
+		if drain < 0 {
+			drain = 0
+		}
+	}
+	// TryLock: a Stop already under way (or a callback calling Stop while the proxy waits for
+	// that callback's thread) gets ErrState instead of a deadlock.
+	if !p.ctl.TryLock() {
+		return &Error{Code: int(C.PP_ESTATE), Name: "PP_ESTATE", Message: "a Stop or Close is already under way"}
+	}
+	defer p.ctl.Unlock()
+	p.mu.RLock()
+	c := p.c
+	p.mu.RUnlock()
+	if c == nil {
+		return &Error{Code: int(C.PP_ESTATE), Name: "PP_ESTATE", Message: "proxy is closed"}
+	}
+	return call(func() C.int { return C.pp_proxy_stop(c, C.int(drain)) })
+}
+
+// Close stops the proxy if it is running (without a drain) and frees it. After Close returns
+// no callback runs. Safe to call twice; while a Stop is under way it returns ErrState.
+func (p *Proxy) Close() error {
+	if !p.ctl.TryLock() {
+		return &Error{Code: int(C.PP_ESTATE), Name: "PP_ESTATE", Message: "a Stop or Close is already under way"}
+	}
+	defer p.ctl.Unlock()
+	p.mu.RLock()
+	c := p.c
+	p.mu.RUnlock()
+	if c == nil {
+		return nil
+	}
+	if C.pp_proxy_state(c) == C.PP_STATE_RUNNING {
+		if err := call(func() C.int { return C.pp_proxy_stop(c, 0) }); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := call(func() C.int { return C.pp_proxy_free(c) }); err != nil {
+		return err
+	}
+	p.c = nil
+	p.release()
+	runtime.SetFinalizer(p, nil)
+	return nil
+}
+
+// Stats are whole-proxy counters; gauges are marked. See pp_stats in poolproxy.h.
+type Stats struct {
+	ConnectionsAccepted          uint64
+	ConnectionsActive            uint64 // gauge
+	ConnectionsRejectedMax       uint64
+	ConnectionsRejectedOverflow  uint64
+	ConnectionsRejectedNoBackend uint64
+	SessionsFinished             uint64
+	OverflowQueued               uint64
+	OverflowStolen               uint64
+	QueueWaits                   uint64
+	QueueTimeouts                uint64
+	QueueFull                    uint64
+	QueueWaiting                 uint64 // gauge
+	BackendConnects              uint64
+	BackendConnectFailures       uint64
+	BackendConnsOpen             uint64 // gauge
+	BackendConnsIdle             uint64 // gauge
+	PoolHits                     uint64
+	PoolMisses                   uint64
+	IdleClosedByBackend          uint64
+	IdleClosedTimeout            uint64
+	IdleClosedLifetime           uint64
+	BytesClientToBackend         uint64
+	BytesBackendToClient         uint64
+	AcceptErrors                 uint64
+}
+
+// WorkerStats are one worker's counters.
+type WorkerStats struct {
+	SessionsStarted  uint64
+	SessionsActive   uint64 // gauge
+	HandoffsQueued   uint64 // gauge
+	OverflowStolen   uint64
+	BytesRelayed     uint64
+	BackendConnsOpen uint64 // gauge
+	BackendConnsIdle uint64 // gauge
+}
+
+// BackendStats are one backend's counters, summed over workers.
+type BackendStats struct {
+	Address         string
+	ConnsOpen       uint64 // gauge
+	ConnsIdle       uint64 // gauge
+	ConnsOpened     uint64
+	ConnectFailures uint64
+	Sessions        uint64
+	SessionsActive  uint64 // gauge
+	Weight          uint64
+	Up              bool
+}
+
+func (p *Proxy) live() (*C.pp_proxy, error) {
+	if p.c == nil {
+		return nil, &Error{Code: int(C.PP_ESTATE), Name: "PP_ESTATE", Message: "proxy is closed"}
+	}
+	return p.c, nil
+}
+
+// Stats returns a snapshot of the whole-proxy counters. It never stops the workers.
+func (p *Proxy) Stats() (Stats, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return Stats{}, err
+	}
+	var s C.pp_stats
+	s.struct_size = C.size_t(unsafe.Sizeof(s))
+	if err := call(func() C.int { return C.pp_proxy_stats(c, &s) }); err != nil {
+		return Stats{}, err
+	}
+	return Stats{
+		ConnectionsAccepted:          uint64(s.connections_accepted),
+		ConnectionsActive:            uint64(s.connections_active),
+		ConnectionsRejectedMax:       uint64(s.connections_rejected_max),
+		ConnectionsRejectedOverflow:  uint64(s.connections_rejected_overflow),
+		ConnectionsRejectedNoBackend: uint64(s.connections_rejected_no_backend),
+		SessionsFinished:             uint64(s.sessions_finished),
+		OverflowQueued:               uint64(s.overflow_queued),
+		OverflowStolen:               uint64(s.overflow_stolen),
+		QueueWaits:                   uint64(s.queue_waits),
+		QueueTimeouts:                uint64(s.queue_timeouts),
+		QueueFull:                    uint64(s.queue_full),
+		QueueWaiting:                 uint64(s.queue_waiting),
+		BackendConnects:              uint64(s.backend_connects),
+		BackendConnectFailures:       uint64(s.backend_connect_failures),
+		BackendConnsOpen:             uint64(s.backend_conns_open),
+		BackendConnsIdle:             uint64(s.backend_conns_idle),
+		PoolHits:                     uint64(s.pool_hits),
+		PoolMisses:                   uint64(s.pool_misses),
+		IdleClosedByBackend:          uint64(s.idle_closed_by_backend),
+		IdleClosedTimeout:            uint64(s.idle_closed_timeout),
+		IdleClosedLifetime:           uint64(s.idle_closed_lifetime),
+		BytesClientToBackend:         uint64(s.bytes_client_to_backend),
+		BytesBackendToClient:         uint64(s.bytes_backend_to_client),
+		AcceptErrors:                 uint64(s.accept_errors),
+	}, nil
+}
+
+// WorkerStats returns each worker's counters, in worker order.
+func (p *Proxy) WorkerStats() ([]WorkerStats, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return nil, err
+	}
+	n, err := callInt(func() C.int { return C.pp_proxy_worker_count(c) })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]WorkerStats, n)
+	for i := range out {
+		var s C.pp_worker_stats
+		s.struct_size = C.size_t(unsafe.Sizeof(s))
+		if err := call(func() C.int { return C.pp_proxy_worker_stats(c, C.int(i), &s) }); err != nil {
+			return nil, err
+		}
+		out[i] = WorkerStats{
+			SessionsStarted:  uint64(s.sessions_started),
+			SessionsActive:   uint64(s.sessions_active),
+			HandoffsQueued:   uint64(s.handoffs_queued),
+			OverflowStolen:   uint64(s.overflow_stolen),
+			BytesRelayed:     uint64(s.bytes_relayed),
+			BackendConnsOpen: uint64(s.backend_conns_open),
+			BackendConnsIdle: uint64(s.backend_conns_idle),
+		}
+	}
+	return out, nil
+}
+
+// BackendStats returns each backend's counters, in configuration order.
+func (p *Proxy) BackendStats() ([]BackendStats, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return nil, err
+	}
+	n, err := callInt(func() C.int { return C.pp_proxy_backend_count(c) })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BackendStats, n)
+	buf := make([]byte, 256)
+	for i := range out {
+		var s C.pp_backend_stats
+		s.struct_size = C.size_t(unsafe.Sizeof(s))
+		err := call(func() C.int {
+			return C.pp_proxy_backend_stats(c, C.int(i), &s, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = BackendStats{
+			Address:         C.GoString((*C.char)(unsafe.Pointer(&buf[0]))),
+			ConnsOpen:       uint64(s.conns_open),
+			ConnsIdle:       uint64(s.conns_idle),
+			ConnsOpened:     uint64(s.conns_opened),
+			ConnectFailures: uint64(s.connect_failures),
+			Sessions:        uint64(s.sessions),
+			SessionsActive:  uint64(s.sessions_active),
+			Weight:          uint64(s.weight),
+			Up:              s.up != 0,
+		}
+	}
+	return out, nil
+}
