@@ -15,6 +15,9 @@ if [ "${1:-}" = "--test" ]; then
     pkgs="$pkgs $test_pkgs"
     # The bindings' toolchains: whatever go/cargo the machine has, else Debian's.
     command -v go >/dev/null 2>&1 || pkgs="$pkgs golang-go"
+    # Debian's Rust comes with the pkg-config crate packaged, so no registry index is needed
+    # (cargo 1.63 predates the sparse crates.io index).
+    command -v cargo >/dev/null 2>&1 || pkgs="$pkgs cargo rustc rustfmt rust-clippy librust-pkg-config-dev"
 fi
 
 missing=""

@@ -5,6 +5,7 @@
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same suites
 #   3. ThreadSanitizer build: the same suites
 #   4. the Go binding: go vet, go test -race, against the plain build's library
+#   5. the Rust binding: cargo test, cargo clippy -D warnings, cargo fmt --check
 # Ends with one summary line "N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
@@ -72,6 +73,37 @@ set +e
 rc=$?
 set -e
 count_go "go (vet, test -race)" build/go-test.log "$rc"
+
+echo "==> rust binding ($(cargo --version))"
+if [ "$(command -v cargo)" = /usr/bin/cargo ] && [ -d /usr/share/cargo/registry ]; then
+    # Debian's cargo: build from Debian's packaged crates (librust-*-dev), offline.
+    export CARGO_HOME="$(pwd)/build/cargo-home"
+    mkdir -p "$CARGO_HOME"
+    printf '[source.crates-io]\nreplace-with = "debian"\n[source.debian]\ndirectory = "/usr/share/cargo/registry"\n' \
+        >"$CARGO_HOME/config.toml"
+fi
+export CARGO_TARGET_DIR="$(pwd)/build/cargo-target"
+rlog=build/rust-test.log
+set +e
+(cd bindings/rust && LD_LIBRARY_PATH="$(pwd)/../../build" cargo test 2>&1) >"$rlog"
+rc=$?
+set -e
+p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$rlog" | awk '{s+=$1} END {print s+0}')
+f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$rlog" | awk '{s+=$1} END {print s+0}')
+[ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || { f=1; tail -n 30 "$rlog"; }
+[ "$f" -eq 0 ] || grep -E "panicked|FAILED|failures:" "$rlog" | head -20
+PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+RESULTS="$RESULTS\n  rust (cargo test): $p passed, $f failed"
+for check in "clippy --all-targets -- -D warnings" "fmt --check"; do
+    set +e
+    # shellcheck disable=SC2086
+    (cd bindings/rust && cargo $check) >build/rust-check.log 2>&1
+    rc=$?
+    set -e
+    if [ "$rc" -eq 0 ]; then PASSED=$((PASSED + 1)); r="1 passed, 0 failed"
+    else FAILED=$((FAILED + 1)); r="0 passed, 1 failed"; tail -n 30 build/rust-check.log; fi
+    RESULTS="$RESULTS\n  rust (cargo $check): $r"
+done
 
 printf "\nsummary:%b\n" "$RESULTS"
 echo "$PASSED passed, $FAILED failed"

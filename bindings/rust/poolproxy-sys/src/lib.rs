@@ -1,0 +1,270 @@
+//! Raw FFI declarations for `poolproxy.h`, the C API of libpoolproxy.
+//!
+//! Everything here mirrors the header one to one; `tests/layout.rs` checks every struct's size
+//! and field offsets against the C compiler. Use the safe `poolproxy` crate instead unless you
+//! need the raw calls. The documentation of each function is in `poolproxy.h`.
+#![allow(non_camel_case_types)]
+#![deny(missing_docs)]
+
+use std::marker::{PhantomData, PhantomPinned};
+use std::os::raw::{c_char, c_int, c_uint, c_void};
+
+/// Opaque configuration handle (`pp_config`).
+#[repr(C)]
+pub struct pp_config {
+    _data: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
+/// Opaque proxy handle (`pp_proxy`).
+#[repr(C)]
+pub struct pp_proxy {
+    _data: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
+/// `PP_VERSION_MAJOR` of the header these declarations follow.
+pub const PP_VERSION_MAJOR: c_uint = 0;
+/// `PP_VERSION_MINOR`.
+pub const PP_VERSION_MINOR: c_uint = 1;
+/// `PP_VERSION_PATCH`.
+pub const PP_VERSION_PATCH: c_uint = 0;
+
+/// Success.
+pub const PP_OK: c_int = 0;
+/// Invalid argument.
+pub const PP_EINVAL: c_int = -1;
+/// Out of memory.
+pub const PP_ENOMEM: c_int = -2;
+/// No such option.
+pub const PP_ENOOPT: c_int = -3;
+/// Invalid option value.
+pub const PP_EBADVALUE: c_int = -4;
+/// Operation not allowed in the current state.
+pub const PP_ESTATE: c_int = -5;
+/// Invalid address.
+pub const PP_EADDR: c_int = -6;
+/// Cannot listen on the address.
+pub const PP_EBIND: c_int = -7;
+/// No backend configured.
+pub const PP_ENOBACKEND: c_int = -8;
+/// Input/output error.
+pub const PP_EIO: c_int = -9;
+/// System resource error.
+pub const PP_ESYS: c_int = -10;
+/// Buffer too small.
+pub const PP_ETRUNC: c_int = -11;
+/// No such object.
+pub const PP_ENOTFOUND: c_int = -12;
+/// Internal error.
+pub const PP_EINTERNAL: c_int = -13;
+
+/// Option type: integer.
+pub const PP_OPT_INT: c_int = 1;
+/// Option type: duration.
+pub const PP_OPT_DURATION: c_int = 2;
+/// Option type: on/off.
+pub const PP_OPT_BOOL: c_int = 3;
+/// Option type: one of a list of words.
+pub const PP_OPT_ENUM: c_int = 4;
+/// Option type: listen address.
+pub const PP_OPT_ADDRESS: c_int = 5;
+/// Option type: backend address with weight.
+pub const PP_OPT_BACKEND: c_int = 6;
+
+/// Log level: errors.
+pub const PP_LOG_ERROR: c_int = 0;
+/// Log level: warnings.
+pub const PP_LOG_WARN: c_int = 1;
+/// Log level: information.
+pub const PP_LOG_INFO: c_int = 2;
+/// Log level: debugging detail.
+pub const PP_LOG_DEBUG: c_int = 3;
+
+/// Event: listener bound, workers running.
+pub const PP_EVENT_PROXY_STARTED: c_int = 1;
+/// Event: every worker stopped.
+pub const PP_EVENT_PROXY_STOPPED: c_int = 2;
+/// Event: connecting to a backend failed after it last worked.
+pub const PP_EVENT_BACKEND_DOWN: c_int = 3;
+/// Event: a backend connection succeeded after failures.
+pub const PP_EVENT_BACKEND_UP: c_int = 4;
+
+/// Proxy state: created, not started.
+pub const PP_STATE_CREATED: c_int = 0;
+/// Proxy state: running.
+pub const PP_STATE_RUNNING: c_int = 1;
+/// Proxy state: stopped.
+pub const PP_STATE_STOPPED: c_int = 2;
+
+/// `pp_option_info`: one row of the option table.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct pp_option_info {
+    /// In: `size_of::<pp_option_info>()`; out: bytes filled.
+    pub struct_size: usize,
+    /// Option name.
+    pub name: *const c_char,
+    /// A `PP_OPT_*` type.
+    pub type_: c_int,
+    /// Default as text.
+    pub default_text: *const c_char,
+    /// Enum choices "a|b|c", else "".
+    pub choices: *const c_char,
+    /// Lowest accepted value.
+    pub min: i64,
+    /// Highest accepted value.
+    pub max: i64,
+    /// One line of help.
+    pub help: *const c_char,
+}
+
+/// `pp_event`: an event, valid during the callback only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct pp_event {
+    /// Size of the struct as the library knows it.
+    pub struct_size: usize,
+    /// A `PP_EVENT_*` type.
+    pub type_: c_int,
+    /// Backend index, or -1.
+    pub backend_id: c_int,
+    /// Backend or listen address.
+    pub address: *const c_char,
+    /// Why.
+    pub reason: *const c_char,
+}
+
+/// `pp_stats`: whole-proxy counters (see the header for each field).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct pp_stats {
+    pub struct_size: usize,
+    pub connections_accepted: u64,
+    pub connections_active: u64,
+    pub connections_rejected_max: u64,
+    pub connections_rejected_overflow: u64,
+    pub connections_rejected_no_backend: u64,
+    pub sessions_finished: u64,
+    pub overflow_queued: u64,
+    pub overflow_stolen: u64,
+    pub queue_waits: u64,
+    pub queue_timeouts: u64,
+    pub queue_full: u64,
+    pub queue_waiting: u64,
+    pub backend_connects: u64,
+    pub backend_connect_failures: u64,
+    pub backend_conns_open: u64,
+    pub backend_conns_idle: u64,
+    pub pool_hits: u64,
+    pub pool_misses: u64,
+    pub idle_closed_by_backend: u64,
+    pub idle_closed_timeout: u64,
+    pub idle_closed_lifetime: u64,
+    pub bytes_client_to_backend: u64,
+    pub bytes_backend_to_client: u64,
+    pub accept_errors: u64,
+}
+
+/// `pp_worker_stats`: one worker's counters.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct pp_worker_stats {
+    pub struct_size: usize,
+    pub sessions_started: u64,
+    pub sessions_active: u64,
+    pub handoffs_queued: u64,
+    pub overflow_stolen: u64,
+    pub bytes_relayed: u64,
+    pub backend_conns_open: u64,
+    pub backend_conns_idle: u64,
+}
+
+/// `pp_backend_stats`: one backend's counters.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct pp_backend_stats {
+    pub struct_size: usize,
+    pub conns_open: u64,
+    pub conns_idle: u64,
+    pub conns_opened: u64,
+    pub connect_failures: u64,
+    pub sessions: u64,
+    pub sessions_active: u64,
+    pub weight: u64,
+    pub up: u64,
+}
+
+/// `pp_log_fn`.
+pub type pp_log_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, message: *const c_char)>;
+/// `pp_event_fn`.
+pub type pp_event_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const pp_event)>;
+
+#[allow(missing_docs)]
+extern "C" {
+    pub fn pp_version() -> c_uint;
+    pub fn pp_version_string() -> *const c_char;
+    pub fn pp_strerror(code: c_int) -> *const c_char;
+    pub fn pp_err_name(code: c_int) -> *const c_char;
+    pub fn pp_last_error() -> *const c_char;
+
+    pub fn pp_option_count() -> usize;
+    pub fn pp_option_get_info(index: usize, info: *mut pp_option_info) -> c_int;
+
+    pub fn pp_config_new(out: *mut *mut pp_config) -> c_int;
+    pub fn pp_config_free(cfg: *mut pp_config);
+    pub fn pp_config_set(cfg: *mut pp_config, name: *const c_char, value: *const c_char) -> c_int;
+    pub fn pp_config_get(
+        cfg: *const pp_config,
+        name: *const c_char,
+        buf: *mut c_char,
+        buflen: usize,
+    ) -> c_int;
+    pub fn pp_config_add_backend(
+        cfg: *mut pp_config,
+        address: *const c_char,
+        weight: c_int,
+    ) -> c_int;
+    pub fn pp_config_backend_count(cfg: *const pp_config) -> c_int;
+    pub fn pp_config_load_file(cfg: *mut pp_config, path: *const c_char) -> c_int;
+    pub fn pp_config_set_log_callback(
+        cfg: *mut pp_config,
+        f: pp_log_fn,
+        userdata: *mut c_void,
+        max_level: c_int,
+    ) -> c_int;
+    pub fn pp_config_set_event_callback(
+        cfg: *mut pp_config,
+        f: pp_event_fn,
+        userdata: *mut c_void,
+    ) -> c_int;
+
+    pub fn pp_proxy_new(out: *mut *mut pp_proxy, cfg: *const pp_config) -> c_int;
+    pub fn pp_proxy_start(proxy: *mut pp_proxy) -> c_int;
+    pub fn pp_proxy_stop(proxy: *mut pp_proxy, drain_ms: c_int) -> c_int;
+    pub fn pp_proxy_free(proxy: *mut pp_proxy) -> c_int;
+    pub fn pp_proxy_state(proxy: *const pp_proxy) -> c_int;
+    pub fn pp_proxy_local_address(proxy: *const pp_proxy, buf: *mut c_char, buflen: usize)
+        -> c_int;
+    pub fn pp_proxy_local_port(proxy: *const pp_proxy) -> c_int;
+
+    pub fn pp_proxy_stats(proxy: *const pp_proxy, out: *mut pp_stats) -> c_int;
+    pub fn pp_proxy_worker_count(proxy: *const pp_proxy) -> c_int;
+    pub fn pp_proxy_worker_stats(
+        proxy: *const pp_proxy,
+        index: c_int,
+        out: *mut pp_worker_stats,
+    ) -> c_int;
+    pub fn pp_proxy_backend_count(proxy: *const pp_proxy) -> c_int;
+    pub fn pp_proxy_backend_stats(
+        proxy: *const pp_proxy,
+        index: c_int,
+        out: *mut pp_backend_stats,
+        addr_buf: *mut c_char,
+        addr_len: usize,
+    ) -> c_int;
+}

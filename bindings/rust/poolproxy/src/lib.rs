@@ -1,0 +1,647 @@
+//! Safe Rust API for libpoolproxy, an embeddable pooled, worker-balanced proxy.
+//!
+//! The proxy runs on its own threads inside the process (one event loop per worker). This crate
+//! configures it, starts and stops it, reads its statistics, and delivers its log lines and
+//! events to closures.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use poolproxy::{Config, Proxy};
+//!
+//! # fn main() -> Result<(), poolproxy::Error> {
+//! let mut cfg = Config::new()?;
+//! cfg.listen("127.0.0.1:7000")?
+//!     .pool_max(16)?
+//!     .pool_min_idle(2)?
+//!     .queue_timeout(Duration::from_secs(2))?
+//!     .add_backend("127.0.0.1:6379", 1)?;
+//! cfg.on_event(|e| eprintln!("{e:?}"));
+//! let mut proxy = Proxy::start(&cfg)?;
+//! println!("listening on {}", proxy.local_addr());
+//! proxy.stop(Duration::from_secs(5))?; // drain for at most 5 s
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The library is found with pkg-config: install `libpoolproxy-dev`, or set
+//! `PKG_CONFIG_PATH=<build>/pkgconfig`.
+#![deny(missing_docs)]
+
+mod callbacks;
+mod error;
+
+use std::ffi::{CStr, CString};
+use std::net::SocketAddr;
+use std::os::raw::{c_char, c_int, c_void};
+use std::path::Path;
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use poolproxy_sys as sys;
+
+pub use error::{Error, ErrorCode};
+
+use callbacks::{Callbacks, EventFn, LogFn};
+use error::check;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Errors.
+    Error,
+    /// Warnings.
+    Warn,
+    /// Information.
+    Info,
+    /// Debugging detail.
+    Debug,
+}
+
+impl LogLevel {
+    fn from_raw(level: c_int) -> LogLevel {
+        match level {
+            sys::PP_LOG_ERROR => LogLevel::Error,
+            sys::PP_LOG_WARN => LogLevel::Warn,
+            sys::PP_LOG_INFO => LogLevel::Info,
+            _ => LogLevel::Debug,
+        }
+    }
+    fn raw(self) -> c_int {
+        match self {
+            LogLevel::Error => sys::PP_LOG_ERROR,
+            LogLevel::Warn => sys::PP_LOG_WARN,
+            LogLevel::Info => sys::PP_LOG_INFO,
+            LogLevel::Debug => sys::PP_LOG_DEBUG,
+        }
+    }
+}
+
+/// What an [`Event`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventType {
+    /// The listener is bound and the workers run.
+    ProxyStarted,
+    /// Every worker has stopped; the last event of a proxy.
+    ProxyStopped,
+    /// Connecting to a backend failed after it last worked.
+    BackendDown,
+    /// A backend answered again after failures.
+    BackendUp,
+    /// An event type this crate does not know yet.
+    Other(i32),
+}
+
+impl EventType {
+    fn from_raw(t: c_int) -> EventType {
+        match t {
+            sys::PP_EVENT_PROXY_STARTED => EventType::ProxyStarted,
+            sys::PP_EVENT_PROXY_STOPPED => EventType::ProxyStopped,
+            sys::PP_EVENT_BACKEND_DOWN => EventType::BackendDown,
+            sys::PP_EVENT_BACKEND_UP => EventType::BackendUp,
+            other => EventType::Other(other),
+        }
+    }
+}
+
+/// A state change reported by the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventType,
+    /// The backend's index in configuration order, when a backend is concerned.
+    pub backend: Option<usize>,
+    /// The backend's or the listener's address.
+    pub address: String,
+    /// Why, e.g. "connection refused".
+    pub reason: String,
+}
+
+/// Backend selection policy (option `lb`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lb {
+    /// Smooth weighted round robin.
+    RoundRobin,
+    /// Least outstanding sessions, by power of two choices.
+    LeastConn,
+    /// Weighted random.
+    Random,
+}
+
+/// A backend address: `"host:port"`, `"[v6]:port"`, or a [`SocketAddr`].
+pub trait BackendAddr {
+    /// The address as the library parses it.
+    fn to_backend_string(&self) -> String;
+}
+
+impl BackendAddr for &str {
+    fn to_backend_string(&self) -> String {
+        (*self).to_string()
+    }
+}
+
+impl BackendAddr for String {
+    fn to_backend_string(&self) -> String {
+        self.clone()
+    }
+}
+
+impl BackendAddr for SocketAddr {
+    fn to_backend_string(&self) -> String {
+        self.to_string() // IPv6 comes out as "[::1]:80", as the library wants
+    }
+}
+
+fn cstring(s: &str, what: &str) -> Result<CString, Error> {
+    CString::new(s).map_err(|_| Error::new(sys::PP_EINVAL, &format!("{what} contains a NUL byte")))
+}
+
+fn duration_text(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+/// Options and backends for [`Proxy::start`]. The typed methods return `&mut Self` so they
+/// chain with `?`. `Send` but not `Sync`: use a `Config` from one thread at a time.
+pub struct Config {
+    raw: *mut sys::pp_config,
+    log: Option<(Arc<LogFn>, LogLevel)>,
+    event: Option<Arc<EventFn>>,
+}
+
+// SAFETY: a pp_config may move between threads; it must only not be used by two at once,
+// which &mut self and the missing Sync guarantee.
+unsafe impl Send for Config {}
+
+impl Config {
+    /// A configuration with every option at its default and no backend.
+    pub fn new() -> Result<Config, Error> {
+        let mut raw = ptr::null_mut();
+        // SAFETY: raw is a valid out pointer.
+        check(unsafe { sys::pp_config_new(&mut raw) })?;
+        Ok(Config {
+            raw,
+            log: None,
+            event: None,
+        })
+    }
+
+    /// Sets any option by name from text, as the CLI and config files do
+    /// (`cfg.set("pool_max", "16")`). A bad value fails with [`ErrorCode::BadValue`] and a
+    /// message naming the option; an unknown name with [`ErrorCode::NoOption`].
+    pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self, Error> {
+        let (n, v) = (
+            cstring(name, "option name")?,
+            cstring(value, "option value")?,
+        );
+        // SAFETY: raw is live; the strings outlive the call.
+        check(unsafe { sys::pp_config_set(self.raw, n.as_ptr(), v.as_ptr()) })?;
+        Ok(self)
+    }
+
+    /// An option's current value as text.
+    pub fn get(&self, name: &str) -> Result<String, Error> {
+        let n = cstring(name, "option name")?;
+        let mut buf = vec![0u8; 4096];
+        // SAFETY: buf is writable for its length.
+        check(unsafe {
+            sys::pp_config_get(
+                self.raw,
+                n.as_ptr(),
+                buf.as_mut_ptr() as *mut c_char,
+                buf.len(),
+            )
+        })?;
+        // SAFETY: the library NUL-terminated what it wrote.
+        Ok(unsafe { CStr::from_ptr(buf.as_ptr() as *const c_char) }
+            .to_string_lossy()
+            .into_owned())
+    }
+
+    /// Address to accept clients on (`"127.0.0.1:0"` picks a free port).
+    pub fn listen(&mut self, addr: &str) -> Result<&mut Self, Error> {
+        self.set("listen", addr)
+    }
+
+    /// Worker threads (0: one per CPU).
+    pub fn workers(&mut self, n: usize) -> Result<&mut Self, Error> {
+        self.set("workers", &n.to_string())
+    }
+
+    /// Client connections open at once; more are closed on accept and counted.
+    pub fn max_connections(&mut self, n: usize) -> Result<&mut Self, Error> {
+        self.set("max_connections", &n.to_string())
+    }
+
+    /// Backend selection policy.
+    pub fn lb(&mut self, lb: Lb) -> Result<&mut Self, Error> {
+        self.set(
+            "lb",
+            match lb {
+                Lb::RoundRobin => "round_robin",
+                Lb::LeastConn => "least_conn",
+                Lb::Random => "random",
+            },
+        )
+    }
+
+    /// Hard cap on connections per backend across all workers (0: no cap, no pre-warming).
+    pub fn pool_max(&mut self, n: usize) -> Result<&mut Self, Error> {
+        self.set("pool_max", &n.to_string())
+    }
+
+    /// Connections per backend kept open ahead of demand.
+    pub fn pool_min_idle(&mut self, n: usize) -> Result<&mut Self, Error> {
+        self.set("pool_min_idle", &n.to_string())
+    }
+
+    /// An idle pooled connection is closed after this (zero: never).
+    pub fn pool_idle_timeout(&mut self, d: Duration) -> Result<&mut Self, Error> {
+        self.set("pool_idle_timeout", &duration_text(d))
+    }
+
+    /// A backend connection is retired at its next idle moment after this age (zero: never).
+    pub fn max_conn_lifetime(&mut self, d: Duration) -> Result<&mut Self, Error> {
+        self.set("max_conn_lifetime", &duration_text(d))
+    }
+
+    /// Sessions that may wait for a backend connection when the pool is full.
+    pub fn queue_max(&mut self, n: usize) -> Result<&mut Self, Error> {
+        self.set("queue_max", &n.to_string())
+    }
+
+    /// How long a session waits for a backend connection.
+    pub fn queue_timeout(&mut self, d: Duration) -> Result<&mut Self, Error> {
+        self.set("queue_timeout", &duration_text(d))
+    }
+
+    /// How long connecting to a backend may take.
+    pub fn connect_timeout(&mut self, d: Duration) -> Result<&mut Self, Error> {
+        self.set("connect_timeout", &duration_text(d))
+    }
+
+    /// A tcp session with no byte in either direction for this long is closed (zero: never).
+    pub fn idle_timeout(&mut self, d: Duration) -> Result<&mut Self, Error> {
+        self.set("idle_timeout", &duration_text(d))
+    }
+
+    /// Appends a backend with a weight in 1..=1000.
+    pub fn add_backend<A: BackendAddr>(
+        &mut self,
+        addr: A,
+        weight: u32,
+    ) -> Result<&mut Self, Error> {
+        let a = cstring(&addr.to_backend_string(), "backend address")?;
+        let w = c_int::try_from(weight).unwrap_or(c_int::MAX);
+        // SAFETY: raw is live; a outlives the call.
+        check(unsafe { sys::pp_config_add_backend(self.raw, a.as_ptr(), w) })?;
+        Ok(self)
+    }
+
+    /// Reads `name = value` lines from a file; nothing is applied if a line is bad.
+    pub fn load_file<P: AsRef<Path>>(&mut self, path: P) -> Result<&mut Self, Error> {
+        let p = cstring(&path.as_ref().to_string_lossy(), "path")?;
+        // SAFETY: raw is live; p outlives the call.
+        check(unsafe { sys::pp_config_load_file(self.raw, p.as_ptr()) })?;
+        Ok(self)
+    }
+
+    /// Receives log lines up to `max_level`, on the proxy's threads (it must not block).
+    pub fn on_log<F>(&mut self, max_level: LogLevel, f: F) -> &mut Self
+    where
+        F: Fn(LogLevel, &str) + Send + Sync + 'static,
+    {
+        self.log = Some((Arc::new(f), max_level));
+        self
+    }
+
+    /// Receives events, on the proxy's threads (it must not block).
+    pub fn on_event<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(&Event) + Send + Sync + 'static,
+    {
+        self.event = Some(Arc::new(f));
+        self
+    }
+}
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        // SAFETY: raw came from pp_config_new and is freed once.
+        unsafe { sys::pp_config_free(self.raw) }
+    }
+}
+
+/// A proxy, started by [`Proxy::start`]. Dropping it stops it (without a drain) and frees it;
+/// no callback runs after the drop. `Send` and `Sync`: the statistics and the address may be
+/// read from any thread while `stop` (which needs `&mut self`) runs on one.
+pub struct Proxy {
+    raw: *mut sys::pp_proxy,
+    callbacks: Box<Callbacks>,
+}
+
+// SAFETY: the C API allows stats and address reads from any thread; lifecycle calls need
+// &mut self here, so they are never concurrent.
+unsafe impl Send for Proxy {}
+// SAFETY: as above: &self methods only call functions documented as safe from any thread.
+unsafe impl Sync for Proxy {}
+
+impl Proxy {
+    /// Creates a proxy from `config` and starts it; returns once the listener is bound. The
+    /// configuration is copied: it may be changed or dropped afterwards.
+    pub fn start(config: &Config) -> Result<Proxy, Error> {
+        let callbacks = Box::new(Callbacks {
+            log: config.log.as_ref().map(|(f, _)| f.clone()),
+            event: config.event.clone(),
+            panics: AtomicUsize::new(0),
+        });
+        let ud = &*callbacks as *const Callbacks as *mut c_void;
+        // The C proxy copies the callbacks with this proxy's own userdata; they are cleared
+        // from the config right after, so the config never points at a dropped Proxy.
+        // SAFETY: config.raw is live; ud stays valid as long as the Proxy (Box address).
+        unsafe {
+            if let Some((_, level)) = &config.log {
+                sys::pp_config_set_log_callback(
+                    config.raw,
+                    Some(callbacks::log_trampoline),
+                    ud,
+                    level.raw(),
+                );
+            }
+            if config.event.is_some() {
+                sys::pp_config_set_event_callback(
+                    config.raw,
+                    Some(callbacks::event_trampoline),
+                    ud,
+                );
+            }
+        }
+        let mut raw = ptr::null_mut();
+        // SAFETY: out pointer and config are valid.
+        let rc = unsafe { sys::pp_proxy_new(&mut raw, config.raw) };
+        let new_err = if rc < 0 { Some(Error::last(rc)) } else { None };
+        // SAFETY: clearing callbacks on a live config.
+        unsafe {
+            sys::pp_config_set_log_callback(config.raw, None, ptr::null_mut(), sys::PP_LOG_INFO);
+            sys::pp_config_set_event_callback(config.raw, None, ptr::null_mut());
+        }
+        if let Some(e) = new_err {
+            return Err(e);
+        }
+        let proxy = Proxy { raw, callbacks };
+        // SAFETY: raw is a live, created proxy.
+        check(unsafe { sys::pp_proxy_start(proxy.raw) })?; // on error, Drop frees it
+        Ok(proxy)
+    }
+
+    /// The bound listen address (the real port when `listen` asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        let mut buf = [0u8; 128];
+        // SAFETY: buf is writable for its length; the proxy is live.
+        let rc = unsafe {
+            sys::pp_proxy_local_address(self.raw, buf.as_mut_ptr() as *mut c_char, buf.len())
+        };
+        assert!(rc >= 0, "a started proxy always has a local address");
+        // SAFETY: NUL-terminated by the library.
+        let text = unsafe { CStr::from_ptr(buf.as_ptr() as *const c_char) }.to_string_lossy();
+        text.parse()
+            .expect("the library prints socket addresses Rust parses")
+    }
+
+    /// Stops accepting at once, lets sessions in flight finish for up to `drain`, then closes
+    /// what is left; returns when every proxy thread has stopped. A second stop fails with
+    /// [`ErrorCode::State`].
+    pub fn stop(&mut self, drain: Duration) -> Result<(), Error> {
+        let ms = c_int::try_from(drain.as_millis()).unwrap_or(c_int::MAX);
+        // SAFETY: the proxy is live; &mut self means no other lifecycle call runs.
+        check(unsafe { sys::pp_proxy_stop(self.raw, ms) }).map(|_| ())
+    }
+
+    /// Whether the proxy is running (started and not stopped).
+    pub fn is_running(&self) -> bool {
+        // SAFETY: pp_proxy_state is safe from any thread.
+        unsafe { sys::pp_proxy_state(self.raw) == sys::PP_STATE_RUNNING }
+    }
+
+    /// How many times a callback closure panicked (each panic was caught and reported).
+    pub fn callback_panics(&self) -> usize {
+        self.callbacks.panics.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot of the whole-proxy counters; never stops the workers.
+    pub fn stats(&self) -> Stats {
+        let mut s = sys::pp_stats {
+            struct_size: std::mem::size_of::<sys::pp_stats>(),
+            ..Default::default()
+        };
+        // SAFETY: s is a valid out struct with struct_size set.
+        unsafe { sys::pp_proxy_stats(self.raw, &mut s) };
+        Stats {
+            connections_accepted: s.connections_accepted,
+            connections_active: s.connections_active,
+            connections_rejected_max: s.connections_rejected_max,
+            connections_rejected_overflow: s.connections_rejected_overflow,
+            connections_rejected_no_backend: s.connections_rejected_no_backend,
+            sessions_finished: s.sessions_finished,
+            overflow_queued: s.overflow_queued,
+            overflow_stolen: s.overflow_stolen,
+            queue_waits: s.queue_waits,
+            queue_timeouts: s.queue_timeouts,
+            queue_full: s.queue_full,
+            queue_waiting: s.queue_waiting,
+            backend_connects: s.backend_connects,
+            backend_connect_failures: s.backend_connect_failures,
+            backend_conns_open: s.backend_conns_open,
+            backend_conns_idle: s.backend_conns_idle,
+            pool_hits: s.pool_hits,
+            pool_misses: s.pool_misses,
+            idle_closed_by_backend: s.idle_closed_by_backend,
+            idle_closed_timeout: s.idle_closed_timeout,
+            idle_closed_lifetime: s.idle_closed_lifetime,
+            bytes_client_to_backend: s.bytes_client_to_backend,
+            bytes_backend_to_client: s.bytes_backend_to_client,
+            accept_errors: s.accept_errors,
+        }
+    }
+
+    /// Each worker's counters, in worker order.
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        // SAFETY: safe from any thread on a live proxy.
+        let n = unsafe { sys::pp_proxy_worker_count(self.raw) }.max(0);
+        (0..n)
+            .map(|i| {
+                let mut s = sys::pp_worker_stats {
+                    struct_size: std::mem::size_of::<sys::pp_worker_stats>(),
+                    ..Default::default()
+                };
+                // SAFETY: i is in range; s is a valid out struct.
+                unsafe { sys::pp_proxy_worker_stats(self.raw, i, &mut s) };
+                WorkerStats {
+                    sessions_started: s.sessions_started,
+                    sessions_active: s.sessions_active,
+                    handoffs_queued: s.handoffs_queued,
+                    overflow_stolen: s.overflow_stolen,
+                    bytes_relayed: s.bytes_relayed,
+                    backend_conns_open: s.backend_conns_open,
+                    backend_conns_idle: s.backend_conns_idle,
+                }
+            })
+            .collect()
+    }
+
+    /// Each backend's counters, in configuration order.
+    pub fn backend_stats(&self) -> Vec<BackendStats> {
+        // SAFETY: safe from any thread on a live proxy.
+        let n = unsafe { sys::pp_proxy_backend_count(self.raw) }.max(0);
+        (0..n)
+            .map(|i| {
+                let mut s = sys::pp_backend_stats {
+                    struct_size: std::mem::size_of::<sys::pp_backend_stats>(),
+                    ..Default::default()
+                };
+                let mut addr = [0u8; 256];
+                // SAFETY: i is in range; s and addr are valid out buffers.
+                unsafe {
+                    sys::pp_proxy_backend_stats(
+                        self.raw,
+                        i,
+                        &mut s,
+                        addr.as_mut_ptr() as *mut c_char,
+                        addr.len(),
+                    )
+                };
+                BackendStats {
+                    // SAFETY: NUL-terminated by the library (or zeroed).
+                    address: unsafe { CStr::from_ptr(addr.as_ptr() as *const c_char) }
+                        .to_string_lossy()
+                        .into_owned(),
+                    conns_open: s.conns_open,
+                    conns_idle: s.conns_idle,
+                    conns_opened: s.conns_opened,
+                    connect_failures: s.connect_failures,
+                    sessions: s.sessions,
+                    sessions_active: s.sessions_active,
+                    weight: s.weight,
+                    up: s.up != 0,
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // SAFETY: raw is live; after pp_proxy_free returns no callback runs, so the boxed
+        // callbacks may be dropped with self.
+        unsafe {
+            if sys::pp_proxy_state(self.raw) == sys::PP_STATE_RUNNING {
+                sys::pp_proxy_stop(self.raw, 0);
+            }
+            sys::pp_proxy_free(self.raw);
+        }
+    }
+}
+
+/// Whole-proxy counters; gauges are marked. See `pp_stats` in `poolproxy.h`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Client connections accepted.
+    pub connections_accepted: u64,
+    /// Gauge: client connections open now.
+    pub connections_active: u64,
+    /// Closed at once: `max_connections` reached.
+    pub connections_rejected_max: u64,
+    /// Closed at once: overflow queue full.
+    pub connections_rejected_overflow: u64,
+    /// Closed: no backend could serve.
+    pub connections_rejected_no_backend: u64,
+    /// Client sessions closed after being served.
+    pub sessions_finished: u64,
+    /// Hand-offs that went through the overflow queue.
+    pub overflow_queued: u64,
+    /// Of those, taken by a worker from the queue.
+    pub overflow_stolen: u64,
+    /// Sessions that waited for a pooled connection.
+    pub queue_waits: u64,
+    /// Of those, closed because `queue_timeout` passed.
+    pub queue_timeouts: u64,
+    /// Sessions closed because `queue_max` were already waiting.
+    pub queue_full: u64,
+    /// Gauge: sessions waiting for a connection now.
+    pub queue_waiting: u64,
+    /// Backend connections opened successfully.
+    pub backend_connects: u64,
+    /// Backend connects that failed or timed out.
+    pub backend_connect_failures: u64,
+    /// Gauge: backend connections open or opening.
+    pub backend_conns_open: u64,
+    /// Gauge: of those, idle in a pool.
+    pub backend_conns_idle: u64,
+    /// Sessions given an already-open pooled connection.
+    pub pool_hits: u64,
+    /// Sessions that had to open or wait for one.
+    pub pool_misses: u64,
+    /// Idle pooled connections the backend closed.
+    pub idle_closed_by_backend: u64,
+    /// Idle connections retired by `pool_idle_timeout`.
+    pub idle_closed_timeout: u64,
+    /// Connections retired by `max_conn_lifetime`.
+    pub idle_closed_lifetime: u64,
+    /// Payload bytes relayed upstream.
+    pub bytes_client_to_backend: u64,
+    /// Payload bytes relayed downstream.
+    pub bytes_backend_to_client: u64,
+    /// `accept()` failures, e.g. out of file descriptors.
+    pub accept_errors: u64,
+}
+
+/// One worker's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Client sessions this worker took on.
+    pub sessions_started: u64,
+    /// Gauge: sessions open on this worker now.
+    pub sessions_active: u64,
+    /// Gauge: accepted sockets waiting in its hand-off queue.
+    pub handoffs_queued: u64,
+    /// Sessions it took from the overflow queue.
+    pub overflow_stolen: u64,
+    /// Payload bytes relayed in both directions.
+    pub bytes_relayed: u64,
+    /// Gauge: backend connections it owns.
+    pub backend_conns_open: u64,
+    /// Gauge: of those, idle.
+    pub backend_conns_idle: u64,
+}
+
+/// One backend's counters, summed over workers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendStats {
+    /// The address as configured.
+    pub address: String,
+    /// Gauge: connections open or opening.
+    pub conns_open: u64,
+    /// Gauge: idle pooled connections.
+    pub conns_idle: u64,
+    /// Connections opened successfully.
+    pub conns_opened: u64,
+    /// Connects that failed or timed out.
+    pub connect_failures: u64,
+    /// Sessions served.
+    pub sessions: u64,
+    /// Gauge: sessions in flight.
+    pub sessions_active: u64,
+    /// Configured weight.
+    pub weight: u64,
+    /// False after its last connect attempt failed.
+    pub up: bool,
+}
+
+/// The loaded library's version, e.g. "0.1.0".
+pub fn version() -> String {
+    // SAFETY: a static string.
+    unsafe { CStr::from_ptr(sys::pp_version_string()) }
+        .to_string_lossy()
+        .into_owned()
+}
