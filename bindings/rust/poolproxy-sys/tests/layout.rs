@@ -5,6 +5,7 @@
 
 use poolproxy_sys::*;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::mem::{size_of, MaybeUninit};
 use std::process::Command;
 
@@ -130,13 +131,13 @@ fn c_side(structs: &[StructLayout], consts: &[Constant]) -> BTreeMap<String, i64
         "#include <poolproxy.h>\n#include <stddef.h>\n#include <stdio.h>\nint main(void) {\n",
     );
     for (s, fields, _) in structs {
-        src += &format!("  printf(\"{s} %zu\\n\", sizeof({s}));\n");
+        writeln!(src, "  printf(\"{s} %zu\\n\", sizeof({s}));").unwrap();
         for (f, _) in fields {
-            src += &format!("  printf(\"{s}.{f} %zu\\n\", offsetof({s}, {f}));\n");
+            writeln!(src, "  printf(\"{s}.{f} %zu\\n\", offsetof({s}, {f}));").unwrap();
         }
     }
     for (c, _) in consts {
-        src += &format!("  printf(\"{c} %lld\\n\", (long long)({c}));\n");
+        writeln!(src, "  printf(\"{c} %lld\\n\", (long long)({c}));").unwrap();
     }
     src += "  return 0;\n}\n";
 
