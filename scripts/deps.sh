@@ -1,14 +1,16 @@
 #!/bin/sh
 # Installs everything libpoolproxy needs on Debian 12, from Debian's packages only.
 #   scripts/deps.sh          build dependencies (enough for the demo)
-#   scripts/deps.sh --test   also what the test suites drive (real servers, sanitizer runtimes)
+#   scripts/deps.sh --test   also what the test suites drive (real servers, bindings' toolchains)
+#                            and the Debian packaging tools (CI builds and checks the packages)
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs="build-essential cmake ninja-build pkg-config git ca-certificates procps
  libuv1-dev node-llhttp"
 test_pkgs="libcmocka-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
- redis-server redis-tools python3"
+ redis-server redis-tools python3
+ debhelper dpkg-dev help2man lintian abigail-tools"
 
 pkgs="$build_pkgs"
 if [ "${1:-}" = "--test" ]; then
