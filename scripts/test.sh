@@ -6,6 +6,8 @@
 #   3. ThreadSanitizer build: the same suites
 #   4. the Go binding: go vet, go test -race, against the plain build's library
 #   5. the Rust binding: cargo test, cargo clippy -D warnings, cargo fmt --check
+#   6. the ABI against abi/libpoolproxy.so.1.abi; the Debian packages: built, lintian, installed
+#      with apt (by file and by name from a local apt repository), the autopkgtest smoke test
 # Ends with one summary line "N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
@@ -40,6 +42,21 @@ run_ctest() {  # name builddir ctest-args...
 echo "==> build (RelWithDebInfo, -Wall -Wextra -Werror)"
 sh scripts/build.sh build -DPOOLPROXY_BUILD_TESTS=ON >/dev/null
 run_ctest "normal build" build
+
+# check NAME COMMAND...: one pass/fail line in the summary.
+check() {
+    name="$1"; shift
+    set +e
+    "$@" >build/check.log 2>&1
+    rc=$?
+    set -e
+    if [ "$rc" -eq 0 ]; then PASSED=$((PASSED + 1)); r="1 passed, 0 failed"; tail -n 2 build/check.log | sed 's/^/    /'
+    else FAILED=$((FAILED + 1)); r="0 passed, 1 failed"; tail -n 40 build/check.log; fi
+    RESULTS="$RESULTS\n  $name: $r"
+}
+
+echo "==> ABI check"
+check "abi (abidiff against abi/libpoolproxy.so.1.abi)" sh scripts/abi-check.sh build/libpoolproxy.so.1
 
 echo "==> build (ASan + UBSan)"
 sh scripts/build.sh build-asan -DPOOLPROXY_BUILD_TESTS=ON -DPOOLPROXY_SANITIZE=address >/dev/null
@@ -104,6 +121,37 @@ for check in "clippy --all-targets -- -D warnings" "fmt --check"; do
     else FAILED=$((FAILED + 1)); r="0 passed, 1 failed"; tail -n 30 build/rust-check.log; fi
     RESULTS="$RESULTS\n  rust (cargo $check): $r"
 done
+
+echo "==> Debian packages"
+purge_packages() {
+    apt-get purge -y -qq libpoolproxy1 libpoolproxy-dev poolproxy >/dev/null 2>&1 || true
+    rm -f /etc/apt/sources.list.d/poolproxy-ci.list
+}
+trap purge_packages EXIT
+check "packages (dpkg-buildpackage -us -uc -b)" sh scripts/package.sh
+lintian_run() {
+    lintian --allow-root --fail-on error --display-info build/pkg/*.changes | tee build/lintian.txt
+    echo "lintian: $(grep -c '^E:' build/lintian.txt) errors, $(grep -c '^W:' build/lintian.txt) warnings"
+}
+check "packages (lintian, no errors)" lintian_run
+install_and_smoke() {
+    apt-get install -y -qq ./build/pkg/libpoolproxy1_*.deb ./build/pkg/libpoolproxy-dev_*.deb \
+        ./build/pkg/poolproxy_*.deb >/dev/null
+    AUTOPKGTEST_TMP=$(mktemp -d) sh debian/tests/smoke
+}
+check "packages (apt install ./*.deb + autopkgtest smoke)" install_and_smoke
+by_name_from_local_repo() {
+    purge_packages
+    sh scripts/apt-repo.sh build/pkg build/apt-repo
+    echo "deb [trusted=yes] file:$(pwd)/build/apt-repo ./" >/etc/apt/sources.list.d/poolproxy-ci.list
+    # Refresh only our list: the others stay as they are, so this needs no network.
+    apt-get update -qq -o Dir::Etc::sourcelist=sources.list.d/poolproxy-ci.list \
+        -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0
+    apt-get install -y -qq libpoolproxy-dev poolproxy >/dev/null
+    AUTOPKGTEST_TMP=$(mktemp -d) sh debian/tests/smoke
+}
+check "packages (local apt repo, apt-get install libpoolproxy-dev by name)" by_name_from_local_repo
+purge_packages
 
 printf "\nsummary:%b\n" "$RESULTS"
 echo "$PASSED passed, $FAILED failed"
