@@ -5,6 +5,7 @@ package poolproxy
 #include <stdint.h>
 #include <stdlib.h>
 
+// Defined in callbacks.c: register the C trampolines with a cgo.Handle as userdata.
 int pp_go_set_log(pp_config *cfg, uintptr_t handle, int level);
 int pp_go_set_event(pp_config *cfg, uintptr_t handle);
 */

@@ -53,17 +53,7 @@ CONF
 start_proxy "$cli" --config "$WORK/pp.conf" --workers 2 --pool-max 4 --log-level info
 [ "$(grep -c '' "$WORK/proxy.out")" -eq 1 ] || fail "stdout is not exactly one line"
 grep -q "with 2 worker(s)" "$WORK/proxy.err" || fail "--workers 2 did not override the file: $(cat "$WORK/proxy.err")"
-reply=$(python3 -c '
-import socket, sys
-c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-c.sendall(b"ping over the cli"); c.shutdown(socket.SHUT_WR)
-out = b""
-while True:
-    d = c.recv(1000)
-    if not d: break
-    out += d
-print(out.decode())
-' "$PROXY_PORT")
+reply=$(roundtrip 127.0.0.1 "$PROXY_PORT" "ping over the cli")
 [ "$reply" = "ping over the cli" ] || fail "relay: got '$reply'"
 stop_proxy
 grep -q "SIGTERM received, draining" "$WORK/proxy.err" || fail "no drain message on SIGTERM"
@@ -88,16 +78,7 @@ while True:
     wait_port ::1 "$v6port"
     start_proxy "$cli" --listen '[::1]:0' --backend "[::1]:$v6port" --workers 1
     grep -q '^listening on \[::1\]:' "$WORK/proxy.out" || fail "v6 listen line: $(cat "$WORK/proxy.out")"
-    reply=$(python3 -c '
-import socket, sys
-c = socket.create_connection(("::1", int(sys.argv[1])), timeout=10)
-c.sendall(b"hello"); out = b""
-while True:
-    d = c.recv(100)
-    if not d: break
-    out += d
-print(out.decode())
-' "$PROXY_PORT")
+    reply=$(roundtrip ::1 "$PROXY_PORT" hello)
     [ "$reply" = "v6:hello" ] || fail "IPv6 relay: got '$reply'"
     stop_proxy
     echo "ok: IPv6 listen and backend"

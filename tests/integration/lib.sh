@@ -30,6 +30,21 @@ sys.exit(1)
 ' "$1" "$2" || fail "nothing listens on $1:$2 after 10 s"
 }
 
+# roundtrip HOST PORT MESSAGE: connects, sends MESSAGE, half-closes, prints all it reads back.
+roundtrip() {
+    python3 -c '
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+c.sendall(sys.argv[3].encode()); c.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    d = c.recv(1000)
+    if not d: break
+    out += d
+print(out.decode())
+' "$1" "$2" "$3"
+}
+
 # start_proxy CLI ARGS... : starts the CLI in the background, waits for "listening on", sets
 # PROXY_PID and PROXY_PORT.
 start_proxy() {
