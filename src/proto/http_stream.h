@@ -1,0 +1,118 @@
+// One direction of an HTTP/1.x connection, parsed with llhttp: the head of each message,
+// where its body ends, and the smuggling checks a proxy needs. Pure logic, no sockets.
+//
+// feed() runs to the end of one message at most (so pipelined requests are taken one at a
+// time): a Step reports the head when it completed, the body bytes as spans of the input (to
+// be forwarded as they are, chunked framing included, never copied), and the message's end.
+#pragma once
+#include <llhttp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pp {
+
+struct HttpHeader {
+    std::string name;
+    std::string value;
+};
+
+struct HttpHead {
+    // Requests.
+    std::string method;
+    std::string target;
+    // Responses.
+    int status = 0;
+    std::string reason;
+    // Both.
+    int http_major = 1;
+    int http_minor = 1;
+    std::vector<HttpHeader> headers;
+    bool keep_alive = true;      // what the message itself allows (version and Connection)
+    bool chunked = false;
+    bool has_content_length = false;
+    uint64_t content_length = 0;
+    bool upgrade = false;        // an Upgrade the parser will switch on
+    bool expect_continue = false;
+
+    // Value of the first header with this name (case-insensitive), or nullptr.
+    const std::string *find(const char *name) const;
+};
+
+class HttpStream {
+public:
+    enum class Role { request, response };
+
+    struct Limits {
+        size_t max_header_size = 64 * 1024;  // whole head; beyond: 431
+        size_t max_target = 8 * 1024;        // request target; beyond: 414
+        uint64_t max_body_size = 0;          // 0: no limit; beyond: 413
+    };
+
+    // What one feed() call found.
+    struct Step {
+        size_t consumed = 0;     // input bytes used; feed the rest again later
+        bool head_done = false;  // head() holds a complete head (body spans, if any, follow it)
+        bool message_done = false;
+        bool upgraded = false;   // the connection switches protocol after this message
+        // Body spans within the input passed to this call.
+        std::vector<std::pair<const char *, size_t>> body;
+        int error_status = 0;    // 400, 413, 414, 431 (request) or 502 (response); 0: none
+        std::string error;       // why, for logs
+    };
+
+    HttpStream(Role role, Limits limits);
+    HttpStream(const HttpStream &) = delete;
+    HttpStream &operator=(const HttpStream &) = delete;
+
+    Step feed(const char *data, size_t len);
+    const HttpHead &head() const { return head_; }
+    // Responses only: the request this response answers was HEAD (no body follows).
+    void expect_head_response(bool yes) { response_to_head_ = yes; }
+
+private:
+    static int on_message_begin(llhttp_t *p);
+    static int on_url(llhttp_t *p, const char *at, size_t len);
+    static int on_status(llhttp_t *p, const char *at, size_t len);
+    static int on_header_field(llhttp_t *p, const char *at, size_t len);
+    static int on_header_value(llhttp_t *p, const char *at, size_t len);
+    static int on_header_value_complete(llhttp_t *p);
+    static int on_headers_complete(llhttp_t *p);
+    static int on_body(llhttp_t *p, const char *at, size_t len);
+    static int on_message_complete(llhttp_t *p);
+    int reject(int status, const char *why);
+
+    Role role_;
+    Limits limits_;
+    llhttp_t parser_{};
+    llhttp_settings_t settings_{};
+    HttpHead head_;
+    size_t head_size_ = 0;  // bytes of the current head so far, for the 431 limit
+    bool field_done_ = true;  // the next field callback starts a new header
+    bool response_to_head_ = false;
+    uint64_t body_seen_ = 0;
+    Step *step_ = nullptr;         // the Step being filled by the current feed()
+    const char *data_ = nullptr;   // the input of the current feed()
+    char last_fed_byte_ = '\n';    // the byte before data_, from the previous feed()
+};
+
+// Options for rewriting a head on its way through the proxy.
+struct HeadRewrite {
+    bool add_forwarded = true;  // X-Forwarded-For / X-Forwarded-Proto on requests
+    std::string client_ip;      // appended to X-Forwarded-For
+    std::string proto = "http";
+    std::string via;            // "" = no Via; else e.g. "poolproxy"
+    bool keep_alive = true;     // what this hop should say about the connection
+    bool keep_upgrade = false;  // a protocol switch is being forwarded: keep Upgrade
+    bool http10_peer = false;   // the next hop speaks HTTP/1.0: keep-alive must be explicit
+};
+
+// Serializes a head for the next hop: HTTP/1.1 start line, hop-by-hop fields removed
+// (Connection and every field it names, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade),
+// forwarding fields added. Appends to *out (a reused buffer).
+void write_request_head(const HttpHead &head, const HeadRewrite &rw, std::string *out);
+void write_response_head(const HttpHead &head, const HeadRewrite &rw, std::string *out);
+
+}  // namespace pp

@@ -1,0 +1,251 @@
+// HTTP/1.x message framing, smuggling checks and head rewriting, without sockets.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "proto/http_stream.h"
+
+using pp::HeadRewrite;
+using pp::HttpHead;
+using pp::HttpStream;
+
+namespace {
+
+// Everything one connection direction yielded, fed in chunks of `chunk` bytes.
+struct Parsed {
+    std::vector<HttpHead> heads;
+    std::vector<std::string> bodies;  // raw body bytes per message (chunk framing removed by llhttp)
+    int messages = 0;
+    int error_status = 0;
+    std::string error;
+    bool upgraded = false;
+    size_t consumed = 0;
+};
+
+Parsed parse(HttpStream::Role role, const std::string &wire, size_t chunk = 0, HttpStream::Limits limits = {},
+             bool head_response = false) {
+    HttpStream s(role, limits);
+    s.expect_head_response(head_response);
+    Parsed out;
+    std::string body;
+    size_t off = 0;
+    if (chunk == 0) chunk = wire.size();
+    std::string pending;  // bytes handed over but not consumed yet
+    while (off < wire.size() || !pending.empty()) {
+        size_t take = std::min(chunk, wire.size() - off);
+        pending.append(wire, off, take);
+        off += take;
+        for (;;) {
+            HttpStream::Step st = s.feed(pending.data(), pending.size());
+            if (st.head_done) out.heads.push_back(s.head());
+            for (auto &b : st.body) body.append(b.first, b.second);
+            if (st.message_done) {
+                out.messages++;
+                out.bodies.push_back(body);
+                body.clear();
+            }
+            if (st.error_status) {
+                out.error_status = st.error_status;
+                out.error = st.error;
+                return out;
+            }
+            out.consumed += st.consumed;
+            pending.erase(0, st.consumed);
+            if (st.upgraded) {
+                out.upgraded = true;
+                return out;
+            }
+            if (st.consumed == 0 || pending.empty()) break;
+        }
+        if (take == 0) break;
+    }
+    return out;
+}
+
+const HttpStream::Role kReq = HttpStream::Role::request;
+const HttpStream::Role kResp = HttpStream::Role::response;
+
+}  // namespace
+
+class EveryChunking : public ::testing::TestWithParam<size_t> {};
+INSTANTIATE_TEST_SUITE_P(Http, EveryChunking, ::testing::Values(0, 1, 2, 7));
+
+TEST_P(EveryChunking, ContentLengthBodyAndPipelining) {
+    std::string wire =
+        "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+        "GET /two HTTP/1.1\r\nHost: a\r\n\r\n"
+        "GET /three HTTP/1.1\r\nHost: a\r\nX-Long: " + std::string(300, 'v') + "\r\n\r\n";
+    Parsed p = parse(kReq, wire, GetParam());
+    ASSERT_EQ(p.error_status, 0) << p.error;
+    ASSERT_EQ(p.messages, 3);
+    EXPECT_EQ(p.heads[0].method, "POST");
+    EXPECT_EQ(p.heads[0].target, "/up");
+    EXPECT_EQ(p.heads[0].content_length, 5u);
+    EXPECT_EQ(p.bodies[0], "hello");
+    EXPECT_EQ(p.heads[1].target, "/two");
+    EXPECT_EQ(p.bodies[1], "");
+    EXPECT_EQ(*p.heads[2].find("x-long"), std::string(300, 'v'));
+    EXPECT_EQ(p.consumed, wire.size());
+}
+
+TEST_P(EveryChunking, ChunkedBodyWithTrailers) {
+    std::string wire =
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+    Parsed p = parse(kReq, wire, GetParam());
+    ASSERT_EQ(p.error_status, 0) << p.error;
+    ASSERT_EQ(p.messages, 1);
+    EXPECT_TRUE(p.heads[0].chunked);
+    EXPECT_EQ(p.bodies[0], "hello world");
+    EXPECT_EQ(p.consumed, wire.size());
+}
+
+TEST_P(EveryChunking, ResponsesWithoutBodies) {
+    std::string wire =
+        "HTTP/1.1 100 Continue\r\n\r\n"
+        "HTTP/1.1 204 No Content\r\n\r\n"
+        "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    Parsed p = parse(kResp, wire, GetParam());
+    ASSERT_EQ(p.error_status, 0) << p.error;
+    ASSERT_EQ(p.messages, 4);
+    EXPECT_EQ(p.heads[0].status, 100);
+    EXPECT_EQ(p.heads[1].status, 204);
+    EXPECT_EQ(p.heads[2].status, 304);
+    EXPECT_EQ(p.bodies[2], "");
+    EXPECT_EQ(p.bodies[3], "ok");
+}
+
+TEST(Http, ResponseToHeadHasNoBody) {
+    Parsed p = parse(kResp, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", 0, {}, true);
+    ASSERT_EQ(p.error_status, 0) << p.error;
+    EXPECT_EQ(p.messages, 1);
+    EXPECT_EQ(p.bodies[0], "");
+}
+
+TEST(Http, KeepAliveSemantics) {
+    EXPECT_TRUE(parse(kReq, "GET / HTTP/1.1\r\nHost: a\r\n\r\n").heads[0].keep_alive);
+    EXPECT_FALSE(parse(kReq, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").heads[0].keep_alive);
+    EXPECT_FALSE(parse(kReq, "GET / HTTP/1.0\r\n\r\n").heads[0].keep_alive);
+    EXPECT_TRUE(parse(kReq, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").heads[0].keep_alive);
+    Parsed e = parse(kReq, "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx");
+    EXPECT_TRUE(e.heads[0].expect_continue);
+}
+
+TEST(Http, UpgradeStopsParsing) {
+    std::string wire =
+        "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
+    Parsed p = parse(kReq, wire);
+    ASSERT_EQ(p.error_status, 0) << p.error;
+    EXPECT_TRUE(p.upgraded);
+    EXPECT_TRUE(p.heads[0].upgrade);
+    EXPECT_EQ(p.consumed, wire.find("\x81"));  // the tunnel's bytes are left to the caller
+}
+
+// Request smuggling and malformed input: each is refused with the status a proxy must answer.
+struct Vector {
+    const char *name;
+    const char *wire;
+    int status;
+};
+
+class Smuggling : public ::testing::TestWithParam<Vector> {};
+
+TEST_P(Smuggling, IsRejected) {
+    for (size_t chunk : {size_t(0), size_t(1)}) {
+        Parsed p = parse(kReq, GetParam().wire, chunk);
+        EXPECT_EQ(p.error_status, GetParam().status) << GetParam().name << " (chunk " << chunk << "): " << p.error;
+        EXPECT_EQ(p.messages, 0) << GetParam().name;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Http, Smuggling,
+    ::testing::Values(
+        Vector{"cl_and_te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        Vector{"te_and_cl", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n", 400},
+        Vector{"cl_repeated", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400},
+        Vector{"cl_differing", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
+        Vector{"cl_list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", 400},
+        Vector{"cl_negative", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -3\r\n\r\nabc", 400},
+        Vector{"chunk_size_invalid", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400},
+        Vector{"te_not_chunked_last", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        Vector{"obs_fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n  folded\r\n\r\n", 400},
+        Vector{"obs_fold_tab", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\tfolded\r\n\r\n", 400},
+        Vector{"bare_lf_line_ends", "GET / HTTP/1.1\nHost: a\n\n", 400},
+        Vector{"bare_lf_in_header", "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400},
+        Vector{"bad_char_in_name", "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n", 400},
+        Vector{"space_before_colon", "GET / HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n", 400},
+        Vector{"cr_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400}),
+    [](const ::testing::TestParamInfo<Vector> &i) { return std::string(i.param.name); });
+
+TEST(Http, Limits) {
+    HttpStream::Limits small;
+    small.max_header_size = 200;
+    small.max_target = 50;
+    small.max_body_size = 10;
+    EXPECT_EQ(parse(kReq, "GET /" + std::string(60, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", 0, small).error_status, 414);
+    EXPECT_EQ(parse(kReq, "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'b') + "\r\n\r\n", 0, small).error_status,
+              431);
+    EXPECT_EQ(parse(kReq, "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'b') + "\r\n\r\n", 1, small).error_status,
+              431);
+    EXPECT_EQ(parse(kReq, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", 0, small).error_status, 413);
+    std::string endless = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 5; i++) endless += "4\r\nabcd\r\n";
+    EXPECT_EQ(parse(kReq, endless, 3, small).error_status, 413);
+    EXPECT_EQ(parse(kReq, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", 0, small).error_status, 0);
+}
+
+TEST(Http, InvalidResponseIs502) {
+    EXPECT_EQ(parse(kResp, "HTTP/1.1 abc OK\r\n\r\n").error_status, 502);
+    EXPECT_EQ(parse(kResp, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").error_status, 502);
+}
+
+// ---- rewriting --------------------------------------------------------------------------------
+
+TEST(HttpRewrite, RequestDropsHopByHopAndAddsForwarding) {
+    Parsed p = parse(kReq,
+                     "GET /x?y=1 HTTP/1.0\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\n"
+                     "Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\n"
+                     "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nVia: 1.1 edge\r\nAccept: */*\r\n\r\n");
+    ASSERT_EQ(p.error_status, 0) << p.error;
+    HeadRewrite rw;
+    rw.client_ip = "127.0.0.1";
+    rw.via = "poolproxy";
+    std::string out;
+    pp::write_request_head(p.heads[0], rw, &out);
+    EXPECT_EQ(out,
+              "GET /x?y=1 HTTP/1.1\r\n"
+              "Host: a\r\n"
+              "X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n"
+              "Via: 1.1 edge, 1.0 poolproxy\r\n"
+              "Accept: */*\r\n"
+              "X-Forwarded-Proto: http\r\n"
+              "\r\n");
+}
+
+TEST(HttpRewrite, ForwardingCanBeSwitchedOff) {
+    Parsed p = parse(kReq, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n");
+    HeadRewrite rw;
+    rw.add_forwarded = false;
+    rw.keep_alive = false;
+    std::string out;
+    pp::write_request_head(p.heads[0], rw, &out);
+    EXPECT_EQ(out, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close\r\n\r\n");
+}
+
+TEST(HttpRewrite, ResponseToHttp10ClientAndUpgrade) {
+    Parsed r = parse(kResp, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\nKeep-Alive: t=1\r\n\r\n");
+    HeadRewrite rw;
+    rw.http10_peer = true;
+    std::string out;
+    pp::write_response_head(r.heads[0], rw, &out);
+    EXPECT_EQ(out, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
+
+    Parsed u = parse(kResp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    HeadRewrite up;
+    up.keep_upgrade = true;
+    out.clear();
+    pp::write_response_head(u.heads[0], up, &out);
+    EXPECT_EQ(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+}
