@@ -14,6 +14,7 @@ struct IoBlock {
     void *owner;      // who to notify when the write completes
     int direction;    // which way the bytes go (owner-defined)
     size_t len;       // bytes filled
+    int refs;         // http: writes still using data (the block returns to the pool at 0)
     char data[kSize];
 };
 

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 
 namespace pp {
@@ -13,8 +14,9 @@ constexpr int64_t kDay = 24 * kHour;
 
 // The one place an option is declared. Keep rows in the order --help should list them.
 const OptionDef kOptions[] = {
-    {"mode", PP_OPT_ENUM, "tcp", "tcp", 0, 0,
-     "proxy mode: tcp relays bytes over pre-warmed pooled backend connections", &Settings::mode},
+    {"mode", PP_OPT_ENUM, "tcp", "tcp|http", 0, 0,
+     "tcp relays bytes over pre-warmed connections; http proxies HTTP/1.1 requests over reused keep-alive connections",
+     &Settings::mode},
     {"listen", PP_OPT_ADDRESS, "127.0.0.1:8080", "", 0, 0,
      "address to accept clients on, host:port or [v6]:port (port 0 picks a free port)", nullptr},
     {"backend", PP_OPT_BACKEND, "", "", 0, 0,
@@ -57,6 +59,29 @@ const OptionDef kOptions[] = {
      "default drain time for a stop (pp_proxy_stop with a negative drain, SIGTERM in the CLI)",
      &Settings::drain_timeout},
     {"listen_backlog", PP_OPT_INT, "1024", "", 1, 65535, "listen(2) backlog", &Settings::listen_backlog},
+    {"response_timeout", PP_OPT_DURATION, "30s", "", 1, kHour,
+     "http: a backend that sends no response byte this long after the request gets the client a 504",
+     &Settings::response_timeout},
+    {"client_header_timeout", PP_OPT_DURATION, "10s", "", 1, kHour,
+     "http: a client must send a whole request head within this of its first byte, else 408",
+     &Settings::client_header_timeout},
+    {"client_idle_timeout", PP_OPT_DURATION, "60s", "", 1, kDay,
+     "http: a keep-alive client connection with no request in flight is closed after this",
+     &Settings::client_idle_timeout},
+    {"max_header_size", PP_OPT_INT, "65536", "", 1024, 1048576,
+     "http: largest request or response head in bytes; a larger request head gets 431",
+     &Settings::max_header_size},
+    {"max_body_size", PP_OPT_INT, "0", "", 0, INT64_MAX / 2,
+     "http: largest request body in bytes, else 413 (0 = no limit)", &Settings::max_body_size},
+    {"max_requests_per_conn", PP_OPT_INT, "0", "", 0, 100000000,
+     "http: a backend connection is retired after this many requests (0 = no limit)",
+     &Settings::max_requests_per_conn},
+    {"max_client_requests", PP_OPT_INT, "0", "", 0, 100000000,
+     "http: a client connection is closed after this many requests (0 = no limit)",
+     &Settings::max_client_requests},
+    {"add_forwarded", PP_OPT_BOOL, "on", "", 0, 0,
+     "http: add the client to X-Forwarded-For and set X-Forwarded-Proto", &Settings::add_forwarded},
+    {"via", PP_OPT_BOOL, "on", "", 0, 0, "http: add a Via field naming poolproxy", &Settings::via},
 };
 
 constexpr size_t kOptionCount = sizeof kOptions / sizeof kOptions[0];
@@ -71,13 +96,15 @@ std::string range_text(const OptionDef &d) {
 std::string quote(const std::string &v) { return "'" + v + "'"; }
 
 bool parse_int(const std::string &text, int64_t *out) {
-    if (text.empty() || text.size() > 18) return false;
-    size_t i = (text[0] == '-') ? 1 : 0;
-    if (i == text.size()) return false;
+    size_t i = (!text.empty() && text[0] == '-') ? 1 : 0;
+    if (text.size() == i || text.size() - i > 19) return false;
     for (size_t k = i; k < text.size(); k++) {
         if (text[k] < '0' || text[k] > '9') return false;
     }
-    *out = std::strtoll(text.c_str(), nullptr, 10);
+    errno = 0;
+    long long v = std::strtoll(text.c_str(), nullptr, 10);
+    if (errno == ERANGE) return false;
+    *out = v;
     return true;
 }
 

@@ -71,7 +71,7 @@ void BackendPool::on_connect(uv_connect_t *req, int status) {
     }
     pool.backend_.down_until_ms.store(0, std::memory_order_relaxed);
     if (conn->owner) {
-        tcp_relay::on_connected(conn->owner, conn);
+        session::on_connected(conn->owner, conn);
     } else {
         pool.warm_connecting_--;
         conn->warm = false;
@@ -101,7 +101,7 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason) {
     }
     conn->owner = nullptr;
     close(conn);
-    if (owner) tcp_relay::on_connect_failed(owner, backend_.id);
+    if (owner) session::on_connect_failed(owner, backend_.id);
 }
 
 void BackendPool::make_idle(PooledConn *conn) {
@@ -126,6 +126,13 @@ void BackendPool::on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *bu
     auto *conn = static_cast<PooledConn *>(s->data);
     BackendPool &pool = *conn->pool;
     IoBlock *b = buf->base ? reinterpret_cast<IoBlock *>(buf->base - offsetof(IoBlock, data)) : nullptr;
+    if (nread > 0 && pool.worker_.settings().mode == static_cast<int64_t>(Mode::http)) {
+        // An HTTP server may not speak unasked: whatever this is, the connection is unusable.
+        pool.worker_.buffers().put(b);
+        pool.counters_.closed_by_backend.add();
+        pool.close(conn);
+        return;
+    }
     if (nread > 0) {
         size_t have = conn->early ? conn->early->len : 0;
         if (!conn->early) {
@@ -178,6 +185,28 @@ void BackendPool::on_handle_closed(uv_handle_t *h) {
 }
 
 void BackendPool::finish_session(PooledConn *conn) { close(conn); }
+
+void BackendPool::recycle(PooledConn *conn) {
+    const Settings &st = worker_.shared().settings;
+    conn->owner = nullptr;
+    uv_read_stop(reinterpret_cast<uv_stream_t *>(&conn->tcp));
+    if (st.max_requests_per_conn > 0 && conn->requests >= static_cast<uint64_t>(st.max_requests_per_conn)) {
+        counters_.closed_max_requests.add();
+        close(conn);
+        return;
+    }
+    if (st.max_conn_lifetime > 0 && mono_ms() - conn->created_ms >= static_cast<uint64_t>(st.max_conn_lifetime)) {
+        counters_.closed_lifetime.add();
+        close(conn);
+        return;
+    }
+    if (worker_.draining()) {
+        close(conn);
+        return;
+    }
+    counters_.reused.add();
+    make_idle(conn);
+}
 
 void BackendPool::adopt_connecting(PooledConn *conn) {
     conn->owner = nullptr;

@@ -32,6 +32,7 @@ struct PooledConn {
     Session *owner = nullptr;  // the session it was opened for or handed to
     State state = State::connecting;
     bool warm = false;  // opened ahead of demand and still connecting
+    uint64_t requests = 0;  // http: requests this connection has carried
     uint64_t created_ms = 0;
     uint64_t idle_since_ms = 0;
     IoBlock *early = nullptr;  // bytes the backend sent before a session took it (server-first protocols)
@@ -49,6 +50,8 @@ struct PoolCounters {  // written by the owning worker only
     Counter closed_by_backend;
     Counter closed_idle_timeout;
     Counter closed_lifetime;
+    Counter closed_max_requests;
+    Counter reused;  // exchanges that went back to the idle list
 };
 
 class BackendPool {
@@ -74,6 +77,9 @@ public:
     void finish_session(PooledConn *conn);
     // The session a connection was being opened for went away: keep it as a warm connection.
     void adopt_connecting(PooledConn *conn);
+    // http: an exchange ended cleanly on a keep-alive connection: back to the idle list, unless
+    // max_requests_per_conn or max_conn_lifetime retires it now.
+    void recycle(PooledConn *conn);
 
     // Opens warm connections up to this worker's share of pool_min_idle, at most two connects
     // in flight, and not while any session anywhere waits for a slot.

@@ -9,7 +9,7 @@
 
 namespace pp {
 
-enum class Mode : int64_t { tcp = 0 };
+enum class Mode : int64_t { tcp = 0, http = 1 };
 enum class LbPolicy : int64_t { round_robin = 0, least_conn = 1, random = 2 };
 
 struct BackendSpec {
@@ -47,6 +47,16 @@ struct Settings {
     int64_t idle_timeout = 0;
     int64_t drain_timeout = 0;
     int64_t listen_backlog = 0;
+    // http mode
+    int64_t response_timeout = 0;
+    int64_t client_header_timeout = 0;
+    int64_t client_idle_timeout = 0;
+    int64_t max_header_size = 0;
+    int64_t max_body_size = 0;
+    int64_t max_requests_per_conn = 0;
+    int64_t max_client_requests = 0;
+    int64_t add_forwarded = 0;
+    int64_t via = 0;
     Callbacks callbacks;
 
     // Every option at its default (parsed from the table's default text).

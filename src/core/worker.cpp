@@ -113,7 +113,7 @@ void Worker::take_handoffs() {
     }
     for (int fd : inbox_taken_) {
         handoffs_queued_.sub();
-        tcp_relay::start(*this, fd);
+        session::start(*this, fd);
     }
     inbox_taken_.clear();
 }
@@ -123,7 +123,7 @@ void Worker::steal_overflow() {
         int fd = shared_.overflow.pop();
         if (fd < 0) return;
         counters_.overflow_stolen.add();
-        tcp_relay::start(*this, fd);
+        session::start(*this, fd);
     }
 }
 
@@ -179,7 +179,7 @@ void Worker::serve_waiters() {
     // FIFO: stop at the first session that still finds no room. try_acquire takes a session
     // out of the queue whenever it returns true (connected, connecting or closed).
     while (Session *s = waiters_.front()) {
-        if (!tcp_relay::try_acquire(s)) return;
+        if (!session::try_acquire(s)) return;
     }
 }
 
@@ -202,7 +202,7 @@ void Worker::on_queue_timer(uv_timer_t *t) {
         if (s->wait_since_ms + timeout > now) break;
         w->dequeue_waiter(s);
         w->counters_.queue_timeouts.add();
-        tcp_relay::close(s, "queue timeout");
+        session::waited_too_long(s);
     }
     w->arm_queue_timer();
 }
@@ -280,7 +280,7 @@ void Worker::on_drain_deadline(uv_timer_t *t) {
     if (w->finished_) return;
     w->shared_.logger.log(PP_LOG_INFO, "worker %d: drain deadline, closing %zu session(s)", w->index_,
                           w->sessions_.size());
-    while (Session *s = w->sessions_.front()) tcp_relay::close(s, "drain deadline");
+    while (Session *s = w->sessions_.front()) session::close(s, "drain deadline");
     w->finish();
 }
 

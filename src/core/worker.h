@@ -65,6 +65,7 @@ public:
     // Worker thread only (sessions and pools call these).
     uv_loop_t *loop() { return &loop_; }
     Shared &shared() { return shared_; }
+    const Settings &settings() const { return shared_.settings; }
     BufferPool &buffers() { return buffers_; }
     WorkerCounters &counters() { return counters_; }
     BackendPool &pool(size_t backend) { return *pools_[backend]; }

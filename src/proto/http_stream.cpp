@@ -143,9 +143,9 @@ int HttpStream::on_headers_complete(llhttp_t *p) {
     // say (RFC 9110 6.4.1). llhttp 8 would read a 304's Content-Length as a body and desync.
     if (s.role_ == Role::response &&
         (s.response_to_head_ || h.status < 200 || h.status == 204 || h.status == 304)) {
-        return 1;
+        return 1;  // no body: the message ends right here, in this same step
     }
-    return 0;
+    return HPE_PAUSED;  // the head ends here: the caller learns exactly where
 }
 
 int HttpStream::on_body(llhttp_t *p, const char *at, size_t len) {
@@ -164,10 +164,31 @@ int HttpStream::on_message_complete(llhttp_t *p) {
     return HPE_PAUSED;  // one message at a time: pipelined ones wait for the next feed()
 }
 
+HttpStream::Step HttpStream::finish() {
+    Step step;
+    step_ = &step;
+    llhttp_errno_t err = llhttp_finish(&parser_);
+    if (step.error_status == 0 && err != HPE_OK && err != HPE_PAUSED) {
+        step.error_status = role_ == Role::request ? 400 : 502;
+        step.error = llhttp_errno_name(err);
+    }
+    return step;
+}
+
+void HttpStream::reset() {
+    after_head_ = false;
+    llhttp_init(&parser_, role_ == Role::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+    parser_.data = this;
+    head_ = HttpHead{};
+    last_fed_byte_ = '\n';
+    response_to_head_ = false;
+}
+
 HttpStream::Step HttpStream::feed(const char *data, size_t len) {
     Step step;
     step_ = &step;
-    if (len == 0) return step;
+    if (len == 0 && !after_head_) return step;
+    after_head_ = false;
     data_ = data;
     llhttp_errno_t err = llhttp_execute(&parser_, data, len);
     if (step.error_status != 0) return step;  // one of our checks refused it
@@ -178,6 +199,7 @@ HttpStream::Step HttpStream::feed(const char *data, size_t len) {
     case HPE_PAUSED:
         step.consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
         llhttp_resume(&parser_);
+        after_head_ = step.head_done && !step.message_done;
         break;
     case HPE_PAUSED_UPGRADE:
         step.consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);

@@ -1,9 +1,11 @@
 // One direction of an HTTP/1.x connection, parsed with llhttp: the head of each message,
 // where its body ends, and the smuggling checks a proxy needs. Pure logic, no sockets.
 //
-// feed() runs to the end of one message at most (so pipelined requests are taken one at a
-// time): a Step reports the head when it completed, the body bytes as spans of the input (to
-// be forwarded as they are, chunked framing included, never copied), and the message's end.
+// feed() stops at the end of a message head and at the end of each message (pipelined
+// messages are taken one at a time). So a Step is either a head (its bytes are rewritten, not
+// forwarded) or raw message bytes after the head: the `consumed` bytes, chunk framing and
+// trailers included, which a proxy forwards verbatim without copying. After a head, call
+// feed() again even with no input, so that a message without a body can end.
 #pragma once
 #include <llhttp.h>
 
@@ -54,10 +56,11 @@ public:
     // What one feed() call found.
     struct Step {
         size_t consumed = 0;     // input bytes used; feed the rest again later
-        bool head_done = false;  // head() holds a complete head (body spans, if any, follow it)
+        bool head_done = false;  // head() holds a complete head; consumed = the head's bytes
         bool message_done = false;
         bool upgraded = false;   // the connection switches protocol after this message
-        // Body spans within the input passed to this call.
+        // The decoded body payload within the input (chunk framing removed), for checks and tests;
+        // what a proxy forwards is the raw `consumed` region.
         std::vector<std::pair<const char *, size_t>> body;
         int error_status = 0;    // 400, 413, 414, 431 (request) or 502 (response); 0: none
         std::string error;       // why, for logs
@@ -68,6 +71,10 @@ public:
     HttpStream &operator=(const HttpStream &) = delete;
 
     Step feed(const char *data, size_t len);
+    // The peer closed: ends a message framed by the connection's end (HTTP/1.0 style).
+    Step finish();
+    // Ready for a new connection's first message.
+    void reset();
     const HttpHead &head() const { return head_; }
     // Responses only: the request this response answers was HEAD (no body follows).
     void expect_head_response(bool yes) { response_to_head_ = yes; }
@@ -96,6 +103,7 @@ private:
     Step *step_ = nullptr;         // the Step being filled by the current feed()
     const char *data_ = nullptr;   // the input of the current feed()
     char last_fed_byte_ = '\n';    // the byte before data_, from the previous feed()
+    bool after_head_ = false;      // paused at a head: the next feed() may have no input
 };
 
 // Options for rewriting a head on its way through the proxy.

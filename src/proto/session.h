@@ -1,5 +1,6 @@
-// A client session in tcp mode: the client socket, the backend connection it was given, and
-// the relay between them (full duplex, backpressure, half-close, idle timeout).
+// A client session: the client socket and the backend connection it holds. What is common to
+// both modes (acquiring a pooled connection, waiting, retrying another backend, closing) is in
+// session.cpp; tcp_relay.cpp and http_session.cpp do the rest.
 #pragma once
 #include <uv.h>
 
@@ -12,6 +13,7 @@ namespace pp {
 
 class Worker;
 struct PooledConn;
+struct HttpState;
 
 struct Session {
     enum class State { acquiring, connecting, relaying, closing };
@@ -34,24 +36,50 @@ struct Session {
     bool backend_eof = false;
     bool client_read_paused = false;
     bool backend_read_paused = false;
+    bool reused_conn = false;      // the connection came from the idle pool
+    HttpState *http = nullptr;     // http mode only
     ListHook link;       // in the worker's session list
     ListHook wait_link;  // in the worker's waiting queue
 };
 
-// The tcp relay, driven by the worker.
-namespace tcp_relay {
+// What the worker and the pools call, whatever the mode.
+namespace session {
 
 // Starts a session for an accepted client fd (closes the fd on failure).
 void start(Worker &w, int fd);
 // Tries to give a session a backend connection now. Returns false when every eligible backend
 // is at its cap (the caller queues it); true when it got one, is connecting, or was closed.
 bool try_acquire(Session *s);
+// Queues the session for a connection; closes it if the queue is full.
+void acquire_or_wait(Session *s);
 // The connection opened for the session is ready, or failed.
 void on_connected(Session *s, PooledConn *conn);
 void on_connect_failed(Session *s, int backend_id);
-// Closes the session and its backend connection.
+// Closes the session; its backend connection is closed too unless give_back_conn().
 void close(Session *s, const char *why);
+// The session is done with its connection and it may be reused (http keep-alive).
+void give_back_conn(Session *s);
+// The session is done with its connection and it must not be reused.
+void close_conn(Session *s);
+// Called by the protocol when every handle of the session has closed.
+void maybe_delete(Session *s);
+// queue_timeout passed while the session waited for a connection.
+void waited_too_long(Session *s);
 
+}  // namespace session
+
+// tcp mode.
+namespace tcp_relay {
+void begin(Session *s);                    // right after accept
+void attach(Session *s, PooledConn *conn);  // the backend connection is ready
 }  // namespace tcp_relay
+
+// http mode.
+namespace http_session {
+void begin(Session *s);
+void attach(Session *s, PooledConn *conn);
+void no_backend(Session *s, int status, const char *why);  // answer instead of closing silently
+void destroy(Session *s);                                   // frees the http state
+}  // namespace http_session
 
 }  // namespace pp

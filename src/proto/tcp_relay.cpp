@@ -24,18 +24,6 @@ IoBlock *block_of(const uv_buf_t *buf) {
     return reinterpret_cast<IoBlock *>(buf->base - offsetof(IoBlock, data));
 }
 
-// A session outlives its handles until every write and shutdown it issued has called back:
-// closing the backend connection cancels those, and libuv may run them after our handles close.
-void maybe_delete(Session *s) {
-    if (s->open_handles == 0 && s->writes_pending == 0 && s->shutdowns_pending == 0) delete s;
-}
-
-void on_handle_closed(uv_handle_t *h) {
-    auto *s = static_cast<Session *>(h->data);
-    s->open_handles--;
-    maybe_delete(s);
-}
-
 void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
     Worker *w = static_cast<Worker *>(h->loop->data);
     IoBlock *b = w->buffers().get();
@@ -43,18 +31,18 @@ void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
 }
 
 void maybe_finish(Session *s) {
-    if (s->client_eof && s->backend_eof && s->shutdowns_pending == 0) close(s, "both sides closed");
+    if (s->client_eof && s->backend_eof && s->shutdowns_pending == 0) session::close(s, "both sides closed");
 }
 
 void on_shutdown(uv_shutdown_t *req, int status) {
     auto *s = static_cast<Session *>(req->data);
     s->shutdowns_pending--;
     if (s->state == Session::State::closing) {
-        maybe_delete(s);
+        session::maybe_delete(s);
         return;
     }
     if (status < 0 && status != UV_ENOTCONN) {
-        close(s, "shutdown failed");
+        session::close(s, "shutdown failed");
         return;
     }
     maybe_finish(s);
@@ -68,11 +56,11 @@ void on_write(uv_write_t *req, int status) {
     w->buffers().put(b);
     s->writes_pending--;
     if (s->state == Session::State::closing) {
-        maybe_delete(s);
+        session::maybe_delete(s);
         return;
     }
     if (status < 0) {
-        close(s, uv_strerror(status));
+        session::close(s, uv_strerror(status));
         return;
     }
     // Backpressure release: the side we stopped reading may go on once its peer drained.
@@ -105,7 +93,7 @@ void relay(Session *s, IoBlock *b, size_t len, int dir) {
     int rc = uv_write(&b->req, to, &out, 1, on_write);
     if (rc != 0) {
         s->worker->buffers().put(b);
-        close(s, uv_strerror(rc));
+        session::close(s, uv_strerror(rc));
         return;
     }
     s->writes_pending++;
@@ -126,7 +114,7 @@ void on_read(Session *s, ssize_t nread, const uv_buf_t *buf, int dir) {
     if (buf->base) s->worker->buffers().put(block_of(buf));
     if (nread == 0) return;
     if (nread != UV_EOF) {
-        close(s, uv_strerror(static_cast<int>(nread)));
+        session::close(s, uv_strerror(static_cast<int>(nread)));
         return;
     }
     // Half-close: pass the EOF on with a shutdown once what was read is written.
@@ -154,11 +142,13 @@ void on_idle_timer(uv_timer_t *t) {
     uint64_t timeout = static_cast<uint64_t>(s->worker->shared().settings.idle_timeout);
     uint64_t idle_for = uv_now(s->worker->loop()) - s->last_activity_ms;
     if (idle_for >= timeout) {
-        close(s, "idle timeout");
+        session::close(s, "idle timeout");
         return;
     }
     uv_timer_start(t, on_idle_timer, timeout - idle_for, 0);
 }
+
+}  // namespace
 
 // The session has its backend connection: relay in both directions.
 void attach(Session *s, PooledConn *conn) {
@@ -178,109 +168,7 @@ void attach(Session *s, PooledConn *conn) {
     }
 }
 
-}  // namespace
-
-void start(Worker &w, int fd) {
-    auto *s = new Session;
-    s->worker = &w;
-    s->client.data = s;
-    s->idle_timer.data = s;
-    uv_tcp_init(w.loop(), &s->client);
-    uv_timer_init(w.loop(), &s->idle_timer);
-    s->open_handles = 2;
-    w.session_started(s);
-    if (uv_tcp_open(&s->client, fd) != 0) {
-        ::close(fd);
-        close(s, "cannot adopt socket");
-        return;
-    }
-    uv_tcp_nodelay(&s->client, 1);
-    s->failed.assign(w.shared().backends.size(), false);
-    if (!try_acquire(s) && !w.enqueue_waiter(s)) close(s, "waiting queue full");
-}
-
-bool try_acquire(Session *s) {
-    Worker &w = *s->worker;
-    const Settings &st = w.shared().settings;
-    // Backends that failed for this session stay excluded; those found full are skipped only
-    // within this attempt (the worker's scratch set, reused to allocate nothing).
-    std::vector<bool> &skip = w.lb_scratch();
-    skip = s->failed;
-    bool any_full = false;
-    const uint64_t now = mono_ms();
-    for (;;) {
-        int b = w.lb().pick(skip, now);
-        if (b < 0) break;
-        BackendPool &pool = w.pool(static_cast<size_t>(b));
-        Backend &backend = pool.backend();
-        PooledConn *conn = pool.take_idle();
-        if (!conn && !backend.try_reserve(st.pool_max)) {
-            skip[b] = true;
-            any_full = true;
-            continue;
-        }
-        w.dequeue_waiter(s);
-        (conn ? w.counters().pool_hits : w.counters().pool_misses).add();
-        s->backend_id = b;
-        backend.outstanding.fetch_add(1, std::memory_order_relaxed);
-        pool.counters_mut().sessions.add();
-        pool.counters_mut().sessions_active.add();
-        if (conn) {
-            attach(s, conn);
-            return true;
-        }
-        s->state = Session::State::connecting;
-        s->conn = pool.open(s);
-        if (s->conn) return true;
-        // The connect could not even start: this backend has failed for the session.
-        backend.outstanding.fetch_sub(1, std::memory_order_relaxed);
-        pool.counters_mut().sessions_active.sub();
-        s->backend_id = -1;
-        s->state = Session::State::acquiring;
-        s->failed[b] = skip[b] = true;
-    }
-    if (any_full) return false;
-    // Every backend failed for this session.
-    w.dequeue_waiter(s);
-    w.counters().rejected_no_backend.add();
-    close(s, "no backend available");
-    return true;
-}
-
-void on_connected(Session *s, PooledConn *conn) { attach(s, conn); }
-
-void on_connect_failed(Session *s, int backend_id) {
-    Worker &w = *s->worker;
-    w.pool(static_cast<size_t>(backend_id)).backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
-    w.pool(static_cast<size_t>(backend_id)).counters_mut().sessions_active.sub();
-    s->conn = nullptr;
-    s->backend_id = -1;
-    s->state = Session::State::acquiring;
-    s->failed[static_cast<size_t>(backend_id)] = true;
-    if (!try_acquire(s) && !w.enqueue_waiter(s)) close(s, "waiting queue full");
-}
-
-void close(Session *s, const char *why) {
-    if (s->state == Session::State::closing) return;
-    Worker &w = *s->worker;
-    w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
-    s->state = Session::State::closing;
-    w.dequeue_waiter(s);
-    if (s->backend_id >= 0) {
-        BackendPool &pool = w.pool(static_cast<size_t>(s->backend_id));
-        pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
-        pool.counters_mut().sessions_active.sub();
-        if (s->conn && s->conn->state == PooledConn::State::connecting) {
-            pool.adopt_connecting(s->conn);  // still useful: it becomes an idle pooled connection
-        } else if (s->conn) {
-            pool.finish_session(s->conn);
-        }
-        s->conn = nullptr;
-    }
-    uv_close(reinterpret_cast<uv_handle_t *>(&s->client), on_handle_closed);
-    uv_close(reinterpret_cast<uv_handle_t *>(&s->idle_timer), on_handle_closed);
-    w.session_closed(s);
-}
+void begin(Session *s) { session::acquire_or_wait(s); }
 
 }  // namespace tcp_relay
 }  // namespace pp

@@ -20,6 +20,7 @@ struct Parsed {
     std::string error;
     bool upgraded = false;
     size_t consumed = 0;
+    std::string raw;  // the bytes a proxy forwards verbatim (everything but heads)
 };
 
 Parsed parse(HttpStream::Role role, const std::string &wire, size_t chunk = 0, HttpStream::Limits limits = {},
@@ -31,6 +32,7 @@ Parsed parse(HttpStream::Role role, const std::string &wire, size_t chunk = 0, H
     size_t off = 0;
     if (chunk == 0) chunk = wire.size();
     std::string pending;  // bytes handed over but not consumed yet
+    bool in_body = false;  // past a head, before its message's end
     while (off < wire.size() || !pending.empty()) {
         size_t take = std::min(chunk, wire.size() - off);
         pending.append(wire, off, take);
@@ -38,6 +40,9 @@ Parsed parse(HttpStream::Role role, const std::string &wire, size_t chunk = 0, H
         for (;;) {
             HttpStream::Step st = s.feed(pending.data(), pending.size());
             if (st.head_done) out.heads.push_back(s.head());
+            if (in_body && !st.head_done) out.raw += pending.substr(0, st.consumed);
+            if (st.head_done) in_body = true;
+            if (st.message_done) in_body = false;
             for (auto &b : st.body) body.append(b.first, b.second);
             if (st.message_done) {
                 out.messages++;
@@ -55,6 +60,7 @@ Parsed parse(HttpStream::Role role, const std::string &wire, size_t chunk = 0, H
                 out.upgraded = true;
                 return out;
             }
+            if (st.head_done && !st.message_done) continue;  // feed again, even with no input
             if (st.consumed == 0 || pending.empty()) break;
         }
         if (take == 0) break;
@@ -82,6 +88,7 @@ TEST_P(EveryChunking, ContentLengthBodyAndPipelining) {
     EXPECT_EQ(p.heads[0].target, "/up");
     EXPECT_EQ(p.heads[0].content_length, 5u);
     EXPECT_EQ(p.bodies[0], "hello");
+    EXPECT_EQ(p.raw, "hello");
     EXPECT_EQ(p.heads[1].target, "/two");
     EXPECT_EQ(p.bodies[1], "");
     EXPECT_EQ(*p.heads[2].find("x-long"), std::string(300, 'v'));
@@ -98,6 +105,8 @@ TEST_P(EveryChunking, ChunkedBodyWithTrailers) {
     EXPECT_TRUE(p.heads[0].chunked);
     EXPECT_EQ(p.bodies[0], "hello world");
     EXPECT_EQ(p.consumed, wire.size());
+    // What is forwarded keeps the chunk framing, extensions and trailers byte for byte.
+    EXPECT_EQ(p.raw, "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
 }
 
 TEST_P(EveryChunking, ResponsesWithoutBodies) {

@@ -1,0 +1,508 @@
+// http mode: an HTTP/1.1 reverse proxy over pooled keep-alive backend connections.
+//
+// Per client connection, one exchange at a time (pipelined requests wait in the input block):
+// read a request head (client_header_timeout) -> get a pooled connection (idle one reused, or
+// a new one, or wait) -> send the rewritten head and forward the raw body bytes -> parse the
+// response (response_timeout until its first byte), forward its rewritten head and raw bytes
+// -> when it ends cleanly and both sides allow it, the backend connection goes back to the
+// pool. A reused connection that dies before any response byte is retried once on another
+// connection when the request is idempotent and had no body (the keep-alive race).
+#include <strings.h>
+
+#include <cstddef>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/worker.h"
+#include "proto/http_stream.h"
+#include "proto/session.h"
+
+namespace pp {
+
+struct HttpState {
+    HttpState(const HttpStream::Limits &req_limits, const HttpStream::Limits &resp_limits)
+        : req(HttpStream::Role::request, req_limits), resp(HttpStream::Role::response, resp_limits) {}
+
+    enum class Phase { idle, head, waiting, exchange, closing };
+
+    HttpStream req;
+    HttpStream resp;
+    Phase phase = Phase::idle;
+    IoBlock *in = nullptr;  // client bytes read but not parsed yet: [in_off, in->len)
+    size_t in_off = 0;
+    IoBlock *pending_block = nullptr;  // holds `pending` alive until the backend is ready
+    std::vector<std::pair<const char *, size_t>> pending;  // request bytes parsed before that
+    std::string head;  // the rewritten request head, kept for a retry
+    std::string client_ip;
+    int requests = 0;
+    bool req_done = false;
+    bool has_body = false;
+    bool idempotent = false;
+    bool resp_any = false;        // a response byte arrived
+    bool resp_head_sent = false;  // the final response head went to the client
+    bool resp_in_body = false;    // past a response head: bytes now are the message's own
+    bool client_keep_alive = true;
+    bool http10 = false;
+    bool retried = false;
+    bool processing = false;
+    bool client_reading = false;
+    bool backend_reading = false;
+};
+
+namespace http_session {
+
+namespace {
+
+constexpr size_t kHighWater = 256 * 1024;
+
+struct WriteOp {
+    uv_write_t req;
+    Session *s;
+    IoBlock *block;  // referenced bytes, or nullptr when `text` is the payload
+    std::string text;
+    bool to_client;
+};
+
+uv_stream_t *client_stream(Session *s) { return reinterpret_cast<uv_stream_t *>(&s->client); }
+uv_stream_t *backend_stream(Session *s) { return reinterpret_cast<uv_stream_t *>(&s->conn->tcp); }
+const Settings &settings(Session *s) { return s->worker->settings(); }
+
+void unref(Session *s, IoBlock *b) {
+    if (b && --b->refs == 0) s->worker->buffers().put(b);
+}
+
+void process(Session *s);
+void update_reads(Session *s);
+void finish_exchange(Session *s);
+
+void on_write(uv_write_t *req, int status) {
+    auto *op = reinterpret_cast<WriteOp *>(req);
+    Session *s = op->s;
+    unref(s, op->block);
+    bool to_client = op->to_client;
+    delete op;
+    s->writes_pending--;
+    if (s->state == Session::State::closing) {
+        session::maybe_delete(s);
+        return;
+    }
+    if (status < 0) {
+        session::close(s, uv_strerror(status));
+        return;
+    }
+    HttpState &h = *s->http;
+    if (h.phase == HttpState::Phase::closing && to_client && client_stream(s)->write_queue_size == 0 &&
+        s->writes_pending == 0) {
+        session::close(s, "response sent, connection: close");
+        return;
+    }
+    update_reads(s);
+}
+
+bool write(Session *s, bool to_client, IoBlock *block, const char *data, size_t len, std::string text = {}) {
+    auto *op = new WriteOp;
+    op->s = s;
+    op->block = block;
+    op->to_client = to_client;
+    op->text = std::move(text);
+    if (block) block->refs++;
+    uv_buf_t buf = block ? uv_buf_init(const_cast<char *>(data), static_cast<unsigned>(len))
+                         : uv_buf_init(&op->text[0], static_cast<unsigned>(op->text.size()));
+    int rc = uv_write(&op->req, to_client ? client_stream(s) : backend_stream(s), &buf, 1, on_write);
+    if (rc != 0) {
+        unref(s, block);
+        delete op;
+        session::close(s, uv_strerror(rc));
+        return false;
+    }
+    s->writes_pending++;
+    (to_client ? s->worker->counters().bytes_down : s->worker->counters().bytes_up).add(block ? len : op->text.size());
+    return true;
+}
+
+const char *status_text(int status) {
+    switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+    }
+}
+
+// Answers the client with an error and closes once it is written: no client is left hanging.
+void respond_error(Session *s, int status, const char *why) {
+    HttpState &h = *s->http;
+    s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: http %d: %s", s->worker->index(), status, why);
+    if (h.resp_head_sent || h.phase == HttpState::Phase::closing) {  // too late for an answer
+        session::close(s, why);
+        return;
+    }
+    h.phase = HttpState::Phase::closing;
+    char body[160];
+    int blen = std::snprintf(body, sizeof body, "%d %s\n", status, status_text(status));
+    std::string text = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
+    text += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(blen) + "\r\n";
+    if (status == 503) text += "Retry-After: 1\r\n";
+    text += "Connection: close\r\n\r\n";
+    text.append(body, static_cast<size_t>(blen));
+    uv_timer_stop(&s->idle_timer);
+    s->worker->dequeue_waiter(s);
+    if (s->conn) {  // mid-exchange: the backend connection is not reusable
+        if (h.backend_reading) uv_read_stop(backend_stream(s));
+        h.backend_reading = false;
+        session::close_conn(s);
+    }
+    write(s, true, nullptr, nullptr, 0, std::move(text));
+    update_reads(s);
+}
+
+void on_timer(uv_timer_t *t) {
+    auto *s = static_cast<Session *>(t->data);
+    HttpState &h = *s->http;
+    switch (h.phase) {
+    case HttpState::Phase::idle: session::close(s, "client idle timeout"); break;
+    case HttpState::Phase::head: respond_error(s, 408, "client_header_timeout"); break;
+    case HttpState::Phase::exchange: respond_error(s, 504, "response_timeout"); break;
+    default: break;
+    }
+}
+
+void arm_timer(Session *s, int64_t ms) { uv_timer_start(&s->idle_timer, on_timer, static_cast<uint64_t>(ms), 0); }
+
+void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
+    Worker *w = static_cast<Worker *>(h->loop->data);
+    IoBlock *b = w->buffers().get();
+    b->refs = 1;
+    *buf = uv_buf_init(b->data, IoBlock::kSize);
+}
+
+IoBlock *block_of(const uv_buf_t *buf) { return reinterpret_cast<IoBlock *>(buf->base - offsetof(IoBlock, data)); }
+
+void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    auto *s = static_cast<Session *>(stream->data);
+    HttpState &h = *s->http;
+    if (nread <= 0) {
+        if (buf->base) unref(s, block_of(buf));
+        if (nread == 0) return;
+        if (nread == UV_EOF && h.req_done &&
+            (h.phase == HttpState::Phase::waiting || h.phase == HttpState::Phase::exchange)) {
+            // Half-closed after a whole request: answer it, then close.
+            h.client_keep_alive = false;
+            uv_read_stop(stream);
+            h.client_reading = false;
+            return;
+        }
+        // The client went away (or reset): nothing to answer.
+        session::close(s, nread == UV_EOF ? "client closed" : uv_strerror(static_cast<int>(nread)));
+        return;
+    }
+    IoBlock *b = block_of(buf);
+    b->len = static_cast<size_t>(nread);
+    h.in = b;
+    h.in_off = 0;
+    process(s);
+}
+
+void start_exchange(Session *s, const HttpStream::Step &step) {
+    HttpState &h = *s->http;
+    const HttpHead &head = h.req.head();
+    const Settings &st = settings(s);
+    h.requests++;
+    h.http10 = head.http_major == 1 && head.http_minor == 0;
+    h.client_keep_alive = head.keep_alive && !s->worker->draining() &&
+                          (st.max_client_requests == 0 || h.requests < st.max_client_requests);
+    h.has_body = head.chunked || head.content_length > 0;
+    static const char *safe[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    h.idempotent = false;
+    for (const char *m : safe) h.idempotent = h.idempotent || head.method == m;
+    HeadRewrite rw;
+    rw.add_forwarded = st.add_forwarded != 0;
+    rw.client_ip = h.client_ip;
+    rw.via = st.via ? "poolproxy" : "";
+    rw.keep_alive = true;  // toward the backend we always ask to keep the connection
+    h.head.clear();
+    write_request_head(head, rw, &h.head);
+    h.req_done = step.message_done;
+    h.resp.reset();
+    h.resp.expect_head_response(head.method == "HEAD");
+    h.resp_any = h.resp_head_sent = h.resp_in_body = h.retried = false;
+    h.phase = HttpState::Phase::waiting;
+    uv_timer_stop(&s->idle_timer);
+}
+
+// Sends what was parsed so far to the backend: the rewritten head, then raw request bytes.
+void flush_to_backend(Session *s) {
+    HttpState &h = *s->http;
+    if (!write(s, false, nullptr, nullptr, 0, h.head)) return;
+    for (auto &p : h.pending) {
+        if (!write(s, false, h.pending_block, p.first, p.second)) return;
+    }
+    h.pending.clear();
+    unref(s, h.pending_block);
+    h.pending_block = nullptr;
+}
+
+// Parses client bytes as far as the current exchange allows.
+void process(Session *s) {
+    HttpState &h = *s->http;
+    if (h.processing) return;
+    h.processing = true;
+    while (h.in && s->state != Session::State::closing && h.phase != HttpState::Phase::closing) {
+        if (h.phase == HttpState::Phase::waiting) break;
+        if (h.phase == HttpState::Phase::exchange && h.req_done) break;  // pipelined: after the response
+        if (h.phase == HttpState::Phase::idle) {
+            h.phase = HttpState::Phase::head;
+            arm_timer(s, settings(s).client_header_timeout);
+        }
+        const char *data = h.in->data + h.in_off;
+        size_t avail = h.in->len - h.in_off;
+        HttpStream::Step step = h.req.feed(data, avail);
+        if (step.error_status) {
+            respond_error(s, step.error_status, step.error.c_str());
+            break;
+        }
+        h.in_off += step.consumed;
+        if (step.head_done) {
+            start_exchange(s, step);
+            if (!step.message_done) {
+                // Let the body's first bytes (or a bodiless end) show up before connecting.
+                HttpStream::Step rest = h.req.feed(h.in->data + h.in_off, h.in->len - h.in_off);
+                if (rest.error_status) {
+                    respond_error(s, rest.error_status, rest.error.c_str());
+                    break;
+                }
+                if (rest.consumed > 0) {
+                    h.pending.emplace_back(h.in->data + h.in_off, rest.consumed);
+                    h.in_off += rest.consumed;
+                }
+                h.req_done = rest.message_done;
+            }
+            if (!h.pending.empty()) {
+                h.pending_block = h.in;
+                h.in->refs++;
+            }
+            session::acquire_or_wait(s);  // may attach at once (idle connection)
+            continue;
+        }
+        if (h.phase == HttpState::Phase::exchange && step.consumed > 0) {
+            if (!write(s, false, h.in, data, step.consumed)) break;
+        }
+        if (step.message_done) h.req_done = true;
+        if (step.consumed == 0 && !step.message_done) break;
+        if (h.in_off >= h.in->len) break;
+    }
+    if (h.in && h.in_off >= h.in->len) {
+        unref(s, h.in);
+        h.in = nullptr;
+    }
+    h.processing = false;
+    if (s->state != Session::State::closing) update_reads(s);
+}
+
+void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+void update_reads(Session *s) {
+    HttpState &h = *s->http;
+    if (s->state == Session::State::closing) return;
+    bool backend_backed_up = s->conn && s->conn->state == PooledConn::State::in_use &&
+                             backend_stream(s)->write_queue_size > kHighWater;
+    bool want_client = !h.in && !backend_backed_up &&
+                       (h.phase == HttpState::Phase::idle || h.phase == HttpState::Phase::head ||
+                        (h.phase == HttpState::Phase::exchange && !h.req_done));
+    if (want_client && !h.client_reading) {
+        uv_read_start(client_stream(s), on_alloc, on_client_read);
+        h.client_reading = true;
+    } else if (!want_client && h.client_reading) {
+        uv_read_stop(client_stream(s));
+        h.client_reading = false;
+    }
+    bool want_backend = h.phase == HttpState::Phase::exchange && s->conn &&
+                        client_stream(s)->write_queue_size <= kHighWater;
+    if (want_backend && !h.backend_reading) {
+        uv_read_start(backend_stream(s), on_alloc, on_backend_read);
+        h.backend_reading = true;
+    } else if (!want_backend && h.backend_reading && s->conn) {
+        uv_read_stop(backend_stream(s));
+        h.backend_reading = false;
+    }
+}
+
+// The backend connection failed before any response byte: retry once on another connection
+// when that is safe (a reused connection, an idempotent request without a body); else 502.
+void backend_failed(Session *s, const char *why) {
+    HttpState &h = *s->http;
+    if (h.resp_any) {
+        session::close(s, why);  // mid-response: the client sees the connection end
+        return;
+    }
+    if (s->reused_conn && !h.retried && h.idempotent && !h.has_body && h.req_done) {
+        h.retried = true;
+        s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: reused connection failed (%s), retrying",
+                                       s->worker->index(), why);
+        session::close_conn(s);
+        h.backend_reading = false;
+        h.phase = HttpState::Phase::waiting;
+        h.pending.clear();
+        session::acquire_or_wait(s);
+        return;
+    }
+    respond_error(s, 502, why);
+}
+
+void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    auto *conn = static_cast<PooledConn *>(stream->data);
+    Session *s = conn->owner;
+    HttpState &h = *s->http;
+    if (nread <= 0) {
+        if (buf->base) unref(s, block_of(buf));
+        if (nread == 0) return;
+        if (nread == UV_EOF && h.resp_any) {
+            HttpStream::Step end = h.resp.finish();  // a body framed by the connection's end
+            if (!end.error_status && end.message_done) {
+                h.client_keep_alive = false;
+                finish_exchange(s);
+                return;
+            }
+        }
+        backend_failed(s, nread == UV_EOF ? "backend closed the connection" : uv_strerror(static_cast<int>(nread)));
+        return;
+    }
+    IoBlock *b = block_of(buf);
+    b->len = static_cast<size_t>(nread);
+    if (!h.resp_any) {
+        h.resp_any = true;
+        uv_timer_stop(&s->idle_timer);
+    }
+    size_t off = 0;
+    while (off < b->len && s->state != Session::State::closing) {
+        HttpStream::Step step = h.resp.feed(b->data + off, b->len - off);
+        if (step.error_status) {
+            unref(s, b);
+            respond_error(s, 502, step.error.c_str());
+            return;
+        }
+        const char *data = b->data + off;
+        off += step.consumed;
+        if (step.head_done) {
+            const HttpHead &rh = h.resp.head();
+            if (rh.status >= 200) {
+                bool framed = rh.has_content_length || rh.chunked || step.message_done;
+                h.client_keep_alive = h.client_keep_alive && framed;
+                h.resp_head_sent = true;
+            }
+            if (rh.status >= 200 || !h.http10) {  // no interim responses to HTTP/1.0 clients
+                HeadRewrite rw;
+                rw.via = settings(s).via ? "poolproxy" : "";
+                rw.keep_alive = rh.status < 200 || h.client_keep_alive;
+                rw.http10_peer = h.http10;
+                std::string out;
+                write_response_head(rh, rw, &out);
+                if (!write(s, true, nullptr, nullptr, 0, std::move(out))) return;
+            }
+            if (!step.message_done) {
+                HttpStream::Step rest = h.resp.feed(b->data + off, b->len - off);  // bodiless end
+                if (rest.error_status) {
+                    unref(s, b);
+                    respond_error(s, 502, rest.error.c_str());
+                    return;
+                }
+                if (rest.consumed > 0 && !write(s, true, b, b->data + off, rest.consumed)) return;
+                off += rest.consumed;
+                step.message_done = rest.message_done;
+            }
+            h.resp_in_body = !step.message_done;
+        } else if (step.consumed > 0 && h.resp_in_body) {
+            // Raw message bytes (a head split across reads is not: it is rewritten when done).
+            if (!write(s, true, b, data, step.consumed)) return;
+        }
+        if (step.message_done) {
+            h.resp_in_body = false;
+            if (h.resp.head().status < 200) continue;  // interim: the final response follows
+            if (off < b->len) h.client_keep_alive = false;  // bytes past the response: not ours
+            unref(s, b);
+            finish_exchange(s);
+            return;
+        }
+        if (step.consumed == 0) break;
+    }
+    unref(s, b);
+    update_reads(s);
+}
+
+// The response ended: the backend connection goes back to the pool when the exchange was clean,
+// and the client connection goes on (keep-alive, pipelined requests) or closes.
+void finish_exchange(Session *s) {
+    HttpState &h = *s->http;
+    bool reusable = h.req_done && h.resp.head().keep_alive;
+    if (s->conn) {
+        if (h.backend_reading) uv_read_stop(backend_stream(s));
+        h.backend_reading = false;
+        if (reusable) session::give_back_conn(s);
+        else session::close_conn(s);
+    }
+    if (!h.client_keep_alive) {
+        h.phase = HttpState::Phase::closing;
+        if (client_stream(s)->write_queue_size == 0 && s->writes_pending == 0) session::close(s, "connection: close");
+        return;
+    }
+    h.phase = HttpState::Phase::idle;
+    arm_timer(s, settings(s).client_idle_timeout);
+    process(s);  // a pipelined request may be waiting in the input
+    update_reads(s);
+}
+
+}  // namespace
+
+void begin(Session *s) {
+    const Settings &st = settings(s);
+    HttpStream::Limits req_limits;
+    req_limits.max_header_size = static_cast<size_t>(st.max_header_size);
+    req_limits.max_body_size = static_cast<uint64_t>(st.max_body_size);
+    HttpStream::Limits resp_limits;
+    resp_limits.max_header_size = static_cast<size_t>(st.max_header_size);
+    s->http = new HttpState(req_limits, resp_limits);
+    sockaddr_storage peer{};
+    int len = sizeof peer;
+    if (uv_tcp_getpeername(&s->client, reinterpret_cast<sockaddr *>(&peer), &len) == 0) {
+        Address a;
+        a.storage = peer;
+        std::string text = a.to_string();
+        // "1.2.3.4:5678" or "[::1]:5678" -> the address alone
+        size_t colon = text.rfind(':');
+        text = text.substr(0, colon);
+        if (!text.empty() && text.front() == '[') text = text.substr(1, text.size() - 2);
+        s->http->client_ip = text;
+    }
+    arm_timer(s, st.client_header_timeout);
+    update_reads(s);
+}
+
+void attach(Session *s, PooledConn *conn) {
+    HttpState &h = *s->http;
+    conn->requests++;
+    h.phase = HttpState::Phase::exchange;
+    arm_timer(s, settings(s).response_timeout);
+    flush_to_backend(s);
+    if (s->state == Session::State::closing) return;
+    process(s);  // more request body may be waiting in the input
+    update_reads(s);
+}
+
+void no_backend(Session *s, int status, const char *why) { respond_error(s, status, why); }
+
+void destroy(Session *s) {
+    HttpState *h = s->http;
+    if (h->in) unref(s, h->in);
+    if (h->pending_block) unref(s, h->pending_block);
+    delete h;
+    s->http = nullptr;
+}
+
+}  // namespace http_session
+}  // namespace pp

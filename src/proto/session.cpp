@@ -1,0 +1,180 @@
+// The part of a session both modes share: getting a pooled backend connection (idle one, new
+// one, or a place in the waiting queue), trying another backend when one fails, and closing.
+#include "proto/session.h"
+
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/worker.h"
+
+namespace pp {
+namespace session {
+
+namespace {
+
+bool is_http(const Worker &w) { return w.settings().mode == static_cast<int64_t>(Mode::http); }
+
+void on_handle_closed(uv_handle_t *h) {
+    auto *s = static_cast<Session *>(h->data);
+    s->open_handles--;
+    maybe_delete(s);
+}
+
+// No backend can take the session: http answers (the client learns why); tcp just closes.
+void give_up(Session *s, int status, const char *why) {
+    if (s->http) http_session::no_backend(s, status, why);
+    else close(s, why);
+}
+
+}  // namespace
+
+// A session outlives its handles until every write and shutdown it issued has called back:
+// closing the backend connection cancels those, and libuv may run them after our handles close.
+void maybe_delete(Session *s) {
+    if (s->open_handles == 0 && s->writes_pending == 0 && s->shutdowns_pending == 0) {
+        if (s->http) http_session::destroy(s);
+        delete s;
+    }
+}
+
+void start(Worker &w, int fd) {
+    auto *s = new Session;
+    s->worker = &w;
+    s->client.data = s;
+    s->idle_timer.data = s;
+    uv_tcp_init(w.loop(), &s->client);
+    uv_timer_init(w.loop(), &s->idle_timer);
+    s->open_handles = 2;
+    w.session_started(s);
+    if (uv_tcp_open(&s->client, fd) != 0) {
+        ::close(fd);
+        close(s, "cannot adopt socket");
+        return;
+    }
+    uv_tcp_nodelay(&s->client, 1);
+    s->failed.assign(w.shared().backends.size(), false);
+    if (is_http(w)) http_session::begin(s);
+    else tcp_relay::begin(s);
+}
+
+void acquire_or_wait(Session *s) {
+    if (!try_acquire(s) && !s->worker->enqueue_waiter(s)) give_up(s, 503, "waiting queue full");
+}
+
+bool try_acquire(Session *s) {
+    Worker &w = *s->worker;
+    const Settings &st = w.shared().settings;
+    // Backends that failed for this session stay excluded; those found full are skipped only
+    // within this attempt (the worker's scratch set, reused to allocate nothing).
+    std::vector<bool> &skip = w.lb_scratch();
+    skip = s->failed;
+    bool any_full = false;
+    const uint64_t now = mono_ms();
+    for (;;) {
+        int b = w.lb().pick(skip, now);
+        if (b < 0) break;
+        BackendPool &pool = w.pool(static_cast<size_t>(b));
+        Backend &backend = pool.backend();
+        PooledConn *conn = pool.take_idle();
+        if (!conn && !backend.try_reserve(st.pool_max)) {
+            skip[b] = true;
+            any_full = true;
+            continue;
+        }
+        w.dequeue_waiter(s);
+        (conn ? w.counters().pool_hits : w.counters().pool_misses).add();
+        s->backend_id = b;
+        backend.outstanding.fetch_add(1, std::memory_order_relaxed);
+        pool.counters_mut().sessions.add();
+        pool.counters_mut().sessions_active.add();
+        if (conn) {
+            on_connected(s, conn);
+            return true;
+        }
+        s->state = Session::State::connecting;
+        s->conn = pool.open(s);
+        if (s->conn) return true;
+        // The connect could not even start: this backend has failed for the session.
+        backend.outstanding.fetch_sub(1, std::memory_order_relaxed);
+        pool.counters_mut().sessions_active.sub();
+        s->backend_id = -1;
+        s->state = Session::State::acquiring;
+        s->failed[b] = skip[b] = true;
+    }
+    if (any_full) return false;
+    w.dequeue_waiter(s);
+    w.counters().rejected_no_backend.add();
+    give_up(s, 503, "no backend available");
+    return true;
+}
+
+void on_connected(Session *s, PooledConn *conn) {
+    s->reused_conn = conn->state == PooledConn::State::in_use;  // take_idle marks it so
+    s->conn = conn;
+    conn->owner = s;
+    conn->state = PooledConn::State::in_use;
+    s->state = Session::State::relaying;
+    if (s->http) http_session::attach(s, conn);
+    else tcp_relay::attach(s, conn);
+}
+
+void on_connect_failed(Session *s, int backend_id) {
+    Worker &w = *s->worker;
+    BackendPool &pool = w.pool(static_cast<size_t>(backend_id));
+    pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
+    pool.counters_mut().sessions_active.sub();
+    s->conn = nullptr;
+    s->backend_id = -1;
+    s->state = Session::State::acquiring;
+    s->failed[static_cast<size_t>(backend_id)] = true;
+    acquire_or_wait(s);
+}
+
+void give_back_conn(Session *s) {
+    if (s->backend_id < 0 || !s->conn) return;
+    BackendPool &pool = s->worker->pool(static_cast<size_t>(s->backend_id));
+    pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
+    pool.counters_mut().sessions_active.sub();
+    pool.recycle(s->conn);
+    s->conn = nullptr;
+    s->backend_id = -1;
+    s->state = Session::State::acquiring;
+}
+
+void close_conn(Session *s) {
+    if (s->backend_id < 0 || !s->conn) return;
+    BackendPool &pool = s->worker->pool(static_cast<size_t>(s->backend_id));
+    pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
+    pool.counters_mut().sessions_active.sub();
+    pool.finish_session(s->conn);
+    s->conn = nullptr;
+    s->backend_id = -1;
+    s->state = Session::State::acquiring;
+}
+
+void close(Session *s, const char *why) {
+    if (s->state == Session::State::closing) return;
+    Worker &w = *s->worker;
+    w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
+    s->state = Session::State::closing;
+    w.dequeue_waiter(s);
+    if (s->backend_id >= 0) {
+        BackendPool &pool = w.pool(static_cast<size_t>(s->backend_id));
+        pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
+        pool.counters_mut().sessions_active.sub();
+        if (s->conn && s->conn->state == PooledConn::State::connecting) {
+            pool.adopt_connecting(s->conn);  // still useful: it becomes an idle pooled connection
+        } else if (s->conn) {
+            pool.finish_session(s->conn);
+        }
+        s->conn = nullptr;
+    }
+    uv_close(reinterpret_cast<uv_handle_t *>(&s->client), on_handle_closed);
+    uv_close(reinterpret_cast<uv_handle_t *>(&s->idle_timer), on_handle_closed);
+    w.session_closed(s);
+}
+
+void waited_too_long(Session *s) { give_up(s, 503, "queue timeout"); }
+
+}  // namespace session
+}  // namespace pp
