@@ -24,7 +24,7 @@ struct HttpState {
     HttpState(const HttpStream::Limits &req_limits, const HttpStream::Limits &resp_limits)
         : req(HttpStream::Role::request, req_limits), resp(HttpStream::Role::response, resp_limits) {}
 
-    enum class Phase { idle, head, waiting, exchange, closing };
+    enum class Phase { idle, head, waiting, exchange, closing, tunnel };
 
     HttpStream req;
     HttpStream resp;
@@ -42,6 +42,7 @@ struct HttpState {
     bool resp_any = false;        // a response byte arrived
     bool resp_head_sent = false;  // the final response head went to the client
     bool resp_in_body = false;    // past a response head: bytes now are the message's own
+    bool wants_upgrade = false;   // the request asked to switch protocols (WebSocket)
     bool client_keep_alive = true;
     bool http10 = false;
     bool retried = false;
@@ -218,14 +219,14 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     h.client_keep_alive = head.keep_alive && !s->worker->draining() &&
                           (st.max_client_requests == 0 || h.requests < st.max_client_requests);
     h.has_body = head.chunked || head.content_length > 0;
-    static const char *safe[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
-    h.idempotent = false;
-    for (const char *m : safe) h.idempotent = h.idempotent || head.method == m;
+    h.idempotent = is_idempotent(head.method);
     HeadRewrite rw;
     rw.add_forwarded = st.add_forwarded != 0;
     rw.client_ip = h.client_ip;
     rw.via = st.via ? "poolproxy" : "";
     rw.keep_alive = true;  // toward the backend we always ask to keep the connection
+    rw.keep_upgrade = head.upgrade;  // a protocol switch is the backend's to accept or refuse
+    h.wants_upgrade = head.upgrade;
     h.head.clear();
     write_request_head(head, rw, &h.head);
     h.req_done = step.message_done;
@@ -306,10 +307,11 @@ void process(Session *s) {
 }
 
 void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+void start_tunnel(Session *s, IoBlock *b, size_t off);
 
 void update_reads(Session *s) {
     HttpState &h = *s->http;
-    if (s->state == Session::State::closing) return;
+    if (s->state == Session::State::closing || h.phase == HttpState::Phase::tunnel) return;
     bool backend_backed_up = s->conn && s->conn->state == PooledConn::State::in_use &&
                              backend_stream(s)->write_queue_size > kHighWater;
     bool want_client = !h.in && !backend_backed_up &&
@@ -341,7 +343,7 @@ void backend_failed(Session *s, const char *why) {
         session::close(s, why);  // mid-response: the client sees the connection end
         return;
     }
-    if (s->reused_conn && !h.retried && h.idempotent && !h.has_body && h.req_done) {
+    if (may_retry({s->reused_conn, h.resp_any, h.req_done, h.idempotent, h.has_body, h.retried})) {
         h.retried = true;
         s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: reused connection failed (%s), retrying",
                                        s->worker->index(), why);
@@ -389,6 +391,10 @@ void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
         }
         const char *data = b->data + off;
         off += step.consumed;
+        if (step.head_done && h.resp.head().status == 101 && h.wants_upgrade) {
+            start_tunnel(s, b, off);
+            return;
+        }
         if (step.head_done) {
             const HttpHead &rh = h.resp.head();
             if (rh.status >= 200) {
@@ -433,6 +439,30 @@ void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     }
     unref(s, b);
     update_reads(s);
+}
+
+// 101 Switching Protocols: from here on the connection is a tunnel (the tcp relay), and its
+// backend connection is never pooled. Bytes already read past either head go through first.
+void start_tunnel(Session *s, IoBlock *b, size_t off) {
+    HttpState &h = *s->http;
+    HeadRewrite rw;
+    rw.keep_upgrade = true;
+    rw.via = settings(s).via ? "poolproxy" : "";
+    std::string out;
+    write_response_head(h.resp.head(), rw, &out);
+    uv_read_stop(backend_stream(s));
+    uv_read_stop(client_stream(s));
+    h.backend_reading = h.client_reading = false;
+    uv_timer_stop(&s->idle_timer);
+    h.phase = HttpState::Phase::tunnel;
+    if (!write(s, true, nullptr, nullptr, 0, std::move(out))) return;
+    if (off < b->len && !write(s, true, b, b->data + off, b->len - off)) return;
+    unref(s, b);
+    if (h.in && h.in_off < h.in->len && !write(s, false, h.in, h.in->data + h.in_off, h.in->len - h.in_off)) return;
+    if (h.in) unref(s, h.in);
+    h.in = nullptr;
+    s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: upgraded to a tunnel", s->worker->index());
+    tcp_relay::attach(s, s->conn);
 }
 
 // The response ended: the backend connection goes back to the pool when the exchange was clean,

@@ -215,6 +215,19 @@ HttpStream::Step HttpStream::feed(const char *data, size_t len) {
     return step;
 }
 
+bool may_retry(const RetryFacts &f) {
+    return f.reused_connection && !f.response_started && f.request_complete && f.idempotent_method && !f.has_body &&
+           !f.already_retried;
+}
+
+bool is_idempotent(const std::string &method) {
+    static const char *methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};  // RFC 9110 9.2.2
+    for (const char *m : methods) {
+        if (method == m) return true;
+    }
+    return false;
+}
+
 // ---- rewriting --------------------------------------------------------------------------------
 
 namespace {

@@ -106,6 +106,21 @@ private:
     bool after_head_ = false;      // paused at a head: the next feed() may have no input
 };
 
+// The keep-alive race (a pooled connection closed by the backend just as it is reused): may a
+// request whose connection died be sent again on another one? Only when nothing can have been
+// processed twice: the connection was a reused one, no response byte arrived, the request was
+// sent whole, it is idempotent and has no body, and it was not retried already.
+struct RetryFacts {
+    bool reused_connection;
+    bool response_started;
+    bool request_complete;
+    bool idempotent_method;
+    bool has_body;
+    bool already_retried;
+};
+bool may_retry(const RetryFacts &f);
+bool is_idempotent(const std::string &method);
+
 // Options for rewriting a head on its way through the proxy.
 struct HeadRewrite {
     bool add_forwarded = true;  // X-Forwarded-For / X-Forwarded-Proto on requests

@@ -258,3 +258,28 @@ TEST(HttpRewrite, ResponseToHttp10ClientAndUpgrade) {
     pp::write_response_head(u.heads[0], up, &out);
     EXPECT_EQ(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
 }
+
+TEST(HttpRetry, OnlyWhenNothingCanHappenTwice) {
+    pp::RetryFacts ok{true, false, true, true, false, false};
+    EXPECT_TRUE(pp::may_retry(ok));
+    pp::RetryFacts f = ok;
+    f.reused_connection = false;  // a fresh connection failing is a backend failure: 502
+    EXPECT_FALSE(pp::may_retry(f));
+    f = ok;
+    f.response_started = true;  // the backend answered something: it saw the request
+    EXPECT_FALSE(pp::may_retry(f));
+    f = ok;
+    f.has_body = true;  // the body is gone (streamed, not kept)
+    EXPECT_FALSE(pp::may_retry(f));
+    f = ok;
+    f.already_retried = true;
+    EXPECT_FALSE(pp::may_retry(f));
+    f = ok;
+    f.request_complete = false;
+    EXPECT_FALSE(pp::may_retry(f));
+    f = ok;
+    f.idempotent_method = pp::is_idempotent("POST");
+    EXPECT_FALSE(pp::may_retry(f));
+    for (const char *m : {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}) EXPECT_TRUE(pp::is_idempotent(m)) << m;
+    for (const char *m : {"POST", "PATCH", "CONNECT"}) EXPECT_FALSE(pp::is_idempotent(m)) << m;
+}

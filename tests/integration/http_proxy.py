@@ -75,6 +75,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(body)
 
     def do_GET(self):
+        if self.headers.get("Upgrade", "").lower() == "echo":  # a WebSocket-style switch
+            self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+            self.wfile.flush()
+            while True:
+                d = self.connection.recv(65536)
+                if not d:
+                    break
+                self.connection.sendall(d)
+            self.close_connection = True
+            return
         if self.path.startswith("/big"):
             self.send_body(bytes(range(256)) * 4096, chunked="chunked" in self.path)  # 1 MiB
         elif self.path == "/slow":
@@ -199,6 +209,45 @@ def main():
         c.request("GET", "/still")
         check(c.getresponse().status == 200, "other clients still served after the 400s")
         c.close()
+
+        # Expect: 100-continue: the interim 100 comes through, then the body goes up.
+        t = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        t.sendall(b"POST /cont HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        first = t.recv(4096)
+        t.sendall(b"hello")
+        rest = b""
+        while not rest.endswith(b"hello"):
+            d = t.recv(4096)
+            if not d:
+                break
+            rest += d
+        t.close()
+        check(first.startswith(b"HTTP/1.1 100 Continue\r\n") and rest.startswith(b"HTTP/1.1 200 OK") and
+              rest.endswith(b"hello"), "Expect: 100-continue -> 100, then the body, then 200")
+
+        # Upgrade: after 101 the connection is a tunnel in both directions.
+        t = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        t.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = t.recv(1)
+            if not d:
+                break
+            head += d
+        echoes = 0
+        for i in range(3):
+            msg = b"frame-%d" % i
+            t.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                d = t.recv(64)
+                if not d:
+                    break
+                got += d
+            echoes += got == msg
+        t.close()
+        check(head.startswith(b"HTTP/1.1 101 ") and b"Upgrade: echo" in head and echoes == 3,
+              "Upgrade: 101 then a two-way tunnel (%d/3 echoes)" % echoes)
 
         check(raw(px.port, b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"y" * 9000 + b"\r\n\r\n").startswith(
             b"HTTP/1.1 431 "), "huge header -> 431")
