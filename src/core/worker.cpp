@@ -10,6 +10,7 @@ namespace pp {
 namespace {
 constexpr uint64_t kSweepIntervalMs = 250;
 constexpr size_t kBuffersKept = 1024;  // 16 MiB of cached I/O blocks per worker at most
+constexpr uint64_t kShedAfterMs = 20;  // a waiter waits this long before idle connections elsewhere are shed
 
 // This worker's share of pool_min_idle: spread as evenly as integers allow.
 int64_t warm_share(int64_t min_idle, int workers, int index) {
@@ -47,7 +48,8 @@ int Worker::start(std::string *why) {
     uv_timer_init(&loop_, &sweep_timer_);
     uv_timer_init(&loop_, &queue_timer_);
     uv_timer_init(&loop_, &drain_timer_);
-    async_.data = deferred_.data = sweep_timer_.data = queue_timer_.data = drain_timer_.data = this;
+    uv_timer_init(&loop_, &shed_timer_);
+    async_.data = deferred_.data = sweep_timer_.data = queue_timer_.data = drain_timer_.data = shed_timer_.data = this;
     uv_timer_start(&sweep_timer_, on_sweep, kSweepIntervalMs, kSweepIntervalMs);
     schedule_deferred();  // the first pass opens the warm connections
     try {
@@ -156,13 +158,11 @@ bool Worker::enqueue_waiter(Session *s) {
     shared_.waiting.add();
     counters_.queue_waits.add();
     if (waiters_.size() == 1) arm_queue_timer();
-    // An idle connection parked on another worker holds a slot we cannot use: ask one such
-    // worker to let one go (one waiter, one connection; later releases wake us too).
-    for (auto &other : shared_.workers) {
-        if (other.get() != this && other->counters().idle_total.get() > 0) {
-            other->post_shed_idle();
-            break;
-        }
+    // An idle connection parked on another worker may hold the slot we need. Connections come
+    // back to pools all the time under keep-alive load, so wait a little before asking another
+    // worker to close one (shedding at once churns connections for nothing).
+    if (!uv_is_active(reinterpret_cast<uv_handle_t *>(&shed_timer_))) {
+        uv_timer_start(&shed_timer_, on_shed_timer, kShedAfterMs, 0);
     }
     schedule_deferred();
     return true;
@@ -205,6 +205,19 @@ void Worker::on_queue_timer(uv_timer_t *t) {
         session::waited_too_long(s);
     }
     w->arm_queue_timer();
+}
+
+void Worker::on_shed_timer(uv_timer_t *t) {
+    auto *w = static_cast<Worker *>(t->data);
+    if (w->waiters_.empty() || w->finished_) return;
+    // One waiter, one connection asked for; the timer comes back while waiters remain.
+    for (auto &other : w->shared_.workers) {
+        if (other.get() != w && other->counters().idle_total.get() > 0) {
+            other->post_shed_idle();
+            break;
+        }
+    }
+    uv_timer_start(&w->shed_timer_, on_shed_timer, kShedAfterMs, 0);
 }
 
 void Worker::slot_released() {
@@ -297,6 +310,7 @@ void Worker::finish() {
     uv_close(reinterpret_cast<uv_handle_t *>(&sweep_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&queue_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&drain_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&shed_timer_), nullptr);
     // Connections still connecting (warm ones) are closed by their own handles below.
     uv_walk(
         &loop_,

@@ -95,6 +95,7 @@ private:
     static void on_sweep(uv_timer_t *t);
     static void on_queue_timer(uv_timer_t *t);
     static void on_drain_deadline(uv_timer_t *t);
+    static void on_shed_timer(uv_timer_t *t);
 
     void take_handoffs();
     void steal_overflow();
@@ -114,6 +115,7 @@ private:
     uv_timer_t sweep_timer_{};
     uv_timer_t queue_timer_{};
     uv_timer_t drain_timer_{};
+    uv_timer_t shed_timer_{};
     std::thread thread_;
 
     std::atomic<uint32_t> ops_{0};

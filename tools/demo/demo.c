@@ -4,7 +4,10 @@
  * few seconds with a live table, then a summary and an overload burst that shows clean
  * rejection. Uses only the public API (poolproxy.h).
  *
- *   poolproxy-demo [--seconds N] [--clients N] [--workers N]
+ *   poolproxy-demo [--mode http|tcp] [--seconds N] [--clients N] [--workers N]
+ *
+ * http (the default) shows pooling paying off: many short client connections and requests
+ * share a few keep-alive backend connections. tcp shows pre-warmed connections under a cap.
  */
 #define _GNU_SOURCE
 #include <poolproxy.h>
@@ -51,7 +54,7 @@ int main(int argc, char **argv) {
     pp_proxy *proxy;
     pp_stats st;
     char addr[64], text[32];
-    int seconds = 5, clients = 48, workers = 2, i, t, closed = 0;
+    int seconds = 5, clients = 48, workers = 2, i, t, closed = 0, http = 1;
     long last_sessions = 0;
     double t0;
 
@@ -59,6 +62,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--seconds") == 0) seconds = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--clients") == 0) clients = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--workers") == 0) workers = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--mode") == 0) http = strcmp(argv[i + 1], "tcp") != 0;
     }
     if (seconds < 1 || seconds > 600 || clients < 1 || clients > 1000 || workers < 1 || workers > 64) {
         fprintf(stderr, "usage: poolproxy-demo [--seconds 1..600] [--clients 1..1000] [--workers 1..64]\n");
@@ -66,9 +70,10 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
 
-    printf("libpoolproxy %s demo: %d built-in backends, %d workers, %d clients, %d s, tcp mode\n\n",
-           pp_version_string(), BACKENDS, workers, clients, seconds);
+    printf("libpoolproxy %s demo: %d built-in backends, %d workers, %d clients, %d s, %s mode\n\n",
+           pp_version_string(), BACKENDS, workers, clients, seconds, http ? "http" : "tcp");
     check(pp_config_new(&cfg), "config");
+    check(pp_config_set(cfg, "mode", http ? "http" : "tcp"), "mode");
     check(pp_config_set(cfg, "listen", "127.0.0.1:0"), "listen");
     snprintf(text, sizeof text, "%d", workers);
     check(pp_config_set(cfg, "workers", text), "workers");
@@ -106,6 +111,7 @@ int main(int argc, char **argv) {
     load.port = pp_proxy_local_port(proxy);
     load.clients = clients;
     load.seconds = seconds;
+    load.http = http;
     t0 = now_s();
     if (demo_load_start(&load) != 0) fprintf(stderr, "demo: could not start every client thread\n");
 
@@ -140,10 +146,19 @@ int main(int argc, char **argv) {
     printf("\nsummary after %d s\n", seconds);
     printf("  client sessions served       %llu (%ld requests, every reply checked, %ld failures)\n",
            (unsigned long long)st.sessions_finished, atomic_load(&load.requests), atomic_load(&load.failures));
-    printf("  backend connections opened   %llu  (tcp mode: one per session, opened ahead of time;\n"
-           "                               %llu sessions found one already open, %llu waited or connected)\n",
-           (unsigned long long)st.backend_connects, (unsigned long long)st.pool_hits,
-           (unsigned long long)st.pool_misses);
+    if (http) {
+        long reqs = atomic_load(&load.requests);
+        printf("  backend connections opened   %llu for %ld requests: %.1f requests per backend connection,\n"
+               "                               %.2f%% of requests on a reused pooled connection\n",
+               (unsigned long long)st.backend_connects, reqs,
+               st.backend_connects ? (double)reqs / (double)st.backend_connects : 0.0,
+               reqs ? 100.0 * (double)st.pool_hits / (double)reqs : 0.0);
+    } else {
+        printf("  backend connections opened   %llu  (tcp mode: one per session, opened ahead of time;\n"
+               "                               %llu sessions found one already open, %llu waited or connected)\n",
+               (unsigned long long)st.backend_connects, (unsigned long long)st.pool_hits,
+               (unsigned long long)st.pool_misses);
+    }
     printf("  waited for a pooled conn     %llu (timed out: %llu)\n", (unsigned long long)st.queue_waits,
            (unsigned long long)st.queue_timeouts);
     for (i = 0; i < workers; i++) {

@@ -5,8 +5,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* A line-protocol backend: each "PING <n>\n" gets "PONG <id> <n>\n". It counts the
- * connections it accepted and the most it held open at once. */
+/* A built-in backend speaking both demo protocols on one port: each "PING <n>\n" line gets
+ * "PONG <id> <n>\n" (tcp mode), each "GET <path> HTTP/1.1" request a keep-alive 200 naming
+ * the backend and the path (http mode). It counts the connections it accepted and the most it
+ * held open at once. */
 typedef struct demo_backend {
     int id;
     int port;
@@ -24,6 +26,7 @@ typedef struct demo_load {
     int port;            /* the proxy's port */
     int clients;         /* concurrent client threads */
     int seconds;         /* how long to run */
+    int http;            /* 1: HTTP/1.1 keep-alive requests; 0: the PING line protocol */
     atomic_long sessions;
     atomic_long requests;
     atomic_long failures; /* wrong or missing replies, connects refused or reset */

@@ -36,6 +36,21 @@ static void *serve_conn(void *p) {
         if (n <= 0) break;
         have += (size_t)n;
         for (;;) {
+            if (have - used >= 4 && memcmp(in + used, "GET ", 4) == 0) {
+                /* HTTP/1.1 keep-alive: answer each complete request head. */
+                char *end = memmem(in + used, have - used, "\r\n\r\n", 4), path[128] = "/";
+                char body[200];
+                int blen;
+                if (!end) break;
+                sscanf(in + used + 4, "%127s", path);
+                blen = snprintf(body, sizeof body, "backend %d answered %s\n", b->id, path);
+                if (olen + 300 < sizeof out)
+                    olen += (size_t)snprintf(out + olen, sizeof out - olen,
+                                             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s",
+                                             blen, body);
+                used = (size_t)(end - in) + 4;
+                continue;
+            }
             char *nl = memchr(in + used, '\n', have - used);
             if (!nl) break;
             *nl = '\0';

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -50,6 +51,31 @@ static int read_line(int fd, char *buf, size_t len) {
     return -1;
 }
 
+/* Reads one HTTP response with a Content-Length body within 3 s; 0 when it names `path`. */
+static int read_http_response(int fd, const char *path) {
+    char buf[2048];
+    size_t have = 0;
+    long clen = -1;
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        char *end;
+        ssize_t n;
+        if (poll(&pfd, 1, 3000) <= 0) return -1;
+        n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n <= 0) return -1;
+        have += (size_t)n;
+        buf[have] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+        if (!end) continue;
+        if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0) return -1;
+        char *cl = strcasestr(buf, "\r\nContent-Length:");
+        if (cl && cl < end) clen = strtol(cl + 18, NULL, 10);
+        if (clen < 0) return -1;
+        if ((long)(have - (size_t)(end + 4 - buf)) < clen) continue;
+        return strstr(end + 4, path) ? 0 : -1;
+    }
+}
+
 /* One client: sessions of 1..8 requests each (a few clients hold longer sessions, as real
  * traffic is skewed), every reply checked. */
 static void *client(void *p) {
@@ -63,7 +89,18 @@ static void *client(void *p) {
             usleep(10000);
             continue;
         }
-        for (k = 0; k < reqs && ok; k++) {
+        for (k = 0; k < reqs && ok && load->http; k++) {
+            char req[128], path[48];
+            int len;
+            snprintf(path, sizeof path, "/item/%ld", ++n);
+            len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: demo\r\n\r\n", path);
+            if (write(fd, req, (size_t)len) != len || read_http_response(fd, path) != 0) {
+                ok = 0;
+                break;
+            }
+            atomic_fetch_add(&load->requests, 1);
+        }
+        for (k = 0; k < reqs && ok && !load->http; k++) {
             char req[64], line[128];
             int backend;
             long echoed;
