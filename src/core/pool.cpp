@@ -1,5 +1,7 @@
 #include "core/pool.h"
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "core/clock.h"
@@ -158,8 +160,7 @@ void BackendPool::on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *bu
     }
 }
 
-void BackendPool::close(PooledConn *conn) {
-    if (conn->state == PooledConn::State::closing) return;
+void BackendPool::close_handles(PooledConn *conn) {
     if (conn->state == PooledConn::State::idle) {
         idle_.remove(conn);
         counters_.idle.sub();
@@ -174,9 +175,48 @@ void BackendPool::close(PooledConn *conn) {
     uv_close(reinterpret_cast<uv_handle_t *>(&conn->tcp), on_handle_closed);
     uv_close(reinterpret_cast<uv_handle_t *>(&conn->timer), on_handle_closed);
     counters_.open.sub();
+}
+
+void BackendPool::close(PooledConn *conn) {
+    if (conn->state == PooledConn::State::closing) return;
+    close_handles(conn);
     // The slot is free as soon as the close is under way: the fd goes with this loop turn.
     backend_.release();
     worker_.slot_released();
+}
+
+bool BackendPool::give_away_idle(Moving *out) {
+    for (PooledConn *conn = idle_.front(); conn; conn = nullptr) {
+        if (conn->early) return false;  // a tcp server's greeting is tied to this handle
+        uv_os_fd_t fd;
+        if (uv_fileno(reinterpret_cast<uv_handle_t *>(&conn->tcp), &fd) != 0) return false;
+        int copy = dup(fd);  // the handle's close below must not close the socket itself
+        if (copy < 0) return false;
+        *out = Moving{copy, conn->created_ms, conn->requests};
+        close_handles(conn);  // the cap slot is not released: it moves with the socket
+        return true;
+    }
+    return false;
+}
+
+void BackendPool::adopt(const Moving &m) {
+    auto *conn = new PooledConn;
+    conn->pool = this;
+    conn->created_ms = m.created_ms;
+    conn->requests = m.requests;
+    conn->tcp.data = conn;
+    conn->timer.data = conn;
+    uv_tcp_init(worker_.loop(), &conn->tcp);
+    uv_timer_init(worker_.loop(), &conn->timer);
+    conn->open_handles = 2;
+    counters_.open.add();
+    if (uv_tcp_open(&conn->tcp, m.fd) != 0) {
+        ::close(m.fd);
+        conn->state = PooledConn::State::connecting;
+        close(conn);
+        return;
+    }
+    make_idle(conn);
 }
 
 void BackendPool::on_handle_closed(uv_handle_t *h) {

@@ -89,6 +89,17 @@ public:
     // Closes every idle connection (drain, or another worker needs the slot).
     void close_idle(size_t max_count);
 
+    // Borrowing between workers: an idle connection leaves this pool as a socket (its cap slot
+    // travels with it) and joins another worker's pool, instead of being closed here and
+    // reopened there. -1 when no idle connection can move (a tcp greeting cannot).
+    struct Moving {
+        int fd;
+        uint64_t created_ms;
+        uint64_t requests;
+    };
+    bool give_away_idle(Moving *out);
+    void adopt(const Moving &m);
+
 private:
     static void on_connect(uv_connect_t *req, int status);
     static void on_connect_timeout(uv_timer_t *timer);
@@ -97,6 +108,7 @@ private:
     static void on_handle_closed(uv_handle_t *h);
 
     void connect_failed(PooledConn *conn, const char *reason);
+    void close_handles(PooledConn *conn);
     void make_idle(PooledConn *conn);
 
     Worker &worker_;

@@ -33,6 +33,10 @@ Worker::~Worker() {
     if (thread_.joinable()) thread_.join();
     if (loop_ready_) uv_loop_close(&loop_);
     for (int fd : inbox_) ::close(fd);
+    for (auto &m : adoptions_) {  // lent to us after we had stopped
+        ::close(m.second.fd);
+        pools_[m.first]->backend().release();
+    }
 }
 
 int Worker::start(std::string *why) {
@@ -90,7 +94,21 @@ void Worker::post_handoff(int fd) {
 
 void Worker::post_overflow_ready() { post(kOverflow); }
 void Worker::post_slot_freed() { post(kSlotFreed); }
-void Worker::post_shed_idle() { post(kShedIdle); }
+void Worker::post_shed_idle(int requester) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        borrow_requests_.push_back(requester);
+    }
+    post(kShedIdle);
+}
+
+void Worker::post_adopt(size_t backend, const BackendPool::Moving &m) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        adoptions_.emplace_back(backend, m);
+    }
+    post(kAdopt);
+}
 
 void Worker::post_drain(uint64_t deadline_ms) {
     drain_deadline_ms_.store(deadline_ms, std::memory_order_release);
@@ -102,6 +120,7 @@ void Worker::on_async(uv_async_t *a) {
     uint32_t ops = w->ops_.exchange(0, std::memory_order_acq_rel);
     if (ops & kHandoff) w->take_handoffs();
     if (ops & kShedIdle) w->shed_one_idle();
+    if (ops & kAdopt) w->take_adoptions();
     if (ops & (kOverflow | kSlotFreed)) w->schedule_deferred();
     if (ops & kDrain) w->begin_drain();
 }
@@ -213,7 +232,7 @@ void Worker::on_shed_timer(uv_timer_t *t) {
     // One waiter, one connection asked for; the timer comes back while waiters remain.
     for (auto &other : w->shared_.workers) {
         if (other.get() != w && other->counters().idle_total.get() > 0) {
-            other->post_shed_idle();
+            other->post_shed_idle(w->index_);
             break;
         }
     }
@@ -227,13 +246,41 @@ void Worker::slot_released() {
     }
 }
 
+// Another worker has sessions waiting while this one holds idle connections: lend one (its
+// socket moves, with its cap slot) rather than close it, so nothing is reopened. A connection
+// that cannot move (a tcp greeting) is closed instead, freeing the slot.
 void Worker::shed_one_idle() {
-    if (!waiters_.empty()) return;  // our own waiters get our idle connections first
-    for (auto &p : pools_) {
-        if (p->idle_count() > 0) {
-            p->close_idle(1);
-            return;
+    std::vector<int> requesters;
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        requesters.swap(borrow_requests_);
+    }
+    if (!waiters_.empty() || finished_) return;  // our own waiters get our idle connections first
+    for (int requester : requesters) {
+        for (size_t b = 0; b < pools_.size(); b++) {
+            BackendPool &p = *pools_[b];
+            if (p.idle_count() == 0) continue;
+            BackendPool::Moving m;
+            if (p.give_away_idle(&m)) shared_.workers[static_cast<size_t>(requester)]->post_adopt(b, m);
+            else p.close_idle(1);
+            break;
         }
+    }
+}
+
+void Worker::take_adoptions() {
+    std::vector<std::pair<size_t, BackendPool::Moving>> moving;
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        moving.swap(adoptions_);
+    }
+    for (auto &m : moving) {
+        if (finished_) {  // too late to use it: close it and give its slot back
+            ::close(m.second.fd);
+            pools_[m.first]->backend().release();
+            continue;
+        }
+        pools_[m.first]->adopt(m.second);
     }
 }
 

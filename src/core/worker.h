@@ -50,7 +50,9 @@ public:
     void post_handoff(int fd);
     void post_overflow_ready();
     void post_slot_freed();
-    void post_shed_idle();
+    void post_shed_idle(int requester);
+    // Another worker gives this one an idle connection (borrowing).
+    void post_adopt(size_t backend, const BackendPool::Moving &m);
     void post_drain(uint64_t deadline_ms);
 
     WorkerLoad load() const {
@@ -86,7 +88,7 @@ public:
     void schedule_deferred();
 
 private:
-    enum Op : uint32_t { kHandoff = 1, kOverflow = 2, kSlotFreed = 4, kShedIdle = 8, kDrain = 16 };
+    enum Op : uint32_t { kHandoff = 1, kOverflow = 2, kSlotFreed = 4, kShedIdle = 8, kDrain = 16, kAdopt = 32 };
 
     void post(uint32_t op);
     void run();
@@ -101,6 +103,7 @@ private:
     void steal_overflow();
     void serve_waiters();
     void shed_one_idle();
+    void take_adoptions();
     void arm_queue_timer();
     void begin_drain();
     void maybe_finish_drain();
@@ -123,6 +126,8 @@ private:
     std::vector<int> inbox_;
     std::vector<int> inbox_taken_;
     bool async_closed_ = false;  // guarded by inbox_mu_
+    std::vector<int> borrow_requests_;  // workers asking for an idle connection; inbox_mu_
+    std::vector<std::pair<size_t, BackendPool::Moving>> adoptions_;  // inbox_mu_
     SharedGauge handoffs_queued_;
     std::atomic<uint64_t> drain_deadline_ms_{0};
     std::atomic<int64_t> waiters_count_{0};

@@ -5,7 +5,7 @@ WORK=$(mktemp -d /tmp/pp-it-XXXXXX)
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null || true; done
     for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
+    [ -n "${PP_KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
 
