@@ -274,6 +274,53 @@ def main():
     finally:
         px.stop()
 
+    # Limits on connections: max_client_requests, max_requests_per_conn, client_idle_timeout.
+    be3 = Backend()
+    px = Proxy("--backend", "127.0.0.1:%d" % be3.port, "--workers", "1", "--pool-max", "1",
+               "--max-client-requests", "3", "--max-requests-per-conn", "2", "--client-idle-timeout", "300ms")
+    try:
+        out = raw(px.port, b"".join(b"GET /m%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(5)))
+        check(out.count(b"HTTP/1.1 200 OK") == 3 and out.count(b"Connection: close") == 1 and b"path=/m3" not in out,
+              "max_client_requests 3: three answers, the last with Connection: close, then the end")
+        check(be3.connections == 2, "max_requests_per_conn 2: 3 requests took %d backend connections (want 2)"
+              % be3.connections)
+        t = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        t.sendall(b"GET /idle HTTP/1.1\r\nHost: a\r\n\r\n")
+        first = b""
+        while b"path=/idle" not in first:  # the whole response, however it is split
+            d = t.recv(4096)
+            if not d:
+                break
+            first += d
+        start = time.time()
+        rest = t.recv(4096)  # blocks until the proxy closes the idle keep-alive connection
+        waited = time.time() - start
+        t.close()
+        check(first.startswith(b"HTTP/1.1 200") and rest == b"" and 0.2 < waited < 5,
+              "client_idle_timeout: an idle keep-alive client is closed (after %.1f s)" % waited)
+    finally:
+        px.stop()
+
+    # A backend that accepts and closes without answering: 502, the client is not left hanging.
+    rude = socket.socket()
+    rude.bind(("127.0.0.1", 0))
+    rude.listen(8)
+
+    def hang_up():
+        for _ in range(2):
+            conn, _ = rude.accept()
+            conn.recv(65536)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    px = Proxy("--backend", "127.0.0.1:%d" % rude.getsockname()[1])
+    try:
+        out = raw(px.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        check(out.startswith(b"HTTP/1.1 502 "), "backend closing without a response -> 502")
+    finally:
+        px.stop()
+        rude.close()
+
     # A backend that sends its response head in pieces: the proxy must rewrite the whole head
     # once, not pass the first pieces through raw.
     drib = socket.socket()
