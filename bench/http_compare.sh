@@ -1,0 +1,146 @@
+#!/bin/sh
+# Side-by-side HTTP proxy benchmark on loopback, in one run: direct backend, poolproxy http,
+# HAProxy (http-reuse always) and nginx (upstream keepalive). Each proxy runs alone with one
+# worker pinned to CPU 0; the client (wrk) and the nginx backend (a 120-byte response) share
+# CPU 1. Rounds are interleaved and the medians reported: req/s, p50/p99 latency, proxy CPU
+# microseconds per request (utime+stime of the proxy over the run / requests) and the backend
+# connections the proxy used. Not a test: numbers, for docs/BENCHMARKS.md.
+#
+#   sh bench/http_compare.sh [BUILD_DIR] [SECONDS] [ROUNDS] [CONNECTIONS]
+# Needs: haproxy nginx-light wrk (Debian), a built poolproxy CLI.
+set -eu
+cd "$(dirname "$0")/.."
+BUILD="${1:-build}"
+SECS="${2:-5}"
+ROUNDS="${3:-3}"
+CONNS="${4:-50}"
+CLI="$BUILD/poolproxy"
+for t in haproxy nginx wrk taskset; do command -v "$t" >/dev/null || { echo "bench: needs $t"; exit 1; }; done
+[ -x "$CLI" ] || { echo "bench: build first ($CLI missing)"; exit 1; }
+
+W=$(mktemp -d /tmp/pp-bench-XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$W"; }
+trap cleanup EXIT INT TERM
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    python3 -c 'import socket,sys,time
+for _ in range(200):
+    try: socket.create_connection(("127.0.0.1",int(sys.argv[1])),1).close(); sys.exit(0)
+    except OSError: time.sleep(0.05)
+sys.exit(1)' "$1"
+}
+BODY=$(python3 -c 'print("x" * 120, end="")')
+BE=$(port); PP=$(port); HA=$(port); NG=$(port)
+mkdir -p "$W/tmp"
+
+cat >"$W/backend.conf" <<CONF
+worker_processes 1; daemon off; user root; pid $W/backend.pid; error_log $W/backend-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
+  client_body_temp_path $W/tmp; proxy_temp_path $W/tmp; fastcgi_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
+  server { listen 127.0.0.1:$BE; location / { default_type text/plain; return 200 "$BODY"; } }
+}
+CONF
+cat >"$W/nginx-proxy.conf" <<CONF
+worker_processes 1; daemon off; user root; pid $W/nginx-proxy.pid; error_log $W/nginx-proxy-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
+  client_body_temp_path $W/tmp; proxy_temp_path $W/tmp; fastcgi_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
+  upstream be { server 127.0.0.1:$BE; keepalive 64; keepalive_requests 1000000; }
+  server { listen 127.0.0.1:$NG; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+}
+CONF
+cat >"$W/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$HA
+  default_backend be
+backend be
+  server s1 127.0.0.1:$BE maxconn 64
+CONF
+
+taskset -c 1 nginx -c "$W/backend.conf" -e "$W/backend-error.log" & PIDS="$PIDS $!"
+wait_port "$BE"
+
+# start NAME: the proxy alone on CPU 0; echoes its pid.
+start() {
+    case "$1" in
+    poolproxy) taskset -c 0 "$CLI" --mode http --listen "127.0.0.1:$PP" --backend "127.0.0.1:$BE" --workers 1 \
+                   --pool-max 64 --add-forwarded off --via off >/dev/null 2>&1 & p=$!; pt=$PP ;;
+    haproxy) taskset -c 0 haproxy -f "$W/haproxy.cfg" -db >/dev/null 2>&1 & p=$!; pt=$HA ;;
+    nginx) taskset -c 0 nginx -c "$W/nginx-proxy.conf" -e "$W/nginx-proxy-error.log" >/dev/null 2>&1 & p=$!; pt=$NG ;;
+    esac
+    wait_port "$pt"
+    echo "$p $pt"
+}
+# cpu_ticks PID...: utime+stime of the processes (nginx: master and its worker).
+cpu_ticks() {
+    t=0
+    for p in "$@"; do
+        for q in $p $(pgrep -P "$p" || true); do
+            t=$((t + $(awk '{print $14 + $15}' "/proc/$q/stat")))
+        done
+    done
+    echo "$t"
+}
+backend_conns() { ss -Htn state established "( dport = :$BE )" | wc -l; }
+HZ=$(getconf CLK_TCK)
+
+run() {  # run NAME -> one line: name rps p50_us p99_us cpu_us_per_req backend_conns
+    name="$1"
+    if [ "$name" = direct ]; then pid=""; pt=$BE; else set -- $(start "$name"); pid=$1; pt=$2; fi
+    taskset -c 1 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$pt/" >/dev/null 2>&1  # warm up
+    before=0; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$pt/" >"$W/wrk.out" 2>&1
+    after=0; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+    bconns=$(backend_conns)
+    [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
+    python3 - "$name" "$W/wrk.out" "$before" "$after" "$HZ" "$bconns" <<'PY'
+import re, sys
+name, path, before, after, hz, bconns = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+out = open(path).read()
+def us(v):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
+    if not m:
+        sys.exit("bench: cannot read a latency from wrk's output for %s:\n%s" % (name, out))
+    return float(m.group(1)) * {"us": 1, "ms": 1000, "s": 1e6, "m": 6e7}[m.group(2)]
+reqs = int(re.search(r"(\d+) requests in", out).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+p50 = us(re.search(r"50%\s+(\S+)", out).group(1))
+p99 = us(re.search(r"99%\s+(\S+)", out).group(1))
+errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+cpu = (after - before) * 1e6 / hz / reqs if name != "direct" else 0.0
+print(name, round(rps), round(p50), round(p99), round(cpu, 2), bconns, errs.group(1) if errs else 0)
+PY
+}
+
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs; $SECS s x $ROUNDS rounds, $CONNS connections, 120-byte responses" >&2
+for r in $(seq "$ROUNDS"); do
+    for name in direct poolproxy haproxy nginx; do run "$name"; done
+done >"$W/raw.txt"
+cat "$W/raw.txt" >&2
+python3 - "$W/raw.txt" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    rows.setdefault(f[0], []).append([float(x) for x in f[1:]])
+print("| target | req/s | p50 µs | p99 µs | proxy CPU µs/req | backend conns | non-2xx |")
+print("|---|---|---|---|---|---|---|")
+for name in ["direct", "poolproxy", "haproxy", "nginx"]:
+    cols = list(zip(*rows[name]))
+    med = [statistics.median(c) for c in cols]
+    cpu = "-" if name == "direct" else "%.2f" % med[3]
+    print("| %s | %d | %d | %d | %s | %d | %d |" % (name, med[0], med[1], med[2], cpu, med[4], med[5]))
+PY
