@@ -30,12 +30,11 @@ PooledConn *BackendPool::take_idle() {
     return conn;
 }
 
-PooledConn *BackendPool::open(Session *owner) {
-    const Settings &st = worker_.shared().settings;
+// A connection object with its two handles set up on this worker's loop, counted as open.
+PooledConn *BackendPool::new_conn(uint64_t created_ms) {
     auto *conn = new PooledConn;
     conn->pool = this;
-    conn->owner = owner;
-    conn->created_ms = mono_ms();
+    conn->created_ms = created_ms;
     conn->tcp.data = conn;
     conn->timer.data = conn;
     conn->connect_req.data = conn;
@@ -43,6 +42,13 @@ PooledConn *BackendPool::open(Session *owner) {
     uv_timer_init(worker_.loop(), &conn->timer);
     conn->open_handles = 2;
     counters_.open.add();
+    return conn;
+}
+
+PooledConn *BackendPool::open(Session *owner) {
+    const Settings &st = worker_.shared().settings;
+    PooledConn *conn = new_conn(mono_ms());
+    conn->owner = owner;
     conn->warm = (owner == nullptr);
     if (conn->warm) warm_connecting_++;
     int rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, backend_.addr.sa(), on_connect);
@@ -200,16 +206,8 @@ bool BackendPool::give_away_idle(Moving *out) {
 }
 
 void BackendPool::adopt(const Moving &m) {
-    auto *conn = new PooledConn;
-    conn->pool = this;
-    conn->created_ms = m.created_ms;
+    PooledConn *conn = new_conn(m.created_ms);
     conn->requests = m.requests;
-    conn->tcp.data = conn;
-    conn->timer.data = conn;
-    uv_tcp_init(worker_.loop(), &conn->tcp);
-    uv_timer_init(worker_.loop(), &conn->timer);
-    conn->open_handles = 2;
-    counters_.open.add();
     if (uv_tcp_open(&conn->tcp, m.fd) != 0) {
         ::close(m.fd);
         conn->state = PooledConn::State::connecting;

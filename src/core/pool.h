@@ -107,6 +107,7 @@ private:
     static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
     static void on_handle_closed(uv_handle_t *h);
 
+    PooledConn *new_conn(uint64_t created_ms);
     void connect_failed(PooledConn *conn, const char *reason);
     void close_handles(PooledConn *conn);
     void make_idle(PooledConn *conn);

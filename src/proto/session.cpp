@@ -130,27 +130,23 @@ void on_connect_failed(Session *s, int backend_id) {
     acquire_or_wait(s);
 }
 
-void give_back_conn(Session *s) {
+// The session stops using its backend connection: the in-flight counts drop, and the
+// connection goes back to its pool (a clean keep-alive exchange) or is closed.
+static void release_conn(Session *s, bool reuse) {
     if (s->backend_id < 0 || !s->conn) return;
     BackendPool &pool = s->worker->pool(static_cast<size_t>(s->backend_id));
     pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
     pool.counters_mut().sessions_active.sub();
-    pool.recycle(s->conn);
+    if (reuse) pool.recycle(s->conn);
+    else pool.finish_session(s->conn);
     s->conn = nullptr;
     s->backend_id = -1;
     s->state = Session::State::acquiring;
 }
 
-void close_conn(Session *s) {
-    if (s->backend_id < 0 || !s->conn) return;
-    BackendPool &pool = s->worker->pool(static_cast<size_t>(s->backend_id));
-    pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
-    pool.counters_mut().sessions_active.sub();
-    pool.finish_session(s->conn);
-    s->conn = nullptr;
-    s->backend_id = -1;
-    s->state = Session::State::acquiring;
-}
+void give_back_conn(Session *s) { release_conn(s, true); }
+
+void close_conn(Session *s) { release_conn(s, false); }
 
 void close(Session *s, const char *why) {
     if (s->state == Session::State::closing) return;
