@@ -176,6 +176,30 @@ typedef struct pp_event {
 /** Event callback: runs on proxy threads; must not block. */
 typedef void (*pp_event_fn)(void *userdata, const pp_event *event);
 
+/** One finished request (http mode) or session (tcp mode), for access logs. Valid only during
+ *  the callback. Times are microseconds; a phase that did not happen is 0. */
+typedef struct pp_access_entry {
+    size_t struct_size;         /**< sizeof(pp_access_entry) as the library knows it */
+    int worker;                 /**< worker index */
+    int backend_id;             /**< backend index, or -1 when none was reached */
+    const char *backend;        /**< backend "host:port", or "" */
+    const char *client;         /**< client address "ip:port" */
+    const char *method;         /**< http: request method; tcp: "" */
+    const char *target;         /**< http: request target; tcp: "" */
+    int status;                 /**< http: status sent to the client (0: none); tcp: 0 */
+    int reused;                 /**< 1 when the backend connection came from the idle pool */
+    uint64_t bytes_in;          /**< bytes from the client (tcp: relayed upstream) */
+    uint64_t bytes_out;         /**< bytes to the client (tcp: relayed downstream) */
+    uint64_t queue_wait_us;     /**< waiting for a pooled connection */
+    uint64_t connect_us;        /**< opening a backend connection (0 when reused) */
+    uint64_t first_byte_us;     /**< request sent to first response byte (http) */
+    uint64_t total_us;          /**< request head (tcp: accept) to the end */
+} pp_access_entry;
+
+/** Access-log callback: runs on worker threads once per finished request (http) or session
+ *  (tcp); must not block. */
+typedef void (*pp_access_fn)(void *userdata, const pp_access_entry *entry);
+
 /** Creates a configuration holding every option's default and no backend. */
 PP_API int pp_config_new(pp_config **out);
 
@@ -207,6 +231,9 @@ PP_API int pp_config_set_log_callback(pp_config *cfg, pp_log_fn fn, void *userda
 
 /** Sets the event callback. fn NULL removes it. */
 PP_API int pp_config_set_event_callback(pp_config *cfg, pp_event_fn fn, void *userdata);
+
+/** Sets the access-log callback. fn NULL removes it. */
+PP_API int pp_config_set_access_callback(pp_config *cfg, pp_access_fn fn, void *userdata);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Proxy                                                                                      */

@@ -13,6 +13,14 @@ static void pp_go_event_trampoline(void *ud, const pp_event *ev) {
     ppGoEvent((uintptr_t)ud, ev->type, ev->backend_id, (char *)ev->address, (char *)ev->reason);
 }
 
+static void pp_go_access_trampoline(void *ud, const pp_access_entry *e) {
+    ppGoAccess((uintptr_t)ud, (pp_access_entry *)e);
+}
+
+int pp_go_set_access(pp_config *cfg, uintptr_t handle) {
+    return pp_config_set_access_callback(cfg, handle ? pp_go_access_trampoline : NULL, (void *)handle);
+}
+
 int pp_go_set_log(pp_config *cfg, uintptr_t handle, int level) {
     return pp_config_set_log_callback(cfg, handle ? pp_go_log_trampoline : NULL, (void *)handle, level);
 }

@@ -43,6 +43,24 @@ type Event struct {
 	Reason  string
 }
 
+// AccessEntry is one finished request (http mode) or session (tcp mode), for access logs.
+type AccessEntry struct {
+	Worker         int
+	Backend        int    // backend index, or -1 when none was reached
+	BackendAddress string // "" when none
+	Client         string // "ip:port"
+	Method         string // http; "" in tcp mode
+	Target         string // http; "" in tcp mode
+	Status         int    // http status sent to the client; 0 in tcp mode
+	Reused         bool   // the backend connection came from the idle pool
+	BytesIn        uint64 // from the client
+	BytesOut       uint64 // to the client
+	QueueWait      time.Duration
+	Connect        time.Duration // zero when reused
+	FirstByte      time.Duration // request sent to first response byte (http)
+	Total          time.Duration
+}
+
 // Config holds options and backends for Start. Its methods are not safe for concurrent use.
 // Close it when done; a finalizer frees it as a backstop only.
 type Config struct {
@@ -50,6 +68,7 @@ type Config struct {
 	log      func(LogLevel, string)
 	logLevel LogLevel
 	event    func(Event)
+	access   func(AccessEntry)
 }
 
 // NewConfig returns a configuration with every option at its default and no backend.
@@ -177,3 +196,7 @@ func (c *Config) OnLog(maxLevel LogLevel, f func(level LogLevel, message string)
 
 // OnEvent sets a function to receive events. It runs on the proxy's threads.
 func (c *Config) OnEvent(f func(Event)) { c.event = f }
+
+// OnAccess sets a function to receive one entry per finished request (http) or session (tcp).
+// It runs on worker threads and must not block.
+func (c *Config) OnAccess(f func(AccessEntry)) { c.access = f }

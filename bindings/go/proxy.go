@@ -8,6 +8,7 @@ package poolproxy
 // Defined in callbacks.c: register the C trampolines with a cgo.Handle as userdata.
 int pp_go_set_log(pp_config *cfg, uintptr_t handle, int level);
 int pp_go_set_event(pp_config *cfg, uintptr_t handle);
+int pp_go_set_access(pp_config *cfg, uintptr_t handle);
 */
 import "C"
 
@@ -38,8 +39,8 @@ func Start(cfg *Config) (*Proxy, error) {
 	}
 	p := &Proxy{}
 	var handle uintptr
-	if cfg.log != nil || cfg.event != nil {
-		p.handle = cgo.NewHandle(&callbacks{log: cfg.log, event: cfg.event})
+	if cfg.log != nil || cfg.event != nil || cfg.access != nil {
+		p.handle = cgo.NewHandle(&callbacks{log: cfg.log, event: cfg.event, access: cfg.access})
 		handle = uintptr(p.handle)
 	}
 	// The C proxy copies the callbacks with this proxy's own handle; the config itself is
@@ -52,9 +53,13 @@ func Start(cfg *Config) (*Proxy, error) {
 	if cfg.event != nil {
 		C.pp_go_set_event(h, C.uintptr_t(handle))
 	}
+	if cfg.access != nil {
+		C.pp_go_set_access(h, C.uintptr_t(handle))
+	}
 	rc := C.pp_proxy_new(&p.c, h)
 	C.pp_go_set_log(h, 0, C.int(LogInfo))
 	C.pp_go_set_event(h, 0)
+	C.pp_go_set_access(h, 0)
 	if rc < 0 {
 		err := newError(int(rc), C.GoString(C.pp_last_error()))
 		p.release()

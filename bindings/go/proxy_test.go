@@ -288,3 +288,33 @@ func TestCallbackPanicDoesNotCrash(t *testing.T) {
 		t.Fatalf("event callback ran %d times", calls.Load())
 	}
 }
+
+func TestAccessLog(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
+	defer backend.Close()
+	var mu sync.Mutex
+	var entries []poolproxy.AccessEntry
+	p, url := startProxy(t, hostPort(backend.URL), func(c *poolproxy.Config) {
+		c.OnAccess(func(e poolproxy.AccessEntry) { mu.Lock(); entries = append(entries, e); mu.Unlock() })
+	})
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for i := 0; i < 3; i++ {
+		resp, err := client.Get(url)
+		must(t, err)
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	waitFor(t, func() bool { s, _ := p.Stats(); return s.SessionsFinished == 3 })
+	must(t, p.Stop(context.Background()))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(entries) != 3 {
+		t.Fatalf("%d access entries, want 3", len(entries))
+	}
+	for _, e := range entries {
+		if e.Backend != 0 || e.BackendAddress != hostPort(backend.URL) || e.BytesIn == 0 || e.BytesOut == 0 ||
+			!strings.HasPrefix(e.Client, "127.0.0.1:") {
+			t.Fatalf("entry %+v", e)
+		}
+	}
+}

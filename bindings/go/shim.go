@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/cgo"
+	"time"
 )
 
 // call runs a library call and, on failure, reads the thread-local last-error text on the same
@@ -41,8 +42,9 @@ func callInt(f func() C.int) (int, error) {
 
 // callbacks is what a running proxy's C side refers to, through a cgo.Handle.
 type callbacks struct {
-	log   func(level LogLevel, message string)
-	event func(Event)
+	log    func(level LogLevel, message string)
+	event  func(Event)
+	access func(AccessEntry)
 }
 
 func recoverCallback(kind string) {
@@ -67,4 +69,30 @@ func ppGoEvent(handle C.uintptr_t, typ C.int, backend C.int, address *C.char, re
 	if cb.event != nil {
 		cb.event(Event{Type: EventType(typ), Backend: int(backend), Address: C.GoString(address), Reason: C.GoString(reason)})
 	}
+}
+
+//export ppGoAccess
+func ppGoAccess(handle C.uintptr_t, e *C.pp_access_entry) {
+	defer recoverCallback("access")
+	cb := cgo.Handle(handle).Value().(*callbacks)
+	if cb.access == nil {
+		return
+	}
+	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
+	cb.access(AccessEntry{
+		Worker:         int(e.worker),
+		Backend:        int(e.backend_id),
+		BackendAddress: C.GoString(e.backend),
+		Client:         C.GoString(e.client),
+		Method:         C.GoString(e.method),
+		Target:         C.GoString(e.target),
+		Status:         int(e.status),
+		Reused:         e.reused != 0,
+		BytesIn:        uint64(e.bytes_in),
+		BytesOut:       uint64(e.bytes_out),
+		QueueWait:      us(e.queue_wait_us),
+		Connect:        us(e.connect_us),
+		FirstByte:      us(e.first_byte_us),
+		Total:          us(e.total_us),
+	})
 }

@@ -175,4 +175,11 @@ PP_API int pp_config_set_event_callback(pp_config *cfg, pp_event_fn fn, void *us
     return PP_OK;
 }
 
+PP_API int pp_config_set_access_callback(pp_config *cfg, pp_access_fn fn, void *userdata) {
+    if (int rc = pp::check_config(cfg, "pp_config_set_access_callback")) return rc;
+    cfg->settings.callbacks.access_fn = fn;
+    cfg->settings.callbacks.access_userdata = fn ? userdata : nullptr;
+    return PP_OK;
+}
+
 }  // extern "C"

@@ -24,6 +24,8 @@ struct Callbacks {
     int log_max_level = PP_LOG_INFO;
     pp_event_fn event_fn = nullptr;
     void *event_userdata = nullptr;
+    pp_access_fn access_fn = nullptr;
+    void *access_userdata = nullptr;
 };
 
 // Numbers are int64_t so one member-pointer type serves every numeric option; durations are ms.

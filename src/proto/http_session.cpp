@@ -43,6 +43,7 @@ struct HttpState {
     bool resp_head_sent = false;  // the final response head went to the client
     bool resp_in_body = false;    // past a response head: bytes now are the message's own
     bool wants_upgrade = false;   // the request asked to switch protocols (WebSocket)
+    uint64_t t_first_byte = 0;    // uv_hrtime of the first response byte
     bool client_keep_alive = true;
     bool http10 = false;
     bool retried = false;
@@ -118,7 +119,9 @@ bool write(Session *s, bool to_client, IoBlock *block, const char *data, size_t 
         return false;
     }
     s->writes_pending++;
-    (to_client ? s->worker->counters().bytes_down : s->worker->counters().bytes_up).add(block ? len : op->text.size());
+    size_t n = block ? len : op->text.size();
+    (to_client ? s->worker->counters().bytes_down : s->worker->counters().bytes_up).add(n);
+    (to_client ? s->bytes_out : s->bytes_in) += n;
     return true;
 }
 
@@ -143,6 +146,9 @@ void respond_error(Session *s, int status, const char *why) {
     if (h.resp_head_sent || h.phase == HttpState::Phase::closing) {  // too late for an answer
         session::close(s, why);
         return;
+    }
+    if (h.phase != HttpState::Phase::idle) {  // an answer to a request: it gets its log entry
+        session::log_access(s, h.req.head().method.c_str(), h.req.head().target.c_str(), status, h.t_first_byte);
     }
     h.phase = HttpState::Phase::closing;
     char body[160];
@@ -215,6 +221,9 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     const HttpHead &head = h.req.head();
     const Settings &st = settings(s);
     h.requests++;
+    s->t_start = uv_hrtime();
+    s->t_acquire = s->t_connect = s->t_ready = s->queue_wait_ns = s->bytes_in = s->bytes_out = 0;
+    h.t_first_byte = 0;
     h.http10 = head.http_major == 1 && head.http_minor == 0;
     h.client_keep_alive = head.keep_alive && !s->worker->draining() &&
                           (st.max_client_requests == 0 || h.requests < st.max_client_requests);
@@ -379,6 +388,7 @@ void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     b->len = static_cast<size_t>(nread);
     if (!h.resp_any) {
         h.resp_any = true;
+        h.t_first_byte = uv_hrtime();
         uv_timer_stop(&s->idle_timer);
     }
     size_t off = 0;
@@ -470,6 +480,8 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
 void finish_exchange(Session *s) {
     HttpState &h = *s->http;
     bool reusable = h.req_done && h.resp.head().keep_alive;
+    session::log_access(s, h.req.head().method.c_str(), h.req.head().target.c_str(), h.resp.head().status,
+                        h.t_first_byte);
     if (s->conn) {
         if (h.backend_reading) uv_read_stop(backend_stream(s));
         h.backend_reading = false;

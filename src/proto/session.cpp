@@ -37,8 +37,33 @@ void maybe_delete(Session *s) {
     }
 }
 
+void log_access(Session *s, const char *method, const char *target, int status, uint64_t first_byte_ns) {
+    const Logger &log = s->worker->shared().logger;
+    if (!log.access_enabled()) return;
+    uint64_t now = uv_hrtime();
+    pp_access_entry e{};
+    e.struct_size = sizeof e;
+    e.worker = s->worker->index();
+    e.backend_id = s->backend_id;
+    std::string backend = s->backend_id >= 0 ? s->worker->pool(static_cast<size_t>(s->backend_id)).backend().name : "";
+    e.backend = backend.c_str();
+    e.client = s->client_addr.c_str();
+    e.method = method;
+    e.target = target;
+    e.status = status;
+    e.reused = s->reused_conn ? 1 : 0;
+    e.bytes_in = s->bytes_in;
+    e.bytes_out = s->bytes_out;
+    e.queue_wait_us = s->queue_wait_ns / 1000;
+    e.connect_us = s->t_connect && s->t_ready > s->t_connect ? (s->t_ready - s->t_connect) / 1000 : 0;
+    e.first_byte_us = first_byte_ns && s->t_ready && first_byte_ns > s->t_ready ? (first_byte_ns - s->t_ready) / 1000 : 0;
+    e.total_us = s->t_start && now > s->t_start ? (now - s->t_start) / 1000 : 0;
+    log.access(e);
+}
+
 void start(Worker &w, int fd) {
     auto *s = new Session;
+    s->t_start = uv_hrtime();
     s->worker = &w;
     s->client.data = s;
     s->idle_timer.data = s;
@@ -52,6 +77,15 @@ void start(Worker &w, int fd) {
         return;
     }
     uv_tcp_nodelay(&s->client, 1);
+    if (w.shared().logger.access_enabled()) {  // read now: once the client is gone it cannot be
+        sockaddr_storage peer{};
+        int len = sizeof peer;
+        if (uv_tcp_getpeername(&s->client, reinterpret_cast<sockaddr *>(&peer), &len) == 0) {
+            Address a;
+            a.storage = peer;
+            s->client_addr = a.to_string();
+        }
+    }
     s->failed.assign(w.shared().backends.size(), false);
     if (is_http(w)) http_session::begin(s);
     else tcp_relay::begin(s);
@@ -70,6 +104,7 @@ bool try_acquire(Session *s) {
     skip = s->failed;
     bool any_full = false;
     const uint64_t now = mono_ms();
+    if (!s->t_acquire) s->t_acquire = uv_hrtime();
     for (;;) {
         int b = w.lb().pick(skip, now);
         if (b < 0) break;
@@ -81,6 +116,7 @@ bool try_acquire(Session *s) {
             any_full = true;
             continue;
         }
+        if (s->wait_link.linked()) s->queue_wait_ns += (now - s->wait_since_ms) * 1000000u;
         w.dequeue_waiter(s);
         (conn ? w.counters().pool_hits : w.counters().pool_misses).add();
         s->backend_id = b;
@@ -92,6 +128,7 @@ bool try_acquire(Session *s) {
             return true;
         }
         s->state = Session::State::connecting;
+        s->t_connect = uv_hrtime();
         s->conn = pool.open(s);
         if (s->conn) return true;
         // The connect could not even start: this backend has failed for the session.
@@ -110,6 +147,7 @@ bool try_acquire(Session *s) {
 
 void on_connected(Session *s, PooledConn *conn) {
     s->reused_conn = conn->state == PooledConn::State::in_use;  // take_idle marks it so
+    s->t_ready = uv_hrtime();
     s->conn = conn;
     conn->owner = s;
     conn->state = PooledConn::State::in_use;
@@ -152,6 +190,7 @@ void close(Session *s, const char *why) {
     if (s->state == Session::State::closing) return;
     Worker &w = *s->worker;
     w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
+    if (!s->http) log_access(s, "", "", 0, 0);  // tcp: one entry per session
     s->state = Session::State::closing;
     w.dequeue_waiter(s);
     if (s->backend_id >= 0) {

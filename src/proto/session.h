@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/intrusive_list.h"
@@ -37,6 +38,16 @@ struct Session {
     bool client_read_paused = false;
     bool backend_read_paused = false;
     bool reused_conn = false;      // the connection came from the idle pool
+    // Access-log timing (uv_hrtime ns): when the current request (tcp: session) began, when it
+    // started waiting for / opening a connection, when the connection was ready.
+    uint64_t t_start = 0;
+    uint64_t t_acquire = 0;
+    uint64_t t_connect = 0;
+    uint64_t t_ready = 0;
+    uint64_t queue_wait_ns = 0;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    std::string client_addr;  // "ip:port", kept only when access logging is on
     HttpState *http = nullptr;     // http mode only
     ListHook link;       // in the worker's session list
     ListHook wait_link;  // in the worker's waiting queue
@@ -61,6 +72,9 @@ void close(Session *s, const char *why);
 void give_back_conn(Session *s);
 // The session is done with its connection and it must not be reused.
 void close_conn(Session *s);
+// One access-log entry for the request (http) or session (tcp) that just ended, if the
+// embedder asked for them. method/target/status are http's; first_byte_ns 0 when none.
+void log_access(Session *s, const char *method, const char *target, int status, uint64_t first_byte_ns);
 // Called by the protocol when every handle of the session has closed.
 void maybe_delete(Session *s);
 // queue_timeout passed while the session waited for a connection.

@@ -99,6 +99,7 @@ void relay(Session *s, IoBlock *b, size_t len, int dir) {
     s->writes_pending++;
     WorkerCounters &c = s->worker->counters();
     (dir == kUp ? c.bytes_up : c.bytes_down).add(len);
+    (dir == kUp ? s->bytes_in : s->bytes_out) += len;
     s->last_activity_ms = uv_now(s->worker->loop());
     if (to->write_queue_size > kHighWater) {
         uv_read_stop(from);

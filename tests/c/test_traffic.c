@@ -319,6 +319,102 @@ static void test_stop_forces_after_deadline(void **state) {
     echo_server_stop(es);
 }
 
+typedef struct access_log {
+    pthread_mutex_t mu;
+    int entries;
+    int reused;
+    int backend_ok;
+    uint64_t bytes_in, bytes_out;
+    int last_status;
+    char last_method[16], last_target[64];
+} access_log;
+
+static void on_access(void *ud, const pp_access_entry *e) {
+    access_log *a = ud;
+    pthread_mutex_lock(&a->mu);
+    a->entries++;
+    a->reused += e->reused;
+    a->backend_ok += e->backend_id == 0 && strncmp(e->backend, "127.0.0.1:", 10) == 0 && e->client[0] != '\0';
+    a->bytes_in += e->bytes_in;
+    a->bytes_out += e->bytes_out;
+    a->last_status = e->status;
+    snprintf(a->last_method, sizeof a->last_method, "%s", e->method);
+    snprintf(a->last_target, sizeof a->last_target, "%s", e->target);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* One access-log entry per tcp session with its bytes, and one per http request with its
+ * method, target and status. */
+static void test_access_log(void **state) {
+    (void)state;
+    echo_server *es = echo_server_start(0);
+    char addr[32];
+    access_log a;
+    pp_config *cfg;
+    pp_proxy *proxy;
+    int i;
+    memset(&a, 0, sizeof a);
+    pthread_mutex_init(&a.mu, NULL);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", echo_server_port(es));
+    assert_int_equal(pp_config_new(&cfg), 0);
+    assert_int_equal(pp_config_set(cfg, "listen", "127.0.0.1:0"), 0);
+    assert_int_equal(pp_config_set(cfg, "pool_min_idle", "2"), 0);
+    assert_int_equal(pp_config_add_backend(cfg, addr, 1), 0);
+    assert_int_equal(pp_config_set_access_callback(NULL, on_access, &a), PP_EINVAL);
+    assert_int_equal(pp_config_set_access_callback(cfg, on_access, &a), 0);
+    assert_int_equal(pp_proxy_new(&proxy, cfg), 0);
+    assert_int_equal(pp_proxy_start(proxy), 0);
+    for (i = 0; i < WAIT_MS / 10 && stats_of(proxy).backend_conns_idle < 2; i++) usleep(10000);
+    for (i = 0; i < 4; i++) {
+        char in[100];
+        int fd = test_dial(pp_proxy_local_port(proxy));
+        assert_int_equal(test_write_all(fd, "0123456789", 10), 0);
+        assert_int_equal(test_read_exact(fd, in, 10, WAIT_MS), 10);
+        close(fd);
+    }
+    wait_sessions_finished(proxy, 4);
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    pthread_mutex_lock(&a.mu);
+    assert_int_equal(a.entries, 4);
+    assert_int_equal(a.backend_ok, 4);
+    assert_int_equal(a.bytes_in, 40);
+    assert_int_equal(a.bytes_out, 40);
+    assert_true(a.reused >= 1); /* a pre-warmed connection was taken */
+    pthread_mutex_unlock(&a.mu);
+
+    /* http mode: the echo backend answers garbage (the request itself), so the proxy answers
+     * 502, and the entry says so. */
+    memset(&a, 0, sizeof a);
+    pthread_mutex_init(&a.mu, NULL);
+    assert_int_equal(pp_config_set(cfg, "mode", "http"), 0);
+    assert_int_equal(pp_config_set(cfg, "pool_min_idle", "0"), 0);
+    assert_int_equal(pp_proxy_new(&proxy, cfg), 0);
+    assert_int_equal(pp_proxy_start(proxy), 0);
+    {
+        char in[200];
+        const char *req = "GET /logged HTTP/1.1\r\nHost: a\r\n\r\n";
+        int fd = test_dial(pp_proxy_local_port(proxy));
+        long got;
+        assert_int_equal(test_write_all(fd, req, (long)strlen(req)), 0);
+        got = test_read_exact(fd, in, 12, WAIT_MS);
+        assert_int_equal(got, 12);
+        assert_memory_equal(in, "HTTP/1.1 502", 12);
+        close(fd);
+    }
+    wait_sessions_finished(proxy, 1);
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    pthread_mutex_lock(&a.mu);
+    assert_int_equal(a.entries, 1);
+    assert_int_equal(a.last_status, 502);
+    assert_string_equal(a.last_method, "GET");
+    assert_string_equal(a.last_target, "/logged");
+    pthread_mutex_unlock(&a.mu);
+    pp_config_free(cfg);
+    echo_server_stop(es);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prewarmed_before_first_client),
@@ -328,6 +424,7 @@ int main(void) {
         cmocka_unit_test(test_no_backend_closes_client),
         cmocka_unit_test(test_stop_drains_in_flight),
         cmocka_unit_test(test_stop_forces_after_deadline),
+        cmocka_unit_test(test_access_log),
     };
     return cmocka_run_group_tests_name("c_traffic", tests, NULL, NULL);
 }

@@ -198,6 +198,32 @@ pub struct pp_backend_stats {
     pub up: u64,
 }
 
+/// `pp_access_entry`: one finished request (http) or session (tcp).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct pp_access_entry {
+    pub struct_size: usize,
+    pub worker: c_int,
+    pub backend_id: c_int,
+    pub backend: *const c_char,
+    pub client: *const c_char,
+    pub method: *const c_char,
+    pub target: *const c_char,
+    pub status: c_int,
+    pub reused: c_int,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub queue_wait_us: u64,
+    pub connect_us: u64,
+    pub first_byte_us: u64,
+    pub total_us: u64,
+}
+
+/// `pp_access_fn`.
+pub type pp_access_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, entry: *const pp_access_entry)>;
+
 /// `pp_log_fn`.
 pub type pp_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, message: *const c_char)>;
@@ -240,6 +266,11 @@ extern "C" {
     pub fn pp_config_set_event_callback(
         cfg: *mut pp_config,
         f: pp_event_fn,
+        userdata: *mut c_void,
+    ) -> c_int;
+    pub fn pp_config_set_access_callback(
+        cfg: *mut pp_config,
+        f: pp_access_fn,
         userdata: *mut c_void,
     ) -> c_int;
 

@@ -38,6 +38,23 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
     let structs = vec![
         layout!(pp_option_info { struct_size, name, type_ as type, default_text, choices, min, max, help }),
         layout!(pp_event { struct_size, type_ as type, backend_id, address, reason }),
+        layout!(pp_access_entry {
+            struct_size,
+            worker,
+            backend_id,
+            backend,
+            client,
+            method,
+            target,
+            status,
+            reused,
+            bytes_in,
+            bytes_out,
+            queue_wait_us,
+            connect_us,
+            first_byte_us,
+            total_us
+        }),
         layout!(pp_stats {
             struct_size,
             connections_accepted,

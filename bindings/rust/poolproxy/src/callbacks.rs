@@ -8,16 +8,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use poolproxy_sys as sys;
 
-use crate::{Event, EventType, LogLevel};
+use crate::{AccessEntry, Event, EventType, LogLevel};
 
 pub(crate) type LogFn = dyn Fn(LogLevel, &str) + Send + Sync + 'static;
 pub(crate) type EventFn = dyn Fn(&Event) + Send + Sync + 'static;
+pub(crate) type AccessFn = dyn Fn(&AccessEntry) + Send + Sync + 'static;
 
 /// What a running proxy's C side points at. Owned by the `Proxy` (in a `Box`, so its address is
 /// stable) and freed only after `pp_proxy_free`, which guarantees no callback runs any more.
 pub(crate) struct Callbacks {
     pub(crate) log: Option<std::sync::Arc<LogFn>>,
     pub(crate) event: Option<std::sync::Arc<EventFn>>,
+    pub(crate) access: Option<std::sync::Arc<AccessFn>>,
     pub(crate) panics: AtomicUsize,
 }
 
@@ -65,5 +67,34 @@ pub(crate) extern "C" fn event_trampoline(ud: *mut c_void, ev: *const sys::pp_ev
             reason: text(ev.reason),
         };
         guarded(cb, "event", || f(&event));
+    }
+}
+
+pub(crate) extern "C" fn access_trampoline(ud: *mut c_void, e: *const sys::pp_access_entry) {
+    // SAFETY: ud is the Callbacks the Proxy registered; e is valid for the call.
+    let cb = unsafe { &*(ud as *const Callbacks) };
+    let e = unsafe { &*e };
+    if let Some(f) = &cb.access {
+        let entry = AccessEntry {
+            worker: e.worker.max(0) as usize,
+            backend: if e.backend_id >= 0 {
+                Some(e.backend_id as usize)
+            } else {
+                None
+            },
+            backend_address: text(e.backend),
+            client: text(e.client),
+            method: text(e.method),
+            target: text(e.target),
+            status: e.status.max(0) as u16,
+            reused: e.reused != 0,
+            bytes_in: e.bytes_in,
+            bytes_out: e.bytes_out,
+            queue_wait: std::time::Duration::from_micros(e.queue_wait_us),
+            connect: std::time::Duration::from_micros(e.connect_us),
+            first_byte: std::time::Duration::from_micros(e.first_byte_us),
+            total: std::time::Duration::from_micros(e.total_us),
+        };
+        guarded(cb, "access", || f(&entry));
     }
 }

@@ -43,7 +43,7 @@ use poolproxy_sys as sys;
 
 pub use error::{Error, ErrorCode};
 
-use callbacks::{Callbacks, EventFn, LogFn};
+use callbacks::{AccessFn, Callbacks, EventFn, LogFn};
 use error::check;
 
 /// Severity of a log line.
@@ -119,6 +119,39 @@ pub struct Event {
     pub reason: String,
 }
 
+/// One finished request (http mode) or session (tcp mode), for access logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    /// The worker that served it.
+    pub worker: usize,
+    /// The backend's index, when one was reached.
+    pub backend: Option<usize>,
+    /// The backend's address, or "".
+    pub backend_address: String,
+    /// The client's address.
+    pub client: String,
+    /// http: the request method; tcp: "".
+    pub method: String,
+    /// http: the request target; tcp: "".
+    pub target: String,
+    /// http: the status sent to the client (0: none); tcp: 0.
+    pub status: u16,
+    /// Whether the backend connection came from the idle pool.
+    pub reused: bool,
+    /// Bytes from the client.
+    pub bytes_in: u64,
+    /// Bytes to the client.
+    pub bytes_out: u64,
+    /// Time spent waiting for a pooled connection.
+    pub queue_wait: Duration,
+    /// Time spent opening a backend connection (zero when reused).
+    pub connect: Duration,
+    /// Request sent to first response byte (http).
+    pub first_byte: Duration,
+    /// Request head (tcp: accept) to the end.
+    pub total: Duration,
+}
+
 /// Backend selection policy (option `lb`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lb {
@@ -168,6 +201,7 @@ pub struct Config {
     raw: *mut sys::pp_config,
     log: Option<(Arc<LogFn>, LogLevel)>,
     event: Option<Arc<EventFn>>,
+    access: Option<Arc<AccessFn>>,
 }
 
 // SAFETY: a pp_config may move between threads; it must only not be used by two at once,
@@ -184,6 +218,7 @@ impl Config {
             raw,
             log: None,
             event: None,
+            access: None,
         })
     }
 
@@ -316,6 +351,16 @@ impl Config {
         self
     }
 
+    /// Receives one entry per finished request (http) or session (tcp), on worker threads (it
+    /// must not block).
+    pub fn on_access<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(&AccessEntry) + Send + Sync + 'static,
+    {
+        self.access = Some(Arc::new(f));
+        self
+    }
+
     /// Receives events, on the proxy's threads (it must not block).
     pub fn on_event<F>(&mut self, f: F) -> &mut Self
     where
@@ -354,6 +399,7 @@ impl Proxy {
         let callbacks = Box::new(Callbacks {
             log: config.log.as_ref().map(|(f, _)| f.clone()),
             event: config.event.clone(),
+            access: config.access.clone(),
             panics: AtomicUsize::new(0),
         });
         let ud = &*callbacks as *const Callbacks as *mut c_void;
@@ -376,6 +422,13 @@ impl Proxy {
                     ud,
                 );
             }
+            if config.access.is_some() {
+                sys::pp_config_set_access_callback(
+                    config.raw,
+                    Some(callbacks::access_trampoline),
+                    ud,
+                );
+            }
         }
         let mut raw = ptr::null_mut();
         // SAFETY: out pointer and config are valid.
@@ -385,6 +438,7 @@ impl Proxy {
         unsafe {
             sys::pp_config_set_log_callback(config.raw, None, ptr::null_mut(), sys::PP_LOG_INFO);
             sys::pp_config_set_event_callback(config.raw, None, ptr::null_mut());
+            sys::pp_config_set_access_callback(config.raw, None, ptr::null_mut());
         }
         if let Some(e) = new_err {
             return Err(e);

@@ -169,6 +169,33 @@ fn bytes_stats_and_callbacks() {
 }
 
 #[test]
+fn access_log_entries() {
+    let (backend, _) = echo_backend();
+    let entries = Arc::new(Mutex::new(Vec::new()));
+    let mut cfg = config(&backend);
+    let e = entries.clone();
+    cfg.on_access(move |entry| e.lock().unwrap().push(entry.clone()));
+    let mut proxy = Proxy::start(&cfg).unwrap();
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(proxy.local_addr()).unwrap();
+        c.write_all(b"12345").unwrap();
+        let mut buf = [0u8; 5];
+        c.read_exact(&mut buf).unwrap();
+    }
+    wait_for(|| proxy.stats().sessions_finished == 3);
+    proxy.stop(Duration::from_secs(1)).unwrap();
+    let entries = entries.lock().unwrap();
+    assert_eq!(entries.len(), 3);
+    for e in entries.iter() {
+        assert_eq!(e.backend, Some(0));
+        assert_eq!(e.backend_address, backend);
+        assert_eq!((e.bytes_in, e.bytes_out), (5, 5));
+        assert!(e.client.starts_with("127.0.0.1:"), "{e:?}");
+        assert_eq!(e.status, 0);
+    }
+}
+
+#[test]
 fn http_through_tcp_mode() {
     let backend = http_backend();
     let proxy = Proxy::start(&config(&backend)).unwrap();
