@@ -84,15 +84,7 @@ void on_write(uv_write_t *req, int status) {
     unref(s, op->block);
     bool to_client = op->to_client;
     delete op;
-    s->writes_pending--;
-    if (s->state == Session::State::closing) {
-        session::maybe_delete(s);
-        return;
-    }
-    if (status < 0) {
-        session::close(s, uv_strerror(status));
-        return;
-    }
+    if (!session::write_done(s, status)) return;
     HttpState &h = *s->http;
     if (h.phase == HttpState::Phase::closing && to_client && client_stream(s)->write_queue_size == 0 &&
         s->writes_pending == 0) {

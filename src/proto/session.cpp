@@ -61,6 +61,19 @@ void log_access(Session *s, const char *method, const char *target, int status, 
     log.access(e);
 }
 
+bool write_done(Session *s, int status) {
+    s->writes_pending--;
+    if (s->state == Session::State::closing) {
+        maybe_delete(s);
+        return false;
+    }
+    if (status < 0) {
+        close(s, uv_strerror(status));
+        return false;
+    }
+    return true;
+}
+
 void start(Worker &w, int fd) {
     auto *s = new Session;
     s->t_start = uv_hrtime();

@@ -75,6 +75,9 @@ void close_conn(Session *s);
 // One access-log entry for the request (http) or session (tcp) that just ended, if the
 // embedder asked for them. method/target/status are http's; first_byte_ns 0 when none.
 void log_access(Session *s, const char *method, const char *target, int status, uint64_t first_byte_ns);
+// A write the session issued has called back. Returns false when the caller must stop: the
+// session is closing (and may now be deleted) or the write failed (the session is closed).
+bool write_done(Session *s, int status);
 // Called by the protocol when every handle of the session has closed.
 void maybe_delete(Session *s);
 // queue_timeout passed while the session waited for a connection.

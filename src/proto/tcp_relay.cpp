@@ -54,15 +54,7 @@ void on_write(uv_write_t *req, int status) {
     Worker *w = s->worker;
     int dir = b->direction;
     w->buffers().put(b);
-    s->writes_pending--;
-    if (s->state == Session::State::closing) {
-        session::maybe_delete(s);
-        return;
-    }
-    if (status < 0) {
-        session::close(s, uv_strerror(status));
-        return;
-    }
+    if (!session::write_done(s, status)) return;
     // Backpressure release: the side we stopped reading may go on once its peer drained.
     if (dir == kUp && s->client_read_paused && backend_stream(s)->write_queue_size <= kLowWater) {
         s->client_read_paused = false;
