@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace pp {
 
@@ -120,30 +121,29 @@ bool parse_bool(const std::string &text, int64_t *out) {
     return false;
 }
 
-bool parse_enum(const OptionDef &d, const std::string &text, int64_t *out) {
-    int64_t index = 0;
+// The words of an enum option, in order ("a|b|c" -> a, b, c); a word's index is its value.
+std::vector<std::string> enum_words(const OptionDef &d) {
+    std::vector<std::string> words;
     const char *p = d.choices;
-    while (*p) {
+    for (;;) {
         const char *end = std::strchr(p, '|');
-        size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
-        if (text.size() == len && text.compare(0, len, p, len) == 0) return *out = index, true;
-        index++;
-        if (!end) break;
+        words.emplace_back(p, end ? static_cast<size_t>(end - p) : std::strlen(p));
+        if (!end) return words;
         p = end + 1;
+    }
+}
+
+bool parse_enum(const OptionDef &d, const std::string &text, int64_t *out) {
+    std::vector<std::string> words = enum_words(d);
+    for (size_t i = 0; i < words.size(); i++) {
+        if (words[i] == text) return *out = static_cast<int64_t>(i), true;
     }
     return false;
 }
 
 std::string enum_word(const OptionDef &d, int64_t index) {
-    const char *p = d.choices;
-    for (int64_t i = 0; *p; i++) {
-        const char *end = std::strchr(p, '|');
-        size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
-        if (i == index) return std::string(p, len);
-        if (!end) break;
-        p = end + 1;
-    }
-    return "?";
+    std::vector<std::string> words = enum_words(d);
+    return index >= 0 && static_cast<size_t>(index) < words.size() ? words[static_cast<size_t>(index)] : "?";
 }
 
 // "host:port[,weight=N]"

@@ -192,17 +192,15 @@ void BackendPool::close(PooledConn *conn) {
 }
 
 bool BackendPool::give_away_idle(Moving *out) {
-    for (PooledConn *conn = idle_.front(); conn; conn = nullptr) {
-        if (conn->early) return false;  // a tcp server's greeting is tied to this handle
-        uv_os_fd_t fd;
-        if (uv_fileno(reinterpret_cast<uv_handle_t *>(&conn->tcp), &fd) != 0) return false;
-        int copy = dup(fd);  // the handle's close below must not close the socket itself
-        if (copy < 0) return false;
-        *out = Moving{copy, conn->created_ms, conn->requests};
-        close_handles(conn);  // the cap slot is not released: it moves with the socket
-        return true;
-    }
-    return false;
+    PooledConn *conn = idle_.front();
+    if (!conn || conn->early) return false;  // a tcp server's greeting is tied to this handle
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t *>(&conn->tcp), &fd) != 0) return false;
+    int copy = dup(fd);  // the handle's close below must not close the socket itself
+    if (copy < 0) return false;
+    *out = Moving{copy, conn->created_ms, conn->requests};
+    close_handles(conn);  // the cap slot is not released: it moves with the socket
+    return true;
 }
 
 void BackendPool::adopt(const Moving &m) {

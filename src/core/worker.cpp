@@ -33,10 +33,13 @@ Worker::~Worker() {
     if (thread_.joinable()) thread_.join();
     if (loop_ready_) uv_loop_close(&loop_);
     for (int fd : inbox_) ::close(fd);
-    for (auto &m : adoptions_) {  // lent to us after we had stopped
-        ::close(m.second.fd);
-        pools_[m.first]->backend().release();
-    }
+    for (auto &m : adoptions_) drop_adoption(m);  // lent to us after we had stopped
+}
+
+// A lent socket that arrived too late to be used: close it and give its cap slot back.
+void Worker::drop_adoption(const std::pair<size_t, BackendPool::Moving> &m) {
+    ::close(m.second.fd);
+    pools_[m.first]->backend().release();
 }
 
 int Worker::start(std::string *why) {
@@ -275,9 +278,8 @@ void Worker::take_adoptions() {
         moving.swap(adoptions_);
     }
     for (auto &m : moving) {
-        if (finished_) {  // too late to use it: close it and give its slot back
-            ::close(m.second.fd);
-            pools_[m.first]->backend().release();
+        if (finished_) {
+            drop_adoption(m);
             continue;
         }
         pools_[m.first]->adopt(m.second);

@@ -104,6 +104,7 @@ private:
     void serve_waiters();
     void shed_one_idle();
     void take_adoptions();
+    void drop_adoption(const std::pair<size_t, BackendPool::Moving> &m);
     void arm_queue_timer();
     void begin_drain();
     void maybe_finish_drain();
