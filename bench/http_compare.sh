@@ -117,8 +117,8 @@ def us(v):
     return float(m.group(1)) * {"us": 1, "ms": 1000, "s": 1e6, "m": 6e7}[m.group(2)]
 reqs = int(re.search(r"(\d+) requests in", out).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-p50 = us(re.search(r"50%\s+(\S+)", out).group(1))
-p99 = us(re.search(r"99%\s+(\S+)", out).group(1))
+p50 = us(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+p99 = us(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
 errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 cpu = (after - before) * 1e6 / hz / reqs if name != "direct" else 0.0
 print(name, round(rps), round(p50), round(p99), round(cpu, 2), bconns, errs.group(1) if errs else 0)

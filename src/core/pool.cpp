@@ -22,7 +22,7 @@ BackendPool::BackendPool(Worker &worker, Backend &backend, int64_t warm_share)
 PooledConn *BackendPool::take_idle() {
     PooledConn *conn = idle_.pop_front();
     if (!conn) return nullptr;
-    uv_read_stop(reinterpret_cast<uv_stream_t *>(&conn->tcp));
+    if (worker_.settings().mode != static_cast<int64_t>(Mode::http)) stop_reading(conn);
     counters_.idle.sub();
     worker_.idle_changed(-1);
     conn->state = PooledConn::State::in_use;
@@ -120,20 +120,41 @@ void BackendPool::make_idle(PooledConn *conn) {
     worker_.idle_changed(+1);
     // Keep a read armed while idle: a backend's close is noticed at once, and bytes a
     // server-first protocol sends (a greeting) are kept for the session that takes it.
-    uv_read_start(reinterpret_cast<uv_stream_t *>(&conn->tcp), on_idle_alloc, on_idle_read);
+    conn->on_read = nullptr;
+    start_reading(conn);
     worker_.schedule_deferred();  // a waiter may take it
 }
 
-void BackendPool::on_idle_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
+void BackendPool::start_reading(PooledConn *conn) {
+    if (conn->reading) return;
+    if (uv_read_start(reinterpret_cast<uv_stream_t *>(&conn->tcp), on_alloc, on_read) == 0) conn->reading = true;
+}
+
+void BackendPool::stop_reading(PooledConn *conn) {
+    if (!conn->reading) return;
+    uv_read_stop(reinterpret_cast<uv_stream_t *>(&conn->tcp));
+    conn->reading = false;
+}
+
+void BackendPool::on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
     auto *conn = static_cast<PooledConn *>(h->data);
     IoBlock *b = conn->pool->worker_.buffers().get();
+    b->refs = 1;
     *buf = uv_buf_init(b->data, IoBlock::kSize);
 }
 
-void BackendPool::on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+void BackendPool::on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     auto *conn = static_cast<PooledConn *>(s->data);
-    BackendPool &pool = *conn->pool;
+    if (conn->state == PooledConn::State::in_use && conn->on_read) {
+        conn->on_read(conn, nread, buf);
+        return;
+    }
     IoBlock *b = buf->base ? reinterpret_cast<IoBlock *>(buf->base - offsetof(IoBlock, data)) : nullptr;
+    conn->pool->on_idle_read(conn, nread, b);
+}
+
+void BackendPool::on_idle_read(PooledConn *conn, ssize_t nread, IoBlock *b) {
+    BackendPool &pool = *this;
     if (nread > 0 && pool.worker_.settings().mode == static_cast<int64_t>(Mode::http)) {
         // An HTTP server may not speak unasked: whatever this is, the connection is unusable.
         pool.worker_.buffers().put(b);
@@ -178,6 +199,7 @@ void BackendPool::close_handles(PooledConn *conn) {
         conn->early = nullptr;
     }
     uv_timer_stop(&conn->timer);
+    conn->reading = false;  // uv_close stops it
     uv_close(reinterpret_cast<uv_handle_t *>(&conn->tcp), on_handle_closed);
     uv_close(reinterpret_cast<uv_handle_t *>(&conn->timer), on_handle_closed);
     counters_.open.sub();
@@ -225,7 +247,7 @@ void BackendPool::finish_session(PooledConn *conn) { close(conn); }
 void BackendPool::recycle(PooledConn *conn) {
     const Settings &st = worker_.shared().settings;
     conn->owner = nullptr;
-    uv_read_stop(reinterpret_cast<uv_stream_t *>(&conn->tcp));
+    conn->on_read = nullptr;  // the read stays armed: make_idle's handler takes over
     if (st.max_requests_per_conn > 0 && conn->requests >= static_cast<uint64_t>(st.max_requests_per_conn)) {
         counters_.closed_max_requests.add();
         close(conn);

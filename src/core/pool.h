@@ -36,6 +36,11 @@ struct PooledConn {
     uint64_t created_ms = 0;
     uint64_t idle_since_ms = 0;
     IoBlock *early = nullptr;  // bytes the backend sent before a session took it (server-first protocols)
+    // http: the read stays armed from idle to in use and back, so that reusing a connection
+    // costs no epoll change; while in use, reads go to the owning session's handler.
+    using ReadHandler = void (*)(PooledConn *conn, ssize_t nread, const uv_buf_t *buf);
+    ReadHandler on_read = nullptr;
+    bool reading = false;
     ListHook link;             // in the pool's idle list
     int open_handles = 0;
 };
@@ -65,8 +70,13 @@ public:
     PoolCounters &counters_mut() { return counters_; }
     size_t idle_count() const { return idle_.size(); }
 
-    // An open idle connection, or nullptr.
+    // An open idle connection, or nullptr. In http mode its read stays armed (see
+    // PooledConn::on_read); in tcp mode it is stopped for the relay to start its own.
     PooledConn *take_idle();
+    // Arms / disarms the connection's read (idempotent). Buffers come from the worker's pool
+    // with refs = 1; the handler owns them.
+    static void start_reading(PooledConn *conn);
+    static void stop_reading(PooledConn *conn);
     // Opens a connection for `owner` (nullptr: a warm one for the idle list). The caller has
     // already reserved a slot with Backend::try_reserve. nullptr if the connect could not even
     // start (the slot is released and the failure recorded).
@@ -103,8 +113,9 @@ public:
 private:
     static void on_connect(uv_connect_t *req, int status);
     static void on_connect_timeout(uv_timer_t *timer);
-    static void on_idle_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-    static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+    static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+    static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+    void on_idle_read(PooledConn *conn, ssize_t nread, IoBlock *b);
     static void on_handle_closed(uv_handle_t *h);
 
     PooledConn *new_conn(uint64_t created_ms);

@@ -34,6 +34,7 @@ struct HttpState {
     IoBlock *pending_block = nullptr;  // holds `pending` alive until the backend is ready
     std::vector<std::pair<const char *, size_t>> pending;  // request bytes parsed before that
     std::string head;  // the rewritten request head, kept for a retry
+    std::string resp_head;  // the rewritten response head (a buffer reused for every response)
     std::string client_ip;
     int requests = 0;
     bool req_done = false;
@@ -49,7 +50,6 @@ struct HttpState {
     bool retried = false;
     bool processing = false;
     bool client_reading = false;
-    bool backend_reading = false;
 };
 
 namespace http_session {
@@ -58,10 +58,12 @@ namespace {
 
 constexpr size_t kHighWater = 256 * 1024;
 
+// What is left of a write the socket did not take at once: the unsent part of a head (copied)
+// and/or a slice of a read block (referenced). Only backpressure gets here.
 struct WriteOp {
     uv_write_t req;
     Session *s;
-    IoBlock *block;  // referenced bytes, or nullptr when `text` is the payload
+    IoBlock *block;
     std::string text;
     bool to_client;
 };
@@ -77,44 +79,83 @@ void unref(Session *s, IoBlock *b) {
 void process(Session *s);
 void update_reads(Session *s);
 void finish_exchange(Session *s);
+void backend_failed(Session *s, const char *why);
+
+// A response with Connection: close is fully written: the client connection ends.
+void close_if_done(Session *s) {
+    if (s->state != Session::State::closing && s->http->phase == HttpState::Phase::closing &&
+        client_stream(s)->write_queue_size == 0 && s->writes_pending == 0) {
+        session::close(s, "response sent, connection: close");
+    }
+}
 
 void on_write(uv_write_t *req, int status) {
     auto *op = reinterpret_cast<WriteOp *>(req);
     Session *s = op->s;
     unref(s, op->block);
-    bool to_client = op->to_client;
     delete op;
     if (!session::write_done(s, status)) return;
-    HttpState &h = *s->http;
-    if (h.phase == HttpState::Phase::closing && to_client && client_stream(s)->write_queue_size == 0 &&
-        s->writes_pending == 0) {
-        session::close(s, "response sent, connection: close");
-        return;
-    }
-    update_reads(s);
+    close_if_done(s);
+    if (s->state != Session::State::closing) update_reads(s);
 }
 
-bool write(Session *s, bool to_client, IoBlock *block, const char *data, size_t len, std::string text = {}) {
+// Sends `text` (a head, may be empty) followed by `len` bytes of `block`, in one writev. The
+// socket is tried at once: usually it takes everything, which costs no request object, no
+// callback and no epoll change. Whatever it does not take is queued behind uv_write, and
+// libuv's own queue keeps later sends in order (uv_try_write refuses while it is non-empty).
+// Returns false when the caller must stop: the write failed and the session was closed, or
+// (toward the backend) handed to backend_failed, which may already have retried.
+bool send(Session *s, bool to_client, const std::string &text, IoBlock *block, const char *data, size_t len) {
+    uv_stream_t *stream = to_client ? client_stream(s) : backend_stream(s);
+    uv_buf_t bufs[2];
+    unsigned n = 0;
+    if (!text.empty()) bufs[n++] = uv_buf_init(const_cast<char *>(text.data()), static_cast<unsigned>(text.size()));
+    if (len > 0) bufs[n++] = uv_buf_init(const_cast<char *>(data), static_cast<unsigned>(len));
+    if (n == 0) return true;
+    size_t total = text.size() + len;
+    (to_client ? s->worker->counters().bytes_down : s->worker->counters().bytes_up).add(total);
+    (to_client ? s->bytes_out : s->bytes_in) += total;
+    int rc = uv_try_write(stream, bufs, n);
+    size_t sent = rc > 0 ? static_cast<size_t>(rc) : 0;
+    if (rc < 0 && rc != UV_EAGAIN) {
+        if (to_client) session::close(s, uv_strerror(rc));
+        else backend_failed(s, uv_strerror(rc));
+        return false;
+    }
+    if (sent == total) return true;
     auto *op = new WriteOp;
     op->s = s;
-    op->block = block;
+    op->block = nullptr;
     op->to_client = to_client;
-    op->text = std::move(text);
-    if (block) block->refs++;
-    uv_buf_t buf = block ? uv_buf_init(const_cast<char *>(data), static_cast<unsigned>(len))
-                         : uv_buf_init(&op->text[0], static_cast<unsigned>(op->text.size()));
-    int rc = uv_write(&op->req, to_client ? client_stream(s) : backend_stream(s), &buf, 1, on_write);
+    n = 0;
+    if (sent < text.size()) {
+        op->text.assign(text, sent, std::string::npos);
+        bufs[n++] = uv_buf_init(&op->text[0], static_cast<unsigned>(op->text.size()));
+        sent = 0;
+    } else {
+        sent -= text.size();
+    }
+    if (sent < len) {
+        op->block = block;
+        block->refs++;
+        bufs[n++] = uv_buf_init(const_cast<char *>(data + sent), static_cast<unsigned>(len - sent));
+    }
+    rc = uv_write(&op->req, stream, bufs, n, on_write);
     if (rc != 0) {
-        unref(s, block);
+        unref(s, op->block);
         delete op;
         session::close(s, uv_strerror(rc));
         return false;
     }
     s->writes_pending++;
-    size_t n = block ? len : op->text.size();
-    (to_client ? s->worker->counters().bytes_down : s->worker->counters().bytes_up).add(n);
-    (to_client ? s->bytes_out : s->bytes_in) += n;
     return true;
+}
+
+bool send_text(Session *s, bool to_client, const std::string &text) { return send(s, to_client, text, nullptr, nullptr, 0); }
+
+bool send_bytes(Session *s, bool to_client, IoBlock *block, const char *data, size_t len) {
+    static const std::string none;
+    return send(s, to_client, none, block, data, len);
 }
 
 const char *status_text(int status) {
@@ -152,13 +193,10 @@ void respond_error(Session *s, int status, const char *why) {
     text.append(body, static_cast<size_t>(blen));
     uv_timer_stop(&s->idle_timer);
     s->worker->dequeue_waiter(s);
-    if (s->conn) {  // mid-exchange: the backend connection is not reusable
-        if (h.backend_reading) uv_read_stop(backend_stream(s));
-        h.backend_reading = false;
-        session::close_conn(s);
-    }
-    write(s, true, nullptr, nullptr, 0, std::move(text));
-    update_reads(s);
+    if (s->conn) session::close_conn(s);  // mid-exchange: the backend connection is not reusable
+    if (!send_text(s, true, text)) return;
+    close_if_done(s);
+    if (s->state != Session::State::closing) update_reads(s);
 }
 
 void on_timer(uv_timer_t *t) {
@@ -193,6 +231,7 @@ void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
             (h.phase == HttpState::Phase::waiting || h.phase == HttpState::Phase::exchange)) {
             // Half-closed after a whole request: answer it, then close.
             h.client_keep_alive = false;
+            s->client_eof = true;
             uv_read_stop(stream);
             h.client_reading = false;
             return;
@@ -241,9 +280,14 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
 // Sends what was parsed so far to the backend: the rewritten head, then raw request bytes.
 void flush_to_backend(Session *s) {
     HttpState &h = *s->http;
-    if (!write(s, false, nullptr, nullptr, 0, h.head)) return;
-    for (auto &p : h.pending) {
-        if (!write(s, false, h.pending_block, p.first, p.second)) return;
+    if (h.pending.empty()) {
+        if (!send_text(s, false, h.head)) return;
+    } else {
+        // The head and the body bytes read with it leave in one writev.
+        if (!send(s, false, h.head, h.pending_block, h.pending[0].first, h.pending[0].second)) return;
+        for (size_t i = 1; i < h.pending.size(); i++) {
+            if (!send_bytes(s, false, h.pending_block, h.pending[i].first, h.pending[i].second)) return;
+        }
     }
     h.pending.clear();
     unref(s, h.pending_block);
@@ -293,7 +337,7 @@ void process(Session *s) {
             continue;
         }
         if (h.phase == HttpState::Phase::exchange && step.consumed > 0) {
-            if (!write(s, false, h.in, data, step.consumed)) break;
+            if (!send_bytes(s, false, h.in, data, step.consumed)) break;
         }
         if (step.message_done) h.req_done = true;
         if (step.consumed == 0 && !step.message_done) break;
@@ -307,17 +351,17 @@ void process(Session *s) {
     if (s->state != Session::State::closing) update_reads(s);
 }
 
-void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf);
 void start_tunnel(Session *s, IoBlock *b, size_t off);
 
 void update_reads(Session *s) {
     HttpState &h = *s->http;
     if (s->state == Session::State::closing || h.phase == HttpState::Phase::tunnel) return;
-    bool backend_backed_up = s->conn && s->conn->state == PooledConn::State::in_use &&
-                             backend_stream(s)->write_queue_size > kHighWater;
-    bool want_client = !h.in && !backend_backed_up &&
-                       (h.phase == HttpState::Phase::idle || h.phase == HttpState::Phase::head ||
-                        (h.phase == HttpState::Phase::exchange && !h.req_done));
+    bool attached = s->conn && s->conn->state == PooledConn::State::in_use;
+    // The client's read stays armed through the exchange (re-arming costs epoll changes); a
+    // pipelined request read meanwhile is held in `in`, which pauses it: one block at most.
+    bool backend_backed_up = attached && backend_stream(s)->write_queue_size > kHighWater;
+    bool want_client = !h.in && !s->client_eof && !backend_backed_up && h.phase != HttpState::Phase::closing;
     if (want_client && !h.client_reading) {
         uv_read_start(client_stream(s), on_alloc, on_client_read);
         h.client_reading = true;
@@ -325,14 +369,11 @@ void update_reads(Session *s) {
         uv_read_stop(client_stream(s));
         h.client_reading = false;
     }
-    bool want_backend = h.phase == HttpState::Phase::exchange && s->conn &&
-                        client_stream(s)->write_queue_size <= kHighWater;
-    if (want_backend && !h.backend_reading) {
-        uv_read_start(backend_stream(s), on_alloc, on_backend_read);
-        h.backend_reading = true;
-    } else if (!want_backend && h.backend_reading && s->conn) {
-        uv_read_stop(backend_stream(s));
-        h.backend_reading = false;
+    if (!attached) return;
+    if (h.phase == HttpState::Phase::exchange && client_stream(s)->write_queue_size <= kHighWater) {
+        BackendPool::start_reading(s->conn);
+    } else {
+        BackendPool::stop_reading(s->conn);
     }
 }
 
@@ -349,7 +390,6 @@ void backend_failed(Session *s, const char *why) {
         s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: reused connection failed (%s), retrying",
                                        s->worker->index(), why);
         session::close_conn(s);
-        h.backend_reading = false;
         h.phase = HttpState::Phase::waiting;
         h.pending.clear();
         session::acquire_or_wait(s);
@@ -358,8 +398,7 @@ void backend_failed(Session *s, const char *why) {
     respond_error(s, 502, why);
 }
 
-void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-    auto *conn = static_cast<PooledConn *>(stream->data);
+void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
     Session *s = conn->owner;
     HttpState &h = *s->http;
     if (nread <= 0) {
@@ -404,15 +443,15 @@ void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
                 h.client_keep_alive = h.client_keep_alive && framed;
                 h.resp_head_sent = true;
             }
+            h.resp_head.clear();
             if (rh.status >= 200 || !h.http10) {  // no interim responses to HTTP/1.0 clients
                 HeadRewrite rw;
                 rw.via = settings(s).via ? "poolproxy" : "";
                 rw.keep_alive = rh.status < 200 || h.client_keep_alive;
                 rw.http10_peer = h.http10;
-                std::string out;
-                write_response_head(rh, rw, &out);
-                if (!write(s, true, nullptr, nullptr, 0, std::move(out))) return;
+                write_response_head(rh, rw, &h.resp_head);
             }
+            size_t body = 0;
             if (!step.message_done) {
                 HttpStream::Step rest = h.resp.feed(b->data + off, b->len - off);  // bodiless end
                 if (rest.error_status) {
@@ -420,14 +459,22 @@ void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
                     respond_error(s, 502, rest.error.c_str());
                     return;
                 }
-                if (rest.consumed > 0 && !write(s, true, b, b->data + off, rest.consumed)) return;
-                off += rest.consumed;
+                body = rest.consumed;
                 step.message_done = rest.message_done;
             }
+            // The head and the body bytes that came with it leave in one writev.
+            if (!send(s, true, h.resp_head, body ? b : nullptr, b->data + off, body)) {
+                unref(s, b);
+                return;
+            }
+            off += body;
             h.resp_in_body = !step.message_done;
         } else if (step.consumed > 0 && h.resp_in_body) {
             // Raw message bytes (a head split across reads is not: it is rewritten when done).
-            if (!write(s, true, b, data, step.consumed)) return;
+            if (!send_bytes(s, true, b, data, step.consumed)) {
+                unref(s, b);
+                return;
+            }
         }
         if (step.message_done) {
             h.resp_in_body = false;
@@ -450,17 +497,18 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
     HeadRewrite rw;
     rw.keep_upgrade = true;
     rw.via = settings(s).via ? "poolproxy" : "";
-    std::string out;
-    write_response_head(h.resp.head(), rw, &out);
-    uv_read_stop(backend_stream(s));
-    uv_read_stop(client_stream(s));
-    h.backend_reading = h.client_reading = false;
+    h.resp_head.clear();
+    write_response_head(h.resp.head(), rw, &h.resp_head);
+    BackendPool::stop_reading(s->conn);
+    if (h.client_reading) uv_read_stop(client_stream(s));
+    h.client_reading = false;
+    s->conn->on_read = nullptr;
     uv_timer_stop(&s->idle_timer);
     h.phase = HttpState::Phase::tunnel;
-    if (!write(s, true, nullptr, nullptr, 0, std::move(out))) return;
-    if (off < b->len && !write(s, true, b, b->data + off, b->len - off)) return;
+    bool ok = send(s, true, h.resp_head, b, b->data + off, b->len - off);
     unref(s, b);
-    if (h.in && h.in_off < h.in->len && !write(s, false, h.in, h.in->data + h.in_off, h.in->len - h.in_off)) return;
+    if (!ok) return;
+    if (h.in && h.in_off < h.in->len && !send_bytes(s, false, h.in, h.in->data + h.in_off, h.in->len - h.in_off)) return;
     if (h.in) unref(s, h.in);
     h.in = nullptr;
     s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: upgraded to a tunnel", s->worker->index());
@@ -474,9 +522,7 @@ void finish_exchange(Session *s) {
     bool reusable = h.req_done && h.resp.head().keep_alive;
     session::log_access(s, h.req.head().method.c_str(), h.req.head().target.c_str(), h.resp.head().status,
                         h.t_first_byte);
-    if (s->conn) {
-        if (h.backend_reading) uv_read_stop(backend_stream(s));
-        h.backend_reading = false;
+    if (s->conn) {  // its read stays armed: the pool's idle handler takes over
         if (reusable) session::give_back_conn(s);
         else session::close_conn(s);
     }
@@ -520,6 +566,7 @@ void begin(Session *s) {
 void attach(Session *s, PooledConn *conn) {
     HttpState &h = *s->http;
     conn->requests++;
+    conn->on_read = on_backend_read;
     h.phase = HttpState::Phase::exchange;
     arm_timer(s, settings(s).response_timeout);
     flush_to_backend(s);

@@ -48,6 +48,8 @@ void on_shutdown(uv_shutdown_t *req, int status) {
     maybe_finish(s);
 }
 
+void start_reading(uv_stream_t *stream, int dir);
+
 void on_write(uv_write_t *req, int status) {
     IoBlock *b = reinterpret_cast<IoBlock *>(reinterpret_cast<char *>(req) - offsetof(IoBlock, req));
     auto *s = static_cast<Session *>(b->owner);
@@ -58,11 +60,11 @@ void on_write(uv_write_t *req, int status) {
     // Backpressure release: the side we stopped reading may go on once its peer drained.
     if (dir == kUp && s->client_read_paused && backend_stream(s)->write_queue_size <= kLowWater) {
         s->client_read_paused = false;
-        if (!s->client_eof) uv_read_start(client_stream(s), on_alloc, nullptr);
+        if (!s->client_eof) start_reading(client_stream(s), kUp);
     }
     if (dir == kDown && s->backend_read_paused && client_stream(s)->write_queue_size <= kLowWater) {
         s->backend_read_paused = false;
-        if (!s->backend_eof) uv_read_start(backend_stream(s), on_alloc, nullptr);
+        if (!s->backend_eof) start_reading(backend_stream(s), kDown);
     }
 }
 
