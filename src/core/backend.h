@@ -1,6 +1,6 @@
-// A backend as all workers share it: its address and the few atomics that must be global —
-// the connection cap (pool_max) and the in-flight count least_conn reads. Everything counted
-// per request lives in the per-worker pool instead.
+// A backend as all workers share it: its address and the few atomics that must be global, none
+// of them touched per request (the connection cap, pool_max, moves only when a connection opens
+// or closes). Everything counted per request lives in the per-worker pool and balancer.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -18,8 +18,6 @@ struct Backend {
 
     // Connections open or being opened, across all workers; never above pool_max when capped.
     std::atomic<int64_t> open{0};
-    // Sessions using this backend now, including those still connecting (least_conn input).
-    std::atomic<int64_t> outstanding{0};
     // Not chosen before this monotonic time (ms) after a failed connect, unless all are down.
     std::atomic<uint64_t> down_until_ms{0};
     // false after a failed connect, true again after a successful one (events fire on change).

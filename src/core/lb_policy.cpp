@@ -3,7 +3,7 @@
 namespace pp {
 
 LoadBalancer::LoadBalancer(LbPolicy policy, const std::vector<Backend *> &backends, uint64_t seed)
-    : policy_(policy), backends_(backends), current_weight_(backends.size(), 0), rng_(seed),
+    : policy_(policy), backends_(backends), current_weight_(backends.size(), 0), in_flight_(backends.size(), 0), rng_(seed),
       eligible_(backends.size(), false) {
     candidates_.reserve(backends.size());
 }
@@ -47,7 +47,7 @@ int LoadBalancer::pick_round_robin(const std::vector<bool> &eligible) {
     return best;
 }
 
-// Power of two choices over the shared in-flight counts, weighted: two distinct candidates,
+// Power of two choices over this worker's in-flight counts, weighted: two distinct candidates,
 // the one with fewer outstanding sessions per unit of weight wins.
 int LoadBalancer::pick_least_conn(const std::vector<bool> &eligible) {
     std::vector<int> &cands = candidates_;
@@ -63,8 +63,8 @@ int LoadBalancer::pick_least_conn(const std::vector<bool> &eligible) {
     if (b >= a) b++;  // never the same backend twice
     const Backend *ba = backends_[cands[a]];
     const Backend *bb = backends_[cands[b]];
-    int64_t la = ba->outstanding.load(std::memory_order_relaxed) * bb->weight;
-    int64_t lb = bb->outstanding.load(std::memory_order_relaxed) * ba->weight;
+    int64_t la = in_flight_[static_cast<size_t>(cands[a])] * bb->weight;
+    int64_t lb = in_flight_[static_cast<size_t>(cands[b])] * ba->weight;
     return la <= lb ? cands[a] : cands[b];
 }
 

@@ -1,5 +1,6 @@
-// Backend selection. One LoadBalancer per worker (its state is the worker's own); the inputs
-// shared across workers are the backends' atomics.
+// Backend selection. One LoadBalancer per worker, its state the worker's own: least_conn weighs
+// this worker's own in-flight requests per backend (as Envoy's per-worker least_request does),
+// so choosing costs no shared atomic. The inputs shared across workers are the down marks.
 #pragma once
 #include <cstdint>
 #include <random>
@@ -18,6 +19,10 @@ public:
     // now_ms; when every candidate is down, picks among them anyway (panic mode) rather than
     // refusing. Returns -1 when every backend is excluded.
     int pick(const std::vector<bool> &excluded, uint64_t now_ms);
+    // A session of this worker started / stopped using backend b (least_conn's input).
+    void started(int b) { in_flight_[static_cast<size_t>(b)]++; }
+    void finished(int b) { in_flight_[static_cast<size_t>(b)]--; }
+    int64_t in_flight(int b) const { return in_flight_[static_cast<size_t>(b)]; }
 
 private:
     int pick_round_robin(const std::vector<bool> &eligible);
@@ -27,6 +32,7 @@ private:
     LbPolicy policy_;
     std::vector<Backend *> backends_;
     std::vector<int64_t> current_weight_;  // smooth weighted round robin state
+    std::vector<int64_t> in_flight_;
     std::mt19937_64 rng_;
     // Scratch space reused by every pick, so choosing a backend allocates nothing.
     std::vector<bool> eligible_;

@@ -19,8 +19,10 @@ constexpr uint64_t kDownMs = 1000;  // a backend that refused is skipped this lo
 BackendPool::BackendPool(Worker &worker, Backend &backend, int64_t warm_share)
     : worker_(worker), backend_(backend), warm_share_(warm_share) {}
 
+// The most recently used connection first: its state is warm in caches, and the least used
+// ones age at the front until pool_idle_timeout retires them, so the pool shrinks to the load.
 PooledConn *BackendPool::take_idle() {
-    PooledConn *conn = idle_.pop_front();
+    PooledConn *conn = idle_.pop_back();
     if (!conn) return nullptr;
     if (worker_.settings().mode != static_cast<int64_t>(Mode::http)) stop_reading(conn);
     counters_.idle.sub();

@@ -167,7 +167,6 @@ void Proxy::backend_stats(int index, pp_backend_stats *out) const {
     const Backend &b = *shared_->backends[static_cast<size_t>(index)];
     pp_backend_stats s{};
     s.conns_open = static_cast<uint64_t>(b.open.load());
-    s.sessions_active = static_cast<uint64_t>(b.outstanding.load());
     s.weight = static_cast<uint64_t>(b.weight);
     s.up = b.up.load() ? 1 : 0;
     for (const auto &w : shared_->workers) {
@@ -176,6 +175,7 @@ void Proxy::backend_stats(int index, pp_backend_stats *out) const {
         s.conns_opened += p.opened.get();
         s.connect_failures += p.connect_failures.get();
         s.sessions += p.sessions.get();
+        s.sessions_active += p.sessions_active.get();
     }
     s.struct_size = sizeof s;
     deliver(s, out);

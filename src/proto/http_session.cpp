@@ -571,8 +571,10 @@ void attach(Session *s, PooledConn *conn) {
     arm_timer(s, settings(s).response_timeout);
     flush_to_backend(s);
     if (s->state == Session::State::closing) return;
-    process(s);  // more request body may be waiting in the input
-    update_reads(s);
+    // More request body may be waiting in the input. When attach runs inside process() (an
+    // idle connection was at hand), this returns at once and the outer pass updates the reads:
+    // updating them here, with the input still held, would stop and re-arm the client's read.
+    process(s);
 }
 
 void no_backend(Session *s, int status, const char *why) { respond_error(s, status, why); }

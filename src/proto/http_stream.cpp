@@ -2,13 +2,21 @@
 
 #include <strings.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace pp {
 
 namespace {
 
-bool iequals(const std::string &a, const char *b) { return strcasecmp(a.c_str(), b) == 0; }
+bool iequals(const char *a, size_t alen, const char *b, size_t blen) {
+    return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+template <size_t N>
+bool is(const std::string &name, const char (&lower)[N]) {
+    return iequals(name.data(), name.size(), lower, N - 1);
+}
 
 void trim_trailing_ows(std::string *v) {
     while (!v->empty() && (v->back() == ' ' || v->back() == '\t')) v->pop_back();
@@ -22,8 +30,9 @@ constexpr size_t kLineOverhead = 4;
 }  // namespace
 
 const std::string *HttpHead::find(const char *name) const {
+    const size_t len = std::strlen(name);
     for (const HttpHeader &h : headers) {
-        if (iequals(h.name, name)) return &h.value;
+        if (iequals(h.name.data(), h.name.size(), name, len)) return &h.value;
     }
     return nullptr;
 }
@@ -50,9 +59,22 @@ int HttpStream::reject(int status, const char *why) {
     return -1;
 }
 
+void HttpStream::clear_head() {
+    for (HttpHeader &h : head_.headers) spare_.push_back(std::move(h));
+    head_.headers.clear();
+    head_.method.clear();
+    head_.target.clear();
+    head_.reason.clear();
+    head_.status = 0;
+    head_.http_major = head_.http_minor = 1;
+    head_.keep_alive = true;
+    head_.chunked = head_.has_content_length = head_.upgrade = head_.expect_continue = false;
+    head_.content_length = 0;
+}
+
 int HttpStream::on_message_begin(llhttp_t *p) {
     HttpStream &s = self(p);
-    s.head_ = HttpHead{};
+    s.clear_head();
     s.head_size_ = 0;
     s.field_done_ = true;
     s.body_seen_ = 0;
@@ -79,7 +101,14 @@ int HttpStream::on_status(llhttp_t *p, const char *at, size_t len) {
 int HttpStream::on_header_field(llhttp_t *p, const char *at, size_t len) {
     HttpStream &s = self(p);
     if (s.field_done_) {
-        s.head_.headers.emplace_back();
+        if (s.spare_.empty()) {
+            s.head_.headers.emplace_back();
+        } else {
+            s.head_.headers.push_back(std::move(s.spare_.back()));
+            s.spare_.pop_back();
+            s.head_.headers.back().name.clear();
+            s.head_.headers.back().value.clear();
+        }
         s.head_size_ += kLineOverhead;
         s.field_done_ = false;
     }
@@ -150,7 +179,7 @@ int HttpStream::on_headers_complete(llhttp_t *p) {
 
 int HttpStream::on_body(llhttp_t *p, const char *at, size_t len) {
     HttpStream &s = self(p);
-    s.step_->body.emplace_back(at, len);
+    if (s.collect_body_) s.step_->body.emplace_back(at, len);
     s.body_seen_ += len;
     if (s.limits_.max_body_size > 0 && s.body_seen_ > s.limits_.max_body_size) {
         return s.reject(s.role_ == Role::request ? 413 : 502, "body larger than max_body_size");
@@ -179,7 +208,7 @@ void HttpStream::reset() {
     after_head_ = false;
     llhttp_init(&parser_, role_ == Role::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
     parser_.data = this;
-    head_ = HttpHead{};
+    clear_head();
     last_fed_byte_ = '\n';
     response_to_head_ = false;
 }
@@ -234,88 +263,95 @@ namespace {
 
 // Hop-by-hop fields (RFC 9110 7.6.1) plus the ones the proxy sets itself.
 bool is_hop_by_hop(const std::string &name) {
-    static const char *names[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"};
-    for (const char *n : names) {
-        if (iequals(name, n)) return true;
+    switch (name.size()) {
+    case 2: return is(name, "te");
+    case 7: return is(name, "trailer") || is(name, "upgrade");
+    case 10: return is(name, "connection") || is(name, "keep-alive");
+    case 16: return is(name, "proxy-connection");
+    default: return false;
     }
-    return false;
 }
 
-// Lower-cased tokens listed in every Connection field.
-std::vector<std::string> connection_tokens(const HttpHead &head) {
-    std::vector<std::string> tokens;
+// Is `name` one of the comma-separated tokens of any Connection field? Scanned in place:
+// rewriting a head allocates nothing.
+bool named_by_connection(const std::string &name, const HttpHead &head) {
     for (const HttpHeader &h : head.headers) {
-        if (!iequals(h.name, "connection")) continue;
-        size_t i = 0;
-        while (i <= h.value.size()) {
-            size_t comma = h.value.find(',', i);
-            if (comma == std::string::npos) comma = h.value.size();
-            std::string t = h.value.substr(i, comma - i);
-            size_t a = t.find_first_not_of(" \t"), b = t.find_last_not_of(" \t");
-            if (a != std::string::npos) {
-                t = t.substr(a, b - a + 1);
-                for (char &c : t) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-                tokens.push_back(t);
-            }
-            i = comma + 1;
+        if (!is(h.name, "connection")) continue;
+        const char *p = h.value.data();
+        const char *end = p + h.value.size();
+        while (p < end) {
+            const char *comma = static_cast<const char *>(std::memchr(p, ',', static_cast<size_t>(end - p)));
+            const char *stop = comma ? comma : end;
+            const char *a = p, *b = stop;
+            while (a < b && (*a == ' ' || *a == '\t')) a++;
+            while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+            if (iequals(name.data(), name.size(), a, static_cast<size_t>(b - a))) return true;
+            p = stop + 1;
         }
     }
-    return tokens;
+    return false;
 }
 
-bool named_by_connection(const std::string &name, const std::vector<std::string> &tokens) {
-    for (const std::string &t : tokens) {
-        if (iequals(name, t.c_str())) return true;
-    }
-    return false;
+void append_field(std::string *out, const std::string &name, const std::string &value) {
+    out->append(name).append(": ", 2).append(value).append("\r\n", 2);
+}
+
+void append_field(std::string *out, const std::string &name, const std::string &value, const char *extra,
+                  size_t extra_len) {
+    out->append(name).append(": ", 2).append(value).append(", ", 2).append(extra, extra_len).append("\r\n", 2);
 }
 
 void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std::string *out) {
-    std::vector<std::string> tokens = connection_tokens(head);
     bool had_xff = false, had_via = false;
-    std::string via_entry;
+    char via_entry[96];
+    size_t via_len = 0;
     if (!rw.via.empty()) {
-        via_entry = std::to_string(head.http_major) + "." + std::to_string(head.http_minor) + " " + rw.via;
+        int n = std::snprintf(via_entry, sizeof via_entry, "%d.%d %s", head.http_major, head.http_minor, rw.via.c_str());
+        via_len = n > 0 ? std::min(static_cast<size_t>(n), sizeof via_entry - 1) : 0;
     }
+    const bool forwarded = request && rw.add_forwarded;
     for (const HttpHeader &h : head.headers) {
-        if (rw.keep_upgrade && iequals(h.name, "upgrade")) {
-            *out += h.name + ": " + h.value + "\r\n";
+        if (rw.keep_upgrade && is(h.name, "upgrade")) {
+            append_field(out, h.name, h.value);
             continue;
         }
-        if (is_hop_by_hop(h.name) || named_by_connection(h.name, tokens)) continue;
-        if (request && rw.add_forwarded && iequals(h.name, "x-forwarded-proto")) continue;  // ours replaces it
-        if (request && rw.add_forwarded && iequals(h.name, "x-forwarded-for")) {
-            *out += h.name + ": " + h.value + ", " + rw.client_ip + "\r\n";
+        if (is_hop_by_hop(h.name) || named_by_connection(h.name, head)) continue;
+        if (forwarded && is(h.name, "x-forwarded-proto")) continue;  // ours replaces it
+        if (forwarded && is(h.name, "x-forwarded-for")) {
+            append_field(out, h.name, h.value, rw.client_ip.data(), rw.client_ip.size());
             had_xff = true;
             continue;
         }
-        if (!via_entry.empty() && iequals(h.name, "via")) {
-            *out += h.name + ": " + h.value + ", " + via_entry + "\r\n";
+        if (via_len && is(h.name, "via")) {
+            append_field(out, h.name, h.value, via_entry, via_len);
             had_via = true;
             continue;
         }
-        *out += h.name + ": " + h.value + "\r\n";
+        append_field(out, h.name, h.value);
     }
-    if (request && rw.add_forwarded) {
-        if (!had_xff) *out += "X-Forwarded-For: " + rw.client_ip + "\r\n";
-        *out += "X-Forwarded-Proto: " + rw.proto + "\r\n";
+    if (forwarded) {
+        if (!had_xff) out->append("X-Forwarded-For: ").append(rw.client_ip).append("\r\n", 2);
+        out->append("X-Forwarded-Proto: ").append(rw.proto).append("\r\n", 2);
     }
-    if (!via_entry.empty() && !had_via) *out += "Via: " + via_entry + "\r\n";
-    if (rw.keep_upgrade) *out += "Connection: upgrade\r\n";
-    else if (!rw.keep_alive) *out += "Connection: close\r\n";
-    else if (rw.http10_peer) *out += "Connection: keep-alive\r\n";
-    *out += "\r\n";
+    if (via_len && !had_via) out->append("Via: ", 5).append(via_entry, via_len).append("\r\n", 2);
+    if (rw.keep_upgrade) out->append("Connection: upgrade\r\n");
+    else if (!rw.keep_alive) out->append("Connection: close\r\n");
+    else if (rw.http10_peer) out->append("Connection: keep-alive\r\n");
+    out->append("\r\n", 2);
 }
 
 }  // namespace
 
 void write_request_head(const HttpHead &head, const HeadRewrite &rw, std::string *out) {
-    *out += head.method + " " + head.target + " HTTP/1.1\r\n";
+    out->append(head.method).append(" ", 1).append(head.target).append(" HTTP/1.1\r\n", 11);
     write_fields(head, rw, true, out);
 }
 
 void write_response_head(const HttpHead &head, const HeadRewrite &rw, std::string *out) {
-    *out += (rw.http10_peer ? "HTTP/1.0 " : "HTTP/1.1 ") + std::to_string(head.status) + " " + head.reason + "\r\n";
+    char status[16];
+    int n = std::snprintf(status, sizeof status, "%d ", head.status);
+    out->append(rw.http10_peer ? "HTTP/1.0 " : "HTTP/1.1 ", 9).append(status, static_cast<size_t>(n));
+    out->append(head.reason).append("\r\n", 2);
     write_fields(head, rw, false, out);
 }
 

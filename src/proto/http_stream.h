@@ -59,8 +59,8 @@ public:
         bool head_done = false;  // head() holds a complete head; consumed = the head's bytes
         bool message_done = false;
         bool upgraded = false;   // the connection switches protocol after this message
-        // The decoded body payload within the input (chunk framing removed), for checks and tests;
-        // what a proxy forwards is the raw `consumed` region.
+        // The decoded body payload within the input (chunk framing removed), filled only when
+        // collect_body(true), for checks and tests; a proxy forwards the raw `consumed` region.
         std::vector<std::pair<const char *, size_t>> body;
         int error_status = 0;    // 400, 413, 414, 431 (request) or 502 (response); 0: none
         std::string error;       // why, for logs
@@ -78,6 +78,8 @@ public:
     const HttpHead &head() const { return head_; }
     // Responses only: the request this response answers was HEAD (no body follows).
     void expect_head_response(bool yes) { response_to_head_ = yes; }
+    // Fill Step::body (off by default: a proxy needs only the raw bytes, and this allocates).
+    void collect_body(bool yes) { collect_body_ = yes; }
 
 private:
     static int on_message_begin(llhttp_t *p);
@@ -90,6 +92,7 @@ private:
     static int on_body(llhttp_t *p, const char *at, size_t len);
     static int on_message_complete(llhttp_t *p);
     int reject(int status, const char *why);
+    void clear_head();
 
     Role role_;
     Limits limits_;
@@ -99,6 +102,10 @@ private:
     size_t head_size_ = 0;  // bytes of the current head so far, for the 431 limit
     bool field_done_ = true;  // the next field callback starts a new header
     bool response_to_head_ = false;
+    bool collect_body_ = false;
+    // Header objects of earlier messages, kept with their string capacity so that parsing the
+    // next head allocates nothing.
+    std::vector<HttpHeader> spare_;
     uint64_t body_seen_ = 0;
     Step *step_ = nullptr;         // the Step being filled by the current feed()
     const char *data_ = nullptr;   // the input of the current feed()

@@ -133,7 +133,7 @@ bool try_acquire(Session *s) {
         w.dequeue_waiter(s);
         (conn ? w.counters().pool_hits : w.counters().pool_misses).add();
         s->backend_id = b;
-        backend.outstanding.fetch_add(1, std::memory_order_relaxed);
+        w.lb().started(b);
         pool.counters_mut().sessions.add();
         pool.counters_mut().sessions_active.add();
         if (conn) {
@@ -145,7 +145,7 @@ bool try_acquire(Session *s) {
         s->conn = pool.open(s);
         if (s->conn) return true;
         // The connect could not even start: this backend has failed for the session.
-        backend.outstanding.fetch_sub(1, std::memory_order_relaxed);
+        w.lb().finished(b);
         pool.counters_mut().sessions_active.sub();
         s->backend_id = -1;
         s->state = Session::State::acquiring;
@@ -172,7 +172,7 @@ void on_connected(Session *s, PooledConn *conn) {
 void on_connect_failed(Session *s, int backend_id) {
     Worker &w = *s->worker;
     BackendPool &pool = w.pool(static_cast<size_t>(backend_id));
-    pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
+    s->worker->lb().finished(s->backend_id);
     pool.counters_mut().sessions_active.sub();
     s->conn = nullptr;
     s->backend_id = -1;
@@ -186,7 +186,7 @@ void on_connect_failed(Session *s, int backend_id) {
 static void release_conn(Session *s, bool reuse) {
     if (s->backend_id < 0 || !s->conn) return;
     BackendPool &pool = s->worker->pool(static_cast<size_t>(s->backend_id));
-    pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
+    s->worker->lb().finished(s->backend_id);
     pool.counters_mut().sessions_active.sub();
     if (reuse) pool.recycle(s->conn);
     else pool.finish_session(s->conn);
@@ -208,7 +208,7 @@ void close(Session *s, const char *why) {
     w.dequeue_waiter(s);
     if (s->backend_id >= 0) {
         BackendPool &pool = w.pool(static_cast<size_t>(s->backend_id));
-        pool.backend().outstanding.fetch_sub(1, std::memory_order_relaxed);
+        s->worker->lb().finished(s->backend_id);
         pool.counters_mut().sessions_active.sub();
         if (s->conn && s->conn->state == PooledConn::State::connecting) {
             pool.adopt_connecting(s->conn);  // still useful: it becomes an idle pooled connection

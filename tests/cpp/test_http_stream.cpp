@@ -27,6 +27,7 @@ Parsed parse(HttpStream::Role role, const std::string &wire, size_t chunk = 0, H
              bool head_response = false) {
     HttpStream s(role, limits);
     s.expect_head_response(head_response);
+    s.collect_body(true);
     Parsed out;
     std::string body;
     size_t off = 0;

@@ -75,8 +75,8 @@ TEST(LbPolicy, DownBackendsSkippedUntilAllAreDown) {
 TEST(LbPolicy, LeastConnPrefersFewerOutstandingAndNeverSameTwice) {
     Fixture f({1, 1});
     LoadBalancer lb(LbPolicy::least_conn, f.ptrs, 3);
-    f.ptrs[0]->outstanding = 10;
-    f.ptrs[1]->outstanding = 2;
+    for (int i = 0; i < 10; i++) lb.started(0);
+    for (int i = 0; i < 2; i++) lb.started(1);
     // With two backends the two choices are always both of them, so the lighter one wins.
     for (int i = 0; i < 50; i++) EXPECT_EQ(lb.pick(f.none(), 0), 1);
 }
@@ -84,17 +84,28 @@ TEST(LbPolicy, LeastConnPrefersFewerOutstandingAndNeverSameTwice) {
 TEST(LbPolicy, LeastConnWeighsOutstandingByWeight) {
     Fixture f({4, 1});
     LoadBalancer lb(LbPolicy::least_conn, f.ptrs, 3);
-    f.ptrs[0]->outstanding = 6;  // 6 per 4 units of weight: lighter than 2 per 1
-    f.ptrs[1]->outstanding = 2;
+    for (int i = 0; i < 6; i++) lb.started(0);  // 6 per 4 units of weight: lighter than 2 per 1
+    for (int i = 0; i < 2; i++) lb.started(1);
     for (int i = 0; i < 20; i++) EXPECT_EQ(lb.pick(f.none(), 0), 0);
 }
 
 TEST(LbPolicy, LeastConnAmongManySkipsTheBusiest) {
     Fixture f({1, 1, 1, 1});
     LoadBalancer lb(LbPolicy::least_conn, f.ptrs, 11);
-    f.ptrs[2]->outstanding = 100;
+    for (int i = 0; i < 100; i++) lb.started(2);
     // P2C never picks the busiest unless both choices are it, which distinct choices forbid.
     for (int i = 0; i < 200; i++) EXPECT_NE(lb.pick(f.none(), 0), 2);
+}
+
+TEST(LbPolicy, LeastConnFollowsFinishedSessions) {
+    Fixture f({1, 1});
+    LoadBalancer lb(LbPolicy::least_conn, f.ptrs, 5);
+    for (int i = 0; i < 3; i++) lb.started(0);
+    lb.started(1);
+    EXPECT_EQ(lb.pick(f.none(), 0), 1);
+    for (int i = 0; i < 3; i++) lb.finished(0);
+    EXPECT_EQ(lb.in_flight(0), 0);
+    EXPECT_EQ(lb.pick(f.none(), 0), 0);
 }
 
 TEST(LbPolicy, RandomReachesEveryBackendInProportion) {
