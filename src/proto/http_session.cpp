@@ -45,6 +45,8 @@ struct HttpState {
     bool resp_in_body = false;    // past a response head: bytes now are the message's own
     bool wants_upgrade = false;   // the request asked to switch protocols (WebSocket)
     uint64_t t_first_byte = 0;    // uv_hrtime of the first response byte
+    uint64_t deadline_ms = 0;     // the current phase's timeout (loop time); 0: none
+    uint64_t timer_due_ms = 0;    // when the session's timer is set to fire; 0: not running
     bool client_keep_alive = true;
     bool http10 = false;
     bool retried = false;
@@ -80,6 +82,7 @@ void process(Session *s);
 void update_reads(Session *s);
 void finish_exchange(Session *s);
 void backend_failed(Session *s, const char *why);
+void stop_timer(Session *s);
 
 // A response with Connection: close is fully written: the client connection ends.
 void close_if_done(Session *s) {
@@ -191,7 +194,7 @@ void respond_error(Session *s, int status, const char *why) {
     if (status == 503) text += "Retry-After: 1\r\n";
     text += "Connection: close\r\n\r\n";
     text.append(body, static_cast<size_t>(blen));
-    uv_timer_stop(&s->idle_timer);
+    stop_timer(s);
     s->worker->dequeue_waiter(s);
     if (s->conn) session::close_conn(s);  // mid-exchange: the backend connection is not reusable
     if (!send_text(s, true, text)) return;
@@ -199,9 +202,41 @@ void respond_error(Session *s, int status, const char *why) {
     if (s->state != Session::State::closing) update_reads(s);
 }
 
+// Each phase has a deadline (header, response, idle), and moving between them must not cost a
+// timer-heap operation per request. So the session's one timer runs to the earliest deadline
+// it was set for; a later deadline only moves deadline_ms, and an early firing re-arms for
+// what remains. Clearing a deadline leaves the timer to fire for nothing.
+void on_timer(uv_timer_t *t);
+
+void arm_timer(Session *s, int64_t ms) {
+    HttpState &h = *s->http;
+    h.deadline_ms = uv_now(s->worker->loop()) + static_cast<uint64_t>(ms);
+    if (h.timer_due_ms == 0 || h.timer_due_ms > h.deadline_ms) {
+        uv_timer_start(&s->idle_timer, on_timer, static_cast<uint64_t>(ms), 0);
+        h.timer_due_ms = h.deadline_ms;
+    }
+}
+
+void clear_deadline(Session *s) { s->http->deadline_ms = 0; }
+
+// For good (an error answer, a tunnel that sets its own): the timer really stops.
+void stop_timer(Session *s) {
+    uv_timer_stop(&s->idle_timer);
+    s->http->deadline_ms = s->http->timer_due_ms = 0;
+}
+
 void on_timer(uv_timer_t *t) {
     auto *s = static_cast<Session *>(t->data);
     HttpState &h = *s->http;
+    h.timer_due_ms = 0;
+    if (h.deadline_ms == 0) return;
+    uint64_t now = uv_now(s->worker->loop());
+    if (now < h.deadline_ms) {
+        uv_timer_start(t, on_timer, h.deadline_ms - now, 0);
+        h.timer_due_ms = h.deadline_ms;
+        return;
+    }
+    h.deadline_ms = 0;
     switch (h.phase) {
     case HttpState::Phase::idle: session::close(s, "client idle timeout"); break;
     case HttpState::Phase::head: respond_error(s, 408, "client_header_timeout"); break;
@@ -210,7 +245,6 @@ void on_timer(uv_timer_t *t) {
     }
 }
 
-void arm_timer(Session *s, int64_t ms) { uv_timer_start(&s->idle_timer, on_timer, static_cast<uint64_t>(ms), 0); }
 
 void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
     Worker *w = static_cast<Worker *>(h->loop->data);
@@ -274,7 +308,7 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     h.resp.expect_head_response(head.method == "HEAD");
     h.resp_any = h.resp_head_sent = h.resp_in_body = h.retried = false;
     h.phase = HttpState::Phase::waiting;
-    uv_timer_stop(&s->idle_timer);
+    clear_deadline(s);
 }
 
 // Sends what was parsed so far to the backend: the rewritten head, then raw request bytes.
@@ -420,7 +454,7 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
     if (!h.resp_any) {
         h.resp_any = true;
         h.t_first_byte = uv_hrtime();
-        uv_timer_stop(&s->idle_timer);
+        clear_deadline(s);
     }
     size_t off = 0;
     while (off < b->len && s->state != Session::State::closing) {
@@ -503,7 +537,7 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
     if (h.client_reading) uv_read_stop(client_stream(s));
     h.client_reading = false;
     s->conn->on_read = nullptr;
-    uv_timer_stop(&s->idle_timer);
+    stop_timer(s);
     h.phase = HttpState::Phase::tunnel;
     bool ok = send(s, true, h.resp_head, b, b->data + off, b->len - off);
     unref(s, b);
