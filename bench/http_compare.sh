@@ -84,31 +84,33 @@ start() {
     wait_port "$pt"
     echo "$p $pt"
 }
-# cpu_ticks PID...: utime+stime of the processes (nginx: master and its worker).
+# cpu_ticks PID...: "utime stime" of the processes (nginx: master and its worker), in ticks.
 cpu_ticks() {
-    t=0
+    u=0; k=0
     for p in "$@"; do
         for q in $p $(pgrep -P "$p" || true); do
-            t=$((t + $(awk '{print $14 + $15}' "/proc/$q/stat")))
+            set -- $(awk '{print $14, $15}' "/proc/$q/stat")
+            u=$((u + $1)); k=$((k + $2))
         done
     done
-    echo "$t"
+    echo "$u $k"
 }
 backend_conns() { ss -Htn state established "( dport = :$BE )" | wc -l; }
 HZ=$(getconf CLK_TCK)
 
-run() {  # run NAME -> one line: name rps p50_us p99_us cpu_us_per_req backend_conns
+run() {  # run NAME -> one line: name rps p50_us p99_us cpu_us_per_req backend_conns non2xx user_us sys_us
     name="$1"
     if [ "$name" = direct ]; then pid=""; pt=$BE; else set -- $(start "$name"); pid=$1; pt=$2; fi
     taskset -c 1 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$pt/" >/dev/null 2>&1  # warm up
-    before=0; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+    before="0 0"; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
     taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$pt/" >"$W/wrk.out" 2>&1
-    after=0; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+    after="0 0"; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
     bconns=$(backend_conns)
     [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
     python3 - "$name" "$W/wrk.out" "$before" "$after" "$HZ" "$bconns" <<'PY'
 import re, sys
-name, path, before, after, hz, bconns = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+name, path, hz, bconns = sys.argv[1], sys.argv[2], int(sys.argv[5]), sys.argv[6]
+before, after = [int(x) for x in sys.argv[3].split()], [int(x) for x in sys.argv[4].split()]
 out = open(path).read()
 def us(v):
     m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
@@ -120,8 +122,10 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 p50 = us(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
 p99 = us(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
 errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-cpu = (after - before) * 1e6 / hz / reqs if name != "direct" else 0.0
-print(name, round(rps), round(p50), round(p99), round(cpu, 2), bconns, errs.group(1) if errs else 0)
+user = (after[0] - before[0]) * 1e6 / hz / reqs
+syst = (after[1] - before[1]) * 1e6 / hz / reqs
+print(name, round(rps), round(p50), round(p99), round(user + syst, 2), bconns, errs.group(1) if errs else 0,
+      round(user, 2), round(syst, 2))
 PY
 }
 
@@ -136,11 +140,12 @@ rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
     rows.setdefault(f[0], []).append([float(x) for x in f[1:]])
-print("| target | req/s | p50 µs | p99 µs | proxy CPU µs/req | backend conns | non-2xx |")
-print("|---|---|---|---|---|---|---|")
+print("| target | req/s | p50 µs | p99 µs | proxy CPU µs/req | (user + kernel) | backend conns | non-2xx |")
+print("|---|---|---|---|---|---|---|---|")
 for name in ["direct", "poolproxy", "haproxy", "nginx"]:
     cols = list(zip(*rows[name]))
     med = [statistics.median(c) for c in cols]
     cpu = "-" if name == "direct" else "%.2f" % med[3]
-    print("| %s | %d | %d | %d | %s | %d | %d |" % (name, med[0], med[1], med[2], cpu, med[4], med[5]))
+    split = "-" if name == "direct" else "%.2f + %.2f" % (med[6], med[7])
+    print("| %s | %d | %d | %d | %s | %s | %d | %d |" % (name, med[0], med[1], med[2], cpu, split, med[4], med[5]))
 PY
