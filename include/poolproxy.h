@@ -26,8 +26,9 @@
  * - A pp_config is not thread-safe: use one from one thread at a time.
  * - pp_proxy_start, pp_proxy_stop and pp_proxy_free must be called from one controlling thread
  *   at a time, and never from inside a callback (they return PP_ESTATE there).
- * - pp_proxy_stats, pp_proxy_worker_stats, pp_proxy_backend_stats, pp_proxy_local_address and
- *   pp_proxy_state are safe from any thread while the proxy exists.
+ * - pp_proxy_stats, pp_proxy_worker_stats, pp_proxy_backend_stats, pp_proxy_latency,
+ *   pp_proxy_metrics, pp_proxy_admin_port, pp_proxy_local_address and pp_proxy_state are safe
+ *   from any thread while the proxy exists.
  * - Callbacks (log, event) run on the proxy's own threads (workers, acceptor), possibly several
  *   at once, and on the thread calling pp_proxy_start/stop. They must not block and must not
  *   call pp_proxy_stop or pp_proxy_free. No callback runs after pp_proxy_free returns.
@@ -315,6 +316,23 @@ typedef struct pp_stats {
     uint64_t bytes_client_to_backend;     /**< payload bytes relayed upstream (since 0.1) */
     uint64_t bytes_backend_to_client;     /**< payload bytes relayed downstream (since 0.1) */
     uint64_t accept_errors;               /**< accept() failures, e.g. EMFILE (since 0.1) */
+    uint64_t requests;                    /**< http: requests answered, by a backend or by the proxy
+                                               (4xx/5xx of its own); tcp: sessions ended (since 0.1) */
+    uint64_t responses_1xx;               /**< http: final answers by status class; with the four
+                                               below they add up to `requests` (since 0.1) */
+    uint64_t responses_2xx;               /**< (since 0.1) */
+    uint64_t responses_3xx;               /**< (since 0.1) */
+    uint64_t responses_4xx;               /**< (since 0.1) */
+    uint64_t responses_5xx;               /**< (since 0.1) */
+    uint64_t retries;                     /**< requests or sessions sent again: on another connection
+                                               after a reused one died, or to another backend after a
+                                               failed connect (since 0.1) */
+    uint64_t backend_closed_max_requests; /**< connections retired by max_requests_per_conn (since 0.1) */
+    uint64_t backend_closed_error;        /**< connections closed because the exchange on them failed
+                                               (reset, response_timeout, invalid response) (since 0.1) */
+    uint64_t backend_closed_session_end;  /**< tcp: closed with their session; http: the response
+                                               ruled out reuse (Connection: close) (since 0.1) */
+    uint64_t backend_transitions;         /**< backends going down or up again, summed (since 0.1) */
 } pp_stats;
 
 /** One worker's counters. */
@@ -327,6 +345,8 @@ typedef struct pp_worker_stats {
     uint64_t bytes_relayed;         /**< payload bytes relayed in both directions (since 0.1) */
     uint64_t backend_conns_open;    /**< gauge: backend connections it owns (since 0.1) */
     uint64_t backend_conns_idle;    /**< gauge: of those, idle (since 0.1) */
+    uint64_t requests;              /**< http requests answered (tcp: sessions ended) (since 0.1) */
+    uint64_t retries;               /**< see pp_stats.retries (since 0.1) */
 } pp_worker_stats;
 
 /** One backend's counters, summed over workers. */
@@ -340,6 +360,15 @@ typedef struct pp_backend_stats {
     uint64_t sessions_active;       /**< gauge: sessions in flight (since 0.1) */
     uint64_t weight;                /**< configured weight (since 0.1) */
     uint64_t up;                    /**< gauge: 1 unless its last connect attempt failed (since 0.1) */
+    uint64_t requests;              /**< requests (tcp: sessions) it served (since 0.1) */
+    uint64_t responses_5xx;         /**< http: 5xx answers from it or, on its behalf, from the proxy
+                                         (502, 504) (since 0.1) */
+    uint64_t closed_by_backend;     /**< idle pooled connections it closed (since 0.1) */
+    uint64_t closed_idle_timeout;   /**< retired by pool_idle_timeout (since 0.1) */
+    uint64_t closed_lifetime;       /**< retired by max_conn_lifetime (since 0.1) */
+    uint64_t closed_max_requests;   /**< retired by max_requests_per_conn (since 0.1) */
+    uint64_t closed_error;          /**< closed because the exchange on them failed (since 0.1) */
+    uint64_t transitions;           /**< times it went down or came back up (since 0.1) */
 } pp_backend_stats;
 
 /** Fills the whole-proxy counters. Safe from any thread; never stops the workers. */
@@ -358,6 +387,42 @@ PP_API int pp_proxy_backend_count(const pp_proxy *proxy);
  *  (PP_ETRUNC if addr_len is too small; the stats are filled either way). */
 PP_API int pp_proxy_backend_stats(const pp_proxy *proxy, int index, pp_backend_stats *out,
                                   char *addr_buf, size_t addr_len);
+
+/** Which latency pp_proxy_latency reports. */
+typedef enum pp_latency_kind {
+    PP_LATENCY_REQUEST = 0,    /**< http: request head received -> response complete; tcp: session */
+    PP_LATENCY_QUEUE_WAIT = 1, /**< time waiting for a pooled connection (only those that waited) */
+    PP_LATENCY_CONNECT = 2     /**< successful backend connects */
+} pp_latency_kind;
+
+/** A latency distribution, from histograms with buckets 1, 1.5, 2, 2.5, 3, 4, 5, 6 and 7.5 per
+ *  decade from 10 µs to 100 s: quantiles are interpolated within their bucket. */
+typedef struct pp_latency {
+    size_t struct_size;  /**< in: sizeof(pp_latency); out: bytes filled */
+    uint64_t count;      /**< observations (since 0.1) */
+    uint64_t sum_us;     /**< their sum in microseconds (since 0.1) */
+    uint64_t p50_us;     /**< median (since 0.1) */
+    uint64_t p90_us;     /**< (since 0.1) */
+    uint64_t p99_us;     /**< (since 0.1) */
+    uint64_t p999_us;    /**< (since 0.1) */
+} pp_latency;
+
+/** Fills *out with the distribution of `kind` (a pp_latency_kind) for worker `worker`, or for
+ *  all workers when worker is -1. Safe from any thread; never stops the workers. */
+PP_API int pp_proxy_latency(const pp_proxy *proxy, int kind, int worker, pp_latency *out);
+
+/** Writes every counter, gauge and histogram in the Prometheus text exposition format (0.0.4):
+ *  names prefixed "poolproxy_", counters ending in "_total", latencies as "_seconds"
+ *  histograms, labels "worker" and "backend". *len receives the text's length (without the
+ *  terminating NUL) even when buf is too small; then PP_ETRUNC is returned and buf, if size > 0,
+ *  holds a NUL-terminated prefix. Pass buf NULL and size 0 to learn the length. Safe from any
+ *  thread. The admin listener (option admin_listen) serves the same text at /metrics. */
+PP_API int pp_proxy_metrics(const pp_proxy *proxy, char *buf, size_t size, size_t *len);
+
+/** The port of the admin listener (option admin_listen), or PP_ESTATE when it is off or the proxy
+ *  is not running. It serves GET /metrics (Prometheus), /stats (JSON: the structs above) and
+ *  /healthz (200 "ok" while running with a backend up, else 503). */
+PP_API int pp_proxy_admin_port(const pp_proxy *proxy);
 
 #ifdef __cplusplus
 }

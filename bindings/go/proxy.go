@@ -14,6 +14,7 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"net"
 	"runtime"
 	"runtime/cgo"
@@ -182,6 +183,17 @@ type Stats struct {
 	BytesClientToBackend         uint64
 	BytesBackendToClient         uint64
 	AcceptErrors                 uint64
+	Requests                     uint64
+	Responses1XX                 uint64
+	Responses2XX                 uint64
+	Responses3XX                 uint64
+	Responses4XX                 uint64
+	Responses5XX                 uint64
+	Retries                      uint64
+	BackendClosedMaxRequests     uint64
+	BackendClosedError           uint64
+	BackendClosedSessionEnd      uint64
+	BackendTransitions           uint64
 }
 
 // WorkerStats are one worker's counters.
@@ -193,19 +205,29 @@ type WorkerStats struct {
 	BytesRelayed     uint64
 	BackendConnsOpen uint64 // gauge
 	BackendConnsIdle uint64 // gauge
+	Requests         uint64
+	Retries          uint64
 }
 
 // BackendStats are one backend's counters, summed over workers.
 type BackendStats struct {
-	Address         string
-	ConnsOpen       uint64 // gauge
-	ConnsIdle       uint64 // gauge
-	ConnsOpened     uint64
-	ConnectFailures uint64
-	Sessions        uint64
-	SessionsActive  uint64 // gauge
-	Weight          uint64
-	Up              bool
+	Address           string
+	ConnsOpen         uint64 // gauge
+	ConnsIdle         uint64 // gauge
+	ConnsOpened       uint64
+	ConnectFailures   uint64
+	Sessions          uint64
+	SessionsActive    uint64 // gauge
+	Weight            uint64
+	Up                bool
+	Requests          uint64
+	Responses5XX      uint64
+	ClosedByBackend   uint64
+	ClosedIdleTimeout uint64
+	ClosedLifetime    uint64
+	ClosedMaxRequests uint64
+	ClosedError       uint64
+	Transitions       uint64
 }
 
 func (p *Proxy) live() (*C.pp_proxy, error) {
@@ -253,6 +275,17 @@ func (p *Proxy) Stats() (Stats, error) {
 		BytesClientToBackend:         uint64(s.bytes_client_to_backend),
 		BytesBackendToClient:         uint64(s.bytes_backend_to_client),
 		AcceptErrors:                 uint64(s.accept_errors),
+		Requests:                     uint64(s.requests),
+		Responses1XX:                 uint64(s.responses_1xx),
+		Responses2XX:                 uint64(s.responses_2xx),
+		Responses3XX:                 uint64(s.responses_3xx),
+		Responses4XX:                 uint64(s.responses_4xx),
+		Responses5XX:                 uint64(s.responses_5xx),
+		Retries:                      uint64(s.retries),
+		BackendClosedMaxRequests:     uint64(s.backend_closed_max_requests),
+		BackendClosedError:           uint64(s.backend_closed_error),
+		BackendClosedSessionEnd:      uint64(s.backend_closed_session_end),
+		BackendTransitions:           uint64(s.backend_transitions),
 	}, nil
 }
 
@@ -283,6 +316,8 @@ func (p *Proxy) WorkerStats() ([]WorkerStats, error) {
 			BytesRelayed:     uint64(s.bytes_relayed),
 			BackendConnsOpen: uint64(s.backend_conns_open),
 			BackendConnsIdle: uint64(s.backend_conns_idle),
+			Requests:         uint64(s.requests),
+			Retries:          uint64(s.retries),
 		}
 	}
 	return out, nil
@@ -312,16 +347,103 @@ func (p *Proxy) BackendStats() ([]BackendStats, error) {
 			return nil, err
 		}
 		out[i] = BackendStats{
-			Address:         C.GoString((*C.char)(unsafe.Pointer(&buf[0]))),
-			ConnsOpen:       uint64(s.conns_open),
-			ConnsIdle:       uint64(s.conns_idle),
-			ConnsOpened:     uint64(s.conns_opened),
-			ConnectFailures: uint64(s.connect_failures),
-			Sessions:        uint64(s.sessions),
-			SessionsActive:  uint64(s.sessions_active),
-			Weight:          uint64(s.weight),
-			Up:              s.up != 0,
+			Address:           C.GoString((*C.char)(unsafe.Pointer(&buf[0]))),
+			ConnsOpen:         uint64(s.conns_open),
+			ConnsIdle:         uint64(s.conns_idle),
+			ConnsOpened:       uint64(s.conns_opened),
+			ConnectFailures:   uint64(s.connect_failures),
+			Sessions:          uint64(s.sessions),
+			SessionsActive:    uint64(s.sessions_active),
+			Weight:            uint64(s.weight),
+			Up:                s.up != 0,
+			Requests:          uint64(s.requests),
+			Responses5XX:      uint64(s.responses_5xx),
+			ClosedByBackend:   uint64(s.closed_by_backend),
+			ClosedIdleTimeout: uint64(s.closed_idle_timeout),
+			ClosedLifetime:    uint64(s.closed_lifetime),
+			ClosedMaxRequests: uint64(s.closed_max_requests),
+			ClosedError:       uint64(s.closed_error),
+			Transitions:       uint64(s.transitions),
 		}
 	}
 	return out, nil
+}
+
+// LatencyKind selects the distribution Latency reports.
+type LatencyKind int
+
+const (
+	// LatencyRequest is request head received to response complete (tcp: the session).
+	LatencyRequest LatencyKind = C.PP_LATENCY_REQUEST
+	// LatencyQueueWait is the time waiting for a pooled connection (only requests that waited).
+	LatencyQueueWait LatencyKind = C.PP_LATENCY_QUEUE_WAIT
+	// LatencyConnect is the time of successful backend connects.
+	LatencyConnect LatencyKind = C.PP_LATENCY_CONNECT
+)
+
+// Latency is a latency distribution; quantiles come from histogram buckets (1, 1.5, 2, 2.5, 3,
+// 4, 5, 6 and 7.5 per decade).
+type Latency struct {
+	Count uint64
+	Sum   time.Duration
+	P50   time.Duration
+	P90   time.Duration
+	P99   time.Duration
+	P999  time.Duration
+}
+
+// Latency returns the distribution of kind for one worker, or for all workers when worker is -1.
+func (p *Proxy) Latency(kind LatencyKind, worker int) (Latency, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return Latency{}, err
+	}
+	var l C.pp_latency
+	l.struct_size = C.size_t(unsafe.Sizeof(l))
+	if err := call(func() C.int { return C.pp_proxy_latency(c, C.int(kind), C.int(worker), &l) }); err != nil {
+		return Latency{}, err
+	}
+	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
+	return Latency{Count: uint64(l.count), Sum: us(l.sum_us), P50: us(l.p50_us), P90: us(l.p90_us),
+		P99: us(l.p99_us), P999: us(l.p999_us)}, nil
+}
+
+// Metrics returns every counter, gauge and histogram in the Prometheus text exposition format.
+func (p *Proxy) Metrics() (string, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return "", err
+	}
+	var n C.size_t
+	if err := call(func() C.int { return C.pp_proxy_metrics(c, nil, 0, &n) }); err != nil && !errors.Is(err, ErrTruncated) {
+		return "", err
+	}
+	for {
+		buf := make([]byte, int(n)+1024)
+		err := call(func() C.int {
+			return C.pp_proxy_metrics(c, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &n)
+		})
+		if errors.Is(err, ErrTruncated) {
+			continue // the text grew between the calls
+		}
+		if err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+}
+
+// AdminPort returns the admin listener's port (option admin_listen); an error when it is off.
+func (p *Proxy) AdminPort() (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return 0, err
+	}
+	return callInt(func() C.int { return C.pp_proxy_admin_port(c) })
 }

@@ -120,6 +120,23 @@ func TestHTTPThroughProxy(t *testing.T) {
 	if len(bs) != 1 || bs[0].Address != hostPort(backend.URL) || bs[0].Sessions != n || !bs[0].Up {
 		t.Fatalf("backend stats: %+v", bs)
 	}
+	// tcp mode: a session counts as one request.
+	if st.Requests != n || bs[0].Requests != n {
+		t.Fatalf("request counts: proxy %d, backend %d; want %d", st.Requests, bs[0].Requests, n)
+	}
+	lat, err := p.Latency(poolproxy.LatencyRequest, -1)
+	must(t, err)
+	if lat.Count != n || lat.P50 > lat.P99 {
+		t.Fatalf("latency: %+v", lat)
+	}
+	metrics, err := p.Metrics()
+	must(t, err)
+	if want := fmt.Sprintf("poolproxy_connections_accepted_total %d\n", n); !strings.Contains(metrics, want) {
+		t.Fatalf("metrics lack %q:\n%s", want, metrics)
+	}
+	if _, err := p.AdminPort(); err == nil {
+		t.Fatal("AdminPort succeeded with admin_listen off")
+	}
 
 	must(t, p.Stop(context.Background()))
 	mu.Lock()

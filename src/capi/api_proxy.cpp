@@ -1,4 +1,5 @@
 // pp_proxy_*: lifecycle and stats shims.
+#include <cstring>
 #include <string>
 
 #include "capi/handles.h"
@@ -146,6 +147,47 @@ PP_API int pp_proxy_backend_stats(const pp_proxy *proxy, int index, pp_backend_s
         });
     }
     return PP_OK;
+}
+
+PP_API int pp_proxy_latency(const pp_proxy *proxy, int kind, int worker, pp_latency *out) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_latency")) return rc;
+    if (int rc = pp::check_struct(out, "pp_proxy_latency", "pp_latency")) return rc;
+    if (kind < PP_LATENCY_REQUEST || kind > PP_LATENCY_CONNECT) {
+        return fail(PP_EINVAL, "pp_proxy_latency: kind " + std::to_string(kind) + " is not a pp_latency_kind");
+    }
+    if (worker < -1 || worker >= proxy->core->worker_count()) {
+        return fail(PP_EINVAL, "pp_proxy_latency: worker " + std::to_string(worker) + " is not -1 (all) or in 0.." +
+                                   std::to_string(proxy->core->worker_count() - 1));
+    }
+    proxy->core->latency(static_cast<pp_latency_kind>(kind), worker, out);
+    return PP_OK;
+}
+
+PP_API int pp_proxy_metrics(const pp_proxy *proxy, char *buf, size_t size, size_t *len) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_metrics")) return rc;
+    if (!len) return fail(PP_EINVAL, "pp_proxy_metrics: len is NULL");
+    if (!buf && size > 0) return fail(PP_EINVAL, "pp_proxy_metrics: buf is NULL but size is not 0");
+    return guard("pp_proxy_metrics", [&]() -> int {
+        std::string text = proxy->core->metrics_text();
+        *len = text.size();
+        if (size > 0) {
+            size_t n = text.size() < size ? text.size() : size - 1;
+            std::memcpy(buf, text.data(), n);
+            buf[n] = '\0';
+        }
+        if (text.size() >= size) {
+            return fail(PP_ETRUNC, "pp_proxy_metrics: the text is " + std::to_string(text.size()) +
+                                       " bytes; the buffer holds " + std::to_string(size) + " with its NUL");
+        }
+        return PP_OK;
+    });
+}
+
+PP_API int pp_proxy_admin_port(const pp_proxy *proxy) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_admin_port")) return rc;
+    int port = proxy->core->admin_port();
+    if (port < 0) return fail(PP_ESTATE, "pp_proxy_admin_port: the admin listener is off or not running");
+    return port;
 }
 
 }  // extern "C"

@@ -22,6 +22,7 @@ struct Backend {
     std::atomic<uint64_t> down_until_ms{0};
     // false after a failed connect, true again after a successful one (events fire on change).
     std::atomic<bool> up{true};
+    std::atomic<uint64_t> transitions{0};  // up <-> down changes
 
     // Takes one connection slot if fewer than cap are in use (cap 0 = unlimited).
     bool try_reserve(int64_t cap) {

@@ -60,6 +60,9 @@ const OptionDef kOptions[] = {
      "default drain time for a stop (pp_proxy_stop with a negative drain, SIGTERM in the CLI)",
      &Settings::drain_timeout},
     {"listen_backlog", PP_OPT_INT, "1024", "", 1, 65535, "listen(2) backlog", &Settings::listen_backlog},
+    {"admin_listen", PP_OPT_ADDRESS, "", "", 0, 0,
+     "address of the admin listener serving /metrics (Prometheus), /stats (JSON) and /healthz (\"\" = off)",
+     nullptr},
     {"response_timeout", PP_OPT_DURATION, "30s", "", 1, kHour,
      "http: a backend that sends no response byte this long after the request gets the client a 504",
      &Settings::response_timeout},
@@ -244,14 +247,19 @@ int set_option(Settings *s, const std::string &name, const std::string &value, s
         }
         break;
     case PP_OPT_ADDRESS: {
+        const bool admin = std::strcmp(d->name, "admin_listen") == 0;
+        if (admin && (value.empty() || value == "off")) {
+            s->admin_listen_text.clear();
+            return PP_OK;
+        }
         Address addr;
         std::string reason;
         if (!parse_address(value, true, &addr, &reason)) {
             *why = prefix + reason;
             return PP_EBADVALUE;
         }
-        s->listen = addr;
-        s->listen_text = value;
+        (admin ? s->admin_listen : s->listen) = addr;
+        (admin ? s->admin_listen_text : s->listen_text) = value;
         return PP_OK;
     }
     case PP_OPT_BACKEND: {
@@ -272,7 +280,7 @@ std::string get_option(const Settings &s, const OptionDef &d) {
     case PP_OPT_DURATION: return std::to_string(s.*(d.field)) + "ms";
     case PP_OPT_BOOL: return s.*(d.field) ? "on" : "off";
     case PP_OPT_ENUM: return enum_word(d, s.*(d.field));
-    case PP_OPT_ADDRESS: return s.listen_text;
+    case PP_OPT_ADDRESS: return std::strcmp(d.name, "admin_listen") == 0 ? s.admin_listen_text : s.listen_text;
     case PP_OPT_BACKEND: {
         std::string out;
         for (const BackendSpec &b : s.backends) {

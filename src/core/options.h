@@ -16,7 +16,7 @@ struct OptionDef {
     int64_t min;
     int64_t max;
     const char *help;
-    int64_t Settings::*field;  // numeric, bool and enum options; nullptr for listen/backend
+    int64_t Settings::*field;  // numeric, bool and enum options; nullptr for addresses and backends
 };
 
 size_t option_count();

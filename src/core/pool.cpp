@@ -53,6 +53,7 @@ PooledConn *BackendPool::open(Session *owner) {
     conn->owner = owner;
     conn->warm = (owner == nullptr);
     if (conn->warm) warm_connecting_++;
+    conn->connect_start_ns = uv_hrtime();
     int rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, backend_.addr.sa(), on_connect);
     if (rc != 0) {
         conn->owner = nullptr;  // the caller learns of the failure from the returned nullptr
@@ -74,7 +75,9 @@ void BackendPool::on_connect(uv_connect_t *req, int status) {
     }
     uv_tcp_nodelay(&conn->tcp, 1);
     pool.counters_.opened.add();
+    pool.worker_.counters().connect_time.record((uv_hrtime() - conn->connect_start_ns) / 1000);
     if (!pool.backend_.up.exchange(true)) {
+        pool.backend_.transitions.fetch_add(1, std::memory_order_relaxed);
         pool.worker_.shared().logger.event(PP_EVENT_BACKEND_UP, pool.backend_.id, pool.backend_.name,
                                            "connect succeeded");
         pool.worker_.shared().logger.log(PP_LOG_INFO, "backend %s is up again", pool.backend_.name.c_str());
@@ -99,6 +102,7 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason) {
     backend_.down_until_ms.store(mono_ms() + kDownMs, std::memory_order_relaxed);
     const Shared &sh = worker_.shared();
     if (backend_.up.exchange(false)) {
+        backend_.transitions.fetch_add(1, std::memory_order_relaxed);
         sh.logger.event(PP_EVENT_BACKEND_DOWN, backend_.id, backend_.name, reason);
         sh.logger.log(PP_LOG_WARN, "backend %s: %s", backend_.name.c_str(), reason);
     } else {
@@ -244,7 +248,10 @@ void BackendPool::on_handle_closed(uv_handle_t *h) {
     if (--conn->open_handles == 0) delete conn;
 }
 
-void BackendPool::finish_session(PooledConn *conn) { close(conn); }
+void BackendPool::finish_session(PooledConn *conn, bool failed) {
+    (failed ? counters_.closed_error : counters_.closed_session_end).add();
+    close(conn);
+}
 
 void BackendPool::recycle(PooledConn *conn) {
     const Settings &st = worker_.shared().settings;

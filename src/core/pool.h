@@ -34,6 +34,7 @@ struct PooledConn {
     bool warm = false;  // opened ahead of demand and still connecting
     uint64_t requests = 0;  // http: requests this connection has carried
     uint64_t created_ms = 0;
+    uint64_t connect_start_ns = 0;  // uv_hrtime when the connect began (connect-time histogram)
     uint64_t idle_since_ms = 0;
     IoBlock *early = nullptr;  // bytes the backend sent before a session took it (server-first protocols)
     // http: the read stays armed from idle to in use and back, so that reusing a connection
@@ -56,7 +57,11 @@ struct PoolCounters {  // written by the owning worker only
     Counter closed_idle_timeout;
     Counter closed_lifetime;
     Counter closed_max_requests;
+    Counter closed_error;        // the exchange on it failed (reset, timeout, invalid response)
+    Counter closed_session_end;  // tcp sessions ended; http responses that ruled out reuse
     Counter reused;  // exchanges that went back to the idle list
+    Counter requests;       // requests (tcp: sessions) it served
+    Counter responses_5xx;  // http: 5xx answers, from it or from the proxy on its behalf
 };
 
 class BackendPool {
@@ -83,8 +88,9 @@ public:
     PooledConn *open(Session *owner);
     // Closes a connection and releases its slot.
     void close(PooledConn *conn);
-    // The session is done with its connection (tcp mode: it is closed, never reused).
-    void finish_session(PooledConn *conn);
+    // The session is done with its connection and it is closed (tcp mode: always; http: the
+    // exchange ruled out reuse, or failed when `failed`).
+    void finish_session(PooledConn *conn, bool failed = false);
     // The session a connection was being opened for went away: keep it as a warm connection.
     void adopt_connecting(PooledConn *conn);
     // http: an exchange ended cleanly on a keep-alive connection: back to the idle list, unless

@@ -69,14 +69,25 @@ int Proxy::start(std::string *why) {
             return rc;
         }
     }
-    rc = acceptor_->start(why);
+    if (!shared_->settings.admin_listen_text.empty()) {
+        admin_ = std::make_unique<AdminServer>(shared_->settings.admin_listen,
+                                               [this](const std::string &path) { return admin_answer(path); });
+        rc = admin_->start(why);
+        if (rc != PP_OK) admin_.reset();
+    }
+    if (rc == PP_OK) rc = acceptor_->start(why);
     if (rc != PP_OK) {
+        if (admin_) admin_->stop();
         for (auto &w : shared_->workers) w->post_drain(0);
         for (auto &w : shared_->workers) w->join();
         state_ = PP_STATE_STOPPED;
         return rc;
     }
     state_ = PP_STATE_RUNNING;
+    if (admin_) {
+        shared_->logger.log(PP_LOG_INFO, "admin listener on %s (/metrics, /stats, /healthz)",
+                            admin_->bound().to_string().c_str());
+    }
     std::string addr = acceptor_->bound().to_string();
     shared_->logger.log(PP_LOG_INFO, "listening on %s with %d worker(s), %zu backend(s)", addr.c_str(),
                         shared_->worker_count, shared_->backends.size());
@@ -90,10 +101,12 @@ int Proxy::stop(int drain_ms, std::string *why) {
         return PP_ESTATE;
     }
     int64_t drain = drain_ms < 0 ? shared_->settings.drain_timeout : drain_ms;
+    stopping_ = true;  // /healthz says 503 from now on, while the drain runs
     acceptor_->stop();
     uint64_t deadline = mono_ms() + static_cast<uint64_t>(drain);
     for (auto &w : shared_->workers) w->post_drain(deadline);
     for (auto &w : shared_->workers) w->join();
+    if (admin_) admin_->stop();
     state_ = PP_STATE_STOPPED;
     std::string addr = acceptor_->bound().to_string();
     shared_->logger.log(PP_LOG_INFO, "stopped listening on %s", addr.c_str());
@@ -139,8 +152,19 @@ void Proxy::stats(pp_stats *out) const {
             s.idle_closed_by_backend += p.closed_by_backend.get();
             s.idle_closed_timeout += p.closed_idle_timeout.get();
             s.idle_closed_lifetime += p.closed_lifetime.get();
+            s.backend_closed_max_requests += p.closed_max_requests.get();
+            s.backend_closed_error += p.closed_error.get();
+            s.backend_closed_session_end += p.closed_session_end.get();
         }
+        s.requests += c.requests.get();
+        s.responses_1xx += c.responses[0].get();
+        s.responses_2xx += c.responses[1].get();
+        s.responses_3xx += c.responses[2].get();
+        s.responses_4xx += c.responses[3].get();
+        s.responses_5xx += c.responses[4].get();
+        s.retries += c.retries.get();
     }
+    for (const auto &b : sh.backends) s.backend_transitions += b->transitions.load();
     for (const auto &b : sh.backends) s.backend_conns_open += static_cast<uint64_t>(b->open.load());
     s.struct_size = sizeof s;
     deliver(s, out);
@@ -155,6 +179,8 @@ void Proxy::worker_stats(int index, pp_worker_stats *out) const {
     s.handoffs_queued = static_cast<uint64_t>(w.handoffs_queued());
     s.overflow_stolen = c.overflow_stolen.get();
     s.bytes_relayed = c.bytes_up.get() + c.bytes_down.get();
+    s.requests = c.requests.get();
+    s.retries = c.retries.get();
     for (size_t b = 0; b < shared_->backends.size(); b++) {
         s.backend_conns_open += w.pool(b).counters().open.get();
         s.backend_conns_idle += w.pool(b).counters().idle.get();
@@ -169,6 +195,7 @@ void Proxy::backend_stats(int index, pp_backend_stats *out) const {
     s.conns_open = static_cast<uint64_t>(b.open.load());
     s.weight = static_cast<uint64_t>(b.weight);
     s.up = b.up.load() ? 1 : 0;
+    s.transitions = b.transitions.load();
     for (const auto &w : shared_->workers) {
         const PoolCounters &p = w->pool(static_cast<size_t>(index)).counters();
         s.conns_idle += p.idle.get();
@@ -176,6 +203,13 @@ void Proxy::backend_stats(int index, pp_backend_stats *out) const {
         s.connect_failures += p.connect_failures.get();
         s.sessions += p.sessions.get();
         s.sessions_active += p.sessions_active.get();
+        s.requests += p.requests.get();
+        s.responses_5xx += p.responses_5xx.get();
+        s.closed_by_backend += p.closed_by_backend.get();
+        s.closed_idle_timeout += p.closed_idle_timeout.get();
+        s.closed_lifetime += p.closed_lifetime.get();
+        s.closed_max_requests += p.closed_max_requests.get();
+        s.closed_error += p.closed_error.get();
     }
     s.struct_size = sizeof s;
     deliver(s, out);

@@ -1,11 +1,14 @@
 // A proxy instance: the shared state, the workers and the acceptor, and their lifecycle.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "core/acceptor.h"
 #include "core/shared.h"
+#include "obs/admin_server.h"
+#include "obs/histogram.h"
 #include "poolproxy.h"
 
 namespace pp {
@@ -32,11 +35,25 @@ public:
     void stats(pp_stats *out) const;
     void worker_stats(int index, pp_worker_stats *out) const;
     void backend_stats(int index, pp_backend_stats *out) const;
+    // worker -1: all workers.
+    void latency(pp_latency_kind kind, int worker, pp_latency *out) const;
+    // Prometheus text exposition format 0.0.4 (proxy_export.cpp).
+    std::string metrics_text() const;
+    // The stats structs as one JSON object (the admin listener's /stats).
+    std::string stats_json() const;
+    // Running, not draining, and at least one backend up.
+    bool healthy() const;
+    int admin_port() const { return admin_ ? admin_->port() : -1; }
 
 private:
+    HistogramSnapshot histogram(pp_latency_kind kind, int worker) const;
+    AdminResponse admin_answer(const std::string &path) const;
+
     std::unique_ptr<Shared> shared_;
     std::unique_ptr<Acceptor> acceptor_;
-    int state_ = PP_STATE_CREATED;
+    std::unique_ptr<AdminServer> admin_;
+    std::atomic<int> state_{PP_STATE_CREATED};
+    std::atomic<bool> stopping_{false};
 };
 
 // The number of workers "workers = 0" means here.

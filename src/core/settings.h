@@ -49,6 +49,8 @@ struct Settings {
     int64_t idle_timeout = 0;
     int64_t drain_timeout = 0;
     int64_t listen_backlog = 0;
+    std::string admin_listen_text;  // "" = no admin listener
+    Address admin_listen;
     // http mode
     int64_t response_timeout = 0;
     int64_t client_header_timeout = 0;

@@ -15,6 +15,7 @@
 #include "core/lb_policy.h"
 #include "core/pool.h"
 #include "core/shared.h"
+#include "obs/histogram.h"
 #include "proto/session.h"
 
 namespace pp {
@@ -33,6 +34,12 @@ struct WorkerCounters {  // written by the worker only
     Counter bytes_up;
     Counter bytes_down;
     Counter idle_total;  // idle pooled connections, all backends
+    Counter requests;    // http: requests answered (by the backend or the proxy); tcp: sessions
+    Counter responses[5];  // http: by status class, 1xx..5xx
+    Counter retries;     // requests sent again: on another connection or another backend
+    LatencyHistogram request_latency;  // request received -> response complete (tcp: session)
+    LatencyHistogram queue_wait;       // time waiting for a pooled connection (those that waited)
+    LatencyHistogram connect_time;     // backend connects that succeeded
 };
 
 class Worker {

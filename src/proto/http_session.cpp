@@ -184,7 +184,7 @@ void respond_error(Session *s, int status, const char *why) {
         return;
     }
     if (h.phase != HttpState::Phase::idle) {  // an answer to a request: it gets its log entry
-        session::log_access(s, h.req.head().method.c_str(), h.req.head().target.c_str(), status, h.t_first_byte);
+        session::request_done(s, h.req.head().method.c_str(), h.req.head().target.c_str(), status, h.t_first_byte);
     }
     h.phase = HttpState::Phase::closing;
     char body[160];
@@ -196,7 +196,7 @@ void respond_error(Session *s, int status, const char *why) {
     text.append(body, static_cast<size_t>(blen));
     stop_timer(s);
     s->worker->dequeue_waiter(s);
-    if (s->conn) session::close_conn(s);  // mid-exchange: the backend connection is not reusable
+    if (s->conn) session::close_conn(s, true);  // mid-exchange: the backend connection is not reusable
     if (!send_text(s, true, text)) return;
     close_if_done(s);
     if (s->state != Session::State::closing) update_reads(s);
@@ -421,9 +421,10 @@ void backend_failed(Session *s, const char *why) {
     }
     if (may_retry({s->reused_conn, h.resp_any, h.req_done, h.idempotent, h.has_body, h.retried})) {
         h.retried = true;
+        s->worker->counters().retries.add();
         s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: reused connection failed (%s), retrying",
                                        s->worker->index(), why);
-        session::close_conn(s);
+        session::close_conn(s, true);
         h.phase = HttpState::Phase::waiting;
         h.pending.clear();
         session::acquire_or_wait(s);
@@ -554,11 +555,11 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
 void finish_exchange(Session *s) {
     HttpState &h = *s->http;
     bool reusable = h.req_done && h.resp.head().keep_alive;
-    session::log_access(s, h.req.head().method.c_str(), h.req.head().target.c_str(), h.resp.head().status,
+    session::request_done(s, h.req.head().method.c_str(), h.req.head().target.c_str(), h.resp.head().status,
                         h.t_first_byte);
     if (s->conn) {  // its read stays armed: the pool's idle handler takes over
         if (reusable) session::give_back_conn(s);
-        else session::close_conn(s);
+        else session::close_conn(s, false);
     }
     if (!h.client_keep_alive) {
         h.phase = HttpState::Phase::closing;

@@ -37,10 +37,20 @@ void maybe_delete(Session *s) {
     }
 }
 
-void log_access(Session *s, const char *method, const char *target, int status, uint64_t first_byte_ns) {
-    const Logger &log = s->worker->shared().logger;
-    if (!log.access_enabled()) return;
+void request_done(Session *s, const char *method, const char *target, int status, uint64_t first_byte_ns) {
+    Worker &w = *s->worker;
+    WorkerCounters &c = w.counters();
     uint64_t now = uv_hrtime();
+    c.requests.add();
+    if (status >= 100 && status < 600) c.responses[status / 100 - 1].add();
+    c.request_latency.record(s->t_start && now > s->t_start ? (now - s->t_start) / 1000 : 0);
+    if (s->backend_id >= 0) {
+        PoolCounters &pc = w.pool(static_cast<size_t>(s->backend_id)).counters_mut();
+        pc.requests.add();
+        if (status >= 500) pc.responses_5xx.add();
+    }
+    const Logger &log = w.shared().logger;
+    if (!log.access_enabled()) return;
     pp_access_entry e{};
     e.struct_size = sizeof e;
     e.worker = s->worker->index();
@@ -129,7 +139,11 @@ bool try_acquire(Session *s) {
             any_full = true;
             continue;
         }
-        if (s->wait_link.linked()) s->queue_wait_ns += (now - s->wait_since_ms) * 1000000u;
+        if (s->wait_link.linked()) {
+            uint64_t waited_ms = now - s->wait_since_ms;
+            s->queue_wait_ns += waited_ms * 1000000u;
+            w.counters().queue_wait.record(waited_ms * 1000);
+        }
         w.dequeue_waiter(s);
         (conn ? w.counters().pool_hits : w.counters().pool_misses).add();
         s->backend_id = b;
@@ -178,32 +192,33 @@ void on_connect_failed(Session *s, int backend_id) {
     s->backend_id = -1;
     s->state = Session::State::acquiring;
     s->failed[static_cast<size_t>(backend_id)] = true;
+    w.counters().retries.add();
     acquire_or_wait(s);
 }
 
 // The session stops using its backend connection: the in-flight counts drop, and the
 // connection goes back to its pool (a clean keep-alive exchange) or is closed.
-static void release_conn(Session *s, bool reuse) {
+static void release_conn(Session *s, bool reuse, bool failed) {
     if (s->backend_id < 0 || !s->conn) return;
     BackendPool &pool = s->worker->pool(static_cast<size_t>(s->backend_id));
     s->worker->lb().finished(s->backend_id);
     pool.counters_mut().sessions_active.sub();
     if (reuse) pool.recycle(s->conn);
-    else pool.finish_session(s->conn);
+    else pool.finish_session(s->conn, failed);
     s->conn = nullptr;
     s->backend_id = -1;
     s->state = Session::State::acquiring;
 }
 
-void give_back_conn(Session *s) { release_conn(s, true); }
+void give_back_conn(Session *s) { release_conn(s, true, false); }
 
-void close_conn(Session *s) { release_conn(s, false); }
+void close_conn(Session *s, bool failed) { release_conn(s, false, failed); }
 
 void close(Session *s, const char *why) {
     if (s->state == Session::State::closing) return;
     Worker &w = *s->worker;
     w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
-    if (!s->http) log_access(s, "", "", 0, 0);  // tcp: one entry per session
+    if (!s->http) request_done(s, "", "", 0, 0);  // tcp: one entry per session
     s->state = Session::State::closing;
     w.dequeue_waiter(s);
     if (s->backend_id >= 0) {

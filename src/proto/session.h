@@ -70,11 +70,13 @@ void on_connect_failed(Session *s, int backend_id);
 void close(Session *s, const char *why);
 // The session is done with its connection and it may be reused (http keep-alive).
 void give_back_conn(Session *s);
-// The session is done with its connection and it must not be reused.
-void close_conn(Session *s);
-// One access-log entry for the request (http) or session (tcp) that just ended, if the
-// embedder asked for them. method/target/status are http's; first_byte_ns 0 when none.
-void log_access(Session *s, const char *method, const char *target, int status, uint64_t first_byte_ns);
+// The session is done with its connection and it must not be reused (`failed`: because the
+// exchange on it failed, which the pool counts apart).
+void close_conn(Session *s, bool failed);
+// The request (http) or session (tcp) just ended: counts it (by status class, latency, backend)
+// and writes its access-log entry if the embedder asked for them. method/target/status are
+// http's; first_byte_ns 0 when none.
+void request_done(Session *s, const char *method, const char *target, int status, uint64_t first_byte_ns);
 // A write the session issued has called back. Returns false when the caller must stop: the
 // session is closing (and may now be deleted) or the write failed (the session is closed).
 bool write_done(Session *s, int status);

@@ -415,6 +415,195 @@ static void test_access_log(void **state) {
     echo_server_stop(es);
 }
 
+/* Sends one request on fd and reads the whole 2-byte-body response; returns its status. */
+static int http_exchange(int fd, const char *target) {
+    char req[128], resp[256];
+    long got = 0;
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", target);
+    assert_int_equal(test_write_all(fd, req, n), 0);
+    /* The response ends with its 2-byte body "ok": read until it arrives. */
+    while (got < (long)sizeof resp - 1) {
+        long r = test_read_exact(fd, resp + got, 1, WAIT_MS);
+        if (r != 1) break;
+        got++;
+        resp[got] = '\0';
+        if (got >= 4 && strstr(resp, "\r\n\r\nok")) break;
+    }
+    assert_non_null(strstr(resp, "\r\n\r\nok"));
+    return atoi(resp + 9);
+}
+
+/* Counters agree exactly with the traffic sent: 30 requests over 6 keep-alive client
+ * connections, 24 answered 200 and 6 answered 404 by the backend, plus one the proxy answers
+ * itself (400). The latency histogram, the per-backend and per-worker counts and the
+ * Prometheus text say the same; an older, smaller pp_stats still works. */
+static void test_http_counters_exact(void **state) {
+    (void)state;
+    echo_server *hs = echo_server_start_http(0);
+    char addr[32];
+    pp_config *cfg;
+    pp_proxy *proxy;
+    pp_stats st;
+    pp_backend_stats bs;
+    pp_latency lat;
+    uint64_t worker_requests = 0;
+    int c, r, i;
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", echo_server_port(hs));
+    assert_int_equal(pp_config_new(&cfg), 0);
+    assert_int_equal(pp_config_set(cfg, "listen", "127.0.0.1:0"), 0);
+    assert_int_equal(pp_config_set(cfg, "mode", "http"), 0);
+    assert_int_equal(pp_config_set(cfg, "workers", "2"), 0);
+    assert_int_equal(pp_config_set(cfg, "pool_max", "3"), 0);
+    assert_int_equal(pp_config_add_backend(cfg, addr, 1), 0);
+    assert_int_equal(pp_proxy_new(&proxy, cfg), 0);
+    pp_config_free(cfg);
+    assert_int_equal(pp_proxy_start(proxy), 0);
+    for (c = 0; c < 6; c++) {
+        int fd = test_dial(pp_proxy_local_port(proxy));
+        for (r = 0; r < 5; r++) {
+            int status = http_exchange(fd, r == 4 ? "/status/404" : "/x");
+            assert_int_equal(status, r == 4 ? 404 : 200);
+        }
+        close(fd);
+    }
+    {
+        char in[12];
+        int fd = test_dial(pp_proxy_local_port(proxy));
+        const char *bad = "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+        assert_int_equal(test_write_all(fd, bad, (long)strlen(bad)), 0);
+        assert_int_equal(test_read_exact(fd, in, 12, WAIT_MS), 12);
+        assert_memory_equal(in, "HTTP/1.1 400", 12);
+        close(fd);
+    }
+    wait_sessions_finished(proxy, 7);
+
+    st = stats_of(proxy);
+    assert_int_equal(st.requests, 31);
+    assert_int_equal(st.responses_2xx, 24);
+    assert_int_equal(st.responses_4xx, 7);
+    assert_int_equal(st.responses_1xx + st.responses_3xx + st.responses_5xx, 0);
+    assert_int_equal(st.pool_hits + st.pool_misses, 30); /* the 400 never needed a backend */
+    assert_true(st.backend_connects <= 3);
+    assert_int_equal(st.retries, 0);
+    for (i = 0; i < pp_proxy_worker_count(proxy); i++) {
+        pp_worker_stats ws;
+        ws.struct_size = sizeof ws;
+        assert_int_equal(pp_proxy_worker_stats(proxy, i, &ws), 0);
+        worker_requests += ws.requests;
+    }
+    assert_int_equal(worker_requests, 31);
+    bs.struct_size = sizeof bs;
+    assert_int_equal(pp_proxy_backend_stats(proxy, 0, &bs, NULL, 0), 0);
+    assert_int_equal(bs.requests, 30);
+    assert_int_equal(bs.responses_5xx, 0);
+    lat.struct_size = sizeof lat;
+    assert_int_equal(pp_proxy_latency(proxy, PP_LATENCY_REQUEST, -1, &lat), 0);
+    assert_int_equal(lat.count, 31);
+    assert_true(lat.p50_us <= lat.p99_us && lat.p99_us <= lat.p999_us);
+    assert_int_equal(pp_proxy_latency(proxy, PP_LATENCY_CONNECT, -1, &lat), 0);
+    assert_int_equal(lat.count, st.backend_connects);
+    assert_int_equal(pp_proxy_latency(proxy, 7, -1, &lat), PP_EINVAL);
+    assert_int_equal(pp_proxy_latency(proxy, PP_LATENCY_REQUEST, 2, &lat), PP_EINVAL);
+
+    /* A caller built against the first layout (up to accept_errors) gets exactly that much. */
+    {
+        pp_stats old;
+        memset(&old, 0xab, sizeof old);
+        old.struct_size = offsetof(pp_stats, requests);
+        assert_int_equal(pp_proxy_stats(proxy, &old), 0);
+        assert_int_equal(old.struct_size, offsetof(pp_stats, requests));
+        assert_int_equal(old.connections_accepted, 7);
+        assert_int_equal(old.requests, 0xababababababababULL); /* not written */
+    }
+
+    /* The Prometheus text: the length query, truncation, and the same numbers. */
+    {
+        size_t len = 0, len2 = 0;
+        char small[16];
+        char *text;
+        assert_int_equal(pp_proxy_metrics(proxy, NULL, 0, &len), PP_ETRUNC);
+        assert_true(len > 1000);
+        assert_int_equal(pp_proxy_metrics(proxy, small, sizeof small, &len2), PP_ETRUNC);
+        assert_int_equal(strlen(small), sizeof small - 1);
+        assert_int_equal(pp_proxy_metrics(proxy, NULL, 0, NULL), PP_EINVAL);
+        text = malloc(len + 4096);
+        assert_int_equal(pp_proxy_metrics(proxy, text, len + 4096, &len2), 0);
+        assert_int_equal(strlen(text), len2);
+        assert_non_null(strstr(text, "\npoolproxy_responses_total{class=\"2xx\"} 24\n"));
+        assert_non_null(strstr(text, "\npoolproxy_responses_total{class=\"4xx\"} 7\n"));
+        assert_non_null(strstr(text, "\npoolproxy_request_duration_seconds_count 31\n"));
+        assert_non_null(strstr(text, "\npoolproxy_request_duration_seconds_bucket{le=\"+Inf\"} 31\n"));
+        assert_non_null(strstr(text, "# TYPE poolproxy_requests_total counter\n"));
+        free(text);
+    }
+    assert_int_equal(pp_proxy_admin_port(proxy), PP_ESTATE); /* admin_listen is off */
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    echo_server_stop(hs);
+}
+
+/* The admin listener answers /metrics, /stats and /healthz over a real socket, and refuses
+ * other paths and methods. */
+static void test_admin_listener(void **state) {
+    (void)state;
+    echo_server *hs = echo_server_start_http(0);
+    char addr[32], resp[65536];
+    pp_config *cfg;
+    pp_proxy *proxy;
+    int port, fd;
+    long got;
+    struct {
+        const char *request;
+        const char *status;
+        const char *contains;
+    } cases[] = {
+        {"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 ", "\r\n\r\nok\n"},
+        {"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 ", "\npoolproxy_requests_total{worker=\"0\"} 1\n"},
+        {"GET /stats?pretty HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 ", "\"requests\":1,"},
+        {"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 404 ", "Content-Length: "},
+        {"POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405 ", "Allow: GET, HEAD"},
+        {"GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 400 ", ""},
+    };
+    size_t i;
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", echo_server_port(hs));
+    assert_int_equal(pp_config_new(&cfg), 0);
+    assert_int_equal(pp_config_set(cfg, "listen", "127.0.0.1:0"), 0);
+    assert_int_equal(pp_config_set(cfg, "mode", "http"), 0);
+    assert_int_equal(pp_config_set(cfg, "workers", "1"), 0);
+    assert_int_equal(pp_config_set(cfg, "admin_listen", "nowhere"), PP_EBADVALUE);
+    assert_int_equal(pp_config_set(cfg, "admin_listen", "127.0.0.1:0"), 0);
+    assert_int_equal(pp_config_add_backend(cfg, addr, 1), 0);
+    assert_int_equal(pp_proxy_new(&proxy, cfg), 0);
+    pp_config_free(cfg);
+    assert_int_equal(pp_proxy_admin_port(proxy), PP_ESTATE); /* not started yet */
+    assert_int_equal(pp_proxy_start(proxy), 0);
+    port = pp_proxy_admin_port(proxy);
+    assert_true(port > 0);
+    fd = test_dial(pp_proxy_local_port(proxy));
+    assert_int_equal(http_exchange(fd, "/"), 200);
+    close(fd);
+    wait_sessions_finished(proxy, 1);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fd = test_dial(port);
+        assert_int_equal(test_write_all(fd, cases[i].request, (long)strlen(cases[i].request)), 0);
+        got = 0;
+        /* Connection: close: read until the server closes. */
+        while (got < (long)sizeof resp - 1) {
+            long r = test_read_exact(fd, resp + got, 1, WAIT_MS);
+            if (r != 1) break;
+            got++;
+        }
+        resp[got] = '\0';
+        close(fd);
+        assert_memory_equal(resp, cases[i].status, strlen(cases[i].status));
+        assert_non_null(strstr(resp, cases[i].contains));
+    }
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(pp_proxy_admin_port(proxy), PP_ESTATE); /* closed with the proxy */
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    echo_server_stop(hs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prewarmed_before_first_client),
@@ -425,6 +614,8 @@ int main(void) {
         cmocka_unit_test(test_stop_drains_in_flight),
         cmocka_unit_test(test_stop_forces_after_deadline),
         cmocka_unit_test(test_access_log),
+        cmocka_unit_test(test_http_counters_exact),
+        cmocka_unit_test(test_admin_listener),
     };
     return cmocka_run_group_tests_name("c_traffic", tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,6 +25,7 @@ struct echo_server {
     atomic_int open_now;
     atomic_int open_max;
     atomic_int threads_live;
+    int http;
 };
 
 typedef struct conn {
@@ -31,10 +33,33 @@ typedef struct conn {
     int fd;
 } conn;
 
+/* Appends the bytes read to *pending and answers every complete request head in it. */
+static int answer_http(int fd, const char *buf, ssize_t n, char *pending, size_t *len) {
+    char *end;
+    if (*len + (size_t)n >= 16384) return -1;
+    memcpy(pending + *len, buf, (size_t)n);
+    *len += (size_t)n;
+    pending[*len] = '\0';
+    while ((end = strstr(pending, "\r\n\r\n")) != NULL) {
+        char out[128];
+        int status = 200, m;
+        const char *sp = strchr(pending, ' ');
+        size_t used = (size_t)(end + 4 - pending);
+        if (sp && strncmp(sp + 1, "/status/", 8) == 0) status = atoi(sp + 9);
+        m = snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\nok", status);
+        if (test_write_all(fd, out, m) != 0) return -1;
+        memmove(pending, pending + used, *len - used + 1);
+        *len -= used;
+    }
+    return 0;
+}
+
 static void *echo_conn(void *p) {
     conn *c = p;
     echo_server *s = c->s;
     char buf[16384];
+    char pending[16384];
+    size_t pending_len = 0;
     int counted = 1;
     int now = atomic_fetch_add(&s->open_now, 1) + 1, max = atomic_load(&s->open_max);
     while (now > max && !atomic_compare_exchange_weak(&s->open_max, &max, now)) {
@@ -57,6 +82,10 @@ static void *echo_conn(void *p) {
             break;
         }
         if (n < 0) break;
+        if (s->http) {
+            if (answer_http(c->fd, buf, n, pending, &pending_len) != 0) break;
+            continue;
+        }
         if (test_write_all(c->fd, buf, n) != 0) break;
     }
     if (counted) atomic_fetch_sub(&s->open_now, 1);
@@ -92,12 +121,13 @@ static void *accept_loop(void *p) {
     return NULL;
 }
 
-echo_server *echo_server_start(int port) {
+static echo_server *start_server(int port, int http) {
     struct sockaddr_in sin;
     socklen_t len = sizeof sin;
     int one = 1;
     echo_server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->http = http;
     memset(&sin, 0, sizeof sin);
     sin.sin_family = AF_INET;
     sin.sin_port = htons((uint16_t)port);
@@ -118,6 +148,10 @@ echo_server *echo_server_start(int port) {
     }
     return s;
 }
+
+echo_server *echo_server_start(int port) { return start_server(port, 0); }
+
+echo_server *echo_server_start_http(int port) { return start_server(port, 1); }
 
 int echo_server_port(const echo_server *s) { return s->port; }
 long echo_server_accepted(const echo_server *s) { return atomic_load(&((echo_server *)s)->accepted); }

@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
     char addr[64], text[32];
     int seconds = 5, clients = 48, workers = 2, i, t, closed = 0, http = 1;
     long last_sessions = 0;
+    uint64_t last_hits = 0, last_misses = 0;
     double t0;
 
     for (i = 1; i + 1 < argc; i += 2) {
@@ -115,24 +116,33 @@ int main(int argc, char **argv) {
     t0 = now_s();
     if (demo_load_start(&load) != 0) fprintf(stderr, "demo: could not start every client thread\n");
 
-    printf(" time  sessions/s  requests  active");
+    printf(" time  %s  reuse%%  active", http ? "   req/s" : "sessions/s");
     for (i = 0; i < workers && i < 4; i++) printf("   w%d", i);
-    printf("  be-open  be-idle  waiting  rejected  failures\n");
+    printf("  be-open  be-idle  waiting   p50 ms   p99 ms  rejected  failures\n");
     for (t = 1; t <= seconds; t++) {
         long sessions;
+        uint64_t hits, lookups;
+        pp_latency lat;
         while (now_s() < t0 + t) usleep(20000);
         pp_proxy_stats(proxy, &st);
-        sessions = atomic_load(&load.sessions);
-        printf("%4ds  %10ld  %8ld  %6llu", t, sessions - last_sessions, atomic_load(&load.requests),
-               (unsigned long long)st.connections_active);
+        lat.struct_size = sizeof lat;
+        pp_proxy_latency(proxy, PP_LATENCY_REQUEST, -1, &lat);
+        sessions = http ? (long)st.requests : atomic_load(&load.sessions);
+        hits = st.pool_hits - last_hits;
+        lookups = hits + st.pool_misses - last_misses;
+        last_hits = st.pool_hits;
+        last_misses = st.pool_misses;
+        printf("%4ds  %10ld  %5.1f%%  %6llu", t, sessions - last_sessions,
+               lookups ? 100.0 * (double)hits / (double)lookups : 0.0, (unsigned long long)st.connections_active);
         for (i = 0; i < workers && i < 4; i++) {
             pp_worker_stats ws;
             ws.struct_size = sizeof ws;
             pp_proxy_worker_stats(proxy, i, &ws);
             printf(" %4llu", (unsigned long long)ws.sessions_active);
         }
-        printf("  %7llu  %7llu  %7llu  %8llu  %8ld\n", (unsigned long long)st.backend_conns_open,
+        printf("  %7llu  %7llu  %7llu  %7.2f  %7.2f  %8llu  %8ld\n", (unsigned long long)st.backend_conns_open,
                (unsigned long long)st.backend_conns_idle, (unsigned long long)st.queue_waiting,
+               (double)lat.p50_us / 1000.0, (double)lat.p99_us / 1000.0,
                (unsigned long long)(st.connections_rejected_max + st.connections_rejected_overflow +
                                     st.connections_rejected_no_backend),
                atomic_load(&load.failures));
@@ -161,6 +171,14 @@ int main(int argc, char **argv) {
     }
     printf("  waited for a pooled conn     %llu (timed out: %llu)\n", (unsigned long long)st.queue_waits,
            (unsigned long long)st.queue_timeouts);
+    {
+        pp_latency lat;
+        lat.struct_size = sizeof lat;
+        pp_proxy_latency(proxy, PP_LATENCY_REQUEST, -1, &lat);
+        printf("  %-28s p50 %.2f ms, p90 %.2f ms, p99 %.2f ms (%llu measured)\n",
+               http ? "request latency" : "session latency", (double)lat.p50_us / 1000.0, (double)lat.p90_us / 1000.0,
+               (double)lat.p99_us / 1000.0, (unsigned long long)lat.count);
+    }
     for (i = 0; i < workers; i++) {
         pp_worker_stats ws;
         ws.struct_size = sizeof ws;

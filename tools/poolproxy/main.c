@@ -5,17 +5,21 @@
  * --pool-max=VALUE); --backend may repeat; --config FILE reads "name = value" lines at the point
  * where it appears, so later flags override the file. Prints exactly one line
  * "listening on HOST:PORT" on stdout when ready; SIGINT/SIGTERM stop it with a drain of
- * drain_timeout.
+ * drain_timeout. --access-log FILE appends one line per request (tcp: per session); the format
+ * is described in access_line() and in the man page.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poolproxy.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int g_log_level = PP_LOG_INFO;
 
@@ -49,6 +53,56 @@ static void on_event(void *userdata, const pp_event *ev) {
             ev->type >= 1 && ev->type <= 4 ? names[ev->type] : "?", ev->backend_id, ev->address, ev->reason);
 }
 
+/* Copies `text` for a quoted field: '"', '\\', control and non-ASCII bytes become \xHH, and at
+ * most `max` bytes of input are taken (a longer value ends in "..."). */
+static void quoted(char *out, size_t outlen, const char *text, size_t max) {
+    size_t o = 0, i;
+    for (i = 0; text[i] && i < max && o + 5 < outlen; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (text[i] && o + 4 < outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+/* One access-log line:
+ *   TIME CLIENT worker=N "METHOD TARGET" STATUS BACKEND reused=0|1 queue_us=N connect_us=N
+ *   first_byte_us=N total_us=N bytes_in=N bytes_out=N
+ * TIME is UTC ISO 8601 with milliseconds; tcp sessions log "-" for the request and status 0;
+ * BACKEND is "-" when none was reached. One write(2) per line on an O_APPEND descriptor, so
+ * lines from several workers never interleave. */
+static void on_access(void *userdata, const pp_access_entry *e) {
+    int fd = *(const int *)userdata;
+    char ts[64], method[32], target[1100], line[1600];
+    int n;
+    stamp(ts, sizeof ts);
+    quoted(method, sizeof method, e->method, 16);
+    quoted(target, sizeof target, e->target, 256);
+    if (e->method[0]) {
+        n = snprintf(line, sizeof line, "%s %s worker=%d \"%s %s\" %d", ts, e->client[0] ? e->client : "-",
+                     e->worker, method, target, e->status);
+    } else {
+        n = snprintf(line, sizeof line, "%s %s worker=%d \"-\" %d", ts, e->client[0] ? e->client : "-", e->worker,
+                     e->status);
+    }
+    n += snprintf(line + n, sizeof line - (size_t)n,
+                  " %s reused=%d queue_us=%llu connect_us=%llu first_byte_us=%llu total_us=%llu bytes_in=%llu "
+                  "bytes_out=%llu\n",
+                  e->backend[0] ? e->backend : "-", e->reused, (unsigned long long)e->queue_wait_us,
+                  (unsigned long long)e->connect_us, (unsigned long long)e->first_byte_us,
+                  (unsigned long long)e->total_us, (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out);
+    if (write(fd, line, (size_t)n) < 0) {
+        /* A full disk must not stop the proxy; the line is lost. */
+    }
+}
+
 static const char *type_word(int type) {
     switch (type) {
     case PP_OPT_INT: return "N";
@@ -79,6 +133,7 @@ static void usage(FILE *out) {
             "\n"
             "  --config FILE            read \"name = value\" lines (later flags override them)\n"
             "  --log-level LEVEL        error, warn, info or debug (default: info)\n"
+            "  --access-log FILE        append one line per request (tcp: per session) to FILE\n"
             "  --help, --version, --options-markdown (the option table as docs/OPTIONS.md)\n\n",
             pp_version_string());
     for (i = 0; i < n; i++) {
@@ -147,6 +202,7 @@ int main(int argc, char **argv) {
     sigset_t sigs;
     char addr[128];
     int i, rc, sig = 0;
+    static int access_fd = -1; /* static: the access callback reads it until the proxy is freed */
 
     if (pp_config_new(&cfg) != 0) {
         fprintf(stderr, "poolproxy: %s\n", pp_last_error());
@@ -188,6 +244,14 @@ int main(int argc, char **argv) {
         }
         if (strcmp(flag, "--config") == 0) {
             rc = pp_config_load_file(cfg, value);
+        } else if (strcmp(flag, "--access-log") == 0) {
+            if (access_fd >= 0) close(access_fd);
+            access_fd = open(value, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (access_fd < 0) {
+                fprintf(stderr, "poolproxy: --access-log: cannot open '%s': %s\n", value, strerror(errno));
+                goto bad_usage;
+            }
+            rc = 0;
         } else if (strcmp(flag, "--log-level") == 0) {
             g_log_level = parse_level(value);
             if (g_log_level < 0) {
@@ -208,6 +272,7 @@ int main(int argc, char **argv) {
     }
     pp_config_set_log_callback(cfg, on_log, NULL, g_log_level);
     pp_config_set_event_callback(cfg, on_event, NULL);
+    if (access_fd >= 0) pp_config_set_access_callback(cfg, on_access, &access_fd);
 
     if (pp_proxy_new(&proxy, cfg) != 0) {
         fprintf(stderr, "poolproxy: %s\n", pp_last_error());
@@ -237,6 +302,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "poolproxy: %s received, draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     pp_proxy_stop(proxy, -1);
     pp_proxy_free(proxy);
+    if (access_fd >= 0) close(access_fd);
     return 0;
 
 bad_usage:

@@ -165,6 +165,17 @@ pub struct pp_stats {
     pub bytes_client_to_backend: u64,
     pub bytes_backend_to_client: u64,
     pub accept_errors: u64,
+    pub requests: u64,
+    pub responses_1xx: u64,
+    pub responses_2xx: u64,
+    pub responses_3xx: u64,
+    pub responses_4xx: u64,
+    pub responses_5xx: u64,
+    pub retries: u64,
+    pub backend_closed_max_requests: u64,
+    pub backend_closed_error: u64,
+    pub backend_closed_session_end: u64,
+    pub backend_transitions: u64,
 }
 
 /// `pp_worker_stats`: one worker's counters.
@@ -180,6 +191,8 @@ pub struct pp_worker_stats {
     pub bytes_relayed: u64,
     pub backend_conns_open: u64,
     pub backend_conns_idle: u64,
+    pub requests: u64,
+    pub retries: u64,
 }
 
 /// `pp_backend_stats`: one backend's counters.
@@ -196,6 +209,35 @@ pub struct pp_backend_stats {
     pub sessions_active: u64,
     pub weight: u64,
     pub up: u64,
+    pub requests: u64,
+    pub responses_5xx: u64,
+    pub closed_by_backend: u64,
+    pub closed_idle_timeout: u64,
+    pub closed_lifetime: u64,
+    pub closed_max_requests: u64,
+    pub closed_error: u64,
+    pub transitions: u64,
+}
+
+/// `pp_latency_kind`: which distribution `pp_proxy_latency` reports.
+pub const PP_LATENCY_REQUEST: c_int = 0;
+#[allow(missing_docs)]
+pub const PP_LATENCY_QUEUE_WAIT: c_int = 1;
+#[allow(missing_docs)]
+pub const PP_LATENCY_CONNECT: c_int = 2;
+
+/// `pp_latency`: a latency distribution (microseconds).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct pp_latency {
+    pub struct_size: usize,
+    pub count: u64,
+    pub sum_us: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
 }
 
 /// `pp_access_entry`: one finished request (http) or session (tcp).
@@ -298,4 +340,17 @@ extern "C" {
         addr_buf: *mut c_char,
         addr_len: usize,
     ) -> c_int;
+    pub fn pp_proxy_latency(
+        proxy: *const pp_proxy,
+        kind: c_int,
+        worker: c_int,
+        out: *mut pp_latency,
+    ) -> c_int;
+    pub fn pp_proxy_metrics(
+        proxy: *const pp_proxy,
+        buf: *mut c_char,
+        size: usize,
+        len: *mut usize,
+    ) -> c_int;
+    pub fn pp_proxy_admin_port(proxy: *const pp_proxy) -> c_int;
 }

@@ -80,7 +80,18 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             idle_closed_lifetime,
             bytes_client_to_backend,
             bytes_backend_to_client,
-            accept_errors
+            accept_errors,
+            requests,
+            responses_1xx,
+            responses_2xx,
+            responses_3xx,
+            responses_4xx,
+            responses_5xx,
+            retries,
+            backend_closed_max_requests,
+            backend_closed_error,
+            backend_closed_session_end,
+            backend_transitions
         }),
         layout!(pp_worker_stats {
             struct_size,
@@ -90,7 +101,9 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             overflow_stolen,
             bytes_relayed,
             backend_conns_open,
-            backend_conns_idle
+            backend_conns_idle,
+            requests,
+            retries
         }),
         layout!(pp_backend_stats {
             struct_size,
@@ -101,7 +114,24 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             sessions,
             sessions_active,
             weight,
-            up
+            up,
+            requests,
+            responses_5xx,
+            closed_by_backend,
+            closed_idle_timeout,
+            closed_lifetime,
+            closed_max_requests,
+            closed_error,
+            transitions
+        }),
+        layout!(pp_latency {
+            struct_size,
+            count,
+            sum_us,
+            p50_us,
+            p90_us,
+            p99_us,
+            p999_us
         }),
     ];
     let consts: Vec<Constant> = vec![
@@ -132,6 +162,9 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
         ("PP_LOG_WARN", PP_LOG_WARN as i64),
         ("PP_LOG_INFO", PP_LOG_INFO as i64),
         ("PP_LOG_DEBUG", PP_LOG_DEBUG as i64),
+        ("PP_LATENCY_REQUEST", PP_LATENCY_REQUEST as i64),
+        ("PP_LATENCY_QUEUE_WAIT", PP_LATENCY_QUEUE_WAIT as i64),
+        ("PP_LATENCY_CONNECT", PP_LATENCY_CONNECT as i64),
         ("PP_EVENT_PROXY_STARTED", PP_EVENT_PROXY_STARTED as i64),
         ("PP_EVENT_PROXY_STOPPED", PP_EVENT_PROXY_STOPPED as i64),
         ("PP_EVENT_BACKEND_DOWN", PP_EVENT_BACKEND_DOWN as i64),

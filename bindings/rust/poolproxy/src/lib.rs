@@ -516,7 +516,78 @@ impl Proxy {
             bytes_client_to_backend: s.bytes_client_to_backend,
             bytes_backend_to_client: s.bytes_backend_to_client,
             accept_errors: s.accept_errors,
+            requests: s.requests,
+            responses_1xx: s.responses_1xx,
+            responses_2xx: s.responses_2xx,
+            responses_3xx: s.responses_3xx,
+            responses_4xx: s.responses_4xx,
+            responses_5xx: s.responses_5xx,
+            retries: s.retries,
+            backend_closed_max_requests: s.backend_closed_max_requests,
+            backend_closed_error: s.backend_closed_error,
+            backend_closed_session_end: s.backend_closed_session_end,
+            backend_transitions: s.backend_transitions,
         }
+    }
+
+    /// The distribution of one latency (`kind`) for one worker, or for all when `worker` is
+    /// `None`. Quantiles come from histogram buckets (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5 per decade).
+    pub fn latency(&self, kind: LatencyKind, worker: Option<usize>) -> Result<Latency, Error> {
+        let mut l = sys::pp_latency {
+            struct_size: std::mem::size_of::<sys::pp_latency>(),
+            ..Default::default()
+        };
+        let w = match worker {
+            Some(i) => c_int::try_from(i)
+                .map_err(|_| Error::new(sys::PP_EINVAL, "worker index too large"))?,
+            None => -1,
+        };
+        // SAFETY: l is a valid out struct with struct_size set.
+        check(unsafe { sys::pp_proxy_latency(self.raw, kind as c_int, w, &mut l) })?;
+        Ok(Latency {
+            count: l.count,
+            sum_us: l.sum_us,
+            p50_us: l.p50_us,
+            p90_us: l.p90_us,
+            p99_us: l.p99_us,
+            p999_us: l.p999_us,
+        })
+    }
+
+    /// Every counter, gauge and histogram in the Prometheus text exposition format.
+    pub fn metrics(&self) -> Result<String, Error> {
+        let mut len = 0usize;
+        // SAFETY: a NULL buffer of size 0 asks for the length only.
+        let rc = unsafe { sys::pp_proxy_metrics(self.raw, std::ptr::null_mut(), 0, &mut len) };
+        if rc != sys::PP_ETRUNC {
+            check(rc)?;
+        }
+        loop {
+            let mut buf = vec![0u8; len + 1024];
+            // SAFETY: buf is writable for buf.len() bytes.
+            let rc = unsafe {
+                sys::pp_proxy_metrics(
+                    self.raw,
+                    buf.as_mut_ptr() as *mut c_char,
+                    buf.len(),
+                    &mut len,
+                )
+            };
+            if rc == sys::PP_ETRUNC {
+                continue; // the text grew between the calls
+            }
+            check(rc)?;
+            buf.truncate(len);
+            return Ok(String::from_utf8_lossy(&buf).into_owned());
+        }
+    }
+
+    /// The admin listener's port (option `admin_listen`), or an error when it is off.
+    pub fn admin_port(&self) -> Result<u16, Error> {
+        // SAFETY: safe from any thread on a live proxy.
+        let rc = unsafe { sys::pp_proxy_admin_port(self.raw) };
+        check(rc)?;
+        Ok(rc as u16)
     }
 
     /// Each worker's counters, in worker order.
@@ -539,6 +610,8 @@ impl Proxy {
                     bytes_relayed: s.bytes_relayed,
                     backend_conns_open: s.backend_conns_open,
                     backend_conns_idle: s.backend_conns_idle,
+                    requests: s.requests,
+                    retries: s.retries,
                 }
             })
             .collect()
@@ -578,6 +651,14 @@ impl Proxy {
                     sessions_active: s.sessions_active,
                     weight: s.weight,
                     up: s.up != 0,
+                    requests: s.requests,
+                    responses_5xx: s.responses_5xx,
+                    closed_by_backend: s.closed_by_backend,
+                    closed_idle_timeout: s.closed_idle_timeout,
+                    closed_lifetime: s.closed_lifetime,
+                    closed_max_requests: s.closed_max_requests,
+                    closed_error: s.closed_error,
+                    transitions: s.transitions,
                 }
             })
             .collect()
@@ -648,6 +729,57 @@ pub struct Stats {
     pub bytes_backend_to_client: u64,
     /// `accept()` failures, e.g. out of file descriptors.
     pub accept_errors: u64,
+    /// HTTP requests answered (by a backend or the proxy); tcp: sessions ended.
+    pub requests: u64,
+    /// HTTP final answers with a 1xx status.
+    pub responses_1xx: u64,
+    /// HTTP answers with a 2xx status.
+    pub responses_2xx: u64,
+    /// HTTP answers with a 3xx status.
+    pub responses_3xx: u64,
+    /// HTTP answers with a 4xx status.
+    pub responses_4xx: u64,
+    /// HTTP answers with a 5xx status.
+    pub responses_5xx: u64,
+    /// Requests sent again on another connection or backend.
+    pub retries: u64,
+    /// Connections retired by `max_requests_per_conn`.
+    pub backend_closed_max_requests: u64,
+    /// Connections closed because the exchange on them failed.
+    pub backend_closed_error: u64,
+    /// Connections closed with their session (tcp) or after a response that ruled out reuse.
+    pub backend_closed_session_end: u64,
+    /// Backends going down or up again, summed.
+    pub backend_transitions: u64,
+}
+
+/// Which latency `Proxy::latency` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum LatencyKind {
+    /// HTTP: request head received to response complete; tcp: the session.
+    Request = 0,
+    /// Waiting for a pooled backend connection (only requests that waited).
+    QueueWait = 1,
+    /// Successful backend connects.
+    Connect = 2,
+}
+
+/// A latency distribution in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Observations.
+    pub count: u64,
+    /// Their sum.
+    pub sum_us: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
 }
 
 /// One worker's counters.
@@ -667,6 +799,10 @@ pub struct WorkerStats {
     pub backend_conns_open: u64,
     /// Gauge: of those, idle.
     pub backend_conns_idle: u64,
+    /// HTTP requests answered (tcp: sessions ended).
+    pub requests: u64,
+    /// Requests sent again.
+    pub retries: u64,
 }
 
 /// One backend's counters, summed over workers.
@@ -690,6 +826,22 @@ pub struct BackendStats {
     pub weight: u64,
     /// False after its last connect attempt failed.
     pub up: bool,
+    /// Requests (tcp: sessions) it served.
+    pub requests: u64,
+    /// HTTP 5xx answers from it or on its behalf.
+    pub responses_5xx: u64,
+    /// Idle pooled connections it closed.
+    pub closed_by_backend: u64,
+    /// Retired by `pool_idle_timeout`.
+    pub closed_idle_timeout: u64,
+    /// Retired by `max_conn_lifetime`.
+    pub closed_lifetime: u64,
+    /// Retired by `max_requests_per_conn`.
+    pub closed_max_requests: u64,
+    /// Closed because the exchange on them failed.
+    pub closed_error: u64,
+    /// Times it went down or came back up.
+    pub transitions: u64,
 }
 
 /// The loaded library's version, e.g. "0.1.0".

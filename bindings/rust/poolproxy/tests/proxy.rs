@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use poolproxy::{Config, ErrorCode, EventType, LogLevel, Proxy};
+use poolproxy::{Config, ErrorCode, EventType, LatencyKind, LogLevel, Proxy};
 
 /// Echo backend: echoes bytes, passes the half-close back. Counts connections.
 fn echo_backend() -> (String, Arc<AtomicUsize>) {
@@ -152,6 +152,23 @@ fn bytes_stats_and_callbacks() {
     assert_eq!(bs[0].address, backend);
     assert_eq!(bs[0].sessions, 10);
     assert!(bs[0].up);
+    // tcp mode: each session is one "request"; the latency histogram saw every one of them.
+    assert_eq!(st.requests, 10);
+    assert_eq!(bs[0].requests, 10);
+    let lat = proxy.latency(LatencyKind::Request, None).unwrap();
+    assert_eq!(lat.count, 10);
+    assert!(lat.p50_us <= lat.p99_us);
+    let metrics = proxy.metrics().unwrap();
+    assert!(
+        metrics.contains("poolproxy_connections_accepted_total 10\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("poolproxy_request_duration_seconds_count 10\n"));
+    assert!(proxy.latency(LatencyKind::Connect, Some(99)).is_err());
+    assert!(
+        proxy.admin_port().is_err(),
+        "admin_listen is off by default"
+    );
 
     proxy.stop(Duration::from_secs(2)).unwrap();
     assert!(!proxy.is_running());
