@@ -26,14 +26,29 @@ missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-if [ -z "$missing" ]; then
-    echo "deps: all installed"
-    exit 0
-fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "deps: installing$missing"
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-echo "deps: done"
+if [ -z "$missing" ]; then
+    echo "deps: all packages installed"
+else
+    echo "deps: installing$missing"
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    echo "deps: packages done"
+fi
+
+# promtool (tests check /metrics with it) ships in Debian's prometheus package, whose
+# installation would also enable and start a Prometheus server. So the package is only
+# downloaded and unpacked into a cache directory, and nothing else of it runs.
+PROMTOOL_DIR=/var/cache/poolproxy-test/prometheus
+if [ "${1:-}" = "--test" ] && [ ! -x "$PROMTOOL_DIR/usr/bin/promtool" ]; then
+    echo "deps: unpacking promtool from Debian's prometheus package into $PROMTOOL_DIR"
+    tmp=$(mktemp -d)
+    chmod 755 "$tmp"  # apt downloads as the _apt user where it can
+    (cd "$tmp" && $SUDO apt-get download -qq prometheus 2>/dev/null || { $SUDO apt-get update -qq && $SUDO apt-get download -qq prometheus; })
+    $SUDO mkdir -p "$PROMTOOL_DIR"
+    $SUDO dpkg-deb -x "$tmp"/prometheus_*.deb "$PROMTOOL_DIR"
+    rm -rf "$tmp"
+    "$PROMTOOL_DIR/usr/bin/promtool" --version >/dev/null
+fi

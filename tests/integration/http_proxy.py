@@ -59,8 +59,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def send_body(self, body, chunked=False):
-        self.send_response(200)
+    def send_body(self, body, chunked=False, status=200):
+        self.send_response(status)
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
@@ -87,6 +87,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if self.path.startswith("/big"):
             self.send_body(bytes(range(256)) * 4096, chunked="chunked" in self.path)  # 1 MiB
+        elif self.path == "/missing":
+            self.send_body(b"no such thing", status=404)
         elif self.path == "/slow":
             time.sleep(3)
             self.send_body(b"late")
