@@ -116,7 +116,8 @@ typedef enum pp_option_type {
     PP_OPT_BOOL = 3,     /**< on/off, true/false, yes/no, 1/0 */
     PP_OPT_ENUM = 4,     /**< one of the words listed in `choices` */
     PP_OPT_ADDRESS = 5,  /**< "host:port", "[v6]:port" */
-    PP_OPT_BACKEND = 6   /**< "host:port[,weight=N]"; each set appends one backend */
+    PP_OPT_BACKEND = 6,  /**< "host:port[,weight=N]"; each set appends one backend */
+    PP_OPT_STRING = 7    /**< text checked by the option itself (e.g. a path, a status range) */
 } pp_option_type;
 
 /** Describes one option of the table. Strings are static and owned by the library. */
@@ -162,7 +163,12 @@ typedef enum pp_event_type {
     PP_EVENT_PROXY_STARTED = 1,  /**< listener bound, workers running */
     PP_EVENT_PROXY_STOPPED = 2,  /**< every worker has stopped (last event of a proxy) */
     PP_EVENT_BACKEND_DOWN = 3,   /**< connecting to the backend failed after it last worked */
-    PP_EVENT_BACKEND_UP = 4      /**< a connection succeeded after failures */
+    PP_EVENT_BACKEND_UP = 4,     /**< a connection succeeded after failures */
+    PP_EVENT_BACKEND_UNHEALTHY = 5, /**< active checks: health_fall checks failed in a row */
+    PP_EVENT_BACKEND_HEALTHY = 6,   /**< active checks: health_rise checks passed in a row */
+    PP_EVENT_BREAKER_OPEN = 7,      /**< breaker_failures in a row, or a failed probe: no new requests */
+    PP_EVENT_BREAKER_HALF_OPEN = 8, /**< the open time passed: probe requests are admitted */
+    PP_EVENT_BREAKER_CLOSED = 9     /**< a probe succeeded: the backend takes requests again */
 } pp_event_type;
 
 /** An event, valid only during the callback. */
@@ -333,6 +339,10 @@ typedef struct pp_stats {
     uint64_t backend_closed_session_end;  /**< tcp: closed with their session; http: the response
                                                ruled out reuse (Connection: close) (since 0.1) */
     uint64_t backend_transitions;         /**< backends going down or up again, summed (since 0.1) */
+    uint64_t no_backend_unhealthy;        /**< requests (tcp: sessions) refused because every backend
+                                               was unhealthy by active checks (since 0.1) */
+    uint64_t no_backend_breaker_open;     /**< refused because every backend's breaker was open or
+                                               its half-open probes were taken (since 0.1) */
 } pp_stats;
 
 /** One worker's counters. */
@@ -369,6 +379,10 @@ typedef struct pp_backend_stats {
     uint64_t closed_max_requests;   /**< retired by max_requests_per_conn (since 0.1) */
     uint64_t closed_error;          /**< closed because the exchange on them failed (since 0.1) */
     uint64_t transitions;           /**< times it went down or came back up (since 0.1) */
+    uint64_t healthy;               /**< gauge: 1 unless active health checks marked it down (since 0.1) */
+    uint64_t health_checks_failed;  /**< active checks that failed (since 0.1) */
+    uint64_t breaker_state;         /**< gauge: 0 closed, 1 open, 2 half-open (since 0.1) */
+    uint64_t breaker_transitions;   /**< breaker state changes (since 0.1) */
 } pp_backend_stats;
 
 /** Fills the whole-proxy counters. Safe from any thread; never stops the workers. */

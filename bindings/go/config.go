@@ -33,6 +33,13 @@ const (
 	EventProxyStopped EventType = C.PP_EVENT_PROXY_STOPPED // every worker stopped; the last event
 	EventBackendDown  EventType = C.PP_EVENT_BACKEND_DOWN  // connecting to a backend failed
 	EventBackendUp    EventType = C.PP_EVENT_BACKEND_UP    // a backend answered again after failing
+	// Active health checks marked a backend unhealthy / healthy again.
+	EventBackendUnhealthy EventType = C.PP_EVENT_BACKEND_UNHEALTHY
+	EventBackendHealthy   EventType = C.PP_EVENT_BACKEND_HEALTHY
+	// A backend's circuit breaker opened, admits probes, closed again.
+	EventBreakerOpen     EventType = C.PP_EVENT_BREAKER_OPEN
+	EventBreakerHalfOpen EventType = C.PP_EVENT_BREAKER_HALF_OPEN
+	EventBreakerClosed   EventType = C.PP_EVENT_BREAKER_CLOSED
 )
 
 // Event is a state change reported by the proxy.

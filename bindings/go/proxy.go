@@ -194,6 +194,8 @@ type Stats struct {
 	BackendClosedError           uint64
 	BackendClosedSessionEnd      uint64
 	BackendTransitions           uint64
+	NoBackendUnhealthy           uint64
+	NoBackendBreakerOpen         uint64
 }
 
 // WorkerStats are one worker's counters.
@@ -211,23 +213,27 @@ type WorkerStats struct {
 
 // BackendStats are one backend's counters, summed over workers.
 type BackendStats struct {
-	Address           string
-	ConnsOpen         uint64 // gauge
-	ConnsIdle         uint64 // gauge
-	ConnsOpened       uint64
-	ConnectFailures   uint64
-	Sessions          uint64
-	SessionsActive    uint64 // gauge
-	Weight            uint64
-	Up                bool
-	Requests          uint64
-	Responses5XX      uint64
-	ClosedByBackend   uint64
-	ClosedIdleTimeout uint64
-	ClosedLifetime    uint64
-	ClosedMaxRequests uint64
-	ClosedError       uint64
-	Transitions       uint64
+	Address            string
+	ConnsOpen          uint64 // gauge
+	ConnsIdle          uint64 // gauge
+	ConnsOpened        uint64
+	ConnectFailures    uint64
+	Sessions           uint64
+	SessionsActive     uint64 // gauge
+	Weight             uint64
+	Up                 bool
+	Requests           uint64
+	Responses5XX       uint64
+	ClosedByBackend    uint64
+	ClosedIdleTimeout  uint64
+	ClosedLifetime     uint64
+	ClosedMaxRequests  uint64
+	ClosedError        uint64
+	Transitions        uint64
+	Healthy            bool
+	HealthChecksFailed uint64
+	BreakerState       uint64 // 0 closed, 1 open, 2 half-open
+	BreakerTransitions uint64
 }
 
 func (p *Proxy) live() (*C.pp_proxy, error) {
@@ -286,6 +292,8 @@ func (p *Proxy) Stats() (Stats, error) {
 		BackendClosedError:           uint64(s.backend_closed_error),
 		BackendClosedSessionEnd:      uint64(s.backend_closed_session_end),
 		BackendTransitions:           uint64(s.backend_transitions),
+		NoBackendUnhealthy:           uint64(s.no_backend_unhealthy),
+		NoBackendBreakerOpen:         uint64(s.no_backend_breaker_open),
 	}, nil
 }
 
@@ -347,23 +355,27 @@ func (p *Proxy) BackendStats() ([]BackendStats, error) {
 			return nil, err
 		}
 		out[i] = BackendStats{
-			Address:           C.GoString((*C.char)(unsafe.Pointer(&buf[0]))),
-			ConnsOpen:         uint64(s.conns_open),
-			ConnsIdle:         uint64(s.conns_idle),
-			ConnsOpened:       uint64(s.conns_opened),
-			ConnectFailures:   uint64(s.connect_failures),
-			Sessions:          uint64(s.sessions),
-			SessionsActive:    uint64(s.sessions_active),
-			Weight:            uint64(s.weight),
-			Up:                s.up != 0,
-			Requests:          uint64(s.requests),
-			Responses5XX:      uint64(s.responses_5xx),
-			ClosedByBackend:   uint64(s.closed_by_backend),
-			ClosedIdleTimeout: uint64(s.closed_idle_timeout),
-			ClosedLifetime:    uint64(s.closed_lifetime),
-			ClosedMaxRequests: uint64(s.closed_max_requests),
-			ClosedError:       uint64(s.closed_error),
-			Transitions:       uint64(s.transitions),
+			Address:            C.GoString((*C.char)(unsafe.Pointer(&buf[0]))),
+			ConnsOpen:          uint64(s.conns_open),
+			ConnsIdle:          uint64(s.conns_idle),
+			ConnsOpened:        uint64(s.conns_opened),
+			ConnectFailures:    uint64(s.connect_failures),
+			Sessions:           uint64(s.sessions),
+			SessionsActive:     uint64(s.sessions_active),
+			Weight:             uint64(s.weight),
+			Up:                 s.up != 0,
+			Requests:           uint64(s.requests),
+			Responses5XX:       uint64(s.responses_5xx),
+			ClosedByBackend:    uint64(s.closed_by_backend),
+			ClosedIdleTimeout:  uint64(s.closed_idle_timeout),
+			ClosedLifetime:     uint64(s.closed_lifetime),
+			ClosedMaxRequests:  uint64(s.closed_max_requests),
+			ClosedError:        uint64(s.closed_error),
+			Transitions:        uint64(s.transitions),
+			Healthy:            s.healthy != 0,
+			HealthChecksFailed: uint64(s.health_checks_failed),
+			BreakerState:       uint64(s.breaker_state),
+			BreakerTransitions: uint64(s.breaker_transitions),
 		}
 	}
 	return out, nil

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/address.h"
+#include "core/circuit_breaker.h"
 
 namespace pp {
 
@@ -23,6 +24,11 @@ struct Backend {
     // false after a failed connect, true again after a successful one (events fire on change).
     std::atomic<bool> up{true};
     std::atomic<uint64_t> transitions{0};  // up <-> down changes
+    // Active health checks (the checker thread writes; selection reads).
+    std::atomic<bool> healthy{true};
+    std::atomic<uint64_t> health_checks_failed{0};
+    // Passive checks: fed by every worker's request outcomes.
+    CircuitBreaker breaker;
 
     // Takes one connection slot if fewer than cap are in use (cap 0 = unlimited).
     bool try_reserve(int64_t cap) {

@@ -8,22 +8,37 @@ LoadBalancer::LoadBalancer(LbPolicy policy, const std::vector<Backend *> &backen
     candidates_.reserve(backends.size());
 }
 
-int LoadBalancer::pick(const std::vector<bool> &excluded, uint64_t now_ms) {
+int LoadBalancer::pick(const std::vector<bool> &excluded, uint64_t now_ms, NoBackend *why) {
     const size_t n = backends_.size();
     std::vector<bool> &eligible = eligible_;
     eligible.assign(n, false);
-    bool any = false, any_up = false;
+    bool any = false, any_up = false, saw_unhealthy = false, saw_open = false;
     for (size_t i = 0; i < n; i++) {
         if (excluded[i]) continue;
+        const Backend &b = *backends_[i];
+        if (!b.healthy.load(std::memory_order_relaxed)) {
+            saw_unhealthy = true;
+            continue;
+        }
+        if (!b.breaker.available(now_ms)) {
+            saw_open = true;
+            continue;
+        }
         any = true;
-        if (backends_[i]->down_until_ms.load(std::memory_order_relaxed) <= now_ms) {
+        if (b.down_until_ms.load(std::memory_order_relaxed) <= now_ms) {
             eligible[i] = true;
             any_up = true;
         }
     }
-    if (!any) return -1;
-    if (!any_up) {  // panic mode: every candidate recently failed; try them anyway
-        for (size_t i = 0; i < n; i++) eligible[i] = !excluded[i];
+    if (!any) {
+        if (why) *why = saw_open ? NoBackend::breaker_open : saw_unhealthy ? NoBackend::unhealthy : NoBackend::excluded;
+        return -1;
+    }
+    if (!any_up) {  // panic mode: every candidate recently failed to connect; try them anyway
+        for (size_t i = 0; i < n; i++) {
+            const Backend &b = *backends_[i];
+            eligible[i] = !excluded[i] && b.healthy.load(std::memory_order_relaxed) && b.breaker.available(now_ms);
+        }
     }
     switch (policy_) {
     case LbPolicy::least_conn: return pick_least_conn(eligible);

@@ -15,10 +15,15 @@ class LoadBalancer {
 public:
     LoadBalancer(LbPolicy policy, const std::vector<Backend *> &backends, uint64_t seed);
 
-    // Picks a backend whose bit in `excluded` is clear, preferring those not marked down at
-    // now_ms; when every candidate is down, picks among them anyway (panic mode) rather than
-    // refusing. Returns -1 when every backend is excluded.
-    int pick(const std::vector<bool> &excluded, uint64_t now_ms);
+    // Why pick() found no backend.
+    enum class NoBackend { none, excluded, unhealthy, breaker_open };
+
+    // Picks a backend whose bit in `excluded` is clear, that active checks hold healthy and
+    // whose breaker admits requests, preferring those not marked down (a recent connect
+    // failure) at now_ms; when every such candidate is down, picks among them anyway (panic
+    // mode: the down mark is a guess, the health and breaker states are not). Returns -1 when
+    // none is left, and says why in *why when why is not null.
+    int pick(const std::vector<bool> &excluded, uint64_t now_ms, NoBackend *why = nullptr);
     // A session of this worker started / stopped using backend b (least_conn's input).
     void started(int b) { in_flight_[static_cast<size_t>(b)]++; }
     void finished(int b) { in_flight_[static_cast<size_t>(b)]--; }

@@ -1,6 +1,7 @@
 #include "core/options.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstdint>
 #include <cstring>
@@ -86,6 +87,38 @@ const OptionDef kOptions[] = {
     {"add_forwarded", PP_OPT_BOOL, "on", "", 0, 0,
      "http: add the client to X-Forwarded-For and set X-Forwarded-Proto", &Settings::add_forwarded},
     {"via", PP_OPT_BOOL, "on", "", 0, 0, "http: add a Via field naming poolproxy", &Settings::via},
+    {"retries", PP_OPT_INT, "1", "", 0, 10,
+     "times a request is sent again, to another backend when one exists, after a failed connect or (idempotent, "
+     "bodiless) a reused connection that died before any response byte",
+     &Settings::retries},
+    {"health_check", PP_OPT_ENUM, "none", "none|tcp|http", 0, 0,
+     "active health checks, one checker per backend for the whole proxy: a connect, or an HTTP GET of health_path",
+     &Settings::health_check},
+    {"health_path", PP_OPT_STRING, "/", "", 0, 0, "http health checks: the path to GET (starts with /)", nullptr},
+    {"health_status", PP_OPT_STRING, "200-399", "", 0, 0,
+     "http health checks: the statuses that pass, \"200\" or a range \"200-399\"", nullptr},
+    {"health_interval", PP_OPT_DURATION, "2s", "", 100, kHour, "time between two checks of a backend",
+     &Settings::health_interval},
+    {"health_timeout", PP_OPT_DURATION, "1s", "", 10, kHour, "a check not answered within this fails",
+     &Settings::health_timeout},
+    {"health_rise", PP_OPT_INT, "2", "", 1, 1000, "checks in a row that must pass to mark a backend healthy again",
+     &Settings::health_rise},
+    {"health_fall", PP_OPT_INT, "3", "", 1, 1000, "checks in a row that must fail to mark a backend unhealthy",
+     &Settings::health_fall},
+    {"breaker_failures", PP_OPT_INT, "5", "", 0, 1000000,
+     "consecutive failures (connect errors, timeouts, resets, invalid responses) that open a backend's breaker "
+     "(0 = no breaker)",
+     &Settings::breaker_failures},
+    {"breaker_open_time", PP_OPT_DURATION, "5s", "", 1, kHour,
+     "how long an open breaker refuses requests before half-open probes; doubles on each re-open",
+     &Settings::breaker_open_time},
+    {"breaker_max_open_time", PP_OPT_DURATION, "60s", "", 1, kDay, "the longest an open breaker stays open",
+     &Settings::breaker_max_open_time},
+    {"breaker_half_open_requests", PP_OPT_INT, "1", "", 1, 100000,
+     "probe requests a half-open breaker admits at once; a probe's success closes it",
+     &Settings::breaker_half_open_requests},
+    {"breaker_on_5xx", PP_OPT_BOOL, "off", "", 0, 0, "http: count 5xx responses from a backend as breaker failures",
+     &Settings::breaker_on_5xx},
 };
 
 constexpr size_t kOptionCount = sizeof kOptions / sizeof kOptions[0];
@@ -212,6 +245,35 @@ const OptionDef *find_option(const std::string &name) {
     return nullptr;
 }
 
+// The text options, each with its own check.
+static int set_string_option(Settings *s, const OptionDef &d, const std::string &value, std::string *why) {
+    const std::string prefix = std::string("option '") + d.name + "': ";
+    if (std::strcmp(d.name, "health_path") == 0) {
+        bool ok = !value.empty() && value[0] == '/' && value.size() <= 1024;
+        for (char c : value) ok = ok && c > ' ' && c < 0x7f;
+        if (!ok) {
+            *why = prefix + "expected a path starting with / without spaces or control characters, got " + quote(value);
+            return PP_EBADVALUE;
+        }
+        s->health_path = value;
+        return PP_OK;
+    }
+    // health_status: "200" or "200-399", within 100..599.
+    int lo = 0, hi = 0;
+    char dash = 0, extra = 0;
+    int n = std::sscanf(value.c_str(), "%d%c%d%c", &lo, &dash, &hi, &extra);
+    if (n == 1) hi = lo;
+    bool ok = (n == 1 && value.find_first_not_of("0123456789") == std::string::npos) || (n == 3 && dash == '-');
+    if (!ok || lo < 100 || hi > 599 || lo > hi) {
+        *why = prefix + "expected a status or a range of statuses within 100-599 such as 200-399, got " + quote(value);
+        return PP_EBADVALUE;
+    }
+    s->health_status_text = value;
+    s->health_status_lo = lo;
+    s->health_status_hi = hi;
+    return PP_OK;
+}
+
 int set_option(Settings *s, const std::string &name, const std::string &value, std::string *why) {
     const OptionDef *d = find_option(name);
     if (!d) {
@@ -262,6 +324,7 @@ int set_option(Settings *s, const std::string &name, const std::string &value, s
         (admin ? s->admin_listen_text : s->listen_text) = value;
         return PP_OK;
     }
+    case PP_OPT_STRING: return set_string_option(s, *d, value, why);
     case PP_OPT_BACKEND: {
         BackendSpec spec;
         int rc = parse_backend(value, &spec, why);
@@ -281,6 +344,7 @@ std::string get_option(const Settings &s, const OptionDef &d) {
     case PP_OPT_BOOL: return s.*(d.field) ? "on" : "off";
     case PP_OPT_ENUM: return enum_word(d, s.*(d.field));
     case PP_OPT_ADDRESS: return std::strcmp(d.name, "admin_listen") == 0 ? s.admin_listen_text : s.listen_text;
+    case PP_OPT_STRING: return std::strcmp(d.name, "health_path") == 0 ? s.health_path : s.health_status_text;
     case PP_OPT_BACKEND: {
         std::string out;
         for (const BackendSpec &b : s.backends) {
@@ -306,6 +370,17 @@ int validate_settings(const Settings &s, std::string *why) {
     }
     if (s.pool_max == 0 && s.pool_min_idle > 0) {
         *why = "option 'pool_min_idle' needs pooling: 'pool_max' 0 turns the pool off";
+        return PP_EBADVALUE;
+    }
+    if (s.breaker_max_open_time < s.breaker_open_time) {
+        *why = "option 'breaker_max_open_time' (" + std::to_string(s.breaker_max_open_time) +
+               "ms) must not be shorter than 'breaker_open_time' (" + std::to_string(s.breaker_open_time) + "ms)";
+        return PP_EBADVALUE;
+    }
+    if (s.health_check != 0 && s.health_timeout > s.health_interval) {
+        *why = "option 'health_timeout' (" + std::to_string(s.health_timeout) +
+               "ms) must not exceed 'health_interval' (" + std::to_string(s.health_interval) +
+               "ms): a check must end before the next one starts";
         return PP_EBADVALUE;
     }
     return PP_OK;

@@ -109,6 +109,10 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason) {
         sh.logger.log(PP_LOG_DEBUG, "backend %s: %s", backend_.name.c_str(), reason);
     }
     Session *owner = conn->owner;
+    bool probe = owner && owner->probe;
+    if (owner) owner->probe = false;
+    CircuitBreaker::Transition t = backend_.breaker.record(false, probe, mono_ms());
+    if (t != CircuitBreaker::Transition::none) session::breaker_changed(worker_, backend_, t, reason);
     if (conn->warm && conn->state == PooledConn::State::connecting) {
         warm_connecting_--;
         refill_after_ms_ = mono_ms() + kRefillBackoffMs;

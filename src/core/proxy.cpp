@@ -29,6 +29,12 @@ Shared::Shared(const Settings &s, int workers)
         b->addr = s.backends[i].addr;
         b->name = s.backends[i].text;
         b->weight = s.backends[i].weight;
+        CircuitBreaker::Config bc;
+        bc.failures = static_cast<int>(s.breaker_failures);
+        bc.open_ms = static_cast<uint64_t>(s.breaker_open_time);
+        bc.max_open_ms = static_cast<uint64_t>(s.breaker_max_open_time);
+        bc.half_open_requests = static_cast<int>(s.breaker_half_open_requests);
+        b->breaker.configure(bc);
         backend_ptrs.push_back(b.get());
         backends.push_back(std::move(b));
     }
@@ -69,7 +75,12 @@ int Proxy::start(std::string *why) {
             return rc;
         }
     }
-    if (!shared_->settings.admin_listen_text.empty()) {
+    if (shared_->settings.health_check != static_cast<int64_t>(HealthCheck::none)) {
+        health_ = std::make_unique<HealthChecker>(*shared_);
+        rc = health_->start(why);
+        if (rc != PP_OK) health_.reset();
+    }
+    if (rc == PP_OK && !shared_->settings.admin_listen_text.empty()) {
         admin_ = std::make_unique<AdminServer>(shared_->settings.admin_listen,
                                                [this](const std::string &path) { return admin_answer(path); });
         rc = admin_->start(why);
@@ -78,6 +89,7 @@ int Proxy::start(std::string *why) {
     if (rc == PP_OK) rc = acceptor_->start(why);
     if (rc != PP_OK) {
         if (admin_) admin_->stop();
+        if (health_) health_->stop();
         for (auto &w : shared_->workers) w->post_drain(0);
         for (auto &w : shared_->workers) w->join();
         state_ = PP_STATE_STOPPED;
@@ -106,6 +118,7 @@ int Proxy::stop(int drain_ms, std::string *why) {
     uint64_t deadline = mono_ms() + static_cast<uint64_t>(drain);
     for (auto &w : shared_->workers) w->post_drain(deadline);
     for (auto &w : shared_->workers) w->join();
+    if (health_) health_->stop();
     if (admin_) admin_->stop();
     state_ = PP_STATE_STOPPED;
     std::string addr = acceptor_->bound().to_string();
@@ -163,6 +176,8 @@ void Proxy::stats(pp_stats *out) const {
         s.responses_4xx += c.responses[3].get();
         s.responses_5xx += c.responses[4].get();
         s.retries += c.retries.get();
+        s.no_backend_unhealthy += c.no_backend_unhealthy.get();
+        s.no_backend_breaker_open += c.no_backend_breaker_open.get();
     }
     for (const auto &b : sh.backends) s.backend_transitions += b->transitions.load();
     for (const auto &b : sh.backends) s.backend_conns_open += static_cast<uint64_t>(b->open.load());
@@ -196,6 +211,10 @@ void Proxy::backend_stats(int index, pp_backend_stats *out) const {
     s.weight = static_cast<uint64_t>(b.weight);
     s.up = b.up.load() ? 1 : 0;
     s.transitions = b.transitions.load();
+    s.healthy = b.healthy.load() ? 1 : 0;
+    s.health_checks_failed = b.health_checks_failed.load();
+    s.breaker_state = static_cast<uint64_t>(b.breaker.state());
+    s.breaker_transitions = b.breaker.transitions();
     for (const auto &w : shared_->workers) {
         const PoolCounters &p = w->pool(static_cast<size_t>(index)).counters();
         s.conns_idle += p.idle.get();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/acceptor.h"
+#include "core/health_checker.h"
 #include "core/shared.h"
 #include "obs/admin_server.h"
 #include "obs/histogram.h"
@@ -52,6 +53,7 @@ private:
     std::unique_ptr<Shared> shared_;
     std::unique_ptr<Acceptor> acceptor_;
     std::unique_ptr<AdminServer> admin_;
+    std::unique_ptr<HealthChecker> health_;
     std::atomic<int> state_{PP_STATE_CREATED};
     std::atomic<bool> stopping_{false};
 };

@@ -127,7 +127,7 @@ void Proxy::latency(pp_latency_kind kind, int worker, pp_latency *out) const {
 bool Proxy::healthy() const {
     if (state_.load() != PP_STATE_RUNNING || stopping_.load()) return false;
     for (const auto &b : shared_->backends) {
-        if (b->up.load()) return true;
+        if (b->up.load() && b->healthy.load()) return true;
     }
     return false;
 }
@@ -152,6 +152,12 @@ std::string Proxy::metrics_text() const {
     sample(&out, "connections_rejected_total", "reason=\"max_connections\"", s.connections_rejected_max);
     sample(&out, "connections_rejected_total", "reason=\"overflow_full\"", s.connections_rejected_overflow);
     sample(&out, "connections_rejected_total", "reason=\"no_backend\"", s.connections_rejected_no_backend);
+    family(&out, "no_backend_total", "counter",
+           "Requests (tcp: sessions) refused because no backend could take them, by reason.");
+    sample(&out, "no_backend_total", "reason=\"unhealthy\"", s.no_backend_unhealthy);
+    sample(&out, "no_backend_total", "reason=\"breaker_open\"", s.no_backend_breaker_open);
+    sample(&out, "no_backend_total", "reason=\"other\"",
+           s.connections_rejected_no_backend - s.no_backend_unhealthy - s.no_backend_breaker_open);
     family(&out, "accept_errors_total", "counter", "accept() failures, e.g. EMFILE.");
     sample(&out, "accept_errors_total", s.accept_errors);
     family(&out, "sessions_finished_total", "counter", "Client sessions closed after being served.");
@@ -215,6 +221,14 @@ std::string Proxy::metrics_text() const {
          &pp_backend_stats::connect_failures},
         {"backend_sessions_active", "gauge", "Requests (tcp: sessions) in flight to the backend.",
          &pp_backend_stats::sessions_active},
+        {"backend_healthy", "gauge", "1 unless active health checks marked the backend unhealthy.",
+         &pp_backend_stats::healthy},
+        {"backend_health_checks_failed_total", "counter", "Active health checks that failed.",
+         &pp_backend_stats::health_checks_failed},
+        {"backend_breaker_state", "gauge", "The backend's circuit breaker: 0 closed, 1 open, 2 half-open.",
+         &pp_backend_stats::breaker_state},
+        {"backend_breaker_transitions_total", "counter", "Circuit breaker state changes.",
+         &pp_backend_stats::breaker_transitions},
     };
     write_series(&out, backend_series, bs, backend_label);
     family(&out, "backend_connections_closed_total", "counter", "Backend connections closed, by reason.");
@@ -254,6 +268,8 @@ std::string Proxy::stats_json() const {
         {"connections_rejected_max", s.connections_rejected_max},
         {"connections_rejected_overflow", s.connections_rejected_overflow},
         {"connections_rejected_no_backend", s.connections_rejected_no_backend},
+        {"no_backend_unhealthy", s.no_backend_unhealthy},
+        {"no_backend_breaker_open", s.no_backend_breaker_open},
         {"sessions_finished", s.sessions_finished},
         {"requests", s.requests},
         {"responses_1xx", s.responses_1xx},
@@ -321,10 +337,14 @@ std::string Proxy::stats_json() const {
                 ",\"conns_opened\":%" PRIu64 ",\"connect_failures\":%" PRIu64 ",\"sessions\":%" PRIu64
                 ",\"sessions_active\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses_5xx\":%" PRIu64
                 ",\"closed_by_backend\":%" PRIu64 ",\"closed_idle_timeout\":%" PRIu64 ",\"closed_lifetime\":%" PRIu64
-                ",\"closed_max_requests\":%" PRIu64 ",\"closed_error\":%" PRIu64 ",\"transitions\":%" PRIu64 "}",
+                ",\"closed_max_requests\":%" PRIu64 ",\"closed_error\":%" PRIu64 ",\"transitions\":%" PRIu64
+                ",\"healthy\":%s,\"health_checks_failed\":%" PRIu64 ",\"breaker\":\"%s\",\"breaker_transitions\":%" PRIu64
+                "}",
                 b.up ? "true" : "false", b.weight, b.conns_open, b.conns_idle, b.conns_opened, b.connect_failures,
                 b.sessions, b.sessions_active, b.requests, b.responses_5xx, b.closed_by_backend, b.closed_idle_timeout,
-                b.closed_lifetime, b.closed_max_requests, b.closed_error, b.transitions);
+                b.closed_lifetime, b.closed_max_requests, b.closed_error, b.transitions, b.healthy ? "true" : "false",
+                b.health_checks_failed,
+                breaker_state_name(static_cast<CircuitBreaker::State>(b.breaker_state)), b.breaker_transitions);
     }
     out += "]}\n";
     return out;

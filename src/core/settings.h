@@ -11,6 +11,7 @@ namespace pp {
 
 enum class Mode : int64_t { tcp = 0, http = 1 };
 enum class LbPolicy : int64_t { round_robin = 0, least_conn = 1, random = 2 };
+enum class HealthCheck : int64_t { none = 0, tcp = 1, http = 2 };
 
 struct BackendSpec {
     std::string text;  // as the user wrote it (without the weight)
@@ -61,6 +62,21 @@ struct Settings {
     int64_t max_client_requests = 0;
     int64_t add_forwarded = 0;
     int64_t via = 0;
+    // resilience
+    int64_t health_check = 0;
+    std::string health_path;
+    std::string health_status_text;
+    int health_status_lo = 200, health_status_hi = 399;
+    int64_t health_interval = 0;
+    int64_t health_timeout = 0;
+    int64_t health_rise = 0;
+    int64_t health_fall = 0;
+    int64_t breaker_failures = 0;
+    int64_t breaker_open_time = 0;
+    int64_t breaker_max_open_time = 0;
+    int64_t breaker_half_open_requests = 0;
+    int64_t breaker_on_5xx = 0;
+    int64_t retries = 0;
     Callbacks callbacks;
 
     // Every option at its default (parsed from the table's default text).

@@ -37,6 +37,8 @@ struct WorkerCounters {  // written by the worker only
     Counter requests;    // http: requests answered (by the backend or the proxy); tcp: sessions
     Counter responses[5];  // http: by status class, 1xx..5xx
     Counter retries;     // requests sent again: on another connection or another backend
+    Counter no_backend_unhealthy;     // refused: every backend unhealthy (active checks)
+    Counter no_backend_breaker_open;  // refused: every backend's breaker open
     LatencyHistogram request_latency;  // request received -> response complete (tcp: session)
     LatencyHistogram queue_wait;       // time waiting for a pooled connection (those that waited)
     LatencyHistogram connect_time;     // backend connects that succeeded

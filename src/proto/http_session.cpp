@@ -5,8 +5,9 @@
 // a new one, or wait) -> send the rewritten head and forward the raw body bytes -> parse the
 // response (response_timeout until its first byte), forward its rewritten head and raw bytes
 // -> when it ends cleanly and both sides allow it, the backend connection goes back to the
-// pool. A reused connection that dies before any response byte is retried once on another
-// connection when the request is idempotent and had no body (the keep-alive race).
+// pool. A reused connection that dies before any response byte is retried (up to `retries`
+// times, on another backend when one is left) when the request is idempotent and had no body
+// (the keep-alive race). Every outcome feeds the backend's circuit breaker.
 #include <strings.h>
 
 #include <cstddef>
@@ -49,7 +50,6 @@ struct HttpState {
     uint64_t timer_due_ms = 0;    // when the session's timer is set to fire; 0: not running
     bool client_keep_alive = true;
     bool http10 = false;
-    bool retried = false;
     bool processing = false;
     bool client_reading = false;
 };
@@ -179,6 +179,8 @@ const char *status_text(int status) {
 void respond_error(Session *s, int status, const char *why) {
     HttpState &h = *s->http;
     s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: http %d: %s", s->worker->index(), status, why);
+    // The backend failed the exchange (a reset, an invalid response, no response in time).
+    if (s->conn && (status == 502 || status == 504)) session::report(s, false, why);
     if (h.resp_head_sent || h.phase == HttpState::Phase::closing) {  // too late for an answer
         session::close(s, why);
         return;
@@ -306,7 +308,9 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     h.req_done = step.message_done;
     h.resp.reset();
     h.resp.expect_head_response(head.method == "HEAD");
-    h.resp_any = h.resp_head_sent = h.resp_in_body = h.retried = false;
+    h.resp_any = h.resp_head_sent = h.resp_in_body = false;
+    s->retries_used = 0;
+    s->failed.assign(s->failed.size(), false);  // each request may use every backend again
     h.phase = HttpState::Phase::waiting;
     clear_deadline(s);
 }
@@ -411,19 +415,27 @@ void update_reads(Session *s) {
     }
 }
 
-// The backend connection failed before any response byte: retry once on another connection
-// when that is safe (a reused connection, an idempotent request without a body); else 502.
+// The backend connection failed before any response byte: retry when that is safe (a reused
+// connection, an idempotent request without a body, a retry left), on another backend when
+// one is left; else 502.
 void backend_failed(Session *s, const char *why) {
     HttpState &h = *s->http;
     if (h.resp_any) {
+        session::report(s, false, why);
         session::close(s, why);  // mid-response: the client sees the connection end
         return;
     }
-    if (may_retry({s->reused_conn, h.resp_any, h.req_done, h.idempotent, h.has_body, h.retried})) {
-        h.retried = true;
+    const bool retries_left = s->retries_used < settings(s).retries;
+    if (may_retry({h.resp_any, h.req_done, h.idempotent, h.has_body, !retries_left})) {
+        s->retries_used++;
         s->worker->counters().retries.add();
         s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: reused connection failed (%s), retrying",
                                        s->worker->index(), why);
+        session::report(s, false, why);
+        // Another backend if one is left; else this one again, on a fresh connection.
+        size_t others = 0;
+        for (size_t i = 0; i < s->failed.size(); i++) others += (!s->failed[i] && static_cast<int>(i) != s->backend_id);
+        if (others > 0) s->failed[static_cast<size_t>(s->backend_id)] = true;
         session::close_conn(s, true);
         h.phase = HttpState::Phase::waiting;
         h.pending.clear();
@@ -555,8 +567,9 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
 void finish_exchange(Session *s) {
     HttpState &h = *s->http;
     bool reusable = h.req_done && h.resp.head().keep_alive;
-    session::request_done(s, h.req.head().method.c_str(), h.req.head().target.c_str(), h.resp.head().status,
-                        h.t_first_byte);
+    const int status = h.resp.head().status;
+    session::request_done(s, h.req.head().method.c_str(), h.req.head().target.c_str(), status, h.t_first_byte);
+    session::report(s, !(settings(s).breaker_on_5xx && status >= 500), "5xx response");
     if (s->conn) {  // its read stays armed: the pool's idle handler takes over
         if (reusable) session::give_back_conn(s);
         else session::close_conn(s, false);

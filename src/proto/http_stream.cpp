@@ -245,8 +245,7 @@ HttpStream::Step HttpStream::feed(const char *data, size_t len) {
 }
 
 bool may_retry(const RetryFacts &f) {
-    return f.reused_connection && !f.response_started && f.request_complete && f.idempotent_method && !f.has_body &&
-           !f.already_retried;
+    return !f.response_started && f.request_complete && f.idempotent_method && !f.has_body && !f.retries_exhausted;
 }
 
 bool is_idempotent(const std::string &method) {

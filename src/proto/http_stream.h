@@ -113,17 +113,17 @@ private:
     bool after_head_ = false;      // paused at a head: the next feed() may have no input
 };
 
-// The keep-alive race (a pooled connection closed by the backend just as it is reused): may a
-// request whose connection died be sent again on another one? Only when nothing can have been
-// processed twice: the connection was a reused one, no response byte arrived, the request was
-// sent whole, it is idempotent and has no body, and it was not retried already.
+// A request whose backend connection died (the keep-alive race on a reused connection, or a
+// reset or close on a fresh one): may it be sent again, on another connection or backend?
+// Only when processing it twice does no harm (RFC 9110 9.2.2) and the proxy still has it: no
+// response byte arrived, the request was sent whole, its method is idempotent, it had no body
+// (bodies stream through and are not kept), and a retry is left.
 struct RetryFacts {
-    bool reused_connection;
     bool response_started;
     bool request_complete;
     bool idempotent_method;
     bool has_body;
-    bool already_retried;
+    bool retries_exhausted;
 };
 bool may_retry(const RetryFacts &f);
 bool is_idempotent(const std::string &method);

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "core/clock.h"
 #include "core/worker.h"
 
@@ -128,17 +130,30 @@ bool try_acquire(Session *s) {
     bool any_full = false;
     const uint64_t now = mono_ms();
     if (!s->t_acquire) s->t_acquire = uv_hrtime();
+    LoadBalancer::NoBackend why = LoadBalancer::NoBackend::none;
+    bool refused_by_breaker = false;
     for (;;) {
-        int b = w.lb().pick(skip, now);
+        int b = w.lb().pick(skip, now, &why);
         if (b < 0) break;
         BackendPool &pool = w.pool(static_cast<size_t>(b));
         Backend &backend = pool.backend();
+        CircuitBreaker::Admission admission = backend.breaker.admit(now);
+        if (admission.transition != CircuitBreaker::Transition::none) {
+            breaker_changed(w, backend, admission.transition, "breaker_open_time passed");
+        }
+        if (!admission.allowed) {  // half-open with its probes taken by other requests
+            skip[b] = true;
+            refused_by_breaker = true;
+            continue;
+        }
         PooledConn *conn = pool.take_idle();
         if (!conn && !backend.try_reserve(st.pool_max)) {
+            if (admission.probe) backend.breaker.release_probe();
             skip[b] = true;
             any_full = true;
             continue;
         }
+        s->probe = admission.probe;
         if (s->wait_link.linked()) {
             uint64_t waited_ms = now - s->wait_since_ms;
             s->queue_wait_ns += waited_ms * 1000000u;
@@ -159,6 +174,7 @@ bool try_acquire(Session *s) {
         s->conn = pool.open(s);
         if (s->conn) return true;
         // The connect could not even start: this backend has failed for the session.
+        report(s, false, "connect could not start");
         w.lb().finished(b);
         pool.counters_mut().sessions_active.sub();
         s->backend_id = -1;
@@ -167,6 +183,11 @@ bool try_acquire(Session *s) {
     }
     if (any_full) return false;
     w.dequeue_waiter(s);
+    if (refused_by_breaker || why == LoadBalancer::NoBackend::breaker_open) {
+        w.counters().no_backend_breaker_open.add();
+    } else if (why == LoadBalancer::NoBackend::unhealthy) {
+        w.counters().no_backend_unhealthy.add();
+    }
     w.counters().rejected_no_backend.add();
     give_up(s, 503, "no backend available");
     return true;
@@ -192,8 +213,44 @@ void on_connect_failed(Session *s, int backend_id) {
     s->backend_id = -1;
     s->state = Session::State::acquiring;
     s->failed[static_cast<size_t>(backend_id)] = true;
+    if (s->retries_used >= w.settings().retries) {
+        give_up(s, 503, "backend connect failed, no retry left");
+        return;
+    }
+    s->retries_used++;
     w.counters().retries.add();
     acquire_or_wait(s);
+}
+
+void report(Session *s, bool ok, const char *why) {
+    if (s->backend_id < 0) return;
+    Worker &w = *s->worker;
+    Backend &b = w.pool(static_cast<size_t>(s->backend_id)).backend();
+    CircuitBreaker::Transition t = b.breaker.record(ok, s->probe, mono_ms());
+    s->probe = false;
+    if (t != CircuitBreaker::Transition::none) breaker_changed(w, b, t, why);
+}
+
+void breaker_changed(Worker &w, Backend &b, CircuitBreaker::Transition t, const char *why) {
+    const Logger &log = w.shared().logger;
+    char reason[256];
+    switch (t) {
+    case CircuitBreaker::Transition::opened:
+        std::snprintf(reason, sizeof reason, "%s; open for %llums", why,
+                      static_cast<unsigned long long>(b.breaker.current_open_ms()));
+        log.event(PP_EVENT_BREAKER_OPEN, b.id, b.name, reason);
+        log.log(PP_LOG_WARN, "backend %s: breaker open: %s", b.name.c_str(), reason);
+        break;
+    case CircuitBreaker::Transition::half_opened:
+        log.event(PP_EVENT_BREAKER_HALF_OPEN, b.id, b.name, why);
+        log.log(PP_LOG_INFO, "backend %s: breaker half-open: %s", b.name.c_str(), why);
+        break;
+    case CircuitBreaker::Transition::closed:
+        log.event(PP_EVENT_BREAKER_CLOSED, b.id, b.name, why);
+        log.log(PP_LOG_INFO, "backend %s: breaker closed: %s", b.name.c_str(), why);
+        break;
+    case CircuitBreaker::Transition::none: break;
+    }
 }
 
 // The session stops using its backend connection: the in-flight counts drop, and the

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend.h"
 #include "core/intrusive_list.h"
 
 namespace pp {
@@ -38,6 +39,8 @@ struct Session {
     bool client_read_paused = false;
     bool backend_read_paused = false;
     bool reused_conn = false;      // the connection came from the idle pool
+    bool probe = false;            // the request is a half-open breaker's probe: report its outcome
+    int retries_used = 0;          // of the `retries` option, for the current request
     // Access-log timing (uv_hrtime ns): when the current request (tcp: session) began, when it
     // started waiting for / opening a connection, when the connection was ready.
     uint64_t t_start = 0;
@@ -84,6 +87,11 @@ bool write_done(Session *s, int status);
 void maybe_delete(Session *s);
 // queue_timeout passed while the session waited for a connection.
 void waited_too_long(Session *s);
+// The outcome of the session's request on its backend, for the backend's circuit breaker
+// (connect errors are reported by the pool). No-op without a backend.
+void report(Session *s, bool ok, const char *why);
+// Reports a breaker transition once: an event and a log line.
+void breaker_changed(Worker &w, Backend &b, CircuitBreaker::Transition t, const char *why);
 
 }  // namespace session
 

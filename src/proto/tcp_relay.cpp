@@ -149,6 +149,7 @@ void on_idle_timer(uv_timer_t *t) {
 // (session::on_connected has already bound the two: s->conn, conn->owner, the states.)
 void attach(Session *s, PooledConn *conn) {
     Worker &w = *s->worker;
+    session::report(s, true, "connected");  // tcp: reaching the backend is the request's success
     s->last_activity_ms = uv_now(w.loop());
     int64_t idle = w.shared().settings.idle_timeout;
     if (idle > 0) uv_timer_start(&s->idle_timer, on_idle_timer, static_cast<uint64_t>(idle), 0);

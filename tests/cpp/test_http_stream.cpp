@@ -261,19 +261,16 @@ TEST(HttpRewrite, ResponseToHttp10ClientAndUpgrade) {
 }
 
 TEST(HttpRetry, OnlyWhenNothingCanHappenTwice) {
-    pp::RetryFacts ok{true, false, true, true, false, false};
+    pp::RetryFacts ok{false, true, true, false, false};
     EXPECT_TRUE(pp::may_retry(ok));
     pp::RetryFacts f = ok;
-    f.reused_connection = false;  // a fresh connection failing is a backend failure: 502
-    EXPECT_FALSE(pp::may_retry(f));
-    f = ok;
     f.response_started = true;  // the backend answered something: it saw the request
     EXPECT_FALSE(pp::may_retry(f));
     f = ok;
     f.has_body = true;  // the body is gone (streamed, not kept)
     EXPECT_FALSE(pp::may_retry(f));
     f = ok;
-    f.already_retried = true;
+    f.retries_exhausted = true;
     EXPECT_FALSE(pp::may_retry(f));
     f = ok;
     f.request_complete = false;

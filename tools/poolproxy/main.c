@@ -45,12 +45,22 @@ static void on_log(void *userdata, int level, const char *message) {
 }
 
 static void on_event(void *userdata, const pp_event *ev) {
-    static const char *names[] = {"?", "proxy-started", "proxy-stopped", "backend-down", "backend-up"};
+    static const char *names[] = {"?",
+                                  "proxy-started",
+                                  "proxy-stopped",
+                                  "backend-down",
+                                  "backend-up",
+                                  "backend-unhealthy",
+                                  "backend-healthy",
+                                  "breaker-open",
+                                  "breaker-half-open",
+                                  "breaker-closed"};
+    const int known = (int)(sizeof names / sizeof names[0]);
     char ts[64];
     (void)userdata;
     stamp(ts, sizeof ts);
     fprintf(stderr, "%s event %s backend=%d address=%s reason=\"%s\"\n", ts,
-            ev->type >= 1 && ev->type <= 4 ? names[ev->type] : "?", ev->backend_id, ev->address, ev->reason);
+            ev->type >= 1 && ev->type < known ? names[ev->type] : "?", ev->backend_id, ev->address, ev->reason);
 }
 
 /* Copies `text` for a quoted field: '"', '\\', control and non-ASCII bytes become \xHH, and at
@@ -111,6 +121,7 @@ static const char *type_word(int type) {
     case PP_OPT_ENUM: return "WORD";
     case PP_OPT_ADDRESS: return "HOST:PORT";
     case PP_OPT_BACKEND: return "HOST:PORT[,weight=N]";
+    case PP_OPT_STRING: return "TEXT";
     default: return "VALUE";
     }
 }

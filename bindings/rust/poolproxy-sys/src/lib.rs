@@ -71,6 +71,8 @@ pub const PP_OPT_ENUM: c_int = 4;
 pub const PP_OPT_ADDRESS: c_int = 5;
 /// Option type: backend address with weight.
 pub const PP_OPT_BACKEND: c_int = 6;
+/// Option type: text the option checks itself (a path, a status range).
+pub const PP_OPT_STRING: c_int = 7;
 
 /// Log level: errors.
 pub const PP_LOG_ERROR: c_int = 0;
@@ -89,6 +91,16 @@ pub const PP_EVENT_PROXY_STOPPED: c_int = 2;
 pub const PP_EVENT_BACKEND_DOWN: c_int = 3;
 /// Event: a backend connection succeeded after failures.
 pub const PP_EVENT_BACKEND_UP: c_int = 4;
+/// Event: active health checks marked a backend unhealthy.
+pub const PP_EVENT_BACKEND_UNHEALTHY: c_int = 5;
+/// Event: active health checks marked a backend healthy again.
+pub const PP_EVENT_BACKEND_HEALTHY: c_int = 6;
+/// Event: a backend's circuit breaker opened.
+pub const PP_EVENT_BREAKER_OPEN: c_int = 7;
+/// Event: a breaker's open time passed; probes are admitted.
+pub const PP_EVENT_BREAKER_HALF_OPEN: c_int = 8;
+/// Event: a probe succeeded; the breaker closed.
+pub const PP_EVENT_BREAKER_CLOSED: c_int = 9;
 
 /// Proxy state: created, not started.
 pub const PP_STATE_CREATED: c_int = 0;
@@ -176,6 +188,8 @@ pub struct pp_stats {
     pub backend_closed_error: u64,
     pub backend_closed_session_end: u64,
     pub backend_transitions: u64,
+    pub no_backend_unhealthy: u64,
+    pub no_backend_breaker_open: u64,
 }
 
 /// `pp_worker_stats`: one worker's counters.
@@ -217,6 +231,10 @@ pub struct pp_backend_stats {
     pub closed_max_requests: u64,
     pub closed_error: u64,
     pub transitions: u64,
+    pub healthy: u64,
+    pub health_checks_failed: u64,
+    pub breaker_state: u64,
+    pub breaker_transitions: u64,
 }
 
 /// `pp_latency_kind`: which distribution `pp_proxy_latency` reports.

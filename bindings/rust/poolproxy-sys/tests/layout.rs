@@ -91,7 +91,9 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             backend_closed_max_requests,
             backend_closed_error,
             backend_closed_session_end,
-            backend_transitions
+            backend_transitions,
+            no_backend_unhealthy,
+            no_backend_breaker_open
         }),
         layout!(pp_worker_stats {
             struct_size,
@@ -122,7 +124,11 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             closed_lifetime,
             closed_max_requests,
             closed_error,
-            transitions
+            transitions,
+            healthy,
+            health_checks_failed,
+            breaker_state,
+            breaker_transitions
         }),
         layout!(pp_latency {
             struct_size,
@@ -158,6 +164,7 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
         ("PP_OPT_ENUM", PP_OPT_ENUM as i64),
         ("PP_OPT_ADDRESS", PP_OPT_ADDRESS as i64),
         ("PP_OPT_BACKEND", PP_OPT_BACKEND as i64),
+        ("PP_OPT_STRING", PP_OPT_STRING as i64),
         ("PP_LOG_ERROR", PP_LOG_ERROR as i64),
         ("PP_LOG_WARN", PP_LOG_WARN as i64),
         ("PP_LOG_INFO", PP_LOG_INFO as i64),
@@ -169,6 +176,17 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
         ("PP_EVENT_PROXY_STOPPED", PP_EVENT_PROXY_STOPPED as i64),
         ("PP_EVENT_BACKEND_DOWN", PP_EVENT_BACKEND_DOWN as i64),
         ("PP_EVENT_BACKEND_UP", PP_EVENT_BACKEND_UP as i64),
+        (
+            "PP_EVENT_BACKEND_UNHEALTHY",
+            PP_EVENT_BACKEND_UNHEALTHY as i64,
+        ),
+        ("PP_EVENT_BACKEND_HEALTHY", PP_EVENT_BACKEND_HEALTHY as i64),
+        ("PP_EVENT_BREAKER_OPEN", PP_EVENT_BREAKER_OPEN as i64),
+        (
+            "PP_EVENT_BREAKER_HALF_OPEN",
+            PP_EVENT_BREAKER_HALF_OPEN as i64,
+        ),
+        ("PP_EVENT_BREAKER_CLOSED", PP_EVENT_BREAKER_CLOSED as i64),
         ("PP_STATE_CREATED", PP_STATE_CREATED as i64),
         ("PP_STATE_RUNNING", PP_STATE_RUNNING as i64),
         ("PP_STATE_STOPPED", PP_STATE_STOPPED as i64),

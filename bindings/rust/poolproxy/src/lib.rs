@@ -90,6 +90,16 @@ pub enum EventType {
     BackendDown,
     /// A backend answered again after failures.
     BackendUp,
+    /// Active health checks marked a backend unhealthy.
+    BackendUnhealthy,
+    /// Active health checks marked a backend healthy again.
+    BackendHealthy,
+    /// A backend's circuit breaker opened: no new requests go to it.
+    BreakerOpen,
+    /// The breaker's open time passed: probe requests are admitted.
+    BreakerHalfOpen,
+    /// A probe succeeded: the backend takes requests again.
+    BreakerClosed,
     /// An event type this crate does not know yet.
     Other(i32),
 }
@@ -101,6 +111,11 @@ impl EventType {
             sys::PP_EVENT_PROXY_STOPPED => EventType::ProxyStopped,
             sys::PP_EVENT_BACKEND_DOWN => EventType::BackendDown,
             sys::PP_EVENT_BACKEND_UP => EventType::BackendUp,
+            sys::PP_EVENT_BACKEND_UNHEALTHY => EventType::BackendUnhealthy,
+            sys::PP_EVENT_BACKEND_HEALTHY => EventType::BackendHealthy,
+            sys::PP_EVENT_BREAKER_OPEN => EventType::BreakerOpen,
+            sys::PP_EVENT_BREAKER_HALF_OPEN => EventType::BreakerHalfOpen,
+            sys::PP_EVENT_BREAKER_CLOSED => EventType::BreakerClosed,
             other => EventType::Other(other),
         }
     }
@@ -527,6 +542,8 @@ impl Proxy {
             backend_closed_error: s.backend_closed_error,
             backend_closed_session_end: s.backend_closed_session_end,
             backend_transitions: s.backend_transitions,
+            no_backend_unhealthy: s.no_backend_unhealthy,
+            no_backend_breaker_open: s.no_backend_breaker_open,
         }
     }
 
@@ -659,6 +676,10 @@ impl Proxy {
                     closed_max_requests: s.closed_max_requests,
                     closed_error: s.closed_error,
                     transitions: s.transitions,
+                    healthy: s.healthy != 0,
+                    health_checks_failed: s.health_checks_failed,
+                    breaker_state: s.breaker_state,
+                    breaker_transitions: s.breaker_transitions,
                 }
             })
             .collect()
@@ -751,6 +772,10 @@ pub struct Stats {
     pub backend_closed_session_end: u64,
     /// Backends going down or up again, summed.
     pub backend_transitions: u64,
+    /// Refused because every backend was unhealthy (active checks).
+    pub no_backend_unhealthy: u64,
+    /// Refused because every backend's breaker was open.
+    pub no_backend_breaker_open: u64,
 }
 
 /// Which latency `Proxy::latency` reports.
@@ -842,6 +867,14 @@ pub struct BackendStats {
     pub closed_error: u64,
     /// Times it went down or came back up.
     pub transitions: u64,
+    /// False while active health checks hold it unhealthy.
+    pub healthy: bool,
+    /// Active health checks that failed.
+    pub health_checks_failed: u64,
+    /// Its circuit breaker: 0 closed, 1 open, 2 half-open.
+    pub breaker_state: u64,
+    /// Breaker state changes.
+    pub breaker_transitions: u64,
 }
 
 /// The loaded library's version, e.g. "0.1.0".

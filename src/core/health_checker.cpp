@@ -1,0 +1,186 @@
+#include "core/health_checker.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "core/circuit_breaker.h"
+
+namespace pp {
+
+namespace {
+constexpr size_t kMaxStatusLine = 1024;
+}
+
+// One backend's checker: its rise/fall state, the interval and timeout timers, and the probe
+// in flight (at most one).
+struct HealthChecker::Check {
+    struct Probe {
+        Check *check;  // nullptr once finished (the handle is closing)
+        uv_tcp_t tcp{};
+        uv_connect_t connect_req{};
+        uv_write_t write_req{};
+        std::string request;
+        char buf[kMaxStatusLine];
+        size_t len = 0;
+    };
+
+    Check(HealthChecker &hc, Backend &b, const Settings &st)
+        : owner(hc), backend(b), settings(st), state(static_cast<int>(st.health_rise), static_cast<int>(st.health_fall)) {}
+
+    HealthChecker &owner;
+    Backend &backend;
+    const Settings &settings;
+    HealthState state;
+    uv_timer_t interval{};
+    uv_timer_t timeout{};
+    Probe *probe = nullptr;
+
+    void start_probe();
+    void finish(bool ok, const std::string &why);
+};
+
+void HealthChecker::Check::start_probe() {
+    if (probe) return;  // the previous check has not ended (cannot happen: timeout < interval)
+    auto *p = new Probe;
+    p->check = this;
+    p->tcp.data = p;
+    p->connect_req.data = p;
+    p->write_req.data = p;
+    probe = p;
+    uv_tcp_init(interval.loop, &p->tcp);
+    uv_timer_start(
+        &timeout, [](uv_timer_t *t) { static_cast<Check *>(t->data)->finish(false, "no answer within health_timeout"); },
+        static_cast<uint64_t>(settings.health_timeout), 0);
+    int rc = uv_tcp_connect(&p->connect_req, &p->tcp, backend.addr.sa(), [](uv_connect_t *req, int status) {
+        auto *pr = static_cast<Probe *>(req->data);
+        Check *c = pr->check;
+        if (!c) return;  // finished (timed out, or stopping) meanwhile
+        if (status < 0) {
+            c->finish(false, std::string("connect: ") + uv_strerror(status));
+            return;
+        }
+        if (c->settings.health_check == static_cast<int64_t>(HealthCheck::tcp)) {
+            c->finish(true, "connect succeeded");
+            return;
+        }
+        pr->request = "GET " + c->settings.health_path + " HTTP/1.1\r\nHost: " + c->backend.name +
+                      "\r\nUser-Agent: poolproxy-health-check\r\nConnection: close\r\n\r\n";
+        uv_buf_t b = uv_buf_init(&pr->request[0], static_cast<unsigned>(pr->request.size()));
+        auto *stream = reinterpret_cast<uv_stream_t *>(&pr->tcp);
+        if (uv_write(&pr->write_req, stream, &b, 1, [](uv_write_t *, int) {}) != 0) {
+            c->finish(false, "cannot send the check request");
+            return;
+        }
+        uv_read_start(
+            stream,
+            [](uv_handle_t *h, size_t, uv_buf_t *out) {
+                auto *q = static_cast<Probe *>(h->data);
+                *out = uv_buf_init(q->buf + q->len, static_cast<unsigned>(kMaxStatusLine - 1 - q->len));
+            },
+            [](uv_stream_t *s, ssize_t nread, const uv_buf_t *) {
+                auto *q = static_cast<Probe *>(s->data);
+                Check *ck = q->check;
+                if (!ck || nread == 0) return;
+                if (nread < 0) {
+                    ck->finish(false, "connection closed before a status line");
+                    return;
+                }
+                q->len += static_cast<size_t>(nread);
+                q->buf[q->len] = '\0';
+                if (!std::strstr(q->buf, "\r\n")) {
+                    if (q->len >= kMaxStatusLine - 1) ck->finish(false, "status line too long");
+                    return;
+                }
+                int major = 0, minor = 0, status = 0;
+                if (std::sscanf(q->buf, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || major != 1) {
+                    ck->finish(false, "not an HTTP/1.x response");
+                    return;
+                }
+                bool ok = status >= ck->settings.health_status_lo && status <= ck->settings.health_status_hi;
+                ck->finish(ok, "status " + std::to_string(status) + (ok ? "" : " not in " + ck->settings.health_status_text));
+            });
+    });
+    if (rc != 0) finish(false, std::string("connect: ") + uv_strerror(rc));
+}
+
+void HealthChecker::Check::finish(bool ok, const std::string &why) {
+    Probe *p = probe;
+    if (!p) return;
+    probe = nullptr;
+    p->check = nullptr;
+    uv_timer_stop(&timeout);
+    uv_close(reinterpret_cast<uv_handle_t *>(&p->tcp), [](uv_handle_t *h) { delete static_cast<Probe *>(h->data); });
+    if (!ok) backend.health_checks_failed.fetch_add(1, std::memory_order_relaxed);
+    HealthState::Transition t = state.record(ok);
+    if (t == HealthState::Transition::none) return;
+    bool up = t == HealthState::Transition::went_up;
+    backend.healthy.store(up, std::memory_order_relaxed);
+    backend.transitions.fetch_add(1, std::memory_order_relaxed);
+    const Logger &log = owner.shared_.logger;
+    char reason[512];
+    std::snprintf(reason, sizeof reason, "%s (%lld check(s) in a row)", why.c_str(),
+                  static_cast<long long>(up ? settings.health_rise : settings.health_fall));
+    log.event(up ? PP_EVENT_BACKEND_HEALTHY : PP_EVENT_BACKEND_UNHEALTHY, backend.id, backend.name, reason);
+    log.log(up ? PP_LOG_INFO : PP_LOG_WARN, "backend %s is %s: %s", backend.name.c_str(), up ? "healthy" : "unhealthy",
+            reason);
+}
+
+HealthChecker::HealthChecker(Shared &shared) : shared_(shared) {}
+
+HealthChecker::~HealthChecker() { stop(); }
+
+int HealthChecker::start(std::string *why) {
+    if (uv_loop_init(&loop_) != 0) {
+        *why = "health checks: cannot create an event loop";
+        return PP_ESYS;
+    }
+    uv_async_init(&loop_, &stop_async_, on_stop);
+    const Settings &st = shared_.settings;
+    const size_t n = shared_.backends.size();
+    for (size_t i = 0; i < n; i++) {
+        auto c = std::make_unique<Check>(*this, *shared_.backends[i], st);
+        c->interval.data = c.get();
+        c->timeout.data = c.get();
+        uv_timer_init(&loop_, &c->interval);
+        uv_timer_init(&loop_, &c->timeout);
+        // Spread the backends' checks over one interval instead of checking all at once.
+        uint64_t first = static_cast<uint64_t>(st.health_interval) * i / n;
+        uv_timer_start(
+            &c->interval, [](uv_timer_t *t) { static_cast<Check *>(t->data)->start_probe(); }, first,
+            static_cast<uint64_t>(st.health_interval));
+        checks_.push_back(std::move(c));
+    }
+    started_ = true;
+    thread_ = std::thread([this] {
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        uv_loop_close(&loop_);
+    });
+    return PP_OK;
+}
+
+void HealthChecker::on_stop(uv_async_t *a) {
+    uv_walk(
+        a->loop,
+        [](uv_handle_t *h, void *) {
+            if (uv_is_closing(h)) return;
+            if (h->type == UV_TCP) {  // a probe in flight
+                auto *p = static_cast<Check::Probe *>(h->data);
+                if (p->check) p->check->probe = nullptr;
+                p->check = nullptr;
+                uv_close(h, [](uv_handle_t *x) { delete static_cast<Check::Probe *>(x->data); });
+                return;
+            }
+            uv_close(h, nullptr);
+        },
+        nullptr);
+}
+
+void HealthChecker::stop() {
+    if (!started_) return;
+    started_ = false;
+    uv_async_send(&stop_async_);
+    thread_.join();
+    checks_.clear();
+}
+
+}  // namespace pp

@@ -1,0 +1,41 @@
+// Active health checks: one checker per backend for the whole proxy (not one per worker), on a
+// thread and loop of their own. Every health_interval each backend gets a check: a connect
+// (health_check tcp) or an HTTP/1.1 GET of health_path whose status must be in health_status
+// (http); no answer within health_timeout fails it. health_fall failures in a row mark the
+// backend unhealthy, health_rise successes healthy again (HAProxy's semantics); selection skips
+// unhealthy backends, and each change is reported once as an event.
+#pragma once
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/shared.h"
+
+namespace pp {
+
+class HealthChecker {
+public:
+    explicit HealthChecker(Shared &shared);
+    ~HealthChecker();
+    HealthChecker(const HealthChecker &) = delete;
+    HealthChecker &operator=(const HealthChecker &) = delete;
+
+    int start(std::string *why);
+    void stop();  // idempotent; joins the thread
+
+private:
+    struct Check;
+    static void on_stop(uv_async_t *a);
+
+    Shared &shared_;
+    uv_loop_t loop_{};
+    uv_async_t stop_async_{};
+    std::thread thread_;
+    std::vector<std::unique_ptr<Check>> checks_;
+    bool started_ = false;
+};
+
+}  // namespace pp
