@@ -28,7 +28,9 @@
  *   at a time, and never from inside a callback (they return PP_ESTATE there).
  * - pp_proxy_stats, pp_proxy_worker_stats, pp_proxy_backend_stats, pp_proxy_latency,
  *   pp_proxy_metrics, pp_proxy_admin_port, pp_proxy_local_address and pp_proxy_state are safe
- *   from any thread while the proxy exists.
+ *   from any thread while the proxy exists; so are pp_proxy_add_backend,
+ *   pp_proxy_remove_backend, pp_proxy_drain_backend and pp_proxy_set_backend_weight once the
+ *   proxy runs (not from inside a callback).
  * - Callbacks (log, event) run on the proxy's own threads (workers, acceptor), possibly several
  *   at once, and on the thread calling pp_proxy_start/stop. They must not block and must not
  *   call pp_proxy_stop or pp_proxy_free. No callback runs after pp_proxy_free returns.
@@ -168,7 +170,11 @@ typedef enum pp_event_type {
     PP_EVENT_BACKEND_HEALTHY = 6,   /**< active checks: health_rise checks passed in a row */
     PP_EVENT_BREAKER_OPEN = 7,      /**< breaker_failures in a row, or a failed probe: no new requests */
     PP_EVENT_BREAKER_HALF_OPEN = 8, /**< the open time passed: probe requests are admitted */
-    PP_EVENT_BREAKER_CLOSED = 9     /**< a probe succeeded: the backend takes requests again */
+    PP_EVENT_BREAKER_CLOSED = 9,    /**< a probe succeeded: the backend takes requests again */
+    PP_EVENT_BACKEND_ADDED = 10,    /**< pp_proxy_add_backend */
+    PP_EVENT_BACKEND_REMOVED = 11,  /**< pp_proxy_remove_backend */
+    PP_EVENT_BACKEND_DRAINING = 12, /**< pp_proxy_drain_backend(..., 1) */
+    PP_EVENT_BACKEND_READY = 13     /**< pp_proxy_drain_backend(..., 0): takes requests again */
 } pp_event_type;
 
 /** An event, valid only during the callback. */
@@ -383,6 +389,7 @@ typedef struct pp_backend_stats {
     uint64_t health_checks_failed;  /**< active checks that failed (since 0.1) */
     uint64_t breaker_state;         /**< gauge: 0 closed, 1 open, 2 half-open (since 0.1) */
     uint64_t breaker_transitions;   /**< breaker state changes (since 0.1) */
+    uint64_t state;                 /**< gauge: 0 active, 1 draining, 2 removed (since 0.1) */
 } pp_backend_stats;
 
 /** Fills the whole-proxy counters. Safe from any thread; never stops the workers. */
@@ -401,6 +408,24 @@ PP_API int pp_proxy_backend_count(const pp_proxy *proxy);
  *  (PP_ETRUNC if addr_len is too small; the stats are filled either way). */
 PP_API int pp_proxy_backend_stats(const pp_proxy *proxy, int index, pp_backend_stats *out,
                                   char *addr_buf, size_t addr_len);
+
+/** Adds a backend "host:port" with a weight in 1..1000 to a created or running proxy, from any
+ *  thread (before pp_proxy_start: the controlling thread). Returns the new backend's id (>= 0;
+ *  ids are never reused), or a negative PP_E code. Workers start using it at once; health
+ *  checks cover it; a PP_EVENT_BACKEND_ADDED event reports it. */
+PP_API int pp_proxy_add_backend(pp_proxy *proxy, const char *address, int weight);
+
+/** Removes backend `id` from any thread: it gets no new requests, those in flight finish, its
+ *  idle pooled connections close. Its id and stats stay (state 2); it cannot come back (add it
+ *  again: it gets a new id). */
+PP_API int pp_proxy_remove_backend(pp_proxy *proxy, int id);
+
+/** Drains backend `id` (drain = 1: no new requests, those in flight finish, idle pooled
+ *  connections close) or makes it take requests again (drain = 0), from any thread. */
+PP_API int pp_proxy_drain_backend(pp_proxy *proxy, int id, int drain);
+
+/** Changes backend `id`'s weight (1..1000) from any thread; selection uses it at once. */
+PP_API int pp_proxy_set_backend_weight(pp_proxy *proxy, int id, int weight);
 
 /** Which latency pp_proxy_latency reports. */
 typedef enum pp_latency_kind {

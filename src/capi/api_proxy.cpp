@@ -3,6 +3,8 @@
 #include <string>
 
 #include "capi/handles.h"
+#include "core/address.h"
+#include "core/backend.h"
 #include "core/errors.h"
 
 namespace pp {
@@ -188,6 +190,73 @@ PP_API int pp_proxy_admin_port(const pp_proxy *proxy) {
     int port = proxy->core->admin_port();
     if (port < 0) return fail(PP_ESTATE, "pp_proxy_admin_port: the admin listener is off or not running");
     return port;
+}
+
+namespace {
+int check_backend_id(const pp_proxy *proxy, int id, const char *fn) {
+    if (id < 0 || id >= proxy->core->backend_count()) {
+        return fail(PP_EINVAL, std::string(fn) + ": backend id " + std::to_string(id) + " is not in 0.." +
+                                   std::to_string(proxy->core->backend_count() - 1));
+    }
+    if (proxy->core->on_own_thread()) {
+        return fail(PP_ESTATE, std::string(fn) + ": not allowed from inside a callback");
+    }
+    return PP_OK;
+}
+}  // namespace
+
+PP_API int pp_proxy_add_backend(pp_proxy *proxy, const char *address, int weight) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_add_backend")) return rc;
+    if (!address) return fail(PP_EINVAL, "pp_proxy_add_backend: address is NULL");
+    if (weight < 1 || weight > 1000) {
+        return fail(PP_EINVAL, "pp_proxy_add_backend: weight must be in 1..1000, got " + std::to_string(weight));
+    }
+    if (proxy->core->on_own_thread()) return fail(PP_ESTATE, "pp_proxy_add_backend: not allowed from inside a callback");
+    return guard("pp_proxy_add_backend", [&]() -> int {
+        pp::BackendSpec spec;
+        std::string why;
+        if (!pp::parse_address(address, false, &spec.addr, &why)) {
+            return fail(PP_EADDR, std::string("pp_proxy_add_backend: backend '") + address + "': " + why);
+        }
+        spec.text = address;
+        spec.weight = weight;
+        int rc = proxy->core->add_backend(spec, &why);
+        return rc < 0 ? fail(rc, "pp_proxy_add_backend: " + why) : rc;
+    });
+}
+
+PP_API int pp_proxy_remove_backend(pp_proxy *proxy, int id) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_remove_backend")) return rc;
+    if (int rc = check_backend_id(proxy, id, "pp_proxy_remove_backend")) return rc;
+    return guard("pp_proxy_remove_backend", [&]() -> int {
+        std::string why;
+        int rc = proxy->core->set_backend_admin(id, pp::Backend::removed, &why);
+        return rc < 0 ? fail(rc, "pp_proxy_remove_backend: " + why) : rc;
+    });
+}
+
+PP_API int pp_proxy_drain_backend(pp_proxy *proxy, int id, int drain) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_drain_backend")) return rc;
+    if (int rc = check_backend_id(proxy, id, "pp_proxy_drain_backend")) return rc;
+    if (drain != 0 && drain != 1) return fail(PP_EINVAL, "pp_proxy_drain_backend: drain must be 0 or 1");
+    return guard("pp_proxy_drain_backend", [&]() -> int {
+        std::string why;
+        int rc = proxy->core->set_backend_admin(id, drain ? pp::Backend::draining : pp::Backend::active, &why);
+        return rc < 0 ? fail(rc, "pp_proxy_drain_backend: " + why) : rc;
+    });
+}
+
+PP_API int pp_proxy_set_backend_weight(pp_proxy *proxy, int id, int weight) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_set_backend_weight")) return rc;
+    if (int rc = check_backend_id(proxy, id, "pp_proxy_set_backend_weight")) return rc;
+    if (weight < 1 || weight > 1000) {
+        return fail(PP_EINVAL, "pp_proxy_set_backend_weight: weight must be in 1..1000, got " + std::to_string(weight));
+    }
+    return guard("pp_proxy_set_backend_weight", [&]() -> int {
+        std::string why;
+        int rc = proxy->core->set_backend_weight(id, weight, &why);
+        return rc < 0 ? fail(rc, "pp_proxy_set_backend_weight: " + why) : rc;
+    });
 }
 
 }  // extern "C"

@@ -15,7 +15,13 @@ struct Backend {
     int id = 0;
     Address addr;
     std::string name;  // "host:port" as configured
-    int weight = 1;
+    std::atomic<int> weight{1};  // may change at runtime (pp_proxy_set_backend_weight)
+
+    // Administrative state, set from any thread: a draining or removed backend gets no new
+    // requests; those in flight finish, and its idle pooled connections are closed.
+    enum Admin : int { active = 0, draining = 1, removed = 2 };
+    std::atomic<int> admin{active};
+    bool takes_requests() const { return admin.load(std::memory_order_relaxed) == active; }
 
     // Connections open or being opened, across all workers; never above pool_max when capped.
     std::atomic<int64_t> open{0};

@@ -40,6 +40,10 @@ struct HealthChecker::Check {
 };
 
 void HealthChecker::Check::start_probe() {
+    if (backend.admin.load(std::memory_order_relaxed) == Backend::removed) {
+        uv_timer_stop(&interval);  // removed for good: no more checks
+        return;
+    }
     if (probe) return;  // the previous check has not ended (cannot happen: timeout < interval)
     auto *p = new Probe;
     p->check = this;
@@ -135,10 +139,22 @@ int HealthChecker::start(std::string *why) {
         return PP_ESYS;
     }
     uv_async_init(&loop_, &stop_async_, on_stop);
+    uv_async_init(&loop_, &sync_async_, [](uv_async_t *as) { static_cast<HealthChecker *>(as->data)->add_checks(); });
+    sync_async_.data = this;
+    add_checks();
+    started_ = true;
+    thread_ = std::thread([this] {
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        uv_loop_close(&loop_);
+    });
+    return PP_OK;
+}
+
+void HealthChecker::add_checks() {
     const Settings &st = shared_.settings;
     const size_t n = shared_.backends.size();
-    for (size_t i = 0; i < n; i++) {
-        auto c = std::make_unique<Check>(*this, *shared_.backends[i], st);
+    for (size_t i = checks_.size(); i < n; i++) {
+        auto c = std::make_unique<Check>(*this, shared_.backends[i], st);
         c->interval.data = c.get();
         c->timeout.data = c.get();
         uv_timer_init(&loop_, &c->interval);
@@ -150,12 +166,10 @@ int HealthChecker::start(std::string *why) {
             static_cast<uint64_t>(st.health_interval));
         checks_.push_back(std::move(c));
     }
-    started_ = true;
-    thread_ = std::thread([this] {
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        uv_loop_close(&loop_);
-    });
-    return PP_OK;
+}
+
+void HealthChecker::backends_changed() {
+    if (started_) uv_async_send(&sync_async_);
 }
 
 void HealthChecker::on_stop(uv_async_t *a) {

@@ -7,6 +7,7 @@
 #pragma once
 #include <uv.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -25,17 +26,21 @@ public:
 
     int start(std::string *why);
     void stop();  // idempotent; joins the thread
+    // Any thread: backends were added or removed; checks start or stop accordingly.
+    void backends_changed();
 
 private:
     struct Check;
     static void on_stop(uv_async_t *a);
+    void add_checks();  // loop thread (or before it runs)
 
     Shared &shared_;
     uv_loop_t loop_{};
     uv_async_t stop_async_{};
+    uv_async_t sync_async_{};
     std::thread thread_;
     std::vector<std::unique_ptr<Check>> checks_;
-    bool started_ = false;
+    std::atomic<bool> started_{false};
 };
 
 }  // namespace pp

@@ -8,6 +8,14 @@ LoadBalancer::LoadBalancer(LbPolicy policy, const std::vector<Backend *> &backen
     candidates_.reserve(backends.size());
 }
 
+void LoadBalancer::add_backend(Backend *b) {
+    backends_.push_back(b);
+    current_weight_.push_back(0);
+    in_flight_.push_back(0);
+    eligible_.push_back(false);
+    candidates_.reserve(backends_.size());
+}
+
 int LoadBalancer::pick(const std::vector<bool> &excluded, uint64_t now_ms, NoBackend *why) {
     const size_t n = backends_.size();
     std::vector<bool> &eligible = eligible_;
@@ -16,6 +24,7 @@ int LoadBalancer::pick(const std::vector<bool> &excluded, uint64_t now_ms, NoBac
     for (size_t i = 0; i < n; i++) {
         if (excluded[i]) continue;
         const Backend &b = *backends_[i];
+        if (!b.takes_requests()) continue;  // draining or removed: not even in panic mode
         if (!b.healthy.load(std::memory_order_relaxed)) {
             saw_unhealthy = true;
             continue;
@@ -37,7 +46,8 @@ int LoadBalancer::pick(const std::vector<bool> &excluded, uint64_t now_ms, NoBac
     if (!any_up) {  // panic mode: every candidate recently failed to connect; try them anyway
         for (size_t i = 0; i < n; i++) {
             const Backend &b = *backends_[i];
-            eligible[i] = !excluded[i] && b.healthy.load(std::memory_order_relaxed) && b.breaker.available(now_ms);
+            eligible[i] = !excluded[i] && b.takes_requests() && b.healthy.load(std::memory_order_relaxed) &&
+                          b.breaker.available(now_ms);
         }
     }
     switch (policy_) {
@@ -54,8 +64,8 @@ int LoadBalancer::pick_round_robin(const std::vector<bool> &eligible) {
     int64_t total = 0;
     for (size_t i = 0; i < backends_.size(); i++) {
         if (!eligible[i]) continue;
-        current_weight_[i] += backends_[i]->weight;
-        total += backends_[i]->weight;
+        current_weight_[i] += backends_[i]->weight.load(std::memory_order_relaxed);
+        total += backends_[i]->weight.load(std::memory_order_relaxed);
         if (best < 0 || current_weight_[i] > current_weight_[best]) best = static_cast<int>(i);
     }
     current_weight_[best] -= total;
@@ -78,22 +88,25 @@ int LoadBalancer::pick_least_conn(const std::vector<bool> &eligible) {
     if (b >= a) b++;  // never the same backend twice
     const Backend *ba = backends_[cands[a]];
     const Backend *bb = backends_[cands[b]];
-    int64_t la = in_flight_[static_cast<size_t>(cands[a])] * bb->weight;
-    int64_t lb = in_flight_[static_cast<size_t>(cands[b])] * ba->weight;
+    int64_t la = in_flight_[static_cast<size_t>(cands[a])] * bb->weight.load(std::memory_order_relaxed);
+    int64_t lb = in_flight_[static_cast<size_t>(cands[b])] * ba->weight.load(std::memory_order_relaxed);
     return la <= lb ? cands[a] : cands[b];
 }
 
 int LoadBalancer::pick_random(const std::vector<bool> &eligible) {
     int64_t total = 0;
     for (size_t i = 0; i < backends_.size(); i++) {
-        if (eligible[i]) total += backends_[i]->weight;
+        if (eligible[i]) total += backends_[i]->weight.load(std::memory_order_relaxed);
     }
     std::uniform_int_distribution<int64_t> dist(0, total - 1);
     int64_t r = dist(rng_);
     for (size_t i = 0; i < backends_.size(); i++) {
         if (!eligible[i]) continue;
-        if (r < backends_[i]->weight) return static_cast<int>(i);
-        r -= backends_[i]->weight;
+        if (r < backends_[i]->weight.load(std::memory_order_relaxed)) return static_cast<int>(i);
+        r -= backends_[i]->weight.load(std::memory_order_relaxed);
+    }
+    for (size_t i = backends_.size(); i-- > 0;) {  // a weight changed between the two reads
+        if (eligible[i]) return static_cast<int>(i);
     }
     return -1;
 }

@@ -14,6 +14,9 @@ namespace pp {
 class LoadBalancer {
 public:
     LoadBalancer(LbPolicy policy, const std::vector<Backend *> &backends, uint64_t seed);
+    // A backend added at runtime (its index is the next one).
+    void add_backend(Backend *b);
+    size_t size() const { return backends_.size(); }
 
     // Why pick() found no backend.
     enum class NoBackend { none, excluded, unhealthy, breaker_open };

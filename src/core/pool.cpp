@@ -123,6 +123,10 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason) {
 }
 
 void BackendPool::make_idle(PooledConn *conn) {
+    if (!backend_.takes_requests()) {  // drained or removed meanwhile: nobody will reuse it
+        close(conn);
+        return;
+    }
     conn->state = PooledConn::State::idle;
     conn->idle_since_ms = mono_ms();
     idle_.push_back(conn);
@@ -271,7 +275,7 @@ void BackendPool::recycle(PooledConn *conn) {
         close(conn);
         return;
     }
-    if (worker_.draining()) {
+    if (worker_.draining() || !backend_.takes_requests()) {
         close(conn);
         return;
     }
@@ -291,7 +295,7 @@ void BackendPool::adopt_connecting(PooledConn *conn) {
 
 void BackendPool::refill() {
     const Settings &st = worker_.shared().settings;
-    if (warm_share_ == 0 || worker_.draining()) return;
+    if (warm_share_ == 0 || worker_.draining() || !backend_.takes_requests()) return;
     if (mono_ms() < refill_after_ms_) return;
     if (worker_.shared().waiting.get() > 0) return;  // a waiting session needs the slot more
     while (static_cast<int64_t>(idle_.size()) + warm_connecting_ < warm_share_ &&

@@ -23,21 +23,22 @@ Shared::Shared(const Settings &s, int workers)
       worker_capacity(s.worker_max_sessions > 0 ? s.worker_max_sessions
                                                 : (s.max_connections + workers - 1) / workers),
       overflow(s.overflow_max) {
-    for (size_t i = 0; i < s.backends.size(); i++) {
-        auto b = std::make_unique<Backend>();
-        b->id = static_cast<int>(i);
-        b->addr = s.backends[i].addr;
-        b->name = s.backends[i].text;
-        b->weight = s.backends[i].weight;
-        CircuitBreaker::Config bc;
-        bc.failures = static_cast<int>(s.breaker_failures);
-        bc.open_ms = static_cast<uint64_t>(s.breaker_open_time);
-        bc.max_open_ms = static_cast<uint64_t>(s.breaker_max_open_time);
-        bc.half_open_requests = static_cast<int>(s.breaker_half_open_requests);
-        b->breaker.configure(bc);
-        backend_ptrs.push_back(b.get());
-        backends.push_back(std::move(b));
-    }
+    for (const BackendSpec &spec : s.backends) add_backend(spec);
+}
+
+int Shared::add_backend(const BackendSpec &spec) {
+    auto b = std::make_unique<Backend>();
+    b->id = static_cast<int>(backends.size());
+    b->addr = spec.addr;
+    b->name = spec.text;
+    b->weight = spec.weight;
+    CircuitBreaker::Config bc;
+    bc.failures = static_cast<int>(settings.breaker_failures);
+    bc.open_ms = static_cast<uint64_t>(settings.breaker_open_time);
+    bc.max_open_ms = static_cast<uint64_t>(settings.breaker_max_open_time);
+    bc.half_open_requests = static_cast<int>(settings.breaker_half_open_requests);
+    b->breaker.configure(bc);
+    return static_cast<int>(backends.add(std::move(b)));
 }
 
 Proxy::Proxy(const Settings &settings) {
@@ -157,7 +158,7 @@ void Proxy::stats(pp_stats *out) const {
         s.pool_misses += c.pool_misses.get();
         s.bytes_client_to_backend += c.bytes_up.get();
         s.bytes_backend_to_client += c.bytes_down.get();
-        for (size_t b = 0; b < sh.backends.size(); b++) {
+        for (size_t b = 0; b < w->pool_count(); b++) {
             const PoolCounters &p = w->pool(b).counters();
             s.backend_connects += p.opened.get();
             s.backend_connect_failures += p.connect_failures.get();
@@ -179,8 +180,10 @@ void Proxy::stats(pp_stats *out) const {
         s.no_backend_unhealthy += c.no_backend_unhealthy.get();
         s.no_backend_breaker_open += c.no_backend_breaker_open.get();
     }
-    for (const auto &b : sh.backends) s.backend_transitions += b->transitions.load();
-    for (const auto &b : sh.backends) s.backend_conns_open += static_cast<uint64_t>(b->open.load());
+    for (size_t i = 0; i < sh.backends.size(); i++) {
+        s.backend_transitions += sh.backends[i].transitions.load();
+        s.backend_conns_open += static_cast<uint64_t>(sh.backends[i].open.load());
+    }
     s.struct_size = sizeof s;
     deliver(s, out);
 }
@@ -196,7 +199,7 @@ void Proxy::worker_stats(int index, pp_worker_stats *out) const {
     s.bytes_relayed = c.bytes_up.get() + c.bytes_down.get();
     s.requests = c.requests.get();
     s.retries = c.retries.get();
-    for (size_t b = 0; b < shared_->backends.size(); b++) {
+    for (size_t b = 0; b < w.pool_count(); b++) {
         s.backend_conns_open += w.pool(b).counters().open.get();
         s.backend_conns_idle += w.pool(b).counters().idle.get();
     }
@@ -205,7 +208,7 @@ void Proxy::worker_stats(int index, pp_worker_stats *out) const {
 }
 
 void Proxy::backend_stats(int index, pp_backend_stats *out) const {
-    const Backend &b = *shared_->backends[static_cast<size_t>(index)];
+    const Backend &b = shared_->backends[static_cast<size_t>(index)];
     pp_backend_stats s{};
     s.conns_open = static_cast<uint64_t>(b.open.load());
     s.weight = static_cast<uint64_t>(b.weight);
@@ -215,7 +218,9 @@ void Proxy::backend_stats(int index, pp_backend_stats *out) const {
     s.health_checks_failed = b.health_checks_failed.load();
     s.breaker_state = static_cast<uint64_t>(b.breaker.state());
     s.breaker_transitions = b.breaker.transitions();
+    s.state = static_cast<uint64_t>(b.admin.load());
     for (const auto &w : shared_->workers) {
+        if (static_cast<size_t>(index) >= w->pool_count()) continue;  // added, not seen by it yet
         const PoolCounters &p = w->pool(static_cast<size_t>(index)).counters();
         s.conns_idle += p.idle.get();
         s.conns_opened += p.opened.get();

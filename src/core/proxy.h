@@ -31,7 +31,7 @@ public:
     const Address &bound() const { return acceptor_->bound(); }
     int worker_count() const { return shared_->worker_count; }
     int backend_count() const { return static_cast<int>(shared_->backends.size()); }
-    const Backend &backend(int i) const { return *shared_->backends[static_cast<size_t>(i)]; }
+    const Backend &backend(int i) const { return shared_->backends[static_cast<size_t>(i)]; }
 
     void stats(pp_stats *out) const;
     void worker_stats(int index, pp_worker_stats *out) const;
@@ -46,8 +46,15 @@ public:
     bool healthy() const;
     int admin_port() const { return admin_ ? admin_->port() : -1; }
 
+    // Runtime changes, from any thread (backend_admin.cpp). Each returns a PP_E code and says
+    // why on failure; add_backend returns the new backend's id.
+    int add_backend(const BackendSpec &spec, std::string *why);
+    int set_backend_admin(int id, int admin, std::string *why);
+    int set_backend_weight(int id, int weight, std::string *why);
+
 private:
     HistogramSnapshot histogram(pp_latency_kind kind, int worker) const;
+    void backends_changed();  // tells the workers and the health checker
     AdminResponse admin_answer(const std::string &path) const;
 
     std::unique_ptr<Shared> shared_;

@@ -126,8 +126,9 @@ void Proxy::latency(pp_latency_kind kind, int worker, pp_latency *out) const {
 
 bool Proxy::healthy() const {
     if (state_.load() != PP_STATE_RUNNING || stopping_.load()) return false;
-    for (const auto &b : shared_->backends) {
-        if (b->up.load() && b->healthy.load()) return true;
+    for (size_t i = 0; i < shared_->backends.size(); i++) {
+        const Backend &b = shared_->backends[i];
+        if (b.takes_requests() && b.up.load() && b.healthy.load()) return true;
     }
     return false;
 }
@@ -229,6 +230,7 @@ std::string Proxy::metrics_text() const {
          &pp_backend_stats::breaker_state},
         {"backend_breaker_transitions_total", "counter", "Circuit breaker state changes.",
          &pp_backend_stats::breaker_transitions},
+        {"backend_state", "gauge", "Administrative state: 0 active, 1 draining, 2 removed.", &pp_backend_stats::state},
     };
     write_series(&out, backend_series, bs, backend_label);
     family(&out, "backend_connections_closed_total", "counter", "Backend connections closed, by reason.");
@@ -339,12 +341,13 @@ std::string Proxy::stats_json() const {
                 ",\"closed_by_backend\":%" PRIu64 ",\"closed_idle_timeout\":%" PRIu64 ",\"closed_lifetime\":%" PRIu64
                 ",\"closed_max_requests\":%" PRIu64 ",\"closed_error\":%" PRIu64 ",\"transitions\":%" PRIu64
                 ",\"healthy\":%s,\"health_checks_failed\":%" PRIu64 ",\"breaker\":\"%s\",\"breaker_transitions\":%" PRIu64
-                "}",
+                ",\"state\":\"%s\"}",
                 b.up ? "true" : "false", b.weight, b.conns_open, b.conns_idle, b.conns_opened, b.connect_failures,
                 b.sessions, b.sessions_active, b.requests, b.responses_5xx, b.closed_by_backend, b.closed_idle_timeout,
                 b.closed_lifetime, b.closed_max_requests, b.closed_error, b.transitions, b.healthy ? "true" : "false",
                 b.health_checks_failed,
-                breaker_state_name(static_cast<CircuitBreaker::State>(b.breaker_state)), b.breaker_transitions);
+                breaker_state_name(static_cast<CircuitBreaker::State>(b.breaker_state)), b.breaker_transitions,
+                b.state == 0 ? "active" : b.state == 1 ? "draining" : "removed");
     }
     out += "]}\n";
     return out;

@@ -2,11 +2,13 @@
 // destroyed after they are joined; the fields that change while running are atomics.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/backend.h"
 #include "core/overflow_queue.h"
 #include "core/settings.h"
+#include "core/slot_table.h"
 #include "obs/counter.h"
 #include "obs/log.h"
 
@@ -30,8 +32,12 @@ struct Shared {
     const int worker_count;
     const int64_t worker_capacity;  // sessions per worker before the balancer overflows
 
-    std::vector<std::unique_ptr<Backend>> backends;
-    std::vector<Backend *> backend_ptrs;
+    // Backends in id order; ids are never reused (a removed backend keeps its slot and stats).
+    static constexpr size_t kMaxBackends = 1024;
+    SlotTable<Backend, kMaxBackends> backends;
+    std::mutex backends_mu;  // serializes adds and admin changes from API threads
+    // Adds a backend (callers hold backends_mu, or no thread runs yet). Returns its id.
+    int add_backend(const BackendSpec &spec);
     std::vector<std::unique_ptr<Worker>> workers;
     OverflowQueue overflow;
 

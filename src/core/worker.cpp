@@ -20,14 +20,26 @@ int64_t warm_share(int64_t min_idle, int workers, int index) {
 
 Worker::Worker(Shared &shared, int index)
     : shared_(shared), index_(index),
-      lb_(static_cast<LbPolicy>(shared.settings.lb), shared.backend_ptrs,
+      lb_(static_cast<LbPolicy>(shared.settings.lb), {},
           0x9e3779b97f4a7c15ull * static_cast<uint64_t>(index + 1) ^ uv_hrtime()),
       buffers_(kBuffersKept) {
-    for (Backend *b : shared.backend_ptrs) {
-        pools_.push_back(std::make_unique<BackendPool>(
-            *this, *b, warm_share(shared.settings.pool_min_idle, shared.worker_count, index)));
-    }
+    sync_backends();  // no thread runs yet: the configured backends
 }
+
+void Worker::sync_backends() {
+    const int64_t share = warm_share(shared_.settings.pool_min_idle, shared_.worker_count, index_);
+    for (size_t b = pools_.size(); b < shared_.backends.size(); b++) {
+        Backend &backend = shared_.backends[b];
+        pools_.add(std::make_unique<BackendPool>(*this, backend, share));
+        lb_.add_backend(&backend);
+    }
+    for (size_t b = 0; b < pools_.size(); b++) {
+        if (!pools_[b].backend().takes_requests()) pools_[b].close_idle(SIZE_MAX);
+    }
+    if (loop_ready_) schedule_deferred();  // a refill for the new ones
+}
+
+void Worker::post_backends_changed() { post(kBackends); }
 
 Worker::~Worker() {
     if (thread_.joinable()) thread_.join();
@@ -39,7 +51,7 @@ Worker::~Worker() {
 // A lent socket that arrived too late to be used: close it and give its cap slot back.
 void Worker::drop_adoption(const std::pair<size_t, BackendPool::Moving> &m) {
     ::close(m.second.fd);
-    pools_[m.first]->backend().release();
+    shared_.backends[m.first].release();
 }
 
 int Worker::start(std::string *why) {
@@ -123,6 +135,7 @@ void Worker::on_async(uv_async_t *a) {
     uint32_t ops = w->ops_.exchange(0, std::memory_order_acq_rel);
     if (ops & kHandoff) w->take_handoffs();
     if (ops & kShedIdle) w->shed_one_idle();
+    if (ops & kBackends) w->sync_backends();
     if (ops & kAdopt) w->take_adoptions();
     if (ops & (kOverflow | kSlotFreed)) w->schedule_deferred();
     if (ops & kDrain) w->begin_drain();
@@ -261,7 +274,7 @@ void Worker::shed_one_idle() {
     if (!waiters_.empty() || finished_) return;  // our own waiters get our idle connections first
     for (int requester : requesters) {
         for (size_t b = 0; b < pools_.size(); b++) {
-            BackendPool &p = *pools_[b];
+            BackendPool &p = pools_[b];
             if (p.idle_count() == 0) continue;
             BackendPool::Moving m;
             if (p.give_away_idle(&m)) shared_.workers[static_cast<size_t>(requester)]->post_adopt(b, m);
@@ -278,11 +291,12 @@ void Worker::take_adoptions() {
         moving.swap(adoptions_);
     }
     for (auto &m : moving) {
-        if (finished_) {
+        if (m.first >= pools_.size()) sync_backends();  // lent for a backend added meanwhile
+        if (finished_ || m.first >= pools_.size() || !pools_[m.first].backend().takes_requests()) {
             drop_adoption(m);
             continue;
         }
-        pools_[m.first]->adopt(m.second);
+        pools_[m.first].adopt(m.second);
     }
 }
 
@@ -309,14 +323,14 @@ void Worker::on_deferred(uv_idle_t *h) {
     w->serve_waiters();
     w->arm_queue_timer();
     w->steal_overflow();
-    for (auto &p : w->pools_) p->refill();
+    for (size_t b = 0; b < w->pools_.size(); b++) w->pools_[b].refill();
     w->maybe_finish_drain();
 }
 
 void Worker::on_sweep(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
     uint64_t now = mono_ms();
-    for (auto &p : w->pools_) p->sweep(now);
+    for (size_t b = 0; b < w->pools_.size(); b++) w->pools_[b].sweep(now);
 }
 
 // ---- drain and shutdown ---------------------------------------------------------------------
@@ -324,7 +338,7 @@ void Worker::on_sweep(uv_timer_t *t) {
 void Worker::begin_drain() {
     if (draining_) return;
     draining_ = true;
-    for (auto &p : pools_) p->close_idle(SIZE_MAX);
+    for (size_t b = 0; b < pools_.size(); b++) pools_[b].close_idle(SIZE_MAX);
     uint64_t deadline = drain_deadline_ms_.load(std::memory_order_acquire);
     uint64_t now = mono_ms();
     uv_timer_start(&drain_timer_, on_drain_deadline, deadline > now ? deadline - now : 0, 0);
@@ -349,7 +363,7 @@ void Worker::on_drain_deadline(uv_timer_t *t) {
 void Worker::finish() {
     if (finished_) return;
     finished_ = true;
-    for (auto &p : pools_) p->close_idle(SIZE_MAX);
+    for (size_t b = 0; b < pools_.size(); b++) pools_[b].close_idle(SIZE_MAX);
     {
         std::lock_guard<std::mutex> lock(inbox_mu_);
         async_closed_ = true;

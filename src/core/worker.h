@@ -63,6 +63,11 @@ public:
     // Another worker gives this one an idle connection (borrowing).
     void post_adopt(size_t backend, const BackendPool::Moving &m);
     void post_drain(uint64_t deadline_ms);
+    // Backends were added, or one's admin state changed (drain, removal).
+    void post_backends_changed();
+    // Makes pools for backends added since, and closes the idle connections of those that no
+    // longer take requests. The worker's thread, or any thread before start().
+    void sync_backends();
 
     WorkerLoad load() const {
         return {static_cast<int64_t>(counters_.sessions_active.get()), handoffs_queued_.get()};
@@ -70,7 +75,9 @@ public:
     int64_t waiters() const { return waiters_count_.load(std::memory_order_seq_cst); }
     const WorkerCounters &counters() const { return counters_; }
     int64_t handoffs_queued() const { return handoffs_queued_.get(); }
-    const BackendPool &pool(size_t backend) const { return *pools_[backend]; }
+    const BackendPool &pool(size_t backend) const { return pools_[backend]; }
+    // Pools this worker has made: backends added at runtime appear once it has seen them.
+    size_t pool_count() const { return pools_.size(); }
     int index() const { return index_; }
 
     // Worker thread only (sessions and pools call these).
@@ -79,7 +86,7 @@ public:
     const Settings &settings() const { return shared_.settings; }
     BufferPool &buffers() { return buffers_; }
     WorkerCounters &counters() { return counters_; }
-    BackendPool &pool(size_t backend) { return *pools_[backend]; }
+    BackendPool &pool(size_t backend) { return pools_[backend]; }
     LoadBalancer &lb() { return lb_; }
     std::vector<bool> &lb_scratch() { return lb_scratch_; }
     bool draining() const { return draining_; }
@@ -97,7 +104,15 @@ public:
     void schedule_deferred();
 
 private:
-    enum Op : uint32_t { kHandoff = 1, kOverflow = 2, kSlotFreed = 4, kShedIdle = 8, kDrain = 16, kAdopt = 32 };
+    enum Op : uint32_t {
+        kHandoff = 1,
+        kOverflow = 2,
+        kSlotFreed = 4,
+        kShedIdle = 8,
+        kDrain = 16,
+        kAdopt = 32,
+        kBackends = 64
+    };
 
     void post(uint32_t op);
     void run();
@@ -113,6 +128,7 @@ private:
     void serve_waiters();
     void shed_one_idle();
     void take_adoptions();
+
     void drop_adoption(const std::pair<size_t, BackendPool::Moving> &m);
     void arm_queue_timer();
     void begin_drain();
@@ -142,7 +158,7 @@ private:
     std::atomic<uint64_t> drain_deadline_ms_{0};
     std::atomic<int64_t> waiters_count_{0};
 
-    std::vector<std::unique_ptr<BackendPool>> pools_;
+    SlotTable<BackendPool, Shared::kMaxBackends> pools_;
     LoadBalancer lb_;
     std::vector<bool> lb_scratch_;
     BufferPool buffers_;

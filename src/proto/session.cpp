@@ -126,6 +126,7 @@ bool try_acquire(Session *s) {
     // Backends that failed for this session stay excluded; those found full are skipped only
     // within this attempt (the worker's scratch set, reused to allocate nothing).
     std::vector<bool> &skip = w.lb_scratch();
+    if (s->failed.size() < w.lb().size()) s->failed.resize(w.lb().size(), false);  // backends added
     skip = s->failed;
     bool any_full = false;
     const uint64_t now = mono_ms();

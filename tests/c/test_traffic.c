@@ -23,6 +23,7 @@
 typedef struct events {
     pthread_mutex_t mu;
     int started, stopped, down, up;
+    int added, removed, draining, ready;
     int down_backend;
     pp_proxy *proxy;          /* for the stop-inside-a-callback check */
     int stop_in_callback_rc;  /* what pp_proxy_stop returned inside the callback */
@@ -41,6 +42,10 @@ static void on_event(void *ud, const pp_event *ev) {
         if (e->proxy) e->stop_in_callback_rc = pp_proxy_stop(e->proxy, 0); /* must be refused */
         break;
     case PP_EVENT_BACKEND_UP: e->up++; break;
+    case PP_EVENT_BACKEND_ADDED: e->added++; break;
+    case PP_EVENT_BACKEND_REMOVED: e->removed++; break;
+    case PP_EVENT_BACKEND_DRAINING: e->draining++; break;
+    case PP_EVENT_BACKEND_READY: e->ready++; break;
     default: break;
     }
     pthread_mutex_unlock(&e->mu);
@@ -604,6 +609,109 @@ static void test_admin_listener(void **state) {
     echo_server_stop(hs);
 }
 
+static pp_backend_stats backend_of(pp_proxy *p, int id) {
+    pp_backend_stats bs;
+    bs.struct_size = sizeof bs;
+    assert_int_equal(pp_proxy_backend_stats(p, id, &bs, NULL, 0), 0);
+    return bs;
+}
+
+/* n requests, each on a new client connection. */
+static void http_requests(pp_proxy *p, int n) {
+    int i;
+    for (i = 0; i < n; i++) {
+        int fd = test_dial(pp_proxy_local_port(p));
+        assert_int_equal(http_exchange(fd, "/r"), 200);
+        close(fd);
+    }
+}
+
+/* Backends added, drained, made ready, re-weighted and removed while the proxy runs: a drained
+ * or removed backend gets no new request and its idle connections close; each change is one
+ * event; bad ids, addresses and weights are refused with a reason. */
+static void test_runtime_backend_changes(void **state) {
+    (void)state;
+    echo_server *a = echo_server_start_http(0), *b = echo_server_start_http(0);
+    char addr[32];
+    events e;
+    pp_config *cfg;
+    pp_proxy *proxy;
+    uint64_t a_before, b_before;
+    int id_b, i;
+    memset(&e, 0, sizeof e);
+    pthread_mutex_init(&e.mu, NULL);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", echo_server_port(a));
+    assert_int_equal(pp_config_new(&cfg), 0);
+    assert_int_equal(pp_config_set(cfg, "listen", "127.0.0.1:0"), 0);
+    assert_int_equal(pp_config_set(cfg, "mode", "http"), 0);
+    assert_int_equal(pp_config_set(cfg, "workers", "2"), 0);
+    assert_int_equal(pp_config_add_backend(cfg, addr, 1), 0);
+    assert_int_equal(pp_config_set_event_callback(cfg, on_event, &e), 0);
+    assert_int_equal(pp_proxy_new(&proxy, cfg), 0);
+    pp_config_free(cfg);
+    assert_int_equal(pp_proxy_start(proxy), 0);
+    http_requests(proxy, 6);
+    assert_int_equal(backend_of(proxy, 0).requests, 6);
+
+    /* Add b: both take requests (round robin), b from its first request on. */
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", echo_server_port(b));
+    id_b = pp_proxy_add_backend(proxy, addr, 1);
+    assert_int_equal(id_b, 1);
+    assert_int_equal(pp_proxy_backend_count(proxy), 2);
+    http_requests(proxy, 20);
+    assert_true(backend_of(proxy, 1).requests >= 5);
+    assert_true(backend_of(proxy, 0).requests >= 6 + 5);
+
+    /* Drain a: no new request reaches it, and its idle pooled connections close. */
+    assert_int_equal(pp_proxy_drain_backend(proxy, 0, 1), 0);
+    assert_int_equal(pp_proxy_drain_backend(proxy, 0, 1), 0); /* no change: no second event */
+    a_before = backend_of(proxy, 0).requests;
+    http_requests(proxy, 20);
+    assert_int_equal(backend_of(proxy, 0).requests, a_before);
+    assert_int_equal(backend_of(proxy, 0).state, 1);
+    for (i = 0; i < WAIT_MS / 10 && backend_of(proxy, 0).conns_open > 0; i++) usleep(10000);
+    assert_int_equal(backend_of(proxy, 0).conns_open, 0);
+
+    /* Ready again, with a weight: a takes requests again. */
+    assert_int_equal(pp_proxy_set_backend_weight(proxy, 0, 3), 0);
+    assert_int_equal(backend_of(proxy, 0).weight, 3);
+    assert_int_equal(pp_proxy_drain_backend(proxy, 0, 0), 0);
+    http_requests(proxy, 20);
+    assert_true(backend_of(proxy, 0).requests > a_before);
+
+    /* Remove b: gone for good, its stats stay. */
+    assert_int_equal(pp_proxy_remove_backend(proxy, id_b), 0);
+    b_before = backend_of(proxy, 1).requests;
+    http_requests(proxy, 10);
+    assert_int_equal(backend_of(proxy, 1).requests, b_before);
+    assert_int_equal(backend_of(proxy, 1).state, 2);
+    assert_int_equal(pp_proxy_remove_backend(proxy, id_b), PP_ESTATE);
+    assert_int_equal(pp_proxy_drain_backend(proxy, id_b, 0), PP_ESTATE);
+    assert_non_null(strstr(pp_last_error(), "removed"));
+
+    /* Bad input: a clear error, nothing changed. */
+    assert_int_equal(pp_proxy_add_backend(proxy, "nowhere", 1), PP_EADDR);
+    assert_int_equal(pp_proxy_add_backend(proxy, addr, 0), PP_EINVAL);
+    assert_int_equal(pp_proxy_add_backend(proxy, NULL, 1), PP_EINVAL);
+    assert_int_equal(pp_proxy_drain_backend(proxy, 7, 1), PP_EINVAL);
+    assert_int_equal(pp_proxy_drain_backend(proxy, 0, 2), PP_EINVAL);
+    assert_int_equal(pp_proxy_set_backend_weight(proxy, 0, 1001), PP_EINVAL);
+    assert_int_equal(pp_proxy_remove_backend(proxy, -1), PP_EINVAL);
+    assert_int_equal(pp_proxy_backend_count(proxy), 2);
+
+    assert_int_equal(pp_proxy_stop(proxy, 1000), 0);
+    assert_int_equal(pp_proxy_add_backend(proxy, addr, 1), PP_ESTATE);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    pthread_mutex_lock(&e.mu);
+    assert_int_equal(e.added, 1);
+    assert_int_equal(e.draining, 1);
+    assert_int_equal(e.ready, 1);
+    assert_int_equal(e.removed, 1);
+    pthread_mutex_unlock(&e.mu);
+    echo_server_stop(a);
+    echo_server_stop(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prewarmed_before_first_client),
@@ -616,6 +724,7 @@ int main(void) {
         cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_http_counters_exact),
         cmocka_unit_test(test_admin_listener),
+        cmocka_unit_test(test_runtime_backend_changes),
     };
     return cmocka_run_group_tests_name("c_traffic", tests, NULL, NULL);
 }

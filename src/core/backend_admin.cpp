@@ -1,0 +1,72 @@
+// Runtime changes to the backends, from any thread: add one, drain or remove one (no new
+// requests; those in flight finish; idle pooled connections close), change a weight. The
+// backend table only grows and each worker learns of a change on its own thread, so no
+// request path takes a lock for this.
+#include "core/proxy.h"
+#include "core/worker.h"
+
+namespace pp {
+
+void Proxy::backends_changed() {
+    if (state_.load() == PP_STATE_RUNNING) {
+        for (auto &w : shared_->workers) w->post_backends_changed();
+    } else {  // no worker thread runs yet: bring their tables up to date here
+        for (auto &w : shared_->workers) w->sync_backends();
+    }
+    if (health_) health_->backends_changed();
+}
+
+int Proxy::add_backend(const BackendSpec &spec, std::string *why) {
+    if (state_.load() == PP_STATE_STOPPED) {
+        *why = "the proxy was stopped";
+        return PP_ESTATE;
+    }
+    int id;
+    {
+        std::lock_guard<std::mutex> lock(shared_->backends_mu);
+        if (shared_->backends.full()) {
+            *why = "at most " + std::to_string(Shared::kMaxBackends) + " backends, removed ones included";
+            return PP_ESYS;
+        }
+        id = shared_->add_backend(spec);
+    }
+    backends_changed();
+    shared_->logger.event(PP_EVENT_BACKEND_ADDED, id, spec.text, "added at runtime");
+    shared_->logger.log(PP_LOG_INFO, "backend %s added (id %d, weight %d)", spec.text.c_str(), id, spec.weight);
+    return id;
+}
+
+int Proxy::set_backend_admin(int id, int admin, std::string *why) {
+    Backend &b = shared_->backends[static_cast<size_t>(id)];
+    {
+        std::lock_guard<std::mutex> lock(shared_->backends_mu);
+        int was = b.admin.load();
+        if (was == Backend::removed) {
+            *why = "backend " + std::to_string(id) + " (" + b.name + ") was removed";
+            return PP_ESTATE;
+        }
+        if (was == admin) return PP_OK;  // no change, no event
+        b.admin.store(admin);
+    }
+    backends_changed();
+    static const char *words[] = {"ready again", "draining", "removed"};
+    int type = admin == Backend::removed    ? PP_EVENT_BACKEND_REMOVED
+               : admin == Backend::draining ? PP_EVENT_BACKEND_DRAINING
+                                            : PP_EVENT_BACKEND_READY;
+    shared_->logger.event(type, id, b.name, words[admin]);
+    shared_->logger.log(PP_LOG_INFO, "backend %s %s", b.name.c_str(), words[admin]);
+    return PP_OK;
+}
+
+int Proxy::set_backend_weight(int id, int weight, std::string *why) {
+    Backend &b = shared_->backends[static_cast<size_t>(id)];
+    if (b.admin.load() == Backend::removed) {
+        *why = "backend " + std::to_string(id) + " (" + b.name + ") was removed";
+        return PP_ESTATE;
+    }
+    int was = b.weight.exchange(weight);
+    if (was != weight) shared_->logger.log(PP_LOG_INFO, "backend %s weight %d -> %d", b.name.c_str(), was, weight);
+    return PP_OK;
+}
+
+}  // namespace pp
