@@ -40,6 +40,11 @@ const (
 	EventBreakerOpen     EventType = C.PP_EVENT_BREAKER_OPEN
 	EventBreakerHalfOpen EventType = C.PP_EVENT_BREAKER_HALF_OPEN
 	EventBreakerClosed   EventType = C.PP_EVENT_BREAKER_CLOSED
+	// A backend was added, removed, drained, or made ready again at runtime.
+	EventBackendAdded    EventType = C.PP_EVENT_BACKEND_ADDED
+	EventBackendRemoved  EventType = C.PP_EVENT_BACKEND_REMOVED
+	EventBackendDraining EventType = C.PP_EVENT_BACKEND_DRAINING
+	EventBackendReady    EventType = C.PP_EVENT_BACKEND_READY
 )
 
 // Event is a state change reported by the proxy.

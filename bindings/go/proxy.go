@@ -234,6 +234,7 @@ type BackendStats struct {
 	HealthChecksFailed uint64
 	BreakerState       uint64 // 0 closed, 1 open, 2 half-open
 	BreakerTransitions uint64
+	State              BackendState
 }
 
 func (p *Proxy) live() (*C.pp_proxy, error) {
@@ -376,6 +377,7 @@ func (p *Proxy) BackendStats() ([]BackendStats, error) {
 			HealthChecksFailed: uint64(s.health_checks_failed),
 			BreakerState:       uint64(s.breaker_state),
 			BreakerTransitions: uint64(s.breaker_transitions),
+			State:              BackendState(s.state),
 		}
 	}
 	return out, nil
@@ -458,4 +460,65 @@ func (p *Proxy) AdminPort() (int, error) {
 		return 0, err
 	}
 	return callInt(func() C.int { return C.pp_proxy_admin_port(c) })
+}
+
+// BackendState is a backend's administrative state.
+type BackendState int
+
+// Backend states.
+const (
+	BackendActive   BackendState = 0 // takes requests
+	BackendDraining BackendState = 1 // no new requests; those in flight finish
+	BackendRemoved  BackendState = 2 // removed for good
+)
+
+// AddBackend adds a backend "host:port" with a weight in 1..1000 to the running proxy and
+// returns its id (ids are never reused).
+func (p *Proxy) AddBackend(address string, weight int) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return 0, err
+	}
+	ca := C.CString(address)
+	defer C.free(unsafe.Pointer(ca))
+	return callInt(func() C.int { return C.pp_proxy_add_backend(c, ca, C.int(weight)) })
+}
+
+// RemoveBackend removes backend id: no new requests, those in flight finish, idle connections close.
+func (p *Proxy) RemoveBackend(id int) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return err
+	}
+	return call(func() C.int { return C.pp_proxy_remove_backend(c, C.int(id)) })
+}
+
+// DrainBackend drains backend id (drain true: no new requests) or makes it take requests again.
+func (p *Proxy) DrainBackend(id int, drain bool) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return err
+	}
+	d := C.int(0)
+	if drain {
+		d = 1
+	}
+	return call(func() C.int { return C.pp_proxy_drain_backend(c, C.int(id), d) })
+}
+
+// SetBackendWeight changes backend id's weight (1..1000).
+func (p *Proxy) SetBackendWeight(id, weight int) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return err
+	}
+	return call(func() C.int { return C.pp_proxy_set_backend_weight(c, C.int(id), C.int(weight)) })
 }

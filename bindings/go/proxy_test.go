@@ -137,6 +137,19 @@ func TestHTTPThroughProxy(t *testing.T) {
 	if _, err := p.AdminPort(); err == nil {
 		t.Fatal("AdminPort succeeded with admin_listen off")
 	}
+	id, err := p.AddBackend(hostPort(backend.URL), 2)
+	must(t, err)
+	must(t, p.DrainBackend(id, true))
+	must(t, p.SetBackendWeight(0, 3))
+	must(t, p.RemoveBackend(id))
+	bs, err = p.BackendStats()
+	must(t, err)
+	if len(bs) != 2 || bs[1].State != poolproxy.BackendRemoved || bs[0].Weight != 3 {
+		t.Fatalf("after runtime changes: %+v", bs)
+	}
+	if err := p.RemoveBackend(id); !errors.Is(err, poolproxy.ErrState) {
+		t.Fatalf("removing twice: %v", err)
+	}
 
 	must(t, p.Stop(context.Background()))
 	mu.Lock()

@@ -6,7 +6,8 @@
  * where it appears, so later flags override the file. Prints exactly one line
  * "listening on HOST:PORT" on stdout when ready; SIGINT/SIGTERM stop it with a drain of
  * drain_timeout. --access-log FILE appends one line per request (tcp: per session); the format
- * is described in access_line() and in the man page.
+ * is described in on_access() and docs/OBSERVABILITY.md. SIGHUP re-reads the command line and
+ * its --config files and applies backend changes without dropping a connection (reload.c).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poolproxy.h>
@@ -20,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "reload.h"
 
 static int g_log_level = PP_LOG_INFO;
 
@@ -207,39 +210,29 @@ static int parse_level(const char *text) {
     return -1;
 }
 
-int main(int argc, char **argv) {
-    pp_config *cfg = NULL;
-    pp_proxy *proxy = NULL;
-    sigset_t sigs;
-    char addr[128];
-    int i, rc, sig = 0;
-    static int access_fd = -1; /* static: the access callback reads it until the proxy is freed */
-
-    if (pp_config_new(&cfg) != 0) {
-        fprintf(stderr, "poolproxy: %s\n", pp_last_error());
-        return 1;
-    }
+/* Parses the command line into cfg. reloading: the SIGHUP pass, which ignores the flags that
+ * only matter at start (--access-log, --log-level). Returns 0, 1 (done: --help and the like) or
+ * 2 (bad usage, reported). */
+static int parse_args(int argc, char **argv, pp_config *cfg, int reloading, int *access_fd) {
+    int i, rc;
     for (i = 1; i < argc; i++) {
         char flag[128];
         const char *arg = argv[i], *value = NULL, *eq, *name;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             usage(stdout);
-            pp_config_free(cfg);
-            return 0;
+            return 1;
         }
         if (strcmp(arg, "--options-markdown") == 0) {
             options_markdown(stdout);
-            pp_config_free(cfg);
-            return 0;
+            return 1;
         }
         if (strcmp(arg, "--version") == 0) {
             printf("poolproxy %s\n", pp_version_string());
-            pp_config_free(cfg);
-            return 0;
+            return 1;
         }
         if (strncmp(arg, "--", 2) != 0) {
             fprintf(stderr, "poolproxy: unexpected argument '%s' (see --help)\n", arg);
-            goto bad_usage;
+            return 2;
         }
         eq = strchr(arg, '=');
         if (eq) {
@@ -249,37 +242,80 @@ int main(int argc, char **argv) {
             snprintf(flag, sizeof flag, "%s", arg);
             if (i + 1 >= argc) {
                 fprintf(stderr, "poolproxy: %s needs a value\n", flag);
-                goto bad_usage;
+                return 2;
             }
             value = argv[++i];
         }
         if (strcmp(flag, "--config") == 0) {
             rc = pp_config_load_file(cfg, value);
         } else if (strcmp(flag, "--access-log") == 0) {
-            if (access_fd >= 0) close(access_fd);
-            access_fd = open(value, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-            if (access_fd < 0) {
-                fprintf(stderr, "poolproxy: --access-log: cannot open '%s': %s\n", value, strerror(errno));
-                goto bad_usage;
-            }
             rc = 0;
+            if (reloading) continue;
+            if (*access_fd >= 0) close(*access_fd);
+            *access_fd = open(value, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (*access_fd < 0) {
+                fprintf(stderr, "poolproxy: --access-log: cannot open '%s': %s\n", value, strerror(errno));
+                return 2;
+            }
         } else if (strcmp(flag, "--log-level") == 0) {
+            rc = 0;
+            if (reloading) continue;
             g_log_level = parse_level(value);
             if (g_log_level < 0) {
                 fprintf(stderr, "poolproxy: --log-level: expected error, warn, info or debug, got '%s'\n", value);
-                goto bad_usage;
+                return 2;
             }
-            rc = 0;
         } else if ((name = option_for_flag(flag)) != NULL) {
             rc = pp_config_set(cfg, name, value);
         } else {
             fprintf(stderr, "poolproxy: unknown flag '%s' (see --help)\n", flag);
-            goto bad_usage;
+            return 2;
         }
         if (rc != 0) {
             fprintf(stderr, "poolproxy: %s\n", pp_last_error());
-            goto bad_usage;
+            return 2;
         }
+    }
+    return 0;
+}
+
+/* SIGHUP: the command line again, from scratch; a configuration that does not parse changes
+ * nothing. */
+static void reload(int argc, char **argv, reload_state *st, pp_proxy *proxy) {
+    pp_config *fresh;
+    int dummy_fd = -1;
+    fprintf(stderr, "poolproxy: SIGHUP received, reloading the configuration\n");
+    if (pp_config_new(&fresh) != 0) return;
+    if (parse_args(argc, argv, fresh, 1, &dummy_fd) != 0) {
+        fprintf(stderr, "poolproxy: reload: the configuration does not parse; nothing changed\n");
+        pp_config_free(fresh);
+        return;
+    }
+    reload_apply(st, proxy, fresh);
+}
+
+int main(int argc, char **argv) {
+    pp_config *cfg = NULL, *applied = NULL;
+    pp_proxy *proxy = NULL;
+    sigset_t sigs;
+    char addr[128];
+    int rc, sig = 0;
+    static reload_state reloads;
+    static int access_fd = -1; /* static: the access callback reads it until the proxy is freed */
+
+    if (pp_config_new(&cfg) != 0 || pp_config_new(&applied) != 0) {
+        fprintf(stderr, "poolproxy: %s\n", pp_last_error());
+        return 1;
+    }
+    rc = parse_args(argc, argv, cfg, 0, &access_fd);
+    if (rc == 0) {
+        int dummy_fd = -1;
+        rc = parse_args(argc, argv, applied, 1, &dummy_fd); /* the same, kept for SIGHUP's comparison */
+    }
+    if (rc != 0) {
+        pp_config_free(cfg);
+        pp_config_free(applied);
+        return rc == 1 ? 0 : 2;
     }
     pp_config_set_log_callback(cfg, on_log, NULL, g_log_level);
     pp_config_set_event_callback(cfg, on_event, NULL);
@@ -287,36 +323,41 @@ int main(int argc, char **argv) {
 
     if (pp_proxy_new(&proxy, cfg) != 0) {
         fprintf(stderr, "poolproxy: %s\n", pp_last_error());
-        goto bad_usage;
+        pp_config_free(cfg);
+        pp_config_free(applied);
+        return 2;
     }
     pp_config_free(cfg);
-    cfg = NULL;
+    if (reload_init(&reloads, applied) != 0) return 1;
 
-    /* Block the stop signals before any thread starts, so every thread inherits the mask and
-     * only sigwait below receives them. */
+    /* Block the signals before any thread starts, so every thread inherits the mask and only
+     * sigwait below receives them. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (pp_proxy_start(proxy) != 0) {
         fprintf(stderr, "poolproxy: %s\n", pp_last_error());
         pp_proxy_free(proxy);
+        reload_free(&reloads);
         return 1;
     }
     pp_proxy_local_address(proxy, addr, sizeof addr);
     printf("listening on %s\n", addr);
     fflush(stdout);
 
-    sigwait(&sigs, &sig);
+    for (;;) {
+        sigwait(&sigs, &sig);
+        if (sig != SIGHUP) break;
+        reload(argc, argv, &reloads, proxy);
+    }
     fprintf(stderr, "poolproxy: %s received, draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     pp_proxy_stop(proxy, -1);
     pp_proxy_free(proxy);
+    reload_free(&reloads);
     if (access_fd >= 0) close(access_fd);
     return 0;
-
-bad_usage:
-    pp_config_free(cfg);
-    return 2;
 }

@@ -101,6 +101,14 @@ pub const PP_EVENT_BREAKER_OPEN: c_int = 7;
 pub const PP_EVENT_BREAKER_HALF_OPEN: c_int = 8;
 /// Event: a probe succeeded; the breaker closed.
 pub const PP_EVENT_BREAKER_CLOSED: c_int = 9;
+/// Event: a backend was added at runtime.
+pub const PP_EVENT_BACKEND_ADDED: c_int = 10;
+/// Event: a backend was removed.
+pub const PP_EVENT_BACKEND_REMOVED: c_int = 11;
+/// Event: a backend is draining.
+pub const PP_EVENT_BACKEND_DRAINING: c_int = 12;
+/// Event: a drained backend takes requests again.
+pub const PP_EVENT_BACKEND_READY: c_int = 13;
 
 /// Proxy state: created, not started.
 pub const PP_STATE_CREATED: c_int = 0;
@@ -235,6 +243,7 @@ pub struct pp_backend_stats {
     pub health_checks_failed: u64,
     pub breaker_state: u64,
     pub breaker_transitions: u64,
+    pub state: u64,
 }
 
 /// `pp_latency_kind`: which distribution `pp_proxy_latency` reports.
@@ -371,4 +380,12 @@ extern "C" {
         len: *mut usize,
     ) -> c_int;
     pub fn pp_proxy_admin_port(proxy: *const pp_proxy) -> c_int;
+    pub fn pp_proxy_add_backend(
+        proxy: *mut pp_proxy,
+        address: *const c_char,
+        weight: c_int,
+    ) -> c_int;
+    pub fn pp_proxy_remove_backend(proxy: *mut pp_proxy, id: c_int) -> c_int;
+    pub fn pp_proxy_drain_backend(proxy: *mut pp_proxy, id: c_int, drain: c_int) -> c_int;
+    pub fn pp_proxy_set_backend_weight(proxy: *mut pp_proxy, id: c_int, weight: c_int) -> c_int;
 }

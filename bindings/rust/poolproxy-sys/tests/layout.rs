@@ -128,7 +128,8 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             healthy,
             health_checks_failed,
             breaker_state,
-            breaker_transitions
+            breaker_transitions,
+            state
         }),
         layout!(pp_latency {
             struct_size,
@@ -187,6 +188,13 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             PP_EVENT_BREAKER_HALF_OPEN as i64,
         ),
         ("PP_EVENT_BREAKER_CLOSED", PP_EVENT_BREAKER_CLOSED as i64),
+        ("PP_EVENT_BACKEND_ADDED", PP_EVENT_BACKEND_ADDED as i64),
+        ("PP_EVENT_BACKEND_REMOVED", PP_EVENT_BACKEND_REMOVED as i64),
+        (
+            "PP_EVENT_BACKEND_DRAINING",
+            PP_EVENT_BACKEND_DRAINING as i64,
+        ),
+        ("PP_EVENT_BACKEND_READY", PP_EVENT_BACKEND_READY as i64),
         ("PP_STATE_CREATED", PP_STATE_CREATED as i64),
         ("PP_STATE_RUNNING", PP_STATE_RUNNING as i64),
         ("PP_STATE_STOPPED", PP_STATE_STOPPED as i64),

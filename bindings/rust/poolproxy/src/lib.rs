@@ -100,6 +100,14 @@ pub enum EventType {
     BreakerHalfOpen,
     /// A probe succeeded: the backend takes requests again.
     BreakerClosed,
+    /// A backend was added at runtime.
+    BackendAdded,
+    /// A backend was removed.
+    BackendRemoved,
+    /// A backend is draining.
+    BackendDraining,
+    /// A drained backend takes requests again.
+    BackendReady,
     /// An event type this crate does not know yet.
     Other(i32),
 }
@@ -116,6 +124,10 @@ impl EventType {
             sys::PP_EVENT_BREAKER_OPEN => EventType::BreakerOpen,
             sys::PP_EVENT_BREAKER_HALF_OPEN => EventType::BreakerHalfOpen,
             sys::PP_EVENT_BREAKER_CLOSED => EventType::BreakerClosed,
+            sys::PP_EVENT_BACKEND_ADDED => EventType::BackendAdded,
+            sys::PP_EVENT_BACKEND_REMOVED => EventType::BackendRemoved,
+            sys::PP_EVENT_BACKEND_DRAINING => EventType::BackendDraining,
+            sys::PP_EVENT_BACKEND_READY => EventType::BackendReady,
             other => EventType::Other(other),
         }
     }
@@ -599,6 +611,38 @@ impl Proxy {
         }
     }
 
+    /// Adds a backend `host:port` with a weight in 1..=1000 to the running proxy; returns its
+    /// id (ids are never reused).
+    pub fn add_backend(&self, address: &str, weight: u32) -> Result<usize, Error> {
+        let addr = cstring(address, "address")?;
+        let weight = c_int::try_from(weight).unwrap_or(c_int::MAX);
+        // SAFETY: raw is live; addr is a valid C string for the call.
+        let id = check(unsafe { sys::pp_proxy_add_backend(self.raw, addr.as_ptr(), weight) })?;
+        Ok(id as usize)
+    }
+
+    /// Removes backend `id`: no new requests, those in flight finish, idle connections close.
+    pub fn remove_backend(&self, id: usize) -> Result<(), Error> {
+        let id = c_int::try_from(id).unwrap_or(c_int::MAX);
+        // SAFETY: raw is live.
+        check(unsafe { sys::pp_proxy_remove_backend(self.raw, id) }).map(|_| ())
+    }
+
+    /// Drains backend `id` (`true`: no new requests) or makes it take requests again.
+    pub fn drain_backend(&self, id: usize, drain: bool) -> Result<(), Error> {
+        let id = c_int::try_from(id).unwrap_or(c_int::MAX);
+        // SAFETY: raw is live.
+        check(unsafe { sys::pp_proxy_drain_backend(self.raw, id, drain as c_int) }).map(|_| ())
+    }
+
+    /// Changes backend `id`'s weight (1..=1000).
+    pub fn set_backend_weight(&self, id: usize, weight: u32) -> Result<(), Error> {
+        let id = c_int::try_from(id).unwrap_or(c_int::MAX);
+        let weight = c_int::try_from(weight).unwrap_or(c_int::MAX);
+        // SAFETY: raw is live.
+        check(unsafe { sys::pp_proxy_set_backend_weight(self.raw, id, weight) }).map(|_| ())
+    }
+
     /// The admin listener's port (option `admin_listen`), or an error when it is off.
     pub fn admin_port(&self) -> Result<u16, Error> {
         // SAFETY: safe from any thread on a live proxy.
@@ -680,6 +724,11 @@ impl Proxy {
                     health_checks_failed: s.health_checks_failed,
                     breaker_state: s.breaker_state,
                     breaker_transitions: s.breaker_transitions,
+                    state: match s.state {
+                        0 => BackendState::Active,
+                        1 => BackendState::Draining,
+                        _ => BackendState::Removed,
+                    },
                 }
             })
             .collect()
@@ -875,6 +924,20 @@ pub struct BackendStats {
     pub breaker_state: u64,
     /// Breaker state changes.
     pub breaker_transitions: u64,
+    /// Whether it takes requests.
+    pub state: BackendState,
+}
+
+/// A backend's administrative state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendState {
+    /// Takes requests.
+    #[default]
+    Active,
+    /// No new requests; those in flight finish.
+    Draining,
+    /// Removed for good.
+    Removed,
 }
 
 /// The loaded library's version, e.g. "0.1.0".

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use poolproxy::{Config, ErrorCode, EventType, LatencyKind, LogLevel, Proxy};
+use poolproxy::{BackendState, Config, ErrorCode, EventType, LatencyKind, LogLevel, Proxy};
 
 /// Echo backend: echoes bytes, passes the half-close back. Counts connections.
 fn echo_backend() -> (String, Arc<AtomicUsize>) {
@@ -165,6 +165,22 @@ fn bytes_stats_and_callbacks() {
     );
     assert!(metrics.contains("poolproxy_request_duration_seconds_count 10\n"));
     assert!(proxy.latency(LatencyKind::Connect, Some(99)).is_err());
+    // Runtime changes: a second backend added, drained, removed; bad ids refused.
+    let id = proxy.add_backend(&backend, 2).unwrap();
+    assert_eq!(id, 1);
+    proxy.drain_backend(id, true).unwrap();
+    proxy.set_backend_weight(0, 3).unwrap();
+    proxy.remove_backend(id).unwrap();
+    let bs = proxy.backend_stats();
+    assert_eq!(bs.len(), 2);
+    assert_eq!(bs[0].weight, 3);
+    assert_eq!(bs[1].state, BackendState::Removed);
+    assert_eq!(
+        proxy.remove_backend(id).unwrap_err().code(),
+        ErrorCode::State
+    );
+    assert!(proxy.drain_backend(9, true).is_err());
+    assert!(proxy.add_backend("nowhere", 1).is_err());
     assert!(
         proxy.admin_port().is_err(),
         "admin_listen is off by default"

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""SIGHUP reload through the poolproxy CLI: under keep-alive load, the config file changes (a
+backend removed, one re-weighted, one added, an option changed) and the CLI re-reads it. No
+request fails and no client connection drops; the removed backend gets nothing new, the added
+one takes requests; an option that needs a restart is named; a file that does not parse changes
+nothing.
+
+Usage: reload.py POOLPROXY_CLI"""
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_proxy import FAILED, PASSED, check  # noqa: E402  (same directory)
+from resilience import Faulty  # noqa: E402
+
+CLI = sys.argv[1]
+CLIENTS = 4
+
+
+class Load:
+    """CLIENTS keep-alive connections sending GETs until stopped (bounded in count and time)."""
+
+    def __init__(self, port):
+        self.port, self.stop, self.ok, self.failed, self.reconnects = port, False, 0, [], 0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(CLIENTS)]
+        for t in self.threads:
+            t.start()
+
+    def run(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        sock = None
+        deadline = time.time() + 60
+        for i in range(20000):
+            if self.stop or time.time() > deadline:
+                break
+            try:
+                c.request("GET", "/load%d" % i)
+                r = c.getresponse()
+                r.read()
+                with self.lock:
+                    if r.status == 200:
+                        self.ok += 1
+                    else:
+                        self.failed.append(r.status)
+                    if sock is not None and c.sock is not sock:
+                        self.reconnects += 1  # the proxy closed our connection
+                    sock = c.sock
+            except (OSError, http.client.HTTPException) as e:
+                with self.lock:
+                    self.failed.append(repr(e))
+                c.close()
+            time.sleep(0.002)
+        c.close()
+
+    def finish(self):
+        self.stop = True
+        for t in self.threads:
+            t.join(15)
+
+
+def main():
+    a, b, c = Faulty("ok"), Faulty("ok"), Faulty("ok")
+    work = tempfile.mkdtemp(prefix="pp-reload-")
+    conf = os.path.join(work, "poolproxy.conf")
+    err_path = os.path.join(work, "stderr.log")
+
+    def write_conf(text):
+        with open(conf + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(conf + ".tmp", conf)
+
+    write_conf("mode = http\nbackend = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\npool_max = 8\n" % (a.port, b.port))
+    with open(err_path, "w") as err:
+        p = subprocess.Popen([CLI, "--config", conf, "--listen", "127.0.0.1:0", "--workers", "2"],
+                             stdout=subprocess.PIPE, stderr=err, text=True)
+    port = int(p.stdout.readline().rsplit(":", 1)[1])
+
+    def wait_log(pattern, limit=10):
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            m = re.search(pattern, open(err_path).read())
+            if m:
+                return m
+            time.sleep(0.05)
+        return None
+
+    load = Load(port)
+    time.sleep(0.5)
+    check(a.requests > 0 and b.requests > 0 and c.requests == 0, "before: a and b serve, c is not configured")
+
+    write_conf("mode = http\nbackend = 127.0.0.1:%d,weight=3\nbackend = 127.0.0.1:%d\npool_max = 9\n"
+               % (b.port, c.port))
+    p.send_signal(signal.SIGHUP)
+    check(wait_log(r"reload: 1 backend\(s\) added, 1 removed, 1 re-weighted") is not None,
+          "SIGHUP: c added, a removed, b re-weighted")
+    check(wait_log(r"reload: option pool_max changed \(8 -> 9\): restart to apply it") is not None,
+          "an option that needs a restart is named")
+    a_at_reload = a.requests
+    c_at_reload = c.requests
+    time.sleep(1.0)
+    check(a.requests - a_at_reload <= CLIENTS, "the removed backend gets nothing new (%d -> %d; in flight at most %d)"
+          % (a_at_reload, a.requests, CLIENTS))
+    check(c.requests > c_at_reload, "the added backend takes requests (%d)" % c.requests)
+
+    write_conf("mode = http\nbackend = nowhere\n")
+    p.send_signal(signal.SIGHUP)
+    check(wait_log(r"reload: the configuration does not parse; nothing changed") is not None,
+          "a file that does not parse changes nothing")
+    c_before = c.requests
+    time.sleep(0.5)
+    check(c.requests > c_before, "and the proxy goes on serving")
+
+    load.finish()
+    check(load.ok > 100 and not load.failed, "%d requests across two reloads, none failed %s" %
+          (load.ok, load.failed[:5]))
+    check(load.reconnects == 0, "no client connection was dropped (%d reconnects)" % load.reconnects)
+    p.terminate()
+    try:
+        p.wait(15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    check(p.returncode == 0, "proxy drained and exited cleanly (status %d)" % p.returncode)
+    print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

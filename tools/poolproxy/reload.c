@@ -1,0 +1,123 @@
+#define _POSIX_C_SOURCE 200809L
+#include "reload.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The configuration's backends as "address weight" pairs, from pp_config_get's text
+ * ("a, b,weight=2"). Returns how many, or -1. */
+static int backends_of(const pp_config *cfg, reload_backend *out, int max) {
+    static char text[RELOAD_MAX_BACKENDS * 280];
+    char *save = NULL, *item;
+    int n = 0;
+    if (pp_config_get(cfg, "backend", text, sizeof text) != 0) return -1;
+    for (item = strtok_r(text, " ", &save); item && n < max; item = strtok_r(NULL, " ", &save)) {
+        size_t len = strlen(item);
+        char *w;
+        if (len && item[len - 1] == ',') item[--len] = '\0'; /* the list's separator */
+        w = strstr(item, ",weight=");
+        out[n].weight = 1;
+        if (w) {
+            out[n].weight = atoi(w + 8);
+            *w = '\0';
+        }
+        snprintf(out[n].address, sizeof out[n].address, "%s", item);
+        out[n].id = -1;
+        out[n].active = 1;
+        n++;
+    }
+    return n;
+}
+
+int reload_init(reload_state *st, pp_config *cfg) {
+    int i;
+    memset(st, 0, sizeof *st);
+    st->count = backends_of(cfg, st->backends, RELOAD_MAX_BACKENDS);
+    if (st->count < 0) {
+        fprintf(stderr, "poolproxy: cannot list the configured backends: %s\n", pp_last_error());
+        pp_config_free(cfg);
+        return -1;
+    }
+    for (i = 0; i < st->count; i++) st->backends[i].id = i;
+    st->applied = cfg;
+    return 0;
+}
+
+static void warn_changed_options(const pp_config *before, const pp_config *after) {
+    size_t i;
+    for (i = 0; i < pp_option_count(); i++) {
+        pp_option_info info;
+        char a[1024], b[1024];
+        info.struct_size = sizeof info;
+        if (pp_option_get_info(i, &info) != 0 || info.type == PP_OPT_BACKEND) continue;
+        if (pp_config_get(before, info.name, a, sizeof a) != 0 || pp_config_get(after, info.name, b, sizeof b) != 0) {
+            continue;
+        }
+        if (strcmp(a, b) != 0) {
+            fprintf(stderr, "poolproxy: reload: option %s changed (%s -> %s): restart to apply it\n", info.name, a, b);
+        }
+    }
+}
+
+void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh) {
+    static reload_backend wanted[RELOAD_MAX_BACKENDS];
+    int n = backends_of(fresh, wanted, RELOAD_MAX_BACKENDS), i, j, added = 0, removed = 0, reweighted = 0;
+    if (n < 0) {
+        fprintf(stderr, "poolproxy: reload: cannot list the backends: %s\n", pp_last_error());
+        pp_config_free(fresh);
+        return;
+    }
+    /* Backends no longer listed: removed (those in flight finish). */
+    for (i = 0; i < st->count; i++) {
+        int keep = 0;
+        if (!st->backends[i].active) continue;
+        for (j = 0; j < n && !keep; j++) keep = strcmp(wanted[j].address, st->backends[i].address) == 0;
+        if (keep) continue;
+        if (pp_proxy_remove_backend(proxy, st->backends[i].id) == 0) {
+            st->backends[i].active = 0;
+            removed++;
+        } else {
+            fprintf(stderr, "poolproxy: reload: %s\n", pp_last_error());
+        }
+    }
+    /* Listed: new ones added, known ones re-weighted. */
+    for (j = 0; j < n; j++) {
+        reload_backend *known = NULL;
+        for (i = 0; i < st->count && !known; i++) {
+            if (st->backends[i].active && strcmp(st->backends[i].address, wanted[j].address) == 0) known = &st->backends[i];
+        }
+        if (known) {
+            if (known->weight != wanted[j].weight) {
+                if (pp_proxy_set_backend_weight(proxy, known->id, wanted[j].weight) == 0) {
+                    known->weight = wanted[j].weight;
+                    reweighted++;
+                } else {
+                    fprintf(stderr, "poolproxy: reload: %s\n", pp_last_error());
+                }
+            }
+            continue;
+        }
+        if (st->count == RELOAD_MAX_BACKENDS) {
+            fprintf(stderr, "poolproxy: reload: too many backends, %s not added\n", wanted[j].address);
+            continue;
+        }
+        wanted[j].id = pp_proxy_add_backend(proxy, wanted[j].address, wanted[j].weight);
+        if (wanted[j].id < 0) {
+            fprintf(stderr, "poolproxy: reload: %s\n", pp_last_error());
+            continue;
+        }
+        st->backends[st->count++] = wanted[j];
+        added++;
+    }
+    warn_changed_options(st->applied, fresh);
+    fprintf(stderr, "poolproxy: reload: %d backend(s) added, %d removed, %d re-weighted\n", added, removed,
+            reweighted);
+    pp_config_free(st->applied);
+    st->applied = fresh;
+}
+
+void reload_free(reload_state *st) {
+    pp_config_free(st->applied);
+    st->applied = NULL;
+}

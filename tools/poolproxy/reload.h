@@ -1,0 +1,35 @@
+/* SIGHUP: re-reads the command line's configuration (flags and --config files, in order) and
+ * applies what can change without a restart: backends added, removed, re-weighted. No client
+ * connection is touched; a removed backend finishes its requests in flight. Other options that
+ * changed are named in a warning (they need a restart). */
+#ifndef POOLPROXY_CLI_RELOAD_H
+#define POOLPROXY_CLI_RELOAD_H
+
+#include <poolproxy.h>
+
+#define RELOAD_MAX_BACKENDS 1024
+
+typedef struct reload_backend {
+    char address[256];
+    int weight;
+    int id;     /* in the running proxy */
+    int active; /* 0 once removed */
+} reload_backend;
+
+typedef struct reload_state {
+    reload_backend backends[RELOAD_MAX_BACKENDS];
+    int count;
+    pp_config *applied; /* the configuration the proxy runs with now, for option comparisons */
+} reload_state;
+
+/* Records the starting configuration (its backends have ids 0..n-1). Takes ownership of cfg.
+ * Returns 0, or -1 with a message on stderr. */
+int reload_init(reload_state *st, pp_config *cfg);
+
+/* Applies `fresh` to the running proxy; logs each change and each option that needs a
+ * restart. Takes ownership of fresh. */
+void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh);
+
+void reload_free(reload_state *st);
+
+#endif
