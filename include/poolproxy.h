@@ -228,8 +228,11 @@ PP_API int pp_config_set(pp_config *cfg, const char *name, const char *value);
  *  buflen is too small. For "backend" it writes the backends, comma-and-space separated. */
 PP_API int pp_config_get(const pp_config *cfg, const char *name, char *buf, size_t buflen);
 
-/** Appends a backend "host:port" (IPv4, "[IPv6]:port", or "localhost") with a weight in 1..1000.
- *  Backends are numbered from 0 in the order added. */
+/** Appends a backend "host:port" (IPv4, "[IPv6]:port", "localhost", or a DNS host name) with a
+ *  weight in 1..1000. Address backends are numbered from 0 in the order added. A host name is
+ *  resolved asynchronously once the proxy runs and again every dns_refresh: each address it
+ *  resolves to becomes a backend of its own ("name:port/ip:port", added and removed as the
+ *  answers change, with events), so it has no fixed id. */
 PP_API int pp_config_add_backend(pp_config *cfg, const char *address, int weight);
 
 /** Number of backends configured so far. */

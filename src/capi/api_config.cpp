@@ -111,7 +111,9 @@ PP_API int pp_config_add_backend(pp_config *cfg, const char *address, int weight
     return guard("pp_config_add_backend", [&]() -> int {
         pp::BackendSpec spec;
         std::string why;
-        if (!pp::parse_address(address, false, &spec.addr, &why)) {
+        if (pp::parse_host_name_port(address, &spec.host, &spec.port) && std::strncmp(address, "localhost:", 10) != 0) {
+            spec.dynamic = true;  // resolved at start and every dns_refresh
+        } else if (!pp::parse_address(address, false, &spec.addr, &why)) {
             return fail(PP_EADDR, std::string("backend '") + address + "': " + why);
         }
         spec.text = address;

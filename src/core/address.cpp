@@ -82,12 +82,36 @@ bool parse_address(const std::string &text, bool allow_port_zero, Address *out, 
     sin.sin_family = AF_INET;
     sin.sin_port = htons(static_cast<uint16_t>(port));
     if (inet_pton(AF_INET, host.c_str(), &sin.sin_addr) != 1) {
-        *why = "'" + host + "' is not an IPv4 address (host names other than localhost are not resolved yet)";
+        *why = "'" + host + "' is not an IPv4 address";
         return false;
     }
     *out = Address{};
     std::memcpy(&out->storage, &sin, sizeof sin);
     out->len = sizeof sin;
+    return true;
+}
+
+bool parse_host_name_port(const std::string &text, std::string *host, int *port) {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon > 253) return false;
+    std::string name = text.substr(0, colon), why;
+    if (!parse_port(text.substr(colon + 1), false, port, &why)) return false;
+    bool letter = false;
+    size_t label = 0;
+    for (size_t i = 0; i < name.size(); i++) {
+        char c = name[i];
+        if (c == '.') {
+            if (label == 0 || name[i - 1] == '-') return false;
+            label = 0;
+            continue;
+        }
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && !(c == '-' && label > 0)) return false;
+        if (++label > 63) return false;
+        letter = letter || (c < '0' || c > '9');
+    }
+    if (label == 0 || name.back() == '-' || !letter) return false;  // all digits: an IP, not a name
+    *host = name;
     return true;
 }
 

@@ -22,4 +22,8 @@ struct Address {
 // "[::]:80". Port 0 is accepted only when allow_port_zero. Returns false with a reason in *why.
 bool parse_address(const std::string &text, bool allow_port_zero, Address *out, std::string *why);
 
+// "name:port" with a DNS host name (RFC 1123 labels): true with the name and port, for
+// backends resolved at runtime. False for anything else (IP literals included).
+bool parse_host_name_port(const std::string &text, std::string *host, int *port);
+
 }  // namespace pp

@@ -16,7 +16,7 @@ void Proxy::backends_changed() {
     if (health_) health_->backends_changed();
 }
 
-int Proxy::add_backend(const BackendSpec &spec, std::string *why) {
+int Proxy::add_backend(const BackendSpec &spec, std::string *why, const char *reason) {
     if (state_.load() == PP_STATE_STOPPED) {
         *why = "the proxy was stopped";
         return PP_ESTATE;
@@ -31,12 +31,12 @@ int Proxy::add_backend(const BackendSpec &spec, std::string *why) {
         id = shared_->add_backend(spec);
     }
     backends_changed();
-    shared_->logger.event(PP_EVENT_BACKEND_ADDED, id, spec.text, "added at runtime");
+    shared_->logger.event(PP_EVENT_BACKEND_ADDED, id, spec.text, reason);
     shared_->logger.log(PP_LOG_INFO, "backend %s added (id %d, weight %d)", spec.text.c_str(), id, spec.weight);
     return id;
 }
 
-int Proxy::set_backend_admin(int id, int admin, std::string *why) {
+int Proxy::set_backend_admin(int id, int admin, std::string *why, const char *reason) {
     Backend &b = shared_->backends[static_cast<size_t>(id)];
     {
         std::lock_guard<std::mutex> lock(shared_->backends_mu);
@@ -53,7 +53,7 @@ int Proxy::set_backend_admin(int id, int admin, std::string *why) {
     int type = admin == Backend::removed    ? PP_EVENT_BACKEND_REMOVED
                : admin == Backend::draining ? PP_EVENT_BACKEND_DRAINING
                                             : PP_EVENT_BACKEND_READY;
-    shared_->logger.event(type, id, b.name, words[admin]);
+    shared_->logger.event(type, id, b.name, reason ? reason : words[admin]);
     shared_->logger.log(PP_LOG_INFO, "backend %s %s", b.name.c_str(), words[admin]);
     return PP_OK;
 }

@@ -22,7 +22,9 @@ const OptionDef kOptions[] = {
     {"listen", PP_OPT_ADDRESS, "127.0.0.1:8080", "", 0, 0,
      "address to accept clients on, host:port or [v6]:port (port 0 picks a free port)", nullptr},
     {"backend", PP_OPT_BACKEND, "", "", 0, 0,
-     "backend host:port[,weight=N]; repeat for several backends", nullptr},
+     "backend host:port[,weight=N]; repeat for several backends; a host name is resolved at start and every "
+     "dns_refresh, each of its addresses a backend",
+     nullptr},
     {"workers", PP_OPT_INT, "0", "", 0, 256,
      "worker threads, each with its own event loop (0 = one per CPU)", &Settings::workers},
     {"max_connections", PP_OPT_INT, "10000", "", 1, 10000000,
@@ -119,6 +121,10 @@ const OptionDef kOptions[] = {
      &Settings::breaker_half_open_requests},
     {"breaker_on_5xx", PP_OPT_BOOL, "off", "", 0, 0, "http: count 5xx responses from a backend as breaker failures",
      &Settings::breaker_on_5xx},
+    {"dns_refresh", PP_OPT_DURATION, "30s", "", 100, kDay,
+     "a backend given by host name is resolved at start and again this often; each address is a backend, "
+     "added and removed as the answers change",
+     &Settings::dns_refresh},
 };
 
 constexpr size_t kOptionCount = sizeof kOptions / sizeof kOptions[0];
@@ -198,7 +204,9 @@ int parse_backend(const std::string &value, BackendSpec *out, std::string *why) 
         weight = static_cast<int>(w);
     }
     std::string reason;
-    if (!parse_address(addr_text, false, &out->addr, &reason)) {
+    if (parse_host_name_port(addr_text, &out->host, &out->port) && addr_text.compare(0, 10, "localhost:") != 0) {
+        out->dynamic = true;  // resolved at start and every dns_refresh
+    } else if (!parse_address(addr_text, false, &out->addr, &reason)) {
         *why = "option 'backend': " + reason;
         return PP_EADDR;
     }

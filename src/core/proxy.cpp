@@ -23,7 +23,9 @@ Shared::Shared(const Settings &s, int workers)
       worker_capacity(s.worker_max_sessions > 0 ? s.worker_max_sessions
                                                 : (s.max_connections + workers - 1) / workers),
       overflow(s.overflow_max) {
-    for (const BackendSpec &spec : s.backends) add_backend(spec);
+    for (const BackendSpec &spec : s.backends) {
+        if (!spec.dynamic) add_backend(spec);  // names become backends once resolved (DnsWatcher)
+    }
 }
 
 int Shared::add_backend(const BackendSpec &spec) {
@@ -97,6 +99,17 @@ int Proxy::start(std::string *why) {
         return rc;
     }
     state_ = PP_STATE_RUNNING;
+    // Names are resolved once running: each answer adds backends the way an embedder would.
+    bool any_name = false;
+    for (const BackendSpec &spec : shared_->settings.backends) any_name = any_name || spec.dynamic;
+    if (any_name) {
+        dns_ = std::make_unique<DnsWatcher>(*this, *shared_);
+        std::string dns_why;
+        if (dns_->start(&dns_why) != PP_OK) {
+            shared_->logger.log(PP_LOG_ERROR, "%s", dns_why.c_str());
+            dns_.reset();
+        }
+    }
     if (admin_) {
         shared_->logger.log(PP_LOG_INFO, "admin listener on %s (/metrics, /stats, /healthz)",
                             admin_->bound().to_string().c_str());
@@ -118,6 +131,7 @@ int Proxy::stop(int drain_ms, std::string *why) {
     acceptor_->stop();
     uint64_t deadline = mono_ms() + static_cast<uint64_t>(drain);
     for (auto &w : shared_->workers) w->post_drain(deadline);
+    if (dns_) dns_->stop();  // no backend change while the workers wind down
     for (auto &w : shared_->workers) w->join();
     if (health_) health_->stop();
     if (admin_) admin_->stop();

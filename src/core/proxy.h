@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/acceptor.h"
+#include "core/dns_watcher.h"
 #include "core/health_checker.h"
 #include "core/shared.h"
 #include "obs/admin_server.h"
@@ -48,8 +49,9 @@ public:
 
     // Runtime changes, from any thread (backend_admin.cpp). Each returns a PP_E code and says
     // why on failure; add_backend returns the new backend's id.
-    int add_backend(const BackendSpec &spec, std::string *why);
-    int set_backend_admin(int id, int admin, std::string *why);
+    // `reason` goes into the event (e.g. which DNS answer made the change).
+    int add_backend(const BackendSpec &spec, std::string *why, const char *reason = "added at runtime");
+    int set_backend_admin(int id, int admin, std::string *why, const char *reason = nullptr);
     int set_backend_weight(int id, int weight, std::string *why);
 
 private:
@@ -61,6 +63,7 @@ private:
     std::unique_ptr<Acceptor> acceptor_;
     std::unique_ptr<AdminServer> admin_;
     std::unique_ptr<HealthChecker> health_;
+    std::unique_ptr<DnsWatcher> dns_;
     std::atomic<int> state_{PP_STATE_CREATED};
     std::atomic<bool> stopping_{false};
 };

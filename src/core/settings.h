@@ -17,6 +17,11 @@ struct BackendSpec {
     std::string text;  // as the user wrote it (without the weight)
     Address addr;
     int weight = 1;
+    // A host name, resolved at start and every dns_refresh: each address it resolves to becomes
+    // a backend of its own (addr is unused).
+    bool dynamic = false;
+    std::string host;
+    int port = 0;
 };
 
 struct Callbacks {
@@ -77,6 +82,7 @@ struct Settings {
     int64_t breaker_half_open_requests = 0;
     int64_t breaker_on_5xx = 0;
     int64_t retries = 0;
+    int64_t dns_refresh = 0;
     Callbacks callbacks;
 
     // Every option at its default (parsed from the table's default text).

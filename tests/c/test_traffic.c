@@ -616,14 +616,18 @@ static pp_backend_stats backend_of(pp_proxy *p, int id) {
     return bs;
 }
 
-/* n requests, each on a new client connection. */
+/* n requests, each on a new client connection; returns once the proxy has counted them (a
+ * worker counts a request just after its response went out, so the client can be faster). */
 static void http_requests(pp_proxy *p, int n) {
     int i;
+    uint64_t before = stats_of(p).requests;
     for (i = 0; i < n; i++) {
         int fd = test_dial(pp_proxy_local_port(p));
         assert_int_equal(http_exchange(fd, "/r"), 200);
         close(fd);
     }
+    for (i = 0; i < WAIT_MS / 10 && stats_of(p).requests < before + (uint64_t)n; i++) usleep(10000);
+    assert_int_equal(stats_of(p).requests, before + (uint64_t)n);
 }
 
 /* Backends added, drained, made ready, re-weighted and removed while the proxy runs: a drained

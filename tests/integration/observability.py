@@ -92,8 +92,13 @@ def main():
     n = CLIENTS * REQUESTS
     check(statuses == {200: n - CLIENTS, 404: CLIENTS}, "every request answered, 404 for /missing (%s)" % statuses)
 
-    # /metrics: valid for promtool, and its numbers are the traffic's.
-    status, ctype, text = admin_get(admin, "/metrics")
+    # /metrics: valid for promtool, and its numbers are the traffic's. A worker counts a request
+    # just after its response went out, so the last ones may take a moment to show.
+    for _ in range(100):
+        status, ctype, text = admin_get(admin, "/metrics")
+        if total(samples(text), "poolproxy_requests_total") >= n:
+            break
+        time.sleep(0.05)
     check(status == 200 and ctype.startswith("text/plain; version=0.0.4"), "/metrics: 200, exposition format 0.0.4")
     if tool:
         lint = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True, text=True)

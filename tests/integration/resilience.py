@@ -28,13 +28,13 @@ class Faulty:
     'reset' (read the request, then RST), 'hang' (read it, never answer), 'truncate' (a head
     promising 1000 bytes, 10 of them, then close), 'sick' (ok, except /health answers 500)."""
 
-    def __init__(self, mode):
+    def __init__(self, mode, host="127.0.0.1", port=0):
         self.mode = mode
         self.requests = 0
         self.lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, port))
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         self.held = []

@@ -57,7 +57,11 @@ static void on_event(void *userdata, const pp_event *ev) {
                                   "backend-healthy",
                                   "breaker-open",
                                   "breaker-half-open",
-                                  "breaker-closed"};
+                                  "breaker-closed",
+                                  "backend-added",
+                                  "backend-removed",
+                                  "backend-draining",
+                                  "backend-ready"};
     const int known = (int)(sizeof names / sizeof names[0]);
     char ts[64];
     (void)userdata;
@@ -328,7 +332,6 @@ int main(int argc, char **argv) {
         return 2;
     }
     pp_config_free(cfg);
-    if (reload_init(&reloads, applied) != 0) return 1;
 
     /* Block the signals before any thread starts, so every thread inherits the mask and only
      * sigwait below receives them. */
@@ -342,7 +345,12 @@ int main(int argc, char **argv) {
     if (pp_proxy_start(proxy) != 0) {
         fprintf(stderr, "poolproxy: %s\n", pp_last_error());
         pp_proxy_free(proxy);
-        reload_free(&reloads);
+        pp_config_free(applied);
+        return 1;
+    }
+    if (reload_init(&reloads, applied, proxy) != 0) {
+        pp_proxy_stop(proxy, 0);
+        pp_proxy_free(proxy);
         return 1;
     }
     pp_proxy_local_address(proxy, addr, sizeof addr);

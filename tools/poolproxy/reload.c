@@ -30,8 +30,8 @@ static int backends_of(const pp_config *cfg, reload_backend *out, int max) {
     return n;
 }
 
-int reload_init(reload_state *st, pp_config *cfg) {
-    int i;
+int reload_init(reload_state *st, pp_config *cfg, const pp_proxy *proxy) {
+    int i, id, n = pp_proxy_backend_count(proxy);
     memset(st, 0, sizeof *st);
     st->count = backends_of(cfg, st->backends, RELOAD_MAX_BACKENDS);
     if (st->count < 0) {
@@ -39,7 +39,16 @@ int reload_init(reload_state *st, pp_config *cfg) {
         pp_config_free(cfg);
         return -1;
     }
-    for (i = 0; i < st->count; i++) st->backends[i].id = i;
+    for (i = 0; i < st->count; i++) {
+        for (id = 0; id < n && st->backends[i].id < 0; id++) {
+            pp_backend_stats bs;
+            char addr[256];
+            bs.struct_size = sizeof bs;
+            if (pp_proxy_backend_stats(proxy, id, &bs, addr, sizeof addr) == 0 && strcmp(addr, st->backends[i].address) == 0) {
+                st->backends[i].id = id;
+            }
+        }
+    }
     st->applied = cfg;
     return 0;
 }
@@ -74,6 +83,10 @@ void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh) {
         if (!st->backends[i].active) continue;
         for (j = 0; j < n && !keep; j++) keep = strcmp(wanted[j].address, st->backends[i].address) == 0;
         if (keep) continue;
+        if (st->backends[i].id < 0) {
+            fprintf(stderr, "poolproxy: reload: %s is a host name: restart to remove it\n", st->backends[i].address);
+            continue;
+        }
         if (pp_proxy_remove_backend(proxy, st->backends[i].id) == 0) {
             st->backends[i].active = 0;
             removed++;

@@ -22,9 +22,10 @@ typedef struct reload_state {
     pp_config *applied; /* the configuration the proxy runs with now, for option comparisons */
 } reload_state;
 
-/* Records the starting configuration (its backends have ids 0..n-1). Takes ownership of cfg.
- * Returns 0, or -1 with a message on stderr. */
-int reload_init(reload_state *st, pp_config *cfg);
+/* Records the starting configuration and the running proxy's id for each of its backends (a
+ * host name has none: its addresses come and go with DNS). Takes ownership of cfg. Returns 0,
+ * or -1 with a message on stderr. */
+int reload_init(reload_state *st, pp_config *cfg, const pp_proxy *proxy);
 
 /* Applies `fresh` to the running proxy; logs each change and each option that needs a
  * restart. Takes ownership of fresh. */

@@ -1,0 +1,145 @@
+#include "core/dns_watcher.h"
+
+#include <netdb.h>
+
+#include <cstring>
+#include <set>
+
+#include "core/proxy.h"
+
+namespace pp {
+
+// One configured name: its refresh timer, the lookup in flight, and the backends (by address)
+// its last answer made.
+struct DnsWatcher::Name {
+    DnsWatcher *owner;
+    BackendSpec spec;
+    uv_timer_t timer{};
+    uv_getaddrinfo_t req{};
+    bool resolving = false;
+    bool stopping = false;
+    bool failing = false;             // the last lookup failed (logged once per change)
+    std::map<std::string, int> ids;   // "ip:port" -> backend id
+
+    void resolve();
+    void resolved(int status, addrinfo *res);
+};
+
+void DnsWatcher::Name::resolve() {
+    if (resolving || stopping) return;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    req.data = this;
+    std::string port = std::to_string(spec.port);
+    int rc = uv_getaddrinfo(timer.loop, &req, [](uv_getaddrinfo_t *r, int status, addrinfo *res) {
+        static_cast<Name *>(r->data)->resolved(status, res);
+    }, spec.host.c_str(), port.c_str(), &hints);
+    if (rc == 0) resolving = true;
+}
+
+void DnsWatcher::Name::resolved(int status, addrinfo *res) {
+    resolving = false;
+    Proxy &proxy = owner->proxy_;
+    const Logger &log = owner->shared_.logger;
+    if (status == UV_ECANCELED || stopping) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    if (status < 0) {
+        if (!failing) {
+            log.log(PP_LOG_WARN, "dns: cannot resolve %s: %s; %s", spec.text.c_str(), uv_strerror(status),
+                    ids.empty() ? "no backend from it yet" : "keeping its last addresses");
+        }
+        failing = true;
+        uv_freeaddrinfo(res);
+        return;
+    }
+    if (failing) log.log(PP_LOG_INFO, "dns: %s resolves again", spec.text.c_str());
+    failing = false;
+    std::map<std::string, Address> answer;
+    for (addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        Address a;
+        std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+        a.len = static_cast<socklen_t>(ai->ai_addrlen);
+        answer.emplace(a.to_string(), a);
+    }
+    uv_freeaddrinfo(res);
+    std::string why;
+    for (auto it = ids.begin(); it != ids.end();) {  // gone from the answer: removed
+        if (answer.count(it->first)) {
+            ++it;
+            continue;
+        }
+        std::string reason = "dns: " + spec.text + " no longer resolves to it";
+        proxy.set_backend_admin(it->second, Backend::removed, &why, reason.c_str());
+        it = ids.erase(it);
+    }
+    for (const auto &a : answer) {  // new in the answer: added
+        if (ids.count(a.first)) continue;
+        BackendSpec b;
+        b.text = spec.text + "/" + a.first;
+        b.addr = a.second;
+        b.weight = spec.weight;
+        std::string reason = "dns: " + spec.text + " resolves to it";
+        int id = proxy.add_backend(b, &why, reason.c_str());
+        if (id < 0) {
+            log.log(PP_LOG_ERROR, "dns: %s: cannot add %s: %s", spec.text.c_str(), a.first.c_str(), why.c_str());
+            continue;
+        }
+        ids[a.first] = id;
+    }
+    if (answer.empty()) log.log(PP_LOG_WARN, "dns: %s resolves to no address", spec.text.c_str());
+}
+
+DnsWatcher::DnsWatcher(Proxy &proxy, Shared &shared) : proxy_(proxy), shared_(shared) {}
+
+DnsWatcher::~DnsWatcher() { stop(); }
+
+int DnsWatcher::start(std::string *why) {
+    if (uv_loop_init(&loop_) != 0) {
+        *why = "dns: cannot create an event loop";
+        return PP_ESYS;
+    }
+    uv_async_init(&loop_, &stop_async_, on_stop);
+    stop_async_.data = this;
+    for (const BackendSpec &spec : shared_.settings.backends) {
+        if (!spec.dynamic) continue;
+        auto n = std::make_unique<Name>();
+        n->owner = this;
+        n->spec = spec;
+        n->timer.data = n.get();
+        uv_timer_init(&loop_, &n->timer);
+        uv_timer_start(
+            &n->timer, [](uv_timer_t *t) { static_cast<Name *>(t->data)->resolve(); }, 0,
+            static_cast<uint64_t>(shared_.settings.dns_refresh));
+        names_.push_back(std::move(n));
+    }
+    started_ = true;
+    thread_ = std::thread([this] {
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        uv_loop_close(&loop_);
+    });
+    return PP_OK;
+}
+
+void DnsWatcher::on_stop(uv_async_t *a) {
+    auto *self = static_cast<DnsWatcher *>(a->data);
+    for (auto &n : self->names_) {
+        n->stopping = true;
+        if (n->resolving) uv_cancel(reinterpret_cast<uv_req_t *>(&n->req));  // may be too late: then it ends soon
+        uv_close(reinterpret_cast<uv_handle_t *>(&n->timer), nullptr);
+    }
+    uv_close(reinterpret_cast<uv_handle_t *>(a), nullptr);
+}
+
+void DnsWatcher::stop() {
+    if (!started_.exchange(false)) return;
+    uv_async_send(&stop_async_);
+    thread_.join();
+    names_.clear();
+}
+
+}  // namespace pp
