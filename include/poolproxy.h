@@ -352,6 +352,8 @@ typedef struct pp_stats {
                                                was unhealthy by active checks (since 0.1) */
     uint64_t no_backend_breaker_open;     /**< refused because every backend's breaker was open or
                                                its half-open probes were taken (since 0.1) */
+    uint64_t no_backend_limits;           /**< refused because backend_max_requests or
+                                               backend_max_pending were reached (since 0.1) */
 } pp_stats;
 
 /** One worker's counters. */

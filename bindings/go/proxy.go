@@ -196,6 +196,7 @@ type Stats struct {
 	BackendTransitions           uint64
 	NoBackendUnhealthy           uint64
 	NoBackendBreakerOpen         uint64
+	NoBackendLimits              uint64
 }
 
 // WorkerStats are one worker's counters.
@@ -295,6 +296,7 @@ func (p *Proxy) Stats() (Stats, error) {
 		BackendTransitions:           uint64(s.backend_transitions),
 		NoBackendUnhealthy:           uint64(s.no_backend_unhealthy),
 		NoBackendBreakerOpen:         uint64(s.no_backend_breaker_open),
+		NoBackendLimits:              uint64(s.no_backend_limits),
 	}, nil
 }
 

@@ -36,6 +36,18 @@ struct Backend {
     // Passive checks: fed by every worker's request outcomes.
     CircuitBreaker breaker;
 
+    // Envoy-style limits (backend_max_requests, backend_max_pending), counted only when set,
+    // so the default request path touches no shared counter.
+    std::atomic<int64_t> requests_in_flight{0};
+    std::atomic<int64_t> pending{0};  // sessions waiting for a connection, attributed here
+    static bool take_below(std::atomic<int64_t> &v, int64_t limit) {
+        int64_t cur = v.load(std::memory_order_relaxed);
+        while (cur < limit) {
+            if (v.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed)) return true;
+        }
+        return false;
+    }
+
     // Takes one connection slot if fewer than cap are in use (cap 0 = unlimited).
     bool try_reserve(int64_t cap) {
         if (cap == 0) {

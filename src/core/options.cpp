@@ -121,6 +121,14 @@ const OptionDef kOptions[] = {
      &Settings::breaker_half_open_requests},
     {"breaker_on_5xx", PP_OPT_BOOL, "off", "", 0, 0, "http: count 5xx responses from a backend as breaker failures",
      &Settings::breaker_on_5xx},
+    {"backend_max_requests", PP_OPT_INT, "0", "", 0, 100000000,
+     "requests in flight to one backend, all workers together; beyond, it is skipped and with no other "
+     "backend the request gets 503 at once (0 = no limit)",
+     &Settings::backend_max_requests},
+    {"backend_max_pending", PP_OPT_INT, "0", "", 0, 100000000,
+     "sessions waiting for a connection to one backend (at pool_max); beyond, 503 at once instead of "
+     "waiting (0 = no limit beyond queue_max)",
+     &Settings::backend_max_pending},
     {"dns_refresh", PP_OPT_DURATION, "30s", "", 100, kDay,
      "a backend given by host name is resolved at start and again this often; each address is a backend, "
      "added and removed as the answers change",

@@ -157,8 +157,10 @@ std::string Proxy::metrics_text() const {
            "Requests (tcp: sessions) refused because no backend could take them, by reason.");
     sample(&out, "no_backend_total", "reason=\"unhealthy\"", s.no_backend_unhealthy);
     sample(&out, "no_backend_total", "reason=\"breaker_open\"", s.no_backend_breaker_open);
+    sample(&out, "no_backend_total", "reason=\"limits\"", s.no_backend_limits);
     sample(&out, "no_backend_total", "reason=\"other\"",
-           s.connections_rejected_no_backend - s.no_backend_unhealthy - s.no_backend_breaker_open);
+           s.connections_rejected_no_backend - s.no_backend_unhealthy - s.no_backend_breaker_open -
+               s.no_backend_limits);
     family(&out, "accept_errors_total", "counter", "accept() failures, e.g. EMFILE.");
     sample(&out, "accept_errors_total", s.accept_errors);
     family(&out, "sessions_finished_total", "counter", "Client sessions closed after being served.");
@@ -272,6 +274,7 @@ std::string Proxy::stats_json() const {
         {"connections_rejected_no_backend", s.connections_rejected_no_backend},
         {"no_backend_unhealthy", s.no_backend_unhealthy},
         {"no_backend_breaker_open", s.no_backend_breaker_open},
+        {"no_backend_limits", s.no_backend_limits},
         {"sessions_finished", s.sessions_finished},
         {"requests", s.requests},
         {"responses_1xx", s.responses_1xx},

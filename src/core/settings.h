@@ -83,6 +83,8 @@ struct Settings {
     int64_t breaker_on_5xx = 0;
     int64_t retries = 0;
     int64_t dns_refresh = 0;
+    int64_t backend_max_requests = 0;
+    int64_t backend_max_pending = 0;
     Callbacks callbacks;
 
     // Every option at its default (parsed from the table's default text).

@@ -204,6 +204,10 @@ bool Worker::enqueue_waiter(Session *s) {
 }
 
 void Worker::dequeue_waiter(Session *s) {
+    if (s->pending_backend >= 0) {
+        shared_.backends[static_cast<size_t>(s->pending_backend)].pending.fetch_sub(1, std::memory_order_relaxed);
+        s->pending_backend = -1;
+    }
     if (!s->wait_link.linked()) return;
     waiters_.remove(s);
     waiters_count_.fetch_sub(1, std::memory_order_seq_cst);

@@ -39,6 +39,7 @@ struct WorkerCounters {  // written by the worker only
     Counter retries;     // requests sent again: on another connection or another backend
     Counter no_backend_unhealthy;     // refused: every backend unhealthy (active checks)
     Counter no_backend_breaker_open;  // refused: every backend's breaker open
+    Counter no_backend_limits;        // refused: backend_max_requests or backend_max_pending reached
     LatencyHistogram request_latency;  // request received -> response complete (tcp: session)
     LatencyHistogram queue_wait;       // time waiting for a pooled connection (those that waited)
     LatencyHistogram connect_time;     // backend connects that succeeded
@@ -89,6 +90,7 @@ public:
     BackendPool &pool(size_t backend) { return pools_[backend]; }
     LoadBalancer &lb() { return lb_; }
     std::vector<bool> &lb_scratch() { return lb_scratch_; }
+    std::vector<int> &full_scratch() { return full_scratch_; }
     bool draining() const { return draining_; }
     void idle_changed(int64_t delta);
 
@@ -161,6 +163,7 @@ private:
     SlotTable<BackendPool, Shared::kMaxBackends> pools_;
     LoadBalancer lb_;
     std::vector<bool> lb_scratch_;
+    std::vector<int> full_scratch_;  // backends try_acquire found at pool_max
     BufferPool buffers_;
     IntrusiveList<Session, &Session::link> sessions_;
     IntrusiveList<Session, &Session::wait_link> waiters_;

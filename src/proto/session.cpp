@@ -132,7 +132,9 @@ bool try_acquire(Session *s) {
     const uint64_t now = mono_ms();
     if (!s->t_acquire) s->t_acquire = uv_hrtime();
     LoadBalancer::NoBackend why = LoadBalancer::NoBackend::none;
-    bool refused_by_breaker = false;
+    bool refused_by_breaker = false, over_limit = false;
+    std::vector<int> &full = w.full_scratch();
+    full.clear();
     for (;;) {
         int b = w.lb().pick(skip, now, &why);
         if (b < 0) break;
@@ -147,14 +149,23 @@ bool try_acquire(Session *s) {
             refused_by_breaker = true;
             continue;
         }
+        if (st.backend_max_requests > 0 && !Backend::take_below(backend.requests_in_flight, st.backend_max_requests)) {
+            if (admission.probe) backend.breaker.release_probe();
+            skip[b] = true;
+            over_limit = true;
+            continue;
+        }
         PooledConn *conn = pool.take_idle();
         if (!conn && !backend.try_reserve(st.pool_max)) {
             if (admission.probe) backend.breaker.release_probe();
+            if (st.backend_max_requests > 0) backend.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
             skip[b] = true;
             any_full = true;
+            full.push_back(b);
             continue;
         }
         s->probe = admission.probe;
+        s->holds_request_slot = st.backend_max_requests > 0;
         if (s->wait_link.linked()) {
             uint64_t waited_ms = now - s->wait_since_ms;
             s->queue_wait_ns += waited_ms * 1000000u;
@@ -176,14 +187,38 @@ bool try_acquire(Session *s) {
         if (s->conn) return true;
         // The connect could not even start: this backend has failed for the session.
         report(s, false, "connect could not start");
-        w.lb().finished(b);
-        pool.counters_mut().sessions_active.sub();
+        leave_backend(s);
         s->backend_id = -1;
         s->state = Session::State::acquiring;
         s->failed[b] = skip[b] = true;
     }
-    if (any_full) return false;
+    if (any_full) {
+        // It will wait for a slot: counted as pending on the full backend with the fewest,
+        // unless each is at backend_max_pending (then 503 now, Envoy's pending overflow).
+        if (st.backend_max_pending <= 0 || s->pending_backend >= 0) return false;
+        int best = -1;
+        int64_t least = st.backend_max_pending;
+        for (int b : full) {
+            int64_t p = w.shared().backends[static_cast<size_t>(b)].pending.load(std::memory_order_relaxed);
+            if (p < least) {
+                least = p;
+                best = b;
+            }
+        }
+        if (best >= 0 && Backend::take_below(w.shared().backends[static_cast<size_t>(best)].pending,
+                                             st.backend_max_pending)) {
+            s->pending_backend = best;
+            return false;
+        }
+        over_limit = true;
+    }
     w.dequeue_waiter(s);
+    if (over_limit) {
+        w.counters().no_backend_limits.add();
+        w.counters().rejected_no_backend.add();
+        give_up(s, 503, "backend_max_requests or backend_max_pending reached");
+        return true;
+    }
     if (refused_by_breaker || why == LoadBalancer::NoBackend::breaker_open) {
         w.counters().no_backend_breaker_open.add();
     } else if (why == LoadBalancer::NoBackend::unhealthy) {
@@ -192,6 +227,18 @@ bool try_acquire(Session *s) {
     w.counters().rejected_no_backend.add();
     give_up(s, 503, "no backend available");
     return true;
+}
+
+// The session stops counting against its backend (in flight, least_conn, the request limit).
+void leave_backend(Session *s) {
+    Worker &w = *s->worker;
+    w.lb().finished(s->backend_id);
+    BackendPool &pool = w.pool(static_cast<size_t>(s->backend_id));
+    pool.counters_mut().sessions_active.sub();
+    if (s->holds_request_slot) {
+        pool.backend().requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+        s->holds_request_slot = false;
+    }
 }
 
 void on_connected(Session *s, PooledConn *conn) {
@@ -207,9 +254,7 @@ void on_connected(Session *s, PooledConn *conn) {
 
 void on_connect_failed(Session *s, int backend_id) {
     Worker &w = *s->worker;
-    BackendPool &pool = w.pool(static_cast<size_t>(backend_id));
-    s->worker->lb().finished(s->backend_id);
-    pool.counters_mut().sessions_active.sub();
+    leave_backend(s);
     s->conn = nullptr;
     s->backend_id = -1;
     s->state = Session::State::acquiring;
@@ -259,8 +304,7 @@ void breaker_changed(Worker &w, Backend &b, CircuitBreaker::Transition t, const 
 static void release_conn(Session *s, bool reuse, bool failed) {
     if (s->backend_id < 0 || !s->conn) return;
     BackendPool &pool = s->worker->pool(static_cast<size_t>(s->backend_id));
-    s->worker->lb().finished(s->backend_id);
-    pool.counters_mut().sessions_active.sub();
+    leave_backend(s);
     if (reuse) pool.recycle(s->conn);
     else pool.finish_session(s->conn, failed);
     s->conn = nullptr;
@@ -281,8 +325,7 @@ void close(Session *s, const char *why) {
     w.dequeue_waiter(s);
     if (s->backend_id >= 0) {
         BackendPool &pool = w.pool(static_cast<size_t>(s->backend_id));
-        s->worker->lb().finished(s->backend_id);
-        pool.counters_mut().sessions_active.sub();
+        leave_backend(s);
         if (s->conn && s->conn->state == PooledConn::State::connecting) {
             pool.adopt_connecting(s->conn);  // still useful: it becomes an idle pooled connection
         } else if (s->conn) {

@@ -41,6 +41,8 @@ struct Session {
     bool reused_conn = false;      // the connection came from the idle pool
     bool probe = false;            // the request is a half-open breaker's probe: report its outcome
     int retries_used = 0;          // of the `retries` option, for the current request
+    bool holds_request_slot = false;  // counted in its backend's requests_in_flight
+    int pending_backend = -1;         // waiting, counted in this backend's pending
     // Access-log timing (uv_hrtime ns): when the current request (tcp: session) began, when it
     // started waiting for / opening a connection, when the connection was ready.
     uint64_t t_start = 0;
@@ -71,6 +73,8 @@ void on_connected(Session *s, PooledConn *conn);
 void on_connect_failed(Session *s, int backend_id);
 // Closes the session; its backend connection is closed too unless give_back_conn().
 void close(Session *s, const char *why);
+// The session stops counting against its backend (in flight, least_conn, request limit).
+void leave_backend(Session *s);
 // The session is done with its connection and it may be reused (http keep-alive).
 void give_back_conn(Session *s);
 // The session is done with its connection and it must not be reused (`failed`: because the

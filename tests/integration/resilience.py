@@ -26,7 +26,8 @@ CLI = sys.argv[1]
 class Faulty:
     """A loopback backend whose behaviour the test switches: 'ok' (HTTP/1.1 keep-alive answers),
     'reset' (read the request, then RST), 'hang' (read it, never answer), 'truncate' (a head
-    promising 1000 bytes, 10 of them, then close), 'sick' (ok, except /health answers 500)."""
+    promising 1000 bytes, 10 of them, then close), 'sick' (ok, except /health answers 500),
+    'slow' (ok after 2 s)."""
 
     def __init__(self, mode, host="127.0.0.1", port=0):
         self.mode = mode
@@ -72,6 +73,8 @@ class Faulty:
                 if mode == "hang":
                     self.held.append(c)
                     return
+                if mode == "slow":
+                    time.sleep(2)
                 if mode == "truncate":
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
                     c.close()
@@ -287,8 +290,47 @@ def all_unhealthy_fails_fast():
     px.stop()
 
 
+def concurrent(port, n, gap=0.2):
+    """n GETs started gap seconds apart, each on its own connection: [(status, seconds)]."""
+    out = [None] * n
+    threads = []
+    for i in range(n):
+        t = threading.Thread(target=lambda i=i: out.__setitem__(i, get(port, "/c%d" % i)))
+        t.start()
+        threads.append(t)
+        time.sleep(gap)
+    for t in threads:
+        t.join(20)
+    return out
+
+
+def envoy_style_limits():
+    """backend_max_requests: beyond it, 503 at once instead of queueing; backend_max_pending:
+    beyond it, 503 at once instead of waiting for a connection. Counted as no_backend_limits."""
+    slow = Faulty("slow")
+    px = Proxy([slow.port], "--backend-max-requests", "2", "--pool-max", "10")
+    r = concurrent(px.port, 5)
+    served = [t for s, t in r if s == 200]
+    refused = [t for s, t in r if s == 503]
+    check(len(served) == 2 and len(refused) == 3, "backend_max_requests 2: 2 served, 3 refused (%s)" %
+          [s for s, _ in r])
+    check(max(refused) < 1.5, "the refused ones got 503 at once, not after the slow backend (max %.2fs)" %
+          max(refused))
+    check(px.stats()["proxy"]["no_backend_limits"] == 3, "counted as no_backend_limits")
+    px.stop()
+    px = Proxy([slow.port], "--backend-max-pending", "1", "--pool-max", "1", "--workers", "1")
+    r = concurrent(px.port, 3)
+    statuses = [s for s, _ in r]
+    check(statuses == [200, 200, 503], "pool_max 1, backend_max_pending 1: one in flight, one waits, one "
+          "refused (%s)" % statuses)
+    check(r[2][1] < 1.5, "the refused one got 503 at once (%.2fs)" % r[2][1])
+    check(px.stats()["proxy"]["no_backend_limits"] == 1, "counted as no_backend_limits")
+    px.stop()
+
+
 def main():
     retries_and_breakers()
+    envoy_style_limits()
     hang_then_recover()
     truncated_response()
     health_checks_flap()

@@ -198,6 +198,7 @@ pub struct pp_stats {
     pub backend_transitions: u64,
     pub no_backend_unhealthy: u64,
     pub no_backend_breaker_open: u64,
+    pub no_backend_limits: u64,
 }
 
 /// `pp_worker_stats`: one worker's counters.

@@ -93,7 +93,8 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             backend_closed_session_end,
             backend_transitions,
             no_backend_unhealthy,
-            no_backend_breaker_open
+            no_backend_breaker_open,
+            no_backend_limits
         }),
         layout!(pp_worker_stats {
             struct_size,

@@ -556,6 +556,7 @@ impl Proxy {
             backend_transitions: s.backend_transitions,
             no_backend_unhealthy: s.no_backend_unhealthy,
             no_backend_breaker_open: s.no_backend_breaker_open,
+            no_backend_limits: s.no_backend_limits,
         }
     }
 
@@ -825,6 +826,8 @@ pub struct Stats {
     pub no_backend_unhealthy: u64,
     /// Refused because every backend's breaker was open.
     pub no_backend_breaker_open: u64,
+    /// Refused because `backend_max_requests` or `backend_max_pending` were reached.
+    pub no_backend_limits: u64,
 }
 
 /// Which latency `Proxy::latency` reports.
