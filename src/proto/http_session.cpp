@@ -45,6 +45,7 @@ struct HttpState {
     bool resp_head_sent = false;  // the final response head went to the client
     bool resp_in_body = false;    // past a response head: bytes now are the message's own
     bool wants_upgrade = false;   // the request asked to switch protocols (WebSocket)
+    bool dechunk = false;         // a chunked response to an HTTP/1.0 client: payload only
     uint64_t t_first_byte = 0;    // uv_hrtime of the first response byte
     uint64_t deadline_ms = 0;     // the current phase's timeout (loop time); 0: none
     uint64_t timer_due_ms = 0;    // when the session's timer is set to fire; 0: not running
@@ -159,6 +160,14 @@ bool send_text(Session *s, bool to_client, const std::string &text) { return sen
 bool send_bytes(Session *s, bool to_client, IoBlock *block, const char *data, size_t len) {
     static const std::string none;
     return send(s, to_client, none, block, data, len);
+}
+
+// The decoded body slices of a step (chunk framing and trailers left out), to the client.
+bool send_payload(Session *s, IoBlock *block, const HttpStream::Step &step) {
+    for (const auto &piece : step.body) {
+        if (!send_bytes(s, true, block, piece.first, piece.second)) return false;
+    }
+    return true;
 }
 
 const char *status_text(int status) {
@@ -308,6 +317,8 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     h.req_done = step.message_done;
     h.resp.reset();
     h.resp.expect_head_response(head.method == "HEAD");
+    h.dechunk = false;
+    h.resp.collect_body(false);
     h.resp_any = h.resp_head_sent = h.resp_in_body = false;
     s->retries_used = 0;
     s->failed.assign(s->failed.size(), false);  // each request may use every backend again
@@ -485,8 +496,12 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
         }
         if (step.head_done) {
             const HttpHead &rh = h.resp.head();
+            // HTTP/1.0 has no chunked coding (RFC 9112 7.1): such a client gets the decoded
+            // payload, ended by closing its connection. Rare, so this path may collect slices.
+            h.dechunk = h.http10 && rh.chunked && rh.status >= 200;
+            h.resp.collect_body(h.dechunk);
             if (rh.status >= 200) {
-                bool framed = rh.has_content_length || rh.chunked || step.message_done;
+                bool framed = (rh.has_content_length || rh.chunked || step.message_done) && !h.dechunk;
                 h.client_keep_alive = h.client_keep_alive && framed;
                 h.resp_head_sent = true;
             }
@@ -496,21 +511,27 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
                 rw.via = settings(s).via ? "poolproxy" : "";
                 rw.keep_alive = rh.status < 200 || h.client_keep_alive;
                 rw.http10_peer = h.http10;
+                rw.drop_transfer_encoding = h.dechunk;
                 write_response_head(rh, rw, &h.resp_head);
             }
-            size_t body = 0;
+            HttpStream::Step rest;
             if (!step.message_done) {
-                HttpStream::Step rest = h.resp.feed(b->data + off, b->len - off);  // bodiless end
+                rest = h.resp.feed(b->data + off, b->len - off);  // bodiless end
                 if (rest.error_status) {
                     unref(s, b);
                     respond_error(s, 502, rest.error.c_str());
                     return;
                 }
-                body = rest.consumed;
                 step.message_done = rest.message_done;
             }
-            // The head and the body bytes that came with it leave in one writev.
-            if (!send(s, true, h.resp_head, body ? b : nullptr, b->data + off, body)) {
+            const size_t body = rest.consumed;
+            if (h.dechunk) {
+                if (!send_text(s, true, h.resp_head) || !send_payload(s, b, rest)) {
+                    unref(s, b);
+                    return;
+                }
+            } else if (!send(s, true, h.resp_head, body ? b : nullptr, b->data + off, body)) {
+                // (the head and the body bytes that came with it leave in one writev)
                 unref(s, b);
                 return;
             }
@@ -518,7 +539,8 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
             h.resp_in_body = !step.message_done;
         } else if (step.consumed > 0 && h.resp_in_body) {
             // Raw message bytes (a head split across reads is not: it is rewritten when done).
-            if (!send_bytes(s, true, b, data, step.consumed)) {
+            bool ok = h.dechunk ? send_payload(s, b, step) : send_bytes(s, true, b, data, step.consumed);
+            if (!ok) {
                 unref(s, b);
                 return;
             }

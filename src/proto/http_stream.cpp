@@ -315,6 +315,7 @@ void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std
             continue;
         }
         if (is_hop_by_hop(h.name) || named_by_connection(h.name, head)) continue;
+        if (rw.drop_transfer_encoding && is(h.name, "transfer-encoding")) continue;
         if (forwarded && is(h.name, "x-forwarded-proto")) continue;  // ours replaces it
         if (forwarded && is(h.name, "x-forwarded-for")) {
             append_field(out, h.name, h.value, rw.client_ip.data(), rw.client_ip.size());

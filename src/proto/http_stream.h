@@ -137,6 +137,7 @@ struct HeadRewrite {
     bool keep_alive = true;     // what this hop should say about the connection
     bool keep_upgrade = false;  // a protocol switch is being forwarded: keep Upgrade
     bool http10_peer = false;   // the next hop speaks HTTP/1.0: keep-alive must be explicit
+    bool drop_transfer_encoding = false;  // the body goes on decoded (to an HTTP/1.0 client)
 };
 
 // Serializes a head for the next hop: HTTP/1.1 start line, hop-by-hop fields removed

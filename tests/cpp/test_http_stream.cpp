@@ -258,6 +258,17 @@ TEST(HttpRewrite, ResponseToHttp10ClientAndUpgrade) {
     out.clear();
     pp::write_response_head(u.heads[0], up, &out);
     EXPECT_EQ(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+
+    // A chunked response on its way to an HTTP/1.0 client: decoded, so no Transfer-Encoding,
+    // and delimited by the close.
+    Parsed c = parse(kResp, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n0\r\n\r\n");
+    HeadRewrite dc;
+    dc.http10_peer = true;
+    dc.keep_alive = false;
+    dc.drop_transfer_encoding = true;
+    out.clear();
+    pp::write_response_head(c.heads[0], dc, &out);
+    EXPECT_EQ(out, "HTTP/1.0 200 OK\r\nX-A: 1\r\nConnection: close\r\n\r\n");
 }
 
 TEST(HttpRetry, OnlyWhenNothingCanHappenTwice) {

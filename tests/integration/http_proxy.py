@@ -195,6 +195,10 @@ def main():
               "pipelined requests answered in order")
         out = raw(px.port, b"GET /old HTTP/1.0\r\n\r\n")
         check(out.startswith(b"HTTP/1.0 200 OK") and b"path=/old" in out, "HTTP/1.0 client")
+        out = raw(px.port, b"GET /big-chunked HTTP/1.0\r\n\r\n")
+        head, _, body = out.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.0 200 OK") and b"transfer-encoding" not in head.lower() and body == big,
+              "HTTP/1.0 client, chunked response: decoded 1 MiB byte-exact, ended by the close (%d bytes)" % len(body))
 
         vectors = {
             "CL+TE": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
