@@ -490,8 +490,13 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
         }
         const char *data = b->data + off;
         off += step.consumed;
-        if (step.head_done && h.resp.head().status == 101 && h.wants_upgrade) {
-            start_tunnel(s, b, off);
+        if (step.head_done && h.resp.head().status == 101) {
+            if (h.wants_upgrade) {
+                start_tunnel(s, b, off);
+            } else {  // RFC 9110 15.2.2: only an answer to an Upgrade request may switch
+                unref(s, b);
+                respond_error(s, 502, "101 Switching Protocols without an Upgrade request");
+            }
             return;
         }
         if (step.head_done) {

@@ -125,6 +125,7 @@ int HttpStream::on_header_value(llhttp_t *p, const char *at, size_t len) {
     // llhttp 8 hands a folded (obs-fold) line on as one more value chunk, without its CRLF: a
     // value chunk that starts right after a line feed is such a line. (A chunk split by the
     // read boundary starts after a value byte instead.)
+    if (len == 0) return 0;  // an empty value ("Name:" CRLF) is a value, not a folded line
     char before = at == s.data_ ? s.last_fed_byte_ : at[-1];
     if (before == '\n') return s.reject(s.role_ == Role::request ? 400 : 502, "obs-fold header line folding");
     s.head_.headers.back().value.append(at, len);
@@ -179,6 +180,8 @@ int HttpStream::on_headers_complete(llhttp_t *p) {
 
 int HttpStream::on_body(llhttp_t *p, const char *at, size_t len) {
     HttpStream &s = self(p);
+    if (!s.no_bare_cr(s.scan_from_, at)) return s.reject(s.role_ == Role::request ? 400 : 502, "bare CR");
+    s.scan_from_ = at + len;  // payload bytes may be anything
     if (s.collect_body_) s.step_->body.emplace_back(at, len);
     s.body_seen_ += len;
     if (s.limits_.max_body_size > 0 && s.body_seen_ > s.limits_.max_body_size) {
@@ -191,6 +194,27 @@ int HttpStream::on_message_complete(llhttp_t *p) {
     HttpStream &s = self(p);
     s.step_->message_done = true;
     return HPE_PAUSED;  // one message at a time: pipelined ones wait for the next feed()
+}
+
+// RFC 9112 2.2: a CR not followed by LF makes the element invalid. llhttp 8 lets some through
+// (an empty value followed by CR SP LF ends the head there), which would let the proxy and a
+// backend disagree on where a head ends. Scans every byte but body payload; allocation-free.
+bool HttpStream::no_bare_cr(const char *from, const char *to) {
+    const char *p = from;
+    if (cr_pending_ && p < to) {
+        if (*p != '\n') return false;
+        cr_pending_ = false;
+        p++;
+    }
+    while (p < to && (p = static_cast<const char *>(std::memchr(p, '\r', static_cast<size_t>(to - p)))) != nullptr) {
+        if (p + 1 == to) {
+            cr_pending_ = true;  // its LF comes with the next input
+            return true;
+        }
+        if (p[1] != '\n') return false;
+        p += 2;
+    }
+    return true;
 }
 
 HttpStream::Step HttpStream::finish() {
@@ -210,6 +234,8 @@ void HttpStream::reset() {
     parser_.data = this;
     clear_head();
     last_fed_byte_ = '\n';
+    cr_pending_ = false;
+    upgrade_paused_ = false;
     response_to_head_ = false;
 }
 
@@ -218,7 +244,15 @@ HttpStream::Step HttpStream::feed(const char *data, size_t len) {
     step_ = &step;
     if (len == 0 && !after_head_) return step;
     after_head_ = false;
+    if (upgrade_paused_) {
+        // Fed again after an Upgrade: the switch did not happen (the backend answered
+        // without 101), so the connection goes on as HTTP/1.1 (RFC 9110 7.8). Without this,
+        // llhttp would answer every later call with the same pause and consume nothing.
+        upgrade_paused_ = false;
+        llhttp_resume_after_upgrade(&parser_);
+    }
     data_ = data;
+    scan_from_ = data;
     llhttp_errno_t err = llhttp_execute(&parser_, data, len);
     if (step.error_status != 0) return step;  // one of our checks refused it
     switch (err) {
@@ -234,11 +268,16 @@ HttpStream::Step HttpStream::feed(const char *data, size_t len) {
         step.consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
         step.upgraded = true;
         step.message_done = true;
+        upgrade_paused_ = true;
         break;
     default:
         step.error_status = role_ == Role::request ? 400 : 502;
         step.error = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : llhttp_errno_name(err);
         break;
+    }
+    if (step.error_status == 0 && !no_bare_cr(scan_from_, data + step.consumed)) {
+        step.error_status = role_ == Role::request ? 400 : 502;
+        step.error = "bare CR";
     }
     if (step.consumed > 0) last_fed_byte_ = data[step.consumed - 1];
     return step;

@@ -2,7 +2,9 @@
 // where its body ends, and the smuggling checks a proxy needs. Pure logic, no sockets.
 //
 // feed() stops at the end of a message head and at the end of each message (pipelined
-// messages are taken one at a time). So a Step is either a head (its bytes are rewritten, not
+// messages are taken one at a time). After a message that asks to switch protocols
+// (Step::upgraded), a caller that switches stops feeding; one that feeds again has declined
+// the switch, and parsing goes on as HTTP/1.1. So a Step is either a head (its bytes are rewritten, not
 // forwarded) or raw message bytes after the head: the `consumed` bytes, chunk framing and
 // trailers included, which a proxy forwards verbatim without copying. After a head, call
 // feed() again even with no input, so that a message without a body can end.
@@ -92,6 +94,7 @@ private:
     static int on_body(llhttp_t *p, const char *at, size_t len);
     static int on_message_complete(llhttp_t *p);
     int reject(int status, const char *why);
+    bool no_bare_cr(const char *from, const char *to);
     void clear_head();
 
     Role role_;
@@ -111,6 +114,9 @@ private:
     const char *data_ = nullptr;   // the input of the current feed()
     char last_fed_byte_ = '\n';    // the byte before data_, from the previous feed()
     bool after_head_ = false;      // paused at a head: the next feed() may have no input
+    const char *scan_from_ = nullptr;  // framing bytes from here on are not checked for bare CR yet
+    bool cr_pending_ = false;      // the last framing byte fed was a CR: an LF must follow
+    bool upgrade_paused_ = false;  // llhttp stopped at an Upgrade; feeding again declines it
 };
 
 // A request whose backend connection died (the keep-alive race on a reused connection, or a

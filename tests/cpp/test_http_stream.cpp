@@ -152,6 +152,29 @@ TEST(Http, UpgradeStopsParsing) {
     EXPECT_EQ(p.consumed, wire.find("\x81"));  // the tunnel's bytes are left to the caller
 }
 
+// Found by fuzz_exchange_request: when the backend declines an Upgrade (no 101), the next
+// request on the connection must parse; llhttp alone would stay paused, consuming nothing,
+// and the session looped on it forever.
+TEST(Http, DeclinedUpgradeGoesOnAsHttp) {
+    HttpStream s(kReq, {});
+    const std::string first = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n";
+    const std::string wire = first + "GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+    HttpStream::Step st;
+    size_t off = 0;
+    for (int i = 0; i < 4 && !st.upgraded; i++) {  // the head, the message's end, the switch
+        st = s.feed(wire.data() + off, wire.size() - off);
+        ASSERT_EQ(st.error_status, 0) << st.error;
+        off += st.consumed;
+    }
+    ASSERT_TRUE(st.upgraded);
+    ASSERT_EQ(off, first.size());
+    st = s.feed(wire.data() + off, wire.size() - off);  // declined: feed on
+    ASSERT_EQ(st.error_status, 0) << st.error;
+    ASSERT_TRUE(st.head_done);
+    EXPECT_EQ(s.head().target, "/next");
+    EXPECT_GT(st.consumed, 0u);
+}
+
 // Request smuggling and malformed input: each is refused with the status a proxy must answer.
 struct Vector {
     const char *name;
@@ -186,8 +209,25 @@ INSTANTIATE_TEST_SUITE_P(
         Vector{"bare_lf_in_header", "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400},
         Vector{"bad_char_in_name", "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n", 400},
         Vector{"space_before_colon", "GET / HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n", 400},
-        Vector{"cr_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400}),
+        Vector{"cr_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400},
+        // Found by fuzz_http_request: llhttp 8 ends the head at an empty value's CR SP LF.
+        Vector{"bare_cr_after_empty_value", "GET / HTTP/1.1\r\nA:\r \nB: 1\r\n\r\n", 400},
+        Vector{"bare_cr_in_trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r \r\n\r\n", 400}),
     [](const ::testing::TestParamInfo<Vector> &i) { return std::string(i.param.name); });
+
+// Found by fuzz_http_request: an empty field value (RFC 9110 5.5 allows it) was taken for a
+// folded line and refused.
+TEST(Http, EmptyHeaderValueIsAValue) {
+    for (size_t chunk : {size_t(0), size_t(1)}) {
+        Parsed p = parse(kReq, "GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Blank: \r\n\r\n", chunk);
+        ASSERT_EQ(p.error_status, 0) << p.error << " (chunk " << chunk << ")";
+        ASSERT_EQ(p.heads.size(), 1u);
+        ASSERT_NE(p.heads[0].find("x-empty"), nullptr);
+        EXPECT_EQ(*p.heads[0].find("x-empty"), "");
+        EXPECT_EQ(*p.heads[0].find("x-blank"), "");
+        EXPECT_EQ(p.messages, 1);
+    }
+}
 
 TEST(Http, Limits) {
     HttpStream::Limits small;

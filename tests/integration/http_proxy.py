@@ -87,6 +87,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if self.path.startswith("/big"):
             self.send_body(bytes(range(256)) * 4096, chunked="chunked" in self.path)  # 1 MiB
+        elif self.path == "/unsolicited-101":  # a switch nobody asked for
+            self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n\r\n")
+            self.close_connection = True
         elif self.path == "/missing":
             self.send_body(b"no such thing", status=404)
         elif self.path == "/slow":
@@ -254,6 +257,23 @@ def main():
         t.close()
         check(head.startswith(b"HTTP/1.1 101 ") and b"Upgrade: echo" in head and echoes == 3,
               "Upgrade: 101 then a two-way tunnel (%d/3 echoes)" % echoes)
+
+        # Found by fuzz_exchange_request: an Upgrade the backend declines (no 101) leaves the
+        # connection in HTTP/1.1, and the next request on it is answered (the worker once
+        # looped forever on it).
+        out = raw(px.port, b"GET /declined HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: nope\r\n\r\n"
+                  b"GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
+        check(out.count(b"HTTP/1.1 200 OK") == 2 and b"path=/declined" in out and b"path=/after" in out,
+              "declined Upgrade: the request after it on the connection is answered too")
+        out = raw(px.port, b"GET /unsolicited-101 HTTP/1.1\r\nHost: a\r\n\r\n", timeout=5)
+        check(out.startswith(b"HTTP/1.1 502 "), "101 from the backend to a request without Upgrade -> 502")
+        answered = 0
+        for i in range(6):  # both workers still serve
+            c = http.client.HTTPConnection("127.0.0.1", px.port, timeout=5)
+            c.request("GET", "/alive")
+            answered += c.getresponse().status == 200
+            c.close()
+        check(answered == 6, "every worker still serves after those (%d/6)" % answered)
 
         check(raw(px.port, b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"y" * 9000 + b"\r\n\r\n").startswith(
             b"HTTP/1.1 431 "), "huge header -> 431")
