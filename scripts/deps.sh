@@ -10,7 +10,8 @@ build_pkgs="build-essential cmake ninja-build pkg-config git ca-certificates pro
  libuv1-dev node-llhttp"
 test_pkgs="libcmocka-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
  redis-server redis-tools nginx-light curl python3
- debhelper dpkg-dev help2man lintian abigail-tools"
+ debhelper dpkg-dev help2man lintian abigail-tools
+ valgrind clang libclang-rt-14-dev"
 
 pkgs="$build_pkgs"
 if [ "${1:-}" = "--test" ]; then

@@ -8,6 +8,9 @@
 #   5. the Rust binding: cargo test, cargo clippy -D warnings, cargo fmt --check
 #   6. the ABI against abi/libpoolproxy.so.1.abi; the Debian packages: built, lintian, installed
 #      with apt (by file and by name from a local apt repository), the autopkgtest smoke test
+#   7. valgrind memcheck over the cmocka suites; every libFuzzer target for FUZZ_SECONDS (20)
+#      from the seed corpus (ctest already replays the corpus in all three builds); a short
+#      soak (SOAK_SECONDS, 20) with 1,000 idle and churning clients and backend restarts
 # Ends with one summary line "N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
@@ -50,13 +53,19 @@ check() {
     "$@" >build/check.log 2>&1
     rc=$?
     set -e
-    if [ "$rc" -eq 0 ]; then PASSED=$((PASSED + 1)); r="1 passed, 0 failed"; tail -n 2 build/check.log | sed 's/^/    /'
+    if [ "$rc" -eq 0 ]; then PASSED=$((PASSED + 1)); r="1 passed, 0 failed"; tail -n "${CHECK_TAIL:-2}" build/check.log | sed 's/^/    /'
     else FAILED=$((FAILED + 1)); r="0 passed, 1 failed"; tail -n 40 build/check.log; fi
     RESULTS="$RESULTS\n  $name: $r"
 }
 
 echo "==> ABI check"
 check "abi (abidiff against abi/libpoolproxy.so.1.abi)" sh scripts/abi-check.sh build/libpoolproxy.so.1
+
+echo "==> valgrind memcheck (cmocka suites)"
+for t in c_test_api c_test_traffic; do
+    check "valgrind memcheck ($t)" valgrind -q --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite,indirect "build/tests/$t"
+done
 
 echo "==> build (ASan + UBSan)"
 sh scripts/build.sh build-asan -DPOOLPROXY_BUILD_TESTS=ON -DPOOLPROXY_SANITIZE=address >/dev/null
@@ -83,6 +92,14 @@ count_go() {
 
 # The bindings build against the plain build tree (its uninstalled poolproxy.pc has an rpath).
 export PKG_CONFIG_PATH="$(pwd)/build/pkgconfig"
+
+echo "==> fuzz (libFuzzer, ${FUZZ_SECONDS:-20} s per target) and soak (${SOAK_SECONDS:-20} s)"
+CHECK_TAIL=6
+check "fuzz (6 libFuzzer targets, ASan+UBSan, no finding)" sh scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+CHECK_TAIL=12
+check "soak (1,000 idle + busy + churning clients, backends restarted)" \
+    python3 tests/soak/soak.py build/poolproxy --seconds "${SOAK_SECONDS:-20}" --idle 1000
+CHECK_TAIL=2
 
 echo "==> go binding ($(go version))"
 set +e

@@ -16,8 +16,8 @@ constexpr uint64_t kRefillBackoffMs = 1000;
 constexpr uint64_t kDownMs = 1000;  // a backend that refused is skipped this long when others exist
 }  // namespace
 
-BackendPool::BackendPool(Worker &worker, Backend &backend, int64_t warm_share)
-    : worker_(worker), backend_(backend), warm_share_(warm_share) {}
+BackendPool::BackendPool(Worker &worker, Backend &backend, int64_t warm_share, bool probe_at_start)
+    : worker_(worker), backend_(backend), warm_share_(warm_share), probe_pending_(probe_at_start) {}
 
 // The most recently used connection first: its state is warm in caches, and the least used
 // ones age at the front until pool_idle_timeout retires them, so the pool shrinks to the load.
@@ -295,6 +295,14 @@ void BackendPool::adopt_connecting(PooledConn *conn) {
 
 void BackendPool::refill() {
     const Settings &st = worker_.shared().settings;
+    if (probe_pending_ && !worker_.draining() && backend_.takes_requests()) {
+        // The connection stays pooled (the first request reuses it) and takes a slot under
+        // pool_max like any other; a failed connect reports the backend down at once.
+        probe_pending_ = false;
+        if (st.pool_max != 0 && idle_.empty() && warm_connecting_ == 0 && backend_.try_reserve(st.pool_max)) {
+            if (!open(nullptr)) return;
+        }
+    }
     if (warm_share_ == 0 || worker_.draining() || !backend_.takes_requests()) return;
     if (mono_ms() < refill_after_ms_) return;
     if (worker_.shared().waiting.get() > 0) return;  // a waiting session needs the slot more

@@ -66,7 +66,9 @@ struct PoolCounters {  // written by the owning worker only
 
 class BackendPool {
 public:
-    BackendPool(Worker &worker, Backend &backend, int64_t warm_share);
+    // probe_at_start: open one connection when the worker starts even though warm_share is 0,
+    // so that a backend that cannot be reached is reported before a request finds out.
+    BackendPool(Worker &worker, Backend &backend, int64_t warm_share, bool probe_at_start);
     BackendPool(const BackendPool &) = delete;
     BackendPool &operator=(const BackendPool &) = delete;
 
@@ -98,7 +100,7 @@ public:
     void recycle(PooledConn *conn);
 
     // Opens warm connections up to this worker's share of pool_min_idle, at most two connects
-    // in flight, and not while any session anywhere waits for a slot.
+    // in flight, and not while any session anywhere waits for a slot; and the start probe.
     void refill();
     // Retires idle connections past pool_idle_timeout or max_conn_lifetime.
     void sweep(uint64_t now_ms);
@@ -132,6 +134,7 @@ private:
     Worker &worker_;
     Backend &backend_;
     const int64_t warm_share_;
+    bool probe_pending_;
     IntrusiveList<PooledConn, &PooledConn::link> idle_;
     int warm_connecting_ = 0;
     uint64_t refill_after_ms_ = 0;

@@ -99,6 +99,9 @@ int Proxy::start(std::string *why) {
         return rc;
     }
     state_ = PP_STATE_RUNNING;
+    // Callbacks run from here on (events, log lines) are inside pp_proxy_start: like those on
+    // the proxy's own threads, they may not stop or free it.
+    ThreadContext in_start(shared_.get());
     // Names are resolved once running: each answer adds backends the way an embedder would.
     bool any_name = false;
     for (const BackendSpec &spec : shared_->settings.backends) any_name = any_name || spec.dynamic;

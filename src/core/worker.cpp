@@ -28,9 +28,12 @@ Worker::Worker(Shared &shared, int index)
 
 void Worker::sync_backends() {
     const int64_t share = warm_share(shared_.settings.pool_min_idle, shared_.worker_count, index_);
+    // With no connection kept warm, worker 0 still opens one to each backend as it appears, so
+    // that one which cannot be reached is reported at start (a warning and an event).
+    const bool probe = shared_.settings.pool_min_idle == 0 && index_ == 0;
     for (size_t b = pools_.size(); b < shared_.backends.size(); b++) {
         Backend &backend = shared_.backends[b];
-        pools_.add(std::make_unique<BackendPool>(*this, backend, share));
+        pools_.add(std::make_unique<BackendPool>(*this, backend, share, probe));
         lb_.add_backend(&backend);
     }
     for (size_t b = 0; b < pools_.size(); b++) {

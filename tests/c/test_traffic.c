@@ -81,6 +81,7 @@ static pp_proxy *start_proxy(const int *ports, int nports, const char *pool_max,
     }
     assert_int_equal(pp_proxy_new(&proxy, cfg), 0);
     pp_config_free(cfg);
+    if (e) e->proxy = proxy; /* events may come while pp_proxy_start runs */
     assert_int_equal(pp_proxy_start(proxy), 0);
     return proxy;
 }
@@ -192,7 +193,6 @@ static void test_failover_and_events(void **state) {
     echo_server_stop(gone); /* nothing listens there now */
     e.stop_in_callback_rc = 1;
     proxy = start_proxy(ports, 2, "4", "0", &e);
-    e.proxy = proxy;
     assert_int_equal(e.started, 1);
     assert_int_equal(e.log_lines_listening, 1);
     for (i = 0; i < 10; i++) {

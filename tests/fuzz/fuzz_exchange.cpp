@@ -8,6 +8,7 @@
 // half-closes, the proxy answers and closes within a bound far above every timeout set here)
 // and that whatever the client gets starts as an HTTP/1.x response.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <poolproxy.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -49,9 +51,30 @@ int listen_loopback(int *port) {
 }
 
 // Waits up to ms for fd to be readable; false on timeout.
+// (libFuzzer's timer signal interrupts system calls: every wait and transfer retries EINTR.)
 bool wait_readable(int fd, int ms) {
     pollfd p{fd, POLLIN, 0};
-    return poll(&p, 1, ms) > 0;
+    for (;;) {
+        int n = poll(&p, 1, ms);
+        if (n >= 0 || errno != EINTR) return n > 0;
+    }
+}
+
+ssize_t recv_some(int fd, char *buf, size_t len) {
+    for (;;) {
+        ssize_t n = recv(fd, buf, len, 0);
+        if (n >= 0 || errno != EINTR) return n;
+    }
+}
+
+void send_all(int fd, const std::string &data) {
+    size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;  // the peer may refuse early (400) and close: that is fine
+        off += static_cast<size_t>(n);
+    }
 }
 
 // One backend connection: read a request head (or give up), answer with the current reply,
@@ -61,7 +84,7 @@ void *serve(void *arg) {
     std::string in;
     char buf[16384];
     while (in.find("\r\n\r\n") == std::string::npos && in.size() < (1u << 20) && wait_readable(fd, 2000)) {
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        ssize_t n = recv_some(fd, buf, sizeof buf);
         if (n <= 0) break;
         in.append(buf, static_cast<size_t>(n));
     }
@@ -70,14 +93,9 @@ void *serve(void *arg) {
         std::lock_guard<std::mutex> lock(g_mu);
         reply = g_reply;
     }
-    size_t off = 0;
-    while (off < reply.size()) {
-        ssize_t n = send(fd, reply.data() + off, reply.size() - off, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        off += static_cast<size_t>(n);
-    }
+    send_all(fd, reply);
     shutdown(fd, SHUT_WR);
-    while (wait_readable(fd, 2000) && recv(fd, buf, sizeof buf, 0) > 0) {
+    while (wait_readable(fd, 2000) && recv_some(fd, buf, sizeof buf) > 0) {
     }
     close(fd);
     return nullptr;
@@ -137,13 +155,43 @@ void start_once() {
     g_proxy_port = pp_proxy_local_port(g_proxy);
 }
 
+// What a hang report needs: is the proxy out of fds, stuck, or waiting on something?
+void dump_state() {
+    pp_stats st;
+    st.struct_size = sizeof st;
+    if (pp_proxy_stats(g_proxy, &st) != 0) return;
+    int fds = 0;
+    if (DIR *d = opendir("/proc/self/fd")) {
+        while (readdir(d)) fds++;
+        closedir(d);
+    }
+    std::fprintf(stderr,
+                 "  open fds %d; accepted %llu, active %llu, finished %llu, accept errors %llu; backend conns "
+                 "open %llu idle %llu; waiting %llu; requests %llu\n",
+                 fds - 2, (unsigned long long)st.connections_accepted, (unsigned long long)st.connections_active,
+                 (unsigned long long)st.sessions_finished, (unsigned long long)st.accept_errors,
+                 (unsigned long long)st.backend_conns_open, (unsigned long long)st.backend_conns_idle,
+                 (unsigned long long)st.queue_waiting, (unsigned long long)st.requests);
+}
+
 int dial_proxy() {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<uint16_t>(g_proxy_port));
-    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
+    int rc = fd < 0 ? -1 : connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    if (rc != 0 && fd >= 0 && errno == EINTR) {  // the connect goes on: wait for its outcome
+        pollfd p{fd, POLLOUT, 0};
+        while (poll(&p, 1, kHangMs) < 0 && errno == EINTR) {
+        }
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        rc = err == 0 ? 0 : -1;
+        errno = err;
+    }
+    if (rc != 0) {
         std::perror("fuzz_exchange: connect to the proxy");
         std::abort();
     }
@@ -167,21 +215,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     request.assign(reinterpret_cast<const char *>(data), size);
 #endif
     const int fd = dial_proxy();
-    size_t off = 0;
-    while (off < request.size()) {  // the proxy may refuse early (400) and close: that is fine
-        ssize_t n = send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        off += static_cast<size_t>(n);
-    }
+    send_all(fd, request);
     shutdown(fd, SHUT_WR);
     std::string got;
     char buf[16384];
     for (;;) {
         if (!wait_readable(fd, kHangMs)) {
             std::fprintf(stderr, "fuzz_exchange: the client was left hanging (%zu bytes received)\n", got.size());
+            dump_state();
             std::abort();
         }
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        ssize_t n = recv_some(fd, buf, sizeof buf);
         if (n <= 0) break;  // closed (or reset after an error answer)
         got.append(buf, static_cast<size_t>(n));
     }
