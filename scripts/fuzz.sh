@@ -4,6 +4,8 @@
 # build-fuzz/corpus, never into the repo). A crash, a leak, a sanitizer report or a failed
 # property stops the run with the input saved as build-fuzz/crash-*.
 #   sh scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      default: 20 s, every target
+# FUZZ_SEED=N fixes libFuzzer's seed (the test command uses 1, so a run explores the same inputs
+# each time from the same corpus); unset, every run explores anew.
 set -eu
 cd "$(dirname "$0")/.."
 SECS="${1:-20}"
@@ -22,7 +24,7 @@ for t in $TARGETS; do
     set +e
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         "build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$SECS" -timeout=30 -rss_limit_mb=2048 \
-        -max_len=16384 -print_final_stats=1 -artifact_prefix="build-fuzz/crash-$t-" \
+        -max_len=16384 -print_final_stats=1 -artifact_prefix="build-fuzz/crash-$t-" ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
         "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
     set -e

@@ -95,6 +95,7 @@ export PKG_CONFIG_PATH="$(pwd)/build/pkgconfig"
 
 echo "==> fuzz (libFuzzer, ${FUZZ_SECONDS:-20} s per target) and soak (${SOAK_SECONDS:-20} s)"
 CHECK_TAIL=6
+export FUZZ_SEED="${FUZZ_SEED:-1}"
 check "fuzz (6 libFuzzer targets, ASan+UBSan, no finding)" sh scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 CHECK_TAIL=12
 check "soak (1,000 idle + busy + churning clients, backends restarted)" \

@@ -64,7 +64,7 @@ public:
         // The decoded body payload within the input (chunk framing removed), filled only when
         // collect_body(true), for checks and tests; a proxy forwards the raw `consumed` region.
         std::vector<std::pair<const char *, size_t>> body;
-        int error_status = 0;    // 400, 413, 414, 431 (request) or 502 (response); 0: none
+        int error_status = 0;    // 400, 413, 414, 431, 505 (request) or 502 (response); 0: none
         std::string error;       // why, for logs
     };
 

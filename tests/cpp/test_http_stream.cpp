@@ -212,6 +212,10 @@ INSTANTIATE_TEST_SUITE_P(
         Vector{"cr_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400},
         // Found by fuzz_http_request: llhttp 8 ends the head at an empty value's CR SP LF.
         Vector{"bare_cr_after_empty_value", "GET / HTTP/1.1\r\nA:\r \nB: 1\r\n\r\n", 400},
+        Vector{"te_chunked_trailing_tab", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n", 400},
+        Vector{"te_twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked \t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        Vector{"http09_request_line", "PRI /1.1\r\nHost: a\r\n\r\n", 505},
+        Vector{"http2_version", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
         Vector{"bare_cr_in_trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r \r\n\r\n", 400}),
     [](const ::testing::TestParamInfo<Vector> &i) { return std::string(i.param.name); });
 
@@ -244,6 +248,17 @@ TEST(Http, Limits) {
     for (int i = 0; i < 5; i++) endless += "4\r\nabcd\r\n";
     EXPECT_EQ(parse(kReq, endless, 3, small).error_status, 413);
     EXPECT_EQ(parse(kReq, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", 0, small).error_status, 0);
+}
+
+// Found by fuzz_http_response: llhttp 8 reads "chunked\t" as another coding (body to the
+// close), the next hop as chunked once trimmed. Such framing is refused, not forwarded.
+TEST(Http, ResponseTransferEncodingNotChunkedIs502) {
+    for (const char *wire : {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n",
+                             "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc"}) {
+        Parsed p = parse(kResp, wire);
+        EXPECT_EQ(p.error_status, 502) << wire;
+        EXPECT_EQ(p.messages, 0) << wire;
+    }
 }
 
 TEST(Http, InvalidResponseIs502) {
