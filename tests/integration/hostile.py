@@ -19,16 +19,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_proxy import Backend  # noqa: E402  (the same counting HTTP/1.1 backend)
+from http_proxy import FAILED, PASSED, Backend, check, stop_and_check  # noqa: E402  (backend, tally)
 
 CLI = sys.argv[1]
-FAILED = []
-PASSED = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    (PASSED if cond else FAILED).append(what)
 
 
 class Proxy:
@@ -63,13 +56,7 @@ class Proxy:
         return len(os.listdir("/proc/%d/fd" % self.p.pid))
 
     def stop(self):
-        self.p.terminate()
-        try:
-            self.p.wait(15)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-        check(self.p.returncode == 0, "proxy drained and exited cleanly (status %d)" % self.p.returncode)
+        stop_and_check(self.p)
 
 
 def get_ok(port, path="/ok", timeout=5):

@@ -126,14 +126,18 @@ class Proxy:
         self.port = int(line.rsplit(":", 1)[1])
 
     def stop(self):
-        self.p.terminate()
-        try:
-            self.p.wait(15)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-        # A sanitizer's report (leak, race) or a crash shows in the exit status.
-        check(self.p.returncode == 0, "proxy drained and exited cleanly (status %d)" % self.p.returncode)
+        stop_and_check(self.p)
+
+
+def stop_and_check(p):
+    """SIGTERM (a drain), bounded; a sanitizer's report (leak, race) or a crash shows in the status."""
+    p.terminate()
+    try:
+        p.wait(15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    check(p.returncode == 0, "proxy drained and exited cleanly (status %d)" % p.returncode)
 
 
 def raw(port, data, timeout=10):
