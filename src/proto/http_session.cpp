@@ -36,8 +36,6 @@ struct HttpState {
     std::vector<std::pair<const char *, size_t>> pending;  // request bytes parsed before that
     std::string head;  // the rewritten request head, kept for a retry
     std::string resp_head;  // the rewritten response head (a buffer reused for every response)
-    std::string client_ip;
-    int requests = 0;
     bool req_done = false;
     bool has_body = false;
     bool idempotent = false;
@@ -47,12 +45,25 @@ struct HttpState {
     bool wants_upgrade = false;   // the request asked to switch protocols (WebSocket)
     bool dechunk = false;         // a chunked response to an HTTP/1.0 client: payload only
     uint64_t t_first_byte = 0;    // uv_hrtime of the first response byte
-    uint64_t deadline_ms = 0;     // the current phase's timeout (loop time); 0: none
-    uint64_t timer_due_ms = 0;    // when the session's timer is set to fire; 0: not running
     bool client_keep_alive = true;
     bool http10 = false;
     bool processing = false;
-    bool client_reading = false;
+
+    // Ready for a new connection's first request (a state taken from the worker's spares).
+    void reset() {
+        req.reset();
+        resp.reset();
+        phase = Phase::idle;
+        in = pending_block = nullptr;
+        in_off = 0;
+        pending.clear();
+        head.clear();
+        resp_head.clear();
+        req_done = has_body = idempotent = resp_any = resp_head_sent = resp_in_body = false;
+        wants_upgrade = dechunk = http10 = processing = false;
+        client_keep_alive = true;
+        t_first_byte = 0;
+    }
 };
 
 namespace http_session {
@@ -60,6 +71,41 @@ namespace http_session {
 namespace {
 
 constexpr size_t kHighWater = 256 * 1024;
+constexpr size_t kSpareStates = 256;  // exchange states a worker keeps for reuse, at most
+
+// Exchange states given back by idle connections, per worker thread (each worker serves one
+// proxy, so every state here was built with that proxy's limits). An idle keep-alive client
+// holds none: its memory is its Session alone.
+struct SpareStates {
+    std::vector<HttpState *> free;
+    ~SpareStates() {
+        for (HttpState *h : free) delete h;
+    }
+};
+thread_local SpareStates t_spares;
+
+HttpState *take_state(const Settings &st) {
+    if (!t_spares.free.empty()) {
+        HttpState *h = t_spares.free.back();
+        t_spares.free.pop_back();
+        return h;
+    }
+    HttpStream::Limits req_limits;
+    req_limits.max_header_size = static_cast<size_t>(st.max_header_size);
+    req_limits.max_body_size = static_cast<uint64_t>(st.max_body_size);
+    HttpStream::Limits resp_limits;
+    resp_limits.max_header_size = static_cast<size_t>(st.max_header_size);
+    return new HttpState(req_limits, resp_limits);
+}
+
+void give_back_state(HttpState *h) {
+    if (t_spares.free.size() >= kSpareStates) {
+        delete h;
+        return;
+    }
+    h->reset();
+    t_spares.free.push_back(h);
+}
 
 // What is left of a write the socket did not take at once: the unsent part of a head (copied)
 // and/or a slice of a read block (referenced). Only backpressure gets here.
@@ -87,7 +133,7 @@ void stop_timer(Session *s);
 
 // A response with Connection: close is fully written: the client connection ends.
 void close_if_done(Session *s) {
-    if (s->state != Session::State::closing && s->http->phase == HttpState::Phase::closing &&
+    if (s->state != Session::State::closing && s->http && s->http->phase == HttpState::Phase::closing &&
         client_stream(s)->write_queue_size == 0 && s->writes_pending == 0) {
         session::close(s, "response sent, connection: close");
     }
@@ -187,6 +233,10 @@ const char *status_text(int status) {
 
 // Answers the client with an error and closes once it is written: no client is left hanging.
 void respond_error(Session *s, int status, const char *why) {
+    if (!s->http) {  // between requests: nothing was asked, nothing to answer
+        session::close(s, why);
+        return;
+    }
     HttpState &h = *s->http;
     s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: http %d: %s", s->worker->index(), status, why);
     // The backend failed the exchange (a reset, an invalid response, no response in time).
@@ -221,35 +271,35 @@ void respond_error(Session *s, int status, const char *why) {
 void on_timer(uv_timer_t *t);
 
 void arm_timer(Session *s, int64_t ms) {
-    HttpState &h = *s->http;
-    h.deadline_ms = uv_now(s->worker->loop()) + static_cast<uint64_t>(ms);
-    if (h.timer_due_ms == 0 || h.timer_due_ms > h.deadline_ms) {
+    Session::HttpConn &c = s->httpc;
+    c.deadline_ms = uv_now(s->worker->loop()) + static_cast<uint64_t>(ms);
+    if (c.timer_due_ms == 0 || c.timer_due_ms > c.deadline_ms) {
         uv_timer_start(&s->idle_timer, on_timer, static_cast<uint64_t>(ms), 0);
-        h.timer_due_ms = h.deadline_ms;
+        c.timer_due_ms = c.deadline_ms;
     }
 }
 
-void clear_deadline(Session *s) { s->http->deadline_ms = 0; }
+void clear_deadline(Session *s) { s->httpc.deadline_ms = 0; }
 
 // For good (an error answer, a tunnel that sets its own): the timer really stops.
 void stop_timer(Session *s) {
     uv_timer_stop(&s->idle_timer);
-    s->http->deadline_ms = s->http->timer_due_ms = 0;
+    s->httpc.deadline_ms = s->httpc.timer_due_ms = 0;
 }
 
 void on_timer(uv_timer_t *t) {
     auto *s = static_cast<Session *>(t->data);
-    HttpState &h = *s->http;
-    h.timer_due_ms = 0;
-    if (h.deadline_ms == 0) return;
+    Session::HttpConn &c = s->httpc;
+    c.timer_due_ms = 0;
+    if (c.deadline_ms == 0) return;
     uint64_t now = uv_now(s->worker->loop());
-    if (now < h.deadline_ms) {
-        uv_timer_start(t, on_timer, h.deadline_ms - now, 0);
-        h.timer_due_ms = h.deadline_ms;
+    if (now < c.deadline_ms) {
+        uv_timer_start(t, on_timer, c.deadline_ms - now, 0);
+        c.timer_due_ms = c.deadline_ms;
         return;
     }
-    h.deadline_ms = 0;
-    switch (h.phase) {
+    c.deadline_ms = 0;
+    switch (s->http ? s->http->phase : HttpState::Phase::idle) {
     case HttpState::Phase::idle: session::close(s, "client idle timeout"); break;
     case HttpState::Phase::head: respond_error(s, 408, "client_header_timeout"); break;
     case HttpState::Phase::exchange: respond_error(s, 504, "response_timeout"); break;
@@ -269,17 +319,16 @@ IoBlock *block_of(const uv_buf_t *buf) { return reinterpret_cast<IoBlock *>(buf-
 
 void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     auto *s = static_cast<Session *>(stream->data);
-    HttpState &h = *s->http;
     if (nread <= 0) {
         if (buf->base) unref(s, block_of(buf));
         if (nread == 0) return;
-        if (nread == UV_EOF && h.req_done &&
-            (h.phase == HttpState::Phase::waiting || h.phase == HttpState::Phase::exchange)) {
+        if (nread == UV_EOF && s->http && s->http->req_done &&
+            (s->http->phase == HttpState::Phase::waiting || s->http->phase == HttpState::Phase::exchange)) {
             // Half-closed after a whole request: answer it, then close.
-            h.client_keep_alive = false;
+            s->http->client_keep_alive = false;
             s->client_eof = true;
             uv_read_stop(stream);
-            h.client_reading = false;
+            s->httpc.reading = false;
             return;
         }
         // The client went away (or reset): nothing to answer.
@@ -288,8 +337,9 @@ void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     }
     IoBlock *b = block_of(buf);
     b->len = static_cast<size_t>(nread);
-    h.in = b;
-    h.in_off = 0;
+    if (!s->http) s->http = take_state(settings(s));  // a request begins
+    s->http->in = b;
+    s->http->in_off = 0;
     process(s);
 }
 
@@ -297,18 +347,18 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     HttpState &h = *s->http;
     const HttpHead &head = h.req.head();
     const Settings &st = settings(s);
-    h.requests++;
+    s->httpc.requests++;
     s->t_start = uv_hrtime();
     s->t_acquire = s->t_connect = s->t_ready = s->queue_wait_ns = s->bytes_in = s->bytes_out = 0;
     h.t_first_byte = 0;
     h.http10 = head.http_major == 1 && head.http_minor == 0;
     h.client_keep_alive = head.keep_alive && !s->worker->draining() &&
-                          (st.max_client_requests == 0 || h.requests < st.max_client_requests);
+                          (st.max_client_requests == 0 || s->httpc.requests < st.max_client_requests);
     h.has_body = head.chunked || head.content_length > 0;
     h.idempotent = is_idempotent(head.method);
     HeadRewrite rw;
     rw.add_forwarded = st.add_forwarded != 0;
-    rw.client_ip = h.client_ip;
+    rw.client_ip = s->httpc.client_ip;
     rw.via = st.via ? "poolproxy" : "";
     rw.keep_alive = true;  // toward the backend we always ask to keep the connection
     rw.keep_upgrade = head.upgrade;  // a protocol switch is the backend's to accept or refuse
@@ -322,7 +372,7 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     h.resp.collect_body(false);
     h.resp_any = h.resp_head_sent = h.resp_in_body = false;
     s->retries_used = 0;
-    s->failed.assign(s->failed.size(), false);  // each request may use every backend again
+    s->failed.clear();  // each request may use every backend again (the capacity stays)
     h.phase = HttpState::Phase::waiting;
     clear_deadline(s);
 }
@@ -405,22 +455,23 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf);
 void start_tunnel(Session *s, IoBlock *b, size_t off);
 
 void update_reads(Session *s) {
-    HttpState &h = *s->http;
-    if (s->state == Session::State::closing || h.phase == HttpState::Phase::tunnel) return;
+    HttpState *h = s->http;
+    const HttpState::Phase phase = h ? h->phase : HttpState::Phase::idle;
+    if (s->state == Session::State::closing || phase == HttpState::Phase::tunnel) return;
     bool attached = s->conn && s->conn->state == PooledConn::State::in_use;
     // The client's read stays armed through the exchange (re-arming costs epoll changes); a
     // pipelined request read meanwhile is held in `in`, which pauses it: one block at most.
     bool backend_backed_up = attached && backend_stream(s)->write_queue_size > kHighWater;
-    bool want_client = !h.in && !s->client_eof && !backend_backed_up && h.phase != HttpState::Phase::closing;
-    if (want_client && !h.client_reading) {
+    bool want_client = !(h && h->in) && !s->client_eof && !backend_backed_up && phase != HttpState::Phase::closing;
+    if (want_client && !s->httpc.reading) {
         uv_read_start(client_stream(s), on_alloc, on_client_read);
-        h.client_reading = true;
-    } else if (!want_client && h.client_reading) {
+        s->httpc.reading = true;
+    } else if (!want_client && s->httpc.reading) {
         uv_read_stop(client_stream(s));
-        h.client_reading = false;
+        s->httpc.reading = false;
     }
     if (!attached) return;
-    if (h.phase == HttpState::Phase::exchange && client_stream(s)->write_queue_size <= kHighWater) {
+    if (phase == HttpState::Phase::exchange && client_stream(s)->write_queue_size <= kHighWater) {
         BackendPool::start_reading(s->conn);
     } else {
         BackendPool::stop_reading(s->conn);
@@ -446,8 +497,9 @@ void backend_failed(Session *s, const char *why) {
         session::report(s, false, why);
         // Another backend if one is left; else this one again, on a fresh connection.
         size_t others = 0;
-        for (size_t i = 0; i < s->failed.size(); i++) others += (!s->failed[i] && static_cast<int>(i) != s->backend_id);
-        if (others > 0) s->failed[static_cast<size_t>(s->backend_id)] = true;
+        const size_t backends = s->worker->lb().size();
+        for (size_t i = 0; i < backends; i++) others += (!s->has_failed(i) && static_cast<int>(i) != s->backend_id);
+        if (others > 0) s->mark_failed(static_cast<size_t>(s->backend_id), backends);
         session::close_conn(s, true);
         h.phase = HttpState::Phase::waiting;
         h.pending.clear();
@@ -575,8 +627,8 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
     h.resp_head.clear();
     write_response_head(h.resp.head(), rw, &h.resp_head);
     BackendPool::stop_reading(s->conn);
-    if (h.client_reading) uv_read_stop(client_stream(s));
-    h.client_reading = false;
+    if (s->httpc.reading) uv_read_stop(client_stream(s));
+    s->httpc.reading = false;
     s->conn->on_read = nullptr;
     stop_timer(s);
     h.phase = HttpState::Phase::tunnel;
@@ -610,6 +662,10 @@ void finish_exchange(Session *s) {
     h.phase = HttpState::Phase::idle;
     arm_timer(s, settings(s).client_idle_timeout);
     process(s);  // a pipelined request may be waiting in the input
+    if (s->state != Session::State::closing && h.phase == HttpState::Phase::idle && !h.in) {
+        give_back_state(s->http);  // idle between requests: nothing of the exchange is needed
+        s->http = nullptr;
+    }
     update_reads(s);
 }
 
@@ -617,12 +673,6 @@ void finish_exchange(Session *s) {
 
 void begin(Session *s) {
     const Settings &st = settings(s);
-    HttpStream::Limits req_limits;
-    req_limits.max_header_size = static_cast<size_t>(st.max_header_size);
-    req_limits.max_body_size = static_cast<uint64_t>(st.max_body_size);
-    HttpStream::Limits resp_limits;
-    resp_limits.max_header_size = static_cast<size_t>(st.max_header_size);
-    s->http = new HttpState(req_limits, resp_limits);
     sockaddr_storage peer{};
     int len = sizeof peer;
     if (uv_tcp_getpeername(&s->client, reinterpret_cast<sockaddr *>(&peer), &len) == 0) {
@@ -633,7 +683,7 @@ void begin(Session *s) {
         size_t colon = text.rfind(':');
         text = text.substr(0, colon);
         if (!text.empty() && text.front() == '[') text = text.substr(1, text.size() - 2);
-        s->http->client_ip = text;
+        s->httpc.client_ip = text;
     }
     arm_timer(s, st.client_header_timeout);
     update_reads(s);
@@ -657,9 +707,11 @@ void no_backend(Session *s, int status, const char *why) { respond_error(s, stat
 
 void destroy(Session *s) {
     HttpState *h = s->http;
+    if (!h) return;
     if (h->in) unref(s, h->in);
     if (h->pending_block) unref(s, h->pending_block);
-    delete h;
+    h->in = h->pending_block = nullptr;
+    give_back_state(h);
     s->http = nullptr;
 }
 

@@ -24,7 +24,7 @@ void on_handle_closed(uv_handle_t *h) {
 
 // No backend can take the session: http answers (the client learns why); tcp just closes.
 void give_up(Session *s, int status, const char *why) {
-    if (s->http) http_session::no_backend(s, status, why);
+    if (is_http(*s->worker)) http_session::no_backend(s, status, why);
     else close(s, why);
 }
 
@@ -34,7 +34,8 @@ void give_up(Session *s, int status, const char *why) {
 // closing the backend connection cancels those, and libuv may run them after our handles close.
 void maybe_delete(Session *s) {
     if (s->open_handles == 0 && s->writes_pending == 0 && s->shutdowns_pending == 0) {
-        if (s->http) http_session::destroy(s);
+        if (is_http(*s->worker)) http_session::destroy(s);
+        delete[] s->shutdown_reqs;
         delete s;
     }
 }
@@ -111,7 +112,6 @@ void start(Worker &w, int fd) {
             s->client_addr = a.to_string();
         }
     }
-    s->failed.assign(w.shared().backends.size(), false);
     if (is_http(w)) http_session::begin(s);
     else tcp_relay::begin(s);
 }
@@ -126,8 +126,8 @@ bool try_acquire(Session *s) {
     // Backends that failed for this session stay excluded; those found full are skipped only
     // within this attempt (the worker's scratch set, reused to allocate nothing).
     std::vector<bool> &skip = w.lb_scratch();
-    if (s->failed.size() < w.lb().size()) s->failed.resize(w.lb().size(), false);  // backends added
-    skip = s->failed;
+    skip.assign(w.lb().size(), false);
+    for (size_t b = 0; b < s->failed.size() && b < skip.size(); b++) skip[b] = s->failed[b];
     bool any_full = false;
     const uint64_t now = mono_ms();
     if (!s->t_acquire) s->t_acquire = uv_hrtime();
@@ -190,7 +190,8 @@ bool try_acquire(Session *s) {
         leave_backend(s);
         s->backend_id = -1;
         s->state = Session::State::acquiring;
-        s->failed[b] = skip[b] = true;
+        s->mark_failed(b, skip.size());
+        skip[b] = true;
     }
     if (any_full) {
         // It will wait for a slot: counted as pending on the full backend with the fewest,
@@ -248,7 +249,7 @@ void on_connected(Session *s, PooledConn *conn) {
     conn->owner = s;
     conn->state = PooledConn::State::in_use;
     s->state = Session::State::relaying;
-    if (s->http) http_session::attach(s, conn);
+    if (is_http(*s->worker)) http_session::attach(s, conn);
     else tcp_relay::attach(s, conn);
 }
 
@@ -258,7 +259,7 @@ void on_connect_failed(Session *s, int backend_id) {
     s->conn = nullptr;
     s->backend_id = -1;
     s->state = Session::State::acquiring;
-    s->failed[static_cast<size_t>(backend_id)] = true;
+    s->mark_failed(static_cast<size_t>(backend_id), w.lb().size());
     if (s->retries_used >= w.settings().retries) {
         give_up(s, 503, "backend connect failed, no retry left");
         return;
@@ -320,7 +321,7 @@ void close(Session *s, const char *why) {
     if (s->state == Session::State::closing) return;
     Worker &w = *s->worker;
     w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
-    if (!s->http) request_done(s, "", "", 0, 0);  // tcp: one entry per session
+    if (!is_http(w)) request_done(s, "", "", 0, 0);  // tcp: one entry per session
     s->state = Session::State::closing;
     w.dequeue_waiter(s);
     if (s->backend_id >= 0) {

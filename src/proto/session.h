@@ -23,12 +23,20 @@ struct Session {
     Worker *worker = nullptr;
     uv_tcp_t client;
     uv_timer_t idle_timer;
-    uv_shutdown_t shutdown_backend_req;
-    uv_shutdown_t shutdown_client_req;
+    // tcp relay half-closes: [0] toward the backend, [1] toward the client. Allocated on the
+    // first one, so that sessions that never half-close (http) do not carry them.
+    uv_shutdown_t *shutdown_reqs = nullptr;
     PooledConn *conn = nullptr;
     int backend_id = -1;
     State state = State::acquiring;
-    std::vector<bool> failed;  // backends that failed to connect for this session: not tried again
+    // Backends that failed for this session (the current request, in http mode): not tried
+    // again. Empty until one fails, so that a session that never sees a failure allocates nothing.
+    std::vector<bool> failed;
+    bool has_failed(size_t b) const { return b < failed.size() && failed[b]; }
+    void mark_failed(size_t b, size_t backends) {
+        if (failed.size() < backends) failed.resize(backends, false);
+        failed[b] = true;
+    }
     uint64_t wait_since_ms = 0;
     uint64_t last_activity_ms = 0;
     int open_handles = 0;
@@ -53,7 +61,16 @@ struct Session {
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;
     std::string client_addr;  // "ip:port", kept only when access logging is on
-    HttpState *http = nullptr;     // http mode only
+    // http mode: what outlives one exchange (the rest is in `http`, which an idle connection
+    // gives back to its worker, so that idle keep-alive clients cost little memory).
+    struct HttpConn {
+        std::string client_ip;     // for X-Forwarded-For
+        uint64_t deadline_ms = 0;  // the current phase's timeout (loop time); 0: none
+        uint64_t timer_due_ms = 0; // when idle_timer is set to fire; 0: not running
+        int requests = 0;          // requests begun on this connection (max_client_requests)
+        bool reading = false;      // the client's read is armed
+    } httpc;
+    HttpState *http = nullptr;     // http mode, while an exchange (or its input) is under way
     ListHook link;       // in the worker's session list
     ListHook wait_link;  // in the worker's waiting queue
 };

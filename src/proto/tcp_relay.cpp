@@ -115,7 +115,8 @@ void on_read(Session *s, ssize_t nread, const uv_buf_t *buf, int dir) {
     // Half-close: pass the EOF on with a shutdown once what was read is written.
     uv_stream_t *from = dir == kUp ? client_stream(s) : backend_stream(s);
     uv_stream_t *to = dir == kUp ? backend_stream(s) : client_stream(s);
-    uv_shutdown_t *req = dir == kUp ? &s->shutdown_backend_req : &s->shutdown_client_req;
+    if (!s->shutdown_reqs) s->shutdown_reqs = new uv_shutdown_t[2];
+    uv_shutdown_t *req = &s->shutdown_reqs[dir == kUp ? 0 : 1];
     uv_read_stop(from);
     (dir == kUp ? s->client_eof : s->backend_eof) = true;
     req->data = s;
