@@ -140,11 +140,11 @@ def main():
                                             % (be, ng))
             measure("nginx", ["nginx", "-c", w + "/ng.conf", "-g", "pid %s/ng.pid;" % w], ng, a.conns, be, w)
             ha = free_port()
-            open(w + "/ha.cfg", "w").write("global\n  nbthread 1\n  maxconn 100000\ndefaults\n  mode http\n"
-                                           "  timeout connect 5s\n  timeout client 10m\n  timeout server 10m\n"
-                                           "  timeout http-keep-alive 10m\n  http-reuse always\n"
-                                           "frontend fe\n  bind 127.0.0.1:%d\n  default_backend be\n"
-                                           "backend be\n  server s1 127.0.0.1:%d maxconn 64\n" % (ha, be))
+            open(w + "/ha.cfg", "w").write(
+                "global\n  nbthread 1\n  maxconn %d\ndefaults\n  mode http\n  timeout connect 5s\n"
+                "  timeout client 10m\n  timeout server 10m\n  timeout http-keep-alive 10m\n  http-reuse always\n"
+                "frontend fe\n  bind 127.0.0.1:%d\n  default_backend be\n"
+                "backend be\n  server s1 127.0.0.1:%d maxconn 64\n" % (a.conns + 500, ha, be))
             measure("haproxy", ["haproxy", "-f", w + "/ha.cfg", "-db"], ha, a.conns, be, w)
     finally:
         backend.terminate()
