@@ -1,13 +1,16 @@
 #!/bin/sh
-# Side-by-side HTTP proxy benchmark on loopback, in one run: direct backend, poolproxy http,
-# HAProxy (http-reuse always) and nginx (upstream keepalive). Each proxy runs alone with one
-# worker pinned to CPU 0; the client (wrk) and the nginx backend (a 120-byte response) share
-# CPU 1. Rounds are interleaved and the medians reported: req/s, p50/p99 latency, proxy CPU
-# microseconds per request (utime+stime of the proxy over the run / requests) and the backend
-# connections the proxy used. Not a test: numbers, for docs/BENCHMARKS.md.
+# Side-by-side proxy benchmark on loopback, in one run: direct backend; in http mode
+# poolproxy, HAProxy (http-reuse always) and nginx (upstream keepalive); in tcp mode poolproxy,
+# HAProxy (mode tcp) and nginx stream. Each proxy runs alone with one worker pinned to CPU 0;
+# the client (wrk) and the nginx backend (a 120-byte response) share CPU 1. Rounds are
+# interleaved and the medians reported: req/s, p50/p99 latency, proxy CPU microseconds per
+# request (utime+stime of the proxy over the run / requests) and the backend connections the
+# proxy used. Not a test: numbers, for docs/BENCHMARKS.md. CHART=FILE.png also draws CPU per
+# request and p99 for every target (gnuplot).
 #
 #   sh bench/http_compare.sh [BUILD_DIR] [SECONDS] [ROUNDS] [CONNECTIONS]
-# Needs: haproxy nginx-light wrk (Debian), a built poolproxy CLI.
+# Needs: haproxy nginx-light libnginx-mod-stream wrk (Debian; gnuplot-nox for CHART), a built
+# poolproxy CLI.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
@@ -31,7 +34,9 @@ for _ in range(200):
 sys.exit(1)' "$1"
 }
 BODY=$(python3 -c 'print("x" * 120, end="")')
-BE=$(port); PP=$(port); HA=$(port); NG=$(port)
+BE=$(port); PP=$(port); HA=$(port); NG=$(port); PT=$(port); HT=$(port); NS=$(port)
+STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
+[ -f "$STREAM_MODULE" ] || { echo "bench: needs libnginx-mod-stream ($STREAM_MODULE)"; exit 1; }
 mkdir -p "$W/tmp"
 
 cat >"$W/backend.conf" <<CONF
@@ -70,6 +75,28 @@ backend be
   server s1 127.0.0.1:$BE maxconn 64
 CONF
 
+cat >"$W/nginx-stream.conf" <<CONF
+load_module $STREAM_MODULE;
+worker_processes 1; daemon off; user root; pid $W/nginx-stream.pid; error_log $W/nginx-stream-error.log;
+events { worker_connections 4096; }
+stream { upstream be { server 127.0.0.1:$BE; } server { listen 127.0.0.1:$NS; proxy_pass be; } }
+CONF
+cat >"$W/haproxy-tcp.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:$HT
+  default_backend be
+backend be
+  server s1 127.0.0.1:$BE
+CONF
+
 taskset -c 1 nginx -c "$W/backend.conf" -e "$W/backend-error.log" & PIDS="$PIDS $!"
 wait_port "$BE"
 
@@ -80,6 +107,10 @@ start() {
                    --pool-max 64 --add-forwarded off --via off >/dev/null 2>&1 & p=$!; pt=$PP ;;
     haproxy) taskset -c 0 haproxy -f "$W/haproxy.cfg" -db >/dev/null 2>&1 & p=$!; pt=$HA ;;
     nginx) taskset -c 0 nginx -c "$W/nginx-proxy.conf" -e "$W/nginx-proxy-error.log" >/dev/null 2>&1 & p=$!; pt=$NG ;;
+    poolproxy-tcp) taskset -c 0 "$CLI" --mode tcp --listen "127.0.0.1:$PT" --backend "127.0.0.1:$BE" --workers 1 \
+                   --pool-max 64 >/dev/null 2>&1 & p=$!; pt=$PT ;;
+    haproxy-tcp) taskset -c 0 haproxy -f "$W/haproxy-tcp.cfg" -db >/dev/null 2>&1 & p=$!; pt=$HT ;;
+    nginx-stream) taskset -c 0 nginx -c "$W/nginx-stream.conf" -e "$W/nginx-stream-error.log" >/dev/null 2>&1 & p=$!; pt=$NS ;;
     esac
     wait_port "$pt"
     echo "$p $pt"
@@ -129,23 +160,42 @@ print(name, round(rps), round(p50), round(p99), round(user + syst, 2), bconns, e
 PY
 }
 
+TARGETS="${TARGETS:-direct poolproxy haproxy nginx poolproxy-tcp haproxy-tcp nginx-stream}"
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs; $SECS s x $ROUNDS rounds, $CONNS connections, 120-byte responses" >&2
 for r in $(seq "$ROUNDS"); do
-    for name in direct poolproxy haproxy nginx; do run "$name"; done
+    for name in $TARGETS; do run "$name"; done
 done >"$W/raw.txt"
 cat "$W/raw.txt" >&2
-python3 - "$W/raw.txt" <<'PY'
-import statistics, sys
+python3 - "$W/raw.txt" "$TARGETS" "${CHART:-}" <<'PY'
+import os, statistics, subprocess, sys, tempfile
 rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
     rows.setdefault(f[0], []).append([float(x) for x in f[1:]])
+names, chart = sys.argv[2].split(), sys.argv[3]
 print("| target | req/s | p50 µs | p99 µs | proxy CPU µs/req | (user + kernel) | backend conns | non-2xx |")
 print("|---|---|---|---|---|---|---|---|")
-for name in ["direct", "poolproxy", "haproxy", "nginx"]:
+meds = {}
+for name in names:
     cols = list(zip(*rows[name]))
-    med = [statistics.median(c) for c in cols]
+    med = meds[name] = [statistics.median(c) for c in cols]
     cpu = "-" if name == "direct" else "%.2f" % med[3]
     split = "-" if name == "direct" else "%.2f + %.2f" % (med[6], med[7])
     print("| %s | %d | %d | %d | %s | %s | %d | %d |" % (name, med[0], med[1], med[2], cpu, split, med[4], med[5]))
+if chart:
+    proxies = [n for n in names if n != "direct"]
+    dat = tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False)
+    for i, n in enumerate(proxies):
+        dat.write("%d %s %.2f %.0f\n" % (i, n, meds[n][3], meds[n][2]))
+    dat.close()
+    gp = ('set terminal pngcairo size 1000,420 font ",10"; set output "%s"; set multiplot layout 1,2;'
+          'set style fill solid 0.8; set boxwidth 0.6; set yrange [0:*]; set offsets 0,0,graph 0.12,0; set xtics rotate by -30;'
+          'set title "proxy CPU per request (us), lower is better"; unset key;'
+          'plot "%s" using 1:3:xtic(2) with boxes lc rgb "#3a7bd5", "" using 1:3:(sprintf("%%.1f",$3)) with labels offset 0,0.7;'
+          'set title "p99 latency (us), lower is better";'
+          'plot "%s" using 1:4:xtic(2) with boxes lc rgb "#d5803a", "" using 1:4:(sprintf("%%.0f",$4)) with labels offset 0,0.7;'
+          'unset multiplot' % (chart, dat.name, dat.name))
+    subprocess.run(["gnuplot", "-e", gp], check=True)
+    os.unlink(dat.name)
+    print("chart: %s" % chart, file=sys.stderr)
 PY

@@ -69,6 +69,7 @@ int Acceptor::start(std::string *why) {
     uv_timer_start(&overflow_timer_, on_overflow_sweep, kOverflowSweepMs, kOverflowSweepMs);
     try {
         thread_ = std::thread([this] {
+            name_this_thread("pp-acceptor");
             ThreadContext ctx(&shared_);
             uv_run(&loop_, UV_RUN_DEFAULT);
         });

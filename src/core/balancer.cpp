@@ -10,9 +10,13 @@ Balancer::Decision Balancer::pick(const std::vector<WorkerLoad> &loads, int64_t 
                                   int64_t overflow_len) {
     if (open_connections >= max_connections_) return {Kind::reject_max_connections, -1};
 
+    int least_busy = 1000;
+    for (int w = 0; w < workers_; w++) {
+        if (2 * loads[w].total() < capacity_ && loads[w].busy_permille < least_busy) least_busy = loads[w].busy_permille;
+    }
     for (int i = 0; i < workers_; i++) {
         int w = (cursor_ + i) % workers_;
-        if (2 * loads[w].total() < capacity_) {
+        if (2 * loads[w].total() < capacity_ && loads[w].busy_permille <= least_busy + kBusySkew) {
             cursor_ = (w + 1) % workers_;
             return {Kind::worker, w};
         }

@@ -2,7 +2,10 @@
 // threads; the caller passes a snapshot of the loads.
 //
 // Tier 1: starting after the last worker chosen (round robin), the first worker whose load
-//         (active sessions + queued hand-offs) is below half its capacity.
+//         (active sessions + queued hand-offs) is below half its capacity, passing over a
+//         worker whose event loop is kBusySkew busier than the least busy one's. Sessions are
+//         not equal: a few long-lived busy clients can load one worker while the counts stay
+//         even, and new sessions then go where the CPU is (envoy#4602's uneven workers).
 // Tier 2: otherwise the overflow queue, which any worker with spare capacity drains ("steals").
 // Tier 3: max_connections reached, or the overflow queue full: reject, counted by reason.
 #pragma once
@@ -14,6 +17,7 @@ namespace pp {
 struct WorkerLoad {
     int64_t sessions = 0;  // active sessions on the worker
     int64_t queued = 0;    // accepted sockets handed to it and not yet taken up
+    int busy_permille = 0; // its loop's recent busy time, per mille of wall time
 
     int64_t total() const { return sessions + queued; }
 };
@@ -36,6 +40,10 @@ public:
     bool has_spare(const WorkerLoad &load) const { return load.total() < capacity_; }
 
     int64_t worker_capacity() const { return capacity_; }
+
+    // How much busier than the least busy worker (per mille of wall time) a worker may be and
+    // still get new sessions in tier 1.
+    static constexpr int kBusySkew = 200;
 
 private:
     int workers_;

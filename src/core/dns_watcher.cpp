@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/proxy.h"
+#include "core/thread_context.h"
 
 namespace pp {
 
@@ -119,6 +120,7 @@ int DnsWatcher::start(std::string *why) {
     }
     started_ = true;
     thread_ = std::thread([this] {
+        name_this_thread("pp-dns");
         uv_run(&loop_, UV_RUN_DEFAULT);
         uv_loop_close(&loop_);
     });

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/circuit_breaker.h"
+#include "core/thread_context.h"
 
 namespace pp {
 
@@ -144,6 +145,7 @@ int HealthChecker::start(std::string *why) {
     add_checks();
     started_ = true;
     thread_ = std::thread([this] {
+        name_this_thread("pp-health");
         uv_run(&loop_, UV_RUN_DEFAULT);
         uv_loop_close(&loop_);
     });

@@ -1,5 +1,7 @@
 #include "core/proxy.h"
 
+#include <pthread.h>
+
 #include <cstring>
 
 #include "core/clock.h"
@@ -11,6 +13,8 @@
 namespace pp {
 
 thread_local const Shared *ThreadContext::current_ = nullptr;
+
+void name_this_thread(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 int resolve_worker_count(int64_t configured) {
     if (configured > 0) return static_cast<int>(configured);

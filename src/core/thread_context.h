@@ -6,6 +6,10 @@ namespace pp {
 
 struct Shared;
 
+// Names the calling thread (at most 15 characters) for top -H, perf and debuggers:
+// pp-worker-N, pp-acceptor, pp-health, pp-dns, pp-admin.
+void name_this_thread(const char *name);
+
 class ThreadContext {
 public:
     explicit ThreadContext(const Shared *shared) : prev_(current_) { current_ = shared; }

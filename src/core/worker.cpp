@@ -1,5 +1,8 @@
 #include "core/worker.h"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -59,6 +62,8 @@ void Worker::drop_adoption(const std::pair<size_t, BackendPool::Moving> &m) {
 
 int Worker::start(std::string *why) {
     int rc = uv_loop_init(&loop_);
+    // Idle-time accounting for the balancer's busy measure (one clock read per loop turn).
+    if (rc == 0) uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME);
     if (rc != 0) {
         *why = std::string("worker event loop: ") + uv_strerror(rc);
         return PP_ESYS;
@@ -84,6 +89,9 @@ int Worker::start(std::string *why) {
 }
 
 void Worker::run() {
+    char name[16];
+    std::snprintf(name, sizeof name, "pp-worker-%d", index_);
+    name_this_thread(name);
     ThreadContext ctx(&shared_);
     uv_run(&loop_, UV_RUN_DEFAULT);
 }
@@ -338,6 +346,19 @@ void Worker::on_sweep(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
     uint64_t now = mono_ms();
     for (size_t b = 0; b < w->pools_.size(); b++) w->pools_[b].sweep(now);
+    w->sample_busy();
+}
+
+void Worker::sample_busy() {
+    const uint64_t now_ns = uv_hrtime();
+    const uint64_t idle_ns = uv_metrics_idle_time(&loop_);
+    if (busy_sampled_ns_ != 0 && now_ns > busy_sampled_ns_) {
+        const uint64_t wall = now_ns - busy_sampled_ns_;
+        const uint64_t idle = std::min(idle_ns - idle_sampled_ns_, wall);
+        busy_permille_.store(static_cast<int>((wall - idle) * 1000 / wall), std::memory_order_relaxed);
+    }
+    busy_sampled_ns_ = now_ns;
+    idle_sampled_ns_ = idle_ns;
 }
 
 // ---- drain and shutdown ---------------------------------------------------------------------

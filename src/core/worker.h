@@ -71,7 +71,8 @@ public:
     void sync_backends();
 
     WorkerLoad load() const {
-        return {static_cast<int64_t>(counters_.sessions_active.get()), handoffs_queued_.get()};
+        return {static_cast<int64_t>(counters_.sessions_active.get()), handoffs_queued_.get(),
+                busy_permille_.load(std::memory_order_relaxed)};
     }
     int64_t waiters() const { return waiters_count_.load(std::memory_order_seq_cst); }
     const WorkerCounters &counters() const { return counters_; }
@@ -121,6 +122,7 @@ private:
     static void on_async(uv_async_t *a);
     static void on_deferred(uv_idle_t *h);
     static void on_sweep(uv_timer_t *t);
+    void sample_busy();  // sweep timer: refreshes busy_permille_
     static void on_queue_timer(uv_timer_t *t);
     static void on_drain_deadline(uv_timer_t *t);
     static void on_shed_timer(uv_timer_t *t);
@@ -157,6 +159,11 @@ private:
     std::vector<int> borrow_requests_;  // workers asking for an idle connection; inbox_mu_
     std::vector<std::pair<size_t, BackendPool::Moving>> adoptions_;  // inbox_mu_
     SharedGauge handoffs_queued_;
+    // The loop's busy time over the last sweep interval (written by this worker, read by the
+    // acceptor), from libuv's idle-time metric.
+    std::atomic<int> busy_permille_{0};
+    uint64_t busy_sampled_ns_ = 0;
+    uint64_t idle_sampled_ns_ = 0;
     std::atomic<uint64_t> drain_deadline_ms_{0};
     std::atomic<int64_t> waiters_count_{0};
 

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/thread_context.h"
 #include "poolproxy.h"
 #include "proto/http_stream.h"
 
@@ -73,6 +74,7 @@ int AdminServer::start(std::string *why) {
     port_.store(bound_.port());
     started_ = true;
     thread_ = std::thread([this] {
+        name_this_thread("pp-admin");
         uv_run(&loop_, UV_RUN_DEFAULT);
         uv_loop_close(&loop_);
     });

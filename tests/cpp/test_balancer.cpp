@@ -23,6 +23,20 @@ TEST(Balancer, RoundRobinAmongWorkersBelowHalf) {
     EXPECT_EQ(b.pick(l, 0, 0).worker, 0);
 }
 
+// A few long-lived busy sessions load one worker while the counts stay even: new sessions go
+// to the worker whose loop has time, until the two are within kBusySkew of each other.
+TEST(Balancer, PassesOverAWorkerFarBusierThanTheLeastBusy) {
+    Balancer b(2, 100, 8, 1000);
+    std::vector<WorkerLoad> l = {{10, 0, 900}, {10, 0, 400}};
+    for (int i = 0; i < 4; i++) EXPECT_EQ(b.pick(l, 0, 0).worker, 1);
+    l[0].busy_permille = 400 + Balancer::kBusySkew;  // close enough: round robin again
+    EXPECT_EQ(b.pick(l, 0, 0).worker, 0);
+    EXPECT_EQ(b.pick(l, 0, 0).worker, 1);
+    // The less busy worker at half capacity does not count: the busy one still takes sessions.
+    std::vector<WorkerLoad> full = {{10, 0, 900}, {50, 0, 100}};
+    EXPECT_EQ(b.pick(full, 0, 0).worker, 0);
+}
+
 TEST(Balancer, SkipsWorkersAtOrAboveHalfCapacity) {
     Balancer b(3, 10, 8, 1000);
     auto l = loads({5, 4, 9});  // capacity 10: half is 5, so only worker 1 qualifies
