@@ -76,7 +76,9 @@ int Worker::start(std::string *why) {
     uv_timer_init(&loop_, &queue_timer_);
     uv_timer_init(&loop_, &drain_timer_);
     uv_timer_init(&loop_, &shed_timer_);
-    async_.data = deferred_.data = sweep_timer_.data = queue_timer_.data = drain_timer_.data = shed_timer_.data = this;
+    uv_timer_init(&loop_, &deadline_timer_);
+    async_.data = deferred_.data = sweep_timer_.data = queue_timer_.data = drain_timer_.data = shed_timer_.data =
+        deadline_timer_.data = this;
     uv_timer_start(&sweep_timer_, on_sweep, kSweepIntervalMs, kSweepIntervalMs);
     schedule_deferred();  // the first pass opens the warm connections
     try {
@@ -349,6 +351,48 @@ void Worker::on_sweep(uv_timer_t *t) {
     w->sample_busy();
 }
 
+void Worker::set_deadline(Session *s, int kind, uint64_t ms) {
+    clear_deadline(s);
+    s->deadline_due_ms = uv_now(&loop_) + ms;
+    s->deadline_kind = kind;
+    deadlines_[kind].push_back(s);  // the latest of its kind: the list stays in order
+    if (deadline_timer_due_ms_ == 0 || s->deadline_due_ms < deadline_timer_due_ms_) {
+        uv_timer_start(&deadline_timer_, on_deadline_timer, ms, 0);
+        deadline_timer_due_ms_ = s->deadline_due_ms;
+    }
+}
+
+void Worker::clear_deadline(Session *s) {
+    if (s->deadline_kind < 0) return;
+    deadlines_[s->deadline_kind].remove(s);
+    s->deadline_kind = -1;  // the timer may fire for nothing; it then runs to the next one
+}
+
+void Worker::arm_deadline_timer() {
+    uint64_t earliest = 0;
+    for (auto &list : deadlines_) {
+        if (Session *s = list.front()) earliest = earliest == 0 ? s->deadline_due_ms : std::min(earliest, s->deadline_due_ms);
+    }
+    deadline_timer_due_ms_ = earliest;
+    if (earliest == 0 || finished_) return;
+    const uint64_t now = uv_now(&loop_);
+    uv_timer_start(&deadline_timer_, on_deadline_timer, earliest > now ? earliest - now : 0, 0);
+}
+
+void Worker::on_deadline_timer(uv_timer_t *t) {
+    auto *w = static_cast<Worker *>(t->data);
+    const uint64_t now = uv_now(&w->loop_);
+    for (auto &list : w->deadlines_) {
+        // A handler may set a new deadline of this kind: it goes to the back, due later than now.
+        while (Session *s = list.front()) {
+            if (s->deadline_due_ms > now) break;
+            w->clear_deadline(s);
+            http_session::deadline_passed(s);
+        }
+    }
+    w->arm_deadline_timer();
+}
+
 void Worker::sample_busy() {
     const uint64_t now_ns = uv_hrtime();
     const uint64_t idle_ns = uv_metrics_idle_time(&loop_);
@@ -402,6 +446,7 @@ void Worker::finish() {
     uv_close(reinterpret_cast<uv_handle_t *>(&queue_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&drain_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&shed_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&deadline_timer_), nullptr);
     // Connections still connecting (warm ones) are closed by their own handles below.
     uv_walk(
         &loop_,

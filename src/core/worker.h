@@ -99,6 +99,10 @@ public:
     void session_started(Session *s);
     void session_closed(Session *s);
     // Puts a session into the waiting queue (false: the queue is full).
+    // A session's timeout of one kind (every deadline of a kind has the same length `ms`):
+    // O(1), and the worker's one deadline timer is touched only when the earliest changes.
+    void set_deadline(Session *s, int kind, uint64_t ms);
+    void clear_deadline(Session *s);
     bool enqueue_waiter(Session *s);
     void dequeue_waiter(Session *s);
     // A connection slot of some backend was released here: serve waiters, here and elsewhere.
@@ -122,6 +126,8 @@ private:
     static void on_async(uv_async_t *a);
     static void on_deferred(uv_idle_t *h);
     static void on_sweep(uv_timer_t *t);
+    static void on_deadline_timer(uv_timer_t *t);
+    void arm_deadline_timer();
     void sample_busy();  // sweep timer: refreshes busy_permille_
     static void on_queue_timer(uv_timer_t *t);
     static void on_drain_deadline(uv_timer_t *t);
@@ -174,6 +180,9 @@ private:
     BufferPool buffers_;
     IntrusiveList<Session, &Session::link> sessions_;
     IntrusiveList<Session, &Session::wait_link> waiters_;
+    IntrusiveList<Session, &Session::deadline_link> deadlines_[http_session::kDeadlineKinds];
+    uv_timer_t deadline_timer_{};
+    uint64_t deadline_timer_due_ms_ = 0;  // loop time it is set for; 0: not running
     WorkerCounters counters_;
     bool deferred_scheduled_ = false;
     bool draining_ = false;

@@ -264,41 +264,26 @@ void respond_error(Session *s, int status, const char *why) {
     if (s->state != Session::State::closing) update_reads(s);
 }
 
-// Each phase has a deadline (header, response, idle), and moving between them must not cost a
-// timer-heap operation per request. So the session's one timer runs to the earliest deadline
-// it was set for; a later deadline only moves deadline_ms, and an early firing re-arms for
-// what remains. Clearing a deadline leaves the timer to fire for nothing.
-void on_timer(uv_timer_t *t);
-
-void arm_timer(Session *s, int64_t ms) {
-    Session::HttpConn &c = s->httpc;
-    c.deadline_ms = uv_now(s->worker->loop()) + static_cast<uint64_t>(ms);
-    if (c.timer_due_ms == 0 || c.timer_due_ms > c.deadline_ms) {
-        uv_timer_start(&s->idle_timer, on_timer, static_cast<uint64_t>(ms), 0);
-        c.timer_due_ms = c.deadline_ms;
-    }
+// Each phase has a deadline (header, response, idle). They live in the worker's deadline lists,
+// one per kind, so that moving between phases costs no timer-heap operation and an idle
+// connection no timer of its own.
+void arm_timer(Session *s, int kind) {
+    const Settings &st = settings(s);
+    const int64_t ms = kind == kHeaderDeadline ? st.client_header_timeout
+                       : kind == kResponseDeadline ? st.response_timeout
+                                                   : st.client_idle_timeout;
+    s->worker->set_deadline(s, kind, static_cast<uint64_t>(ms));
 }
 
-void clear_deadline(Session *s) { s->httpc.deadline_ms = 0; }
+void clear_deadline(Session *s) { s->worker->clear_deadline(s); }
 
-// For good (an error answer, a tunnel that sets its own): the timer really stops.
-void stop_timer(Session *s) {
-    uv_timer_stop(&s->idle_timer);
-    s->httpc.deadline_ms = s->httpc.timer_due_ms = 0;
-}
+// For good (an error answer, a tunnel that sets its own).
+void stop_timer(Session *s) { s->worker->clear_deadline(s); }
 
-void on_timer(uv_timer_t *t) {
-    auto *s = static_cast<Session *>(t->data);
-    Session::HttpConn &c = s->httpc;
-    c.timer_due_ms = 0;
-    if (c.deadline_ms == 0) return;
-    uint64_t now = uv_now(s->worker->loop());
-    if (now < c.deadline_ms) {
-        uv_timer_start(t, on_timer, c.deadline_ms - now, 0);
-        c.timer_due_ms = c.deadline_ms;
-        return;
-    }
-    c.deadline_ms = 0;
+}  // namespace
+
+void deadline_passed(Session *s) {
+    if (s->state == Session::State::closing) return;
     switch (s->http ? s->http->phase : HttpState::Phase::idle) {
     case HttpState::Phase::idle: session::close(s, "client idle timeout"); break;
     case HttpState::Phase::head: respond_error(s, 408, "client_header_timeout"); break;
@@ -307,6 +292,7 @@ void on_timer(uv_timer_t *t) {
     }
 }
 
+namespace {
 
 void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
     Worker *w = static_cast<Worker *>(h->loop->data);
@@ -404,7 +390,7 @@ void process(Session *s) {
         if (h.phase == HttpState::Phase::exchange && h.req_done) break;  // pipelined: after the response
         if (h.phase == HttpState::Phase::idle) {
             h.phase = HttpState::Phase::head;
-            arm_timer(s, settings(s).client_header_timeout);
+            arm_timer(s, kHeaderDeadline);
         }
         const char *data = h.in->data + h.in_off;
         size_t avail = h.in->len - h.in_off;
@@ -660,7 +646,7 @@ void finish_exchange(Session *s) {
         return;
     }
     h.phase = HttpState::Phase::idle;
-    arm_timer(s, settings(s).client_idle_timeout);
+    arm_timer(s, kIdleDeadline);
     process(s);  // a pipelined request may be waiting in the input
     if (s->state != Session::State::closing && h.phase == HttpState::Phase::idle && !h.in) {
         give_back_state(s->http);  // idle between requests: nothing of the exchange is needed
@@ -672,7 +658,6 @@ void finish_exchange(Session *s) {
 }  // namespace
 
 void begin(Session *s) {
-    const Settings &st = settings(s);
     sockaddr_storage peer{};
     int len = sizeof peer;
     if (uv_tcp_getpeername(&s->client, reinterpret_cast<sockaddr *>(&peer), &len) == 0) {
@@ -685,7 +670,7 @@ void begin(Session *s) {
         if (!text.empty() && text.front() == '[') text = text.substr(1, text.size() - 2);
         s->httpc.client_ip = text;
     }
-    arm_timer(s, st.client_header_timeout);
+    arm_timer(s, kHeaderDeadline);
     update_reads(s);
 }
 
@@ -694,7 +679,7 @@ void attach(Session *s, PooledConn *conn) {
     conn->requests++;
     conn->on_read = on_backend_read;
     h.phase = HttpState::Phase::exchange;
-    arm_timer(s, settings(s).response_timeout);
+    arm_timer(s, kResponseDeadline);
     flush_to_backend(s);
     if (s->state == Session::State::closing) return;
     // More request body may be waiting in the input. When attach runs inside process() (an

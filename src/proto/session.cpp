@@ -36,6 +36,7 @@ void maybe_delete(Session *s) {
     if (s->open_handles == 0 && s->writes_pending == 0 && s->shutdowns_pending == 0) {
         if (is_http(*s->worker)) http_session::destroy(s);
         delete[] s->shutdown_reqs;
+        delete s->relay_timer;
         delete s;
     }
 }
@@ -92,10 +93,8 @@ void start(Worker &w, int fd) {
     s->t_start = uv_hrtime();
     s->worker = &w;
     s->client.data = s;
-    s->idle_timer.data = s;
     uv_tcp_init(w.loop(), &s->client);
-    uv_timer_init(w.loop(), &s->idle_timer);
-    s->open_handles = 2;
+    s->open_handles = 1;
     w.session_started(s);
     if (uv_tcp_open(&s->client, fd) != 0) {
         ::close(fd);
@@ -335,7 +334,8 @@ void close(Session *s, const char *why) {
         s->conn = nullptr;
     }
     uv_close(reinterpret_cast<uv_handle_t *>(&s->client), on_handle_closed);
-    uv_close(reinterpret_cast<uv_handle_t *>(&s->idle_timer), on_handle_closed);
+    if (s->relay_timer) uv_close(reinterpret_cast<uv_handle_t *>(s->relay_timer), on_handle_closed);
+    w.clear_deadline(s);
     w.session_closed(s);
 }
 

@@ -22,7 +22,12 @@ struct Session {
 
     Worker *worker = nullptr;
     uv_tcp_t client;
-    uv_timer_t idle_timer;
+    // http: the current phase's timeout, in one of the worker's deadline lists (no timer of
+    // its own: a libuv timer is 152 bytes, and an idle keep-alive client should cost little).
+    ListHook deadline_link;
+    uint64_t deadline_due_ms = 0;  // loop time
+    int deadline_kind = -1;
+    uv_timer_t *relay_timer = nullptr;  // tcp: idle_timeout, allocated when the relay starts
     // tcp relay half-closes: [0] toward the backend, [1] toward the client. Allocated on the
     // first one, so that sessions that never half-close (http) do not carry them.
     uv_shutdown_t *shutdown_reqs = nullptr;
@@ -65,8 +70,6 @@ struct Session {
     // gives back to its worker, so that idle keep-alive clients cost little memory).
     struct HttpConn {
         std::string client_ip;     // for X-Forwarded-For
-        uint64_t deadline_ms = 0;  // the current phase's timeout (loop time); 0: none
-        uint64_t timer_due_ms = 0; // when idle_timer is set to fire; 0: not running
         int requests = 0;          // requests begun on this connection (max_client_requests)
         bool reading = false;      // the client's read is armed
     } httpc;
@@ -124,6 +127,9 @@ void attach(Session *s, PooledConn *conn);  // the backend connection is ready
 
 // http mode.
 namespace http_session {
+// Deadline kinds: each has one length for the whole proxy, which keeps each list in order.
+enum Deadline : int { kHeaderDeadline = 0, kResponseDeadline = 1, kIdleDeadline = 2, kDeadlineKinds = 3 };
+void deadline_passed(Session *s);  // the worker's deadline timer: this session's came
 void begin(Session *s);
 void attach(Session *s, PooledConn *conn);
 void no_backend(Session *s, int status, const char *why);  // answer instead of closing silently

@@ -153,7 +153,15 @@ void attach(Session *s, PooledConn *conn) {
     session::report(s, true, "connected");  // tcp: reaching the backend is the request's success
     s->last_activity_ms = uv_now(w.loop());
     int64_t idle = w.shared().settings.idle_timeout;
-    if (idle > 0) uv_timer_start(&s->idle_timer, on_idle_timer, static_cast<uint64_t>(idle), 0);
+    if (idle > 0) {
+        if (!s->relay_timer) {  // (an upgraded http tunnel may come here with none yet)
+            s->relay_timer = new uv_timer_t;
+            uv_timer_init(w.loop(), s->relay_timer);
+            s->relay_timer->data = s;
+            s->open_handles++;
+        }
+        uv_timer_start(s->relay_timer, on_idle_timer, static_cast<uint64_t>(idle), 0);
+    }
     start_reading(client_stream(s), kUp);
     start_reading(backend_stream(s), kDown);
     if (IoBlock *early = conn->early) {  // a server-first greeting that arrived while idle
