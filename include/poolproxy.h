@@ -271,12 +271,13 @@ PP_API int pp_proxy_new(pp_proxy **out, const pp_config *cfg);
 
 /** Binds the listener, starts the workers and the acceptor, and returns once connections are
  *  being accepted. PP_EBIND names the address if it cannot be bound. A proxy starts once:
- *  start on a running or stopped proxy returns PP_ESTATE. Right after start every backend
- *  gets a connection (pool_min_idle of them, or with pool_min_idle 0 one from worker 0, kept
- *  in the pool and counted under pool_max), so that a backend that cannot be reached is
- *  reported at once, before a request finds out: a warning naming it and the reason, and
- *  PP_EVENT_BACKEND_DOWN. The proxy runs anyway (other backends serve; that one is retried).
- *  Callbacks run inside this call (log lines, events) may not stop or free the proxy. */
+ *  start on a running or stopped proxy returns PP_ESTATE. Every backend gets a connection
+ *  at start (pool_min_idle of them in the background; with pool_min_idle 0, one from worker 0,
+ *  kept in the pool and counted under pool_max, which this call waits for: at most
+ *  connect_timeout, and 1 s). So a backend that cannot be reached is reported before a
+ *  request finds out: a warning naming it and the reason, and PP_EVENT_BACKEND_DOWN. The proxy
+ *  runs anyway (other backends serve; that one is retried). Callbacks run inside this call
+ *  (log lines, events) may not stop or free the proxy. */
 PP_API int pp_proxy_start(pp_proxy *proxy);
 
 /** Stops accepting at once, lets sessions in flight finish for up to drain_ms milliseconds

@@ -16,8 +16,20 @@ constexpr uint64_t kRefillBackoffMs = 1000;
 constexpr uint64_t kDownMs = 1000;  // a backend that refused is skipped this long when others exist
 }  // namespace
 
-BackendPool::BackendPool(Worker &worker, Backend &backend, int64_t warm_share, bool probe_at_start)
-    : worker_(worker), backend_(backend), warm_share_(warm_share), probe_pending_(probe_at_start) {}
+BackendPool::BackendPool(Worker &worker, Backend &backend, int64_t warm_share, bool probe_at_start, bool counted)
+    : worker_(worker), backend_(backend), warm_share_(warm_share), probe_pending_(probe_at_start),
+      probe_counted_(probe_at_start && counted) {}
+
+void BackendPool::settle_probe(PooledConn *conn) {
+    if (conn) {
+        if (!conn->start_probe) return;
+        conn->start_probe = false;
+    }
+    if (probe_counted_) {
+        probe_counted_ = false;
+        worker_.shared().start_probes.fetch_sub(1, std::memory_order_release);
+    }
+}
 
 // The most recently used connection first: its state is warm in caches, and the least used
 // ones age at the front until pool_idle_timeout retires them, so the pool shrinks to the load.
@@ -69,6 +81,7 @@ void BackendPool::on_connect(uv_connect_t *req, int status) {
     if (conn->state == PooledConn::State::closing) return;  // timed out or drained meanwhile
     BackendPool &pool = *conn->pool;
     uv_timer_stop(&conn->timer);
+    if (status >= 0) pool.settle_probe(conn);  // (a failure settles it in close())
     if (status < 0) {
         pool.connect_failed(conn, uv_strerror(status));
         return;
@@ -220,6 +233,7 @@ void BackendPool::close_handles(PooledConn *conn) {
 }
 
 void BackendPool::close(PooledConn *conn) {
+    settle_probe(conn);
     if (conn->state == PooledConn::State::closing) return;
     close_handles(conn);
     // The slot is free as soon as the close is under way: the fd goes with this loop turn.
@@ -299,9 +313,20 @@ void BackendPool::refill() {
         // The connection stays pooled (the first request reuses it) and takes a slot under
         // pool_max like any other; a failed connect reports the backend down at once.
         probe_pending_ = false;
+        PooledConn *probe = nullptr;
         if (st.pool_max != 0 && idle_.empty() && warm_connecting_ == 0 && backend_.try_reserve(st.pool_max)) {
-            if (!open(nullptr)) return;
+            probe = open(nullptr);
+            if (!probe) {  // the connect could not even start (reported as a failure)
+                settle_probe(nullptr);
+                return;
+            }
+            probe->start_probe = true;
+        } else {
+            settle_probe(nullptr);
         }
+    } else if (probe_pending_) {
+        probe_pending_ = false;
+        settle_probe(nullptr);
     }
     if (warm_share_ == 0 || worker_.draining() || !backend_.takes_requests()) return;
     if (mono_ms() < refill_after_ms_) return;

@@ -32,6 +32,7 @@ struct PooledConn {
     Session *owner = nullptr;  // the session it was opened for or handed to
     State state = State::connecting;
     bool warm = false;  // opened ahead of demand and still connecting
+    bool start_probe = false;  // the start probe pp_proxy_start waits for (see BackendPool)
     uint64_t requests = 0;  // http: requests this connection has carried
     uint64_t created_ms = 0;
     uint64_t connect_start_ns = 0;  // uv_hrtime when the connect began (connect-time histogram)
@@ -67,8 +68,10 @@ struct PoolCounters {  // written by the owning worker only
 class BackendPool {
 public:
     // probe_at_start: open one connection when the worker starts even though warm_share is 0,
-    // so that a backend that cannot be reached is reported before a request finds out.
-    BackendPool(Worker &worker, Backend &backend, int64_t warm_share, bool probe_at_start);
+    // so that a backend that cannot be reached is reported before a request finds out. When
+    // counted, the pool settles Shared::start_probes once the probe connected or failed (or was
+    // not made), which pp_proxy_start waits for.
+    BackendPool(Worker &worker, Backend &backend, int64_t warm_share, bool probe_at_start, bool counted);
     BackendPool(const BackendPool &) = delete;
     BackendPool &operator=(const BackendPool &) = delete;
 
@@ -135,6 +138,8 @@ private:
     Backend &backend_;
     const int64_t warm_share_;
     bool probe_pending_;
+    bool probe_counted_;
+    void settle_probe(PooledConn *conn);  // conn nullptr: the probe was not made
     IntrusiveList<PooledConn, &PooledConn::link> idle_;
     int warm_connecting_ = 0;
     uint64_t refill_after_ms_ = 0;

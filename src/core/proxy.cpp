@@ -1,7 +1,9 @@
 #include "core/proxy.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/clock.h"
@@ -73,6 +75,10 @@ int Proxy::start(std::string *why) {
     }
     int rc = acceptor_->bind(why);
     if (rc != PP_OK) return rc;
+    const Settings &st = shared_->settings;
+    if (st.pool_min_idle == 0 && st.pool_max != 0) {
+        shared_->start_probes.store(static_cast<int>(shared_->backends.size()), std::memory_order_relaxed);
+    }
     for (auto &w : shared_->workers) {
         rc = w->start(why);
         if (rc != PP_OK) {
@@ -106,6 +112,10 @@ int Proxy::start(std::string *why) {
     // Callbacks run from here on (events, log lines) are inside pp_proxy_start: like those on
     // the proxy's own threads, they may not stop or free it.
     ThreadContext in_start(shared_.get());
+    // Every backend tried once before start returns, so that what the caller sees first (events,
+    // stats, the first clients) does not race the probes. Bounded by connect_timeout and 1 s.
+    const uint64_t probes_until = mono_ms() + static_cast<uint64_t>(std::min<int64_t>(st.connect_timeout, 1000));
+    while (shared_->start_probes.load(std::memory_order_acquire) > 0 && mono_ms() < probes_until) usleep(1000);
     // Names are resolved once running: each answer adds backends the way an embedder would.
     bool any_name = false;
     for (const BackendSpec &spec : shared_->settings.backends) any_name = any_name || spec.dynamic;

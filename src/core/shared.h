@@ -1,6 +1,7 @@
 // What the acceptor and every worker of one proxy share. Built before the threads start and
 // destroyed after they are joined; the fields that change while running are atomics.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -41,6 +42,8 @@ struct Shared {
     std::vector<std::unique_ptr<Worker>> workers;
     OverflowQueue overflow;
 
+    // Start probes (BackendPool) not settled yet: pp_proxy_start waits for them, bounded.
+    std::atomic<int> start_probes{0};
     SharedGauge open_connections;  // client connections open, for max_connections
     SharedGauge waiting;           // sessions waiting for a backend connection, all workers
     AcceptCounters accept;

@@ -34,9 +34,10 @@ void Worker::sync_backends() {
     // With no connection kept warm, worker 0 still opens one to each backend as it appears, so
     // that one which cannot be reached is reported at start (a warning and an event).
     const bool probe = shared_.settings.pool_min_idle == 0 && index_ == 0;
+    const bool at_start = !loop_ready_;  // pp_proxy_start waits for these probes
     for (size_t b = pools_.size(); b < shared_.backends.size(); b++) {
         Backend &backend = shared_.backends[b];
-        pools_.add(std::make_unique<BackendPool>(*this, backend, share, probe));
+        pools_.add(std::make_unique<BackendPool>(*this, backend, share, probe, at_start));
         lb_.add_backend(&backend);
     }
     for (size_t b = 0; b < pools_.size(); b++) {

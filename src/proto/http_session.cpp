@@ -344,7 +344,7 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     h.idempotent = is_idempotent(head.method);
     HeadRewrite rw;
     rw.add_forwarded = st.add_forwarded != 0;
-    rw.client_ip = s->httpc.client_ip;
+    rw.client_ip = s->peer_ip();
     rw.via = st.via ? "poolproxy" : "";
     rw.keep_alive = true;  // toward the backend we always ask to keep the connection
     rw.keep_upgrade = head.upgrade;  // a protocol switch is the backend's to accept or refuse
@@ -358,7 +358,7 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     h.resp.collect_body(false);
     h.resp_any = h.resp_head_sent = h.resp_in_body = false;
     s->retries_used = 0;
-    s->failed.clear();  // each request may use every backend again (the capacity stays)
+    s->clear_failed();  // each request may use every backend again
     h.phase = HttpState::Phase::waiting;
     clear_deadline(s);
 }
@@ -485,7 +485,7 @@ void backend_failed(Session *s, const char *why) {
         size_t others = 0;
         const size_t backends = s->worker->lb().size();
         for (size_t i = 0; i < backends; i++) others += (!s->has_failed(i) && static_cast<int>(i) != s->backend_id);
-        if (others > 0) s->mark_failed(static_cast<size_t>(s->backend_id), backends);
+        if (others > 0) s->mark_failed(static_cast<size_t>(s->backend_id));
         session::close_conn(s, true);
         h.phase = HttpState::Phase::waiting;
         h.pending.clear();
@@ -658,18 +658,6 @@ void finish_exchange(Session *s) {
 }  // namespace
 
 void begin(Session *s) {
-    sockaddr_storage peer{};
-    int len = sizeof peer;
-    if (uv_tcp_getpeername(&s->client, reinterpret_cast<sockaddr *>(&peer), &len) == 0) {
-        Address a;
-        a.storage = peer;
-        std::string text = a.to_string();
-        // "1.2.3.4:5678" or "[::1]:5678" -> the address alone
-        size_t colon = text.rfind(':');
-        text = text.substr(0, colon);
-        if (!text.empty() && text.front() == '[') text = text.substr(1, text.size() - 2);
-        s->httpc.client_ip = text;
-    }
     arm_timer(s, kHeaderDeadline);
     update_reads(s);
 }

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pp {
@@ -137,7 +138,7 @@ bool is_idempotent(const std::string &method);
 // Options for rewriting a head on its way through the proxy.
 struct HeadRewrite {
     bool add_forwarded = true;  // X-Forwarded-For / X-Forwarded-Proto on requests
-    std::string client_ip;      // appended to X-Forwarded-For
+    std::string_view client_ip; // appended to X-Forwarded-For
     std::string proto = "http";
     std::string via;            // "" = no Via; else e.g. "poolproxy"
     bool keep_alive = true;     // what this hop should say about the connection

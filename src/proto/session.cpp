@@ -61,7 +61,7 @@ void request_done(Session *s, const char *method, const char *target, int status
     e.backend_id = s->backend_id;
     std::string backend = s->backend_id >= 0 ? s->worker->pool(static_cast<size_t>(s->backend_id)).backend().name : "";
     e.backend = backend.c_str();
-    e.client = s->client_addr.c_str();
+    e.client = s->peer.c_str();
     e.method = method;
     e.target = target;
     e.status = status;
@@ -102,13 +102,18 @@ void start(Worker &w, int fd) {
         return;
     }
     uv_tcp_nodelay(&s->client, 1);
-    if (w.shared().logger.access_enabled()) {  // read now: once the client is gone it cannot be
+    if (is_http(w) || w.shared().logger.access_enabled()) {  // read now: once the client is gone it cannot be
         sockaddr_storage peer{};
         int len = sizeof peer;
         if (uv_tcp_getpeername(&s->client, reinterpret_cast<sockaddr *>(&peer), &len) == 0) {
             Address a;
             a.storage = peer;
-            s->client_addr = a.to_string();
+            s->peer = a.to_string();
+            // "1.2.3.4:5678" or "[::1]:5678": the address alone, for X-Forwarded-For
+            const size_t colon = s->peer.rfind(':');
+            const bool v6 = !s->peer.empty() && s->peer.front() == '[';
+            s->peer_ip_off = v6 ? 1 : 0;
+            s->peer_ip_len = static_cast<uint8_t>(colon == std::string::npos ? 0 : colon - (v6 ? 2 : 0));
         }
     }
     if (is_http(w)) http_session::begin(s);
@@ -126,7 +131,9 @@ bool try_acquire(Session *s) {
     // within this attempt (the worker's scratch set, reused to allocate nothing).
     std::vector<bool> &skip = w.lb_scratch();
     skip.assign(w.lb().size(), false);
-    for (size_t b = 0; b < s->failed.size() && b < skip.size(); b++) skip[b] = s->failed[b];
+    if (s->failed_low != 0 || s->failed_high) {
+        for (size_t b = 0; b < skip.size(); b++) skip[b] = s->has_failed(b);
+    }
     bool any_full = false;
     const uint64_t now = mono_ms();
     if (!s->t_acquire) s->t_acquire = uv_hrtime();
@@ -189,7 +196,7 @@ bool try_acquire(Session *s) {
         leave_backend(s);
         s->backend_id = -1;
         s->state = Session::State::acquiring;
-        s->mark_failed(b, skip.size());
+        s->mark_failed(b);
         skip[b] = true;
     }
     if (any_full) {
@@ -258,7 +265,7 @@ void on_connect_failed(Session *s, int backend_id) {
     s->conn = nullptr;
     s->backend_id = -1;
     s->state = Session::State::acquiring;
-    s->mark_failed(static_cast<size_t>(backend_id), w.lb().size());
+    s->mark_failed(static_cast<size_t>(backend_id));
     if (s->retries_used >= w.settings().retries) {
         give_up(s, 503, "backend connect failed, no retry left");
         return;

@@ -5,7 +5,9 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/backend.h"
@@ -35,12 +37,25 @@ struct Session {
     int backend_id = -1;
     State state = State::acquiring;
     // Backends that failed for this session (the current request, in http mode): not tried
-    // again. Empty until one fails, so that a session that never sees a failure allocates nothing.
-    std::vector<bool> failed;
-    bool has_failed(size_t b) const { return b < failed.size() && failed[b]; }
-    void mark_failed(size_t b, size_t backends) {
-        if (failed.size() < backends) failed.resize(backends, false);
-        failed[b] = true;
+    // again. Ids below 64 in a mask; the rest, rare, in a set allocated on the first such failure.
+    uint64_t failed_low = 0;
+    std::unique_ptr<std::vector<bool>> failed_high;
+    bool has_failed(size_t b) const {
+        if (b < 64) return (failed_low >> b) & 1u;
+        return failed_high && b - 64 < failed_high->size() && (*failed_high)[b - 64];
+    }
+    void mark_failed(size_t b) {
+        if (b < 64) {
+            failed_low |= uint64_t{1} << b;
+            return;
+        }
+        if (!failed_high) failed_high = std::make_unique<std::vector<bool>>();
+        if (failed_high->size() <= b - 64) failed_high->resize(b - 63, false);
+        (*failed_high)[b - 64] = true;
+    }
+    void clear_failed() {
+        failed_low = 0;
+        if (failed_high) failed_high->clear();
     }
     uint64_t wait_since_ms = 0;
     uint64_t last_activity_ms = 0;
@@ -65,11 +80,15 @@ struct Session {
     uint64_t queue_wait_ns = 0;
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;
-    std::string client_addr;  // "ip:port", kept only when access logging is on
+    // The client's "ip:port" ("[ip]:port" for IPv6), read once at accept: in http mode (for
+    // X-Forwarded-For) and when access logging is on; peer_ip() is the address alone.
+    std::string peer;
+    uint8_t peer_ip_off = 0;
+    uint8_t peer_ip_len = 0;
+    std::string_view peer_ip() const { return std::string_view(peer).substr(peer_ip_off, peer_ip_len); }
     // http mode: what outlives one exchange (the rest is in `http`, which an idle connection
     // gives back to its worker, so that idle keep-alive clients cost little memory).
     struct HttpConn {
-        std::string client_ip;     // for X-Forwarded-For
         int requests = 0;          // requests begun on this connection (max_client_requests)
         bool reading = false;      // the client's read is armed
     } httpc;
