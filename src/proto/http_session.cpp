@@ -71,7 +71,7 @@ namespace http_session {
 namespace {
 
 constexpr size_t kHighWater = 256 * 1024;
-constexpr size_t kSpareStates = 256;  // exchange states a worker keeps for reuse, at most
+constexpr size_t kSpareStates = 64;  // exchange states a worker keeps for reuse, at most
 
 // Exchange states given back by idle connections, per worker thread (each worker serves one
 // proxy, so every state here was built with that proxy's limits). An idle keep-alive client

@@ -35,8 +35,7 @@ void give_up(Session *s, int status, const char *why) {
 void maybe_delete(Session *s) {
     if (s->open_handles == 0 && s->writes_pending == 0 && s->shutdowns_pending == 0) {
         if (is_http(*s->worker)) http_session::destroy(s);
-        delete[] s->shutdown_reqs;
-        delete s->relay_timer;
+        delete s->relay;
         delete s;
     }
 }
@@ -341,7 +340,7 @@ void close(Session *s, const char *why) {
         s->conn = nullptr;
     }
     uv_close(reinterpret_cast<uv_handle_t *>(&s->client), on_handle_closed);
-    if (s->relay_timer) uv_close(reinterpret_cast<uv_handle_t *>(s->relay_timer), on_handle_closed);
+    if (s->relay && s->relay->timer_open) uv_close(reinterpret_cast<uv_handle_t *>(&s->relay->idle_timer), on_handle_closed);
     w.clear_deadline(s);
     w.session_closed(s);
 }

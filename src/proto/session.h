@@ -19,23 +19,27 @@ class Worker;
 struct PooledConn;
 struct HttpState;
 
+// What only a tcp relay needs (tcp mode, and an http connection upgraded to a tunnel),
+// allocated when it first does.
+struct RelayExtras {
+    uv_timer_t idle_timer;      // idle_timeout
+    bool timer_open = false;    // initialized (a handle the session must close)
+    uv_shutdown_t shutdown[2];  // half-closes: [0] toward the backend, [1] toward the client
+};
+
+// Laid out with the small fields together: an idle keep-alive client costs its Session and
+// little else, so every padding byte counts (bench/idle_memory.py).
 struct Session {
-    enum class State { acquiring, connecting, relaying, closing };
+    enum class State : uint8_t { acquiring, connecting, relaying, closing };
 
     Worker *worker = nullptr;
     uv_tcp_t client;
     // http: the current phase's timeout, in one of the worker's deadline lists (no timer of
-    // its own: a libuv timer is 152 bytes, and an idle keep-alive client should cost little).
+    // its own: a libuv timer is 152 bytes).
     ListHook deadline_link;
     uint64_t deadline_due_ms = 0;  // loop time
-    int deadline_kind = -1;
-    uv_timer_t *relay_timer = nullptr;  // tcp: idle_timeout, allocated when the relay starts
-    // tcp relay half-closes: [0] toward the backend, [1] toward the client. Allocated on the
-    // first one, so that sessions that never half-close (http) do not carry them.
-    uv_shutdown_t *shutdown_reqs = nullptr;
+    RelayExtras *relay = nullptr;
     PooledConn *conn = nullptr;
-    int backend_id = -1;
-    State state = State::acquiring;
     // Backends that failed for this session (the current request, in http mode): not tried
     // again. Ids below 64 in a mask; the rest, rare, in a set allocated on the first such failure.
     uint64_t failed_low = 0;
@@ -59,18 +63,6 @@ struct Session {
     }
     uint64_t wait_since_ms = 0;
     uint64_t last_activity_ms = 0;
-    int open_handles = 0;
-    int writes_pending = 0;
-    int shutdowns_pending = 0;
-    bool client_eof = false;
-    bool backend_eof = false;
-    bool client_read_paused = false;
-    bool backend_read_paused = false;
-    bool reused_conn = false;      // the connection came from the idle pool
-    bool probe = false;            // the request is a half-open breaker's probe: report its outcome
-    int retries_used = 0;          // of the `retries` option, for the current request
-    bool holds_request_slot = false;  // counted in its backend's requests_in_flight
-    int pending_backend = -1;         // waiting, counted in this backend's pending
     // Access-log timing (uv_hrtime ns): when the current request (tcp: session) began, when it
     // started waiting for / opening a connection, when the connection was ready.
     uint64_t t_start = 0;
@@ -83,18 +75,34 @@ struct Session {
     // The client's "ip:port" ("[ip]:port" for IPv6), read once at accept: in http mode (for
     // X-Forwarded-For) and when access logging is on; peer_ip() is the address alone.
     std::string peer;
+    std::string_view peer_ip() const { return std::string_view(peer).substr(peer_ip_off, peer_ip_len); }
+    HttpState *http = nullptr;     // http mode, while an exchange (or its input) is under way
+    ListHook link;       // in the worker's session list
+    ListHook wait_link;  // in the worker's waiting queue
+
+    int backend_id = -1;
+    int writes_pending = 0;
+    int pending_backend = -1;      // waiting, counted in this backend's pending
+    int16_t open_handles = 0;
+    int16_t retries_used = 0;      // of the `retries` option, for the current request
+    int8_t shutdowns_pending = 0;
+    int8_t deadline_kind = -1;
+    State state = State::acquiring;
     uint8_t peer_ip_off = 0;
     uint8_t peer_ip_len = 0;
-    std::string_view peer_ip() const { return std::string_view(peer).substr(peer_ip_off, peer_ip_len); }
+    bool client_eof = false;
+    bool backend_eof = false;
+    bool client_read_paused = false;
+    bool backend_read_paused = false;
+    bool reused_conn = false;      // the connection came from the idle pool
+    bool probe = false;            // the request is a half-open breaker's probe: report its outcome
+    bool holds_request_slot = false;  // counted in its backend's requests_in_flight
     // http mode: what outlives one exchange (the rest is in `http`, which an idle connection
     // gives back to its worker, so that idle keep-alive clients cost little memory).
     struct HttpConn {
         int requests = 0;          // requests begun on this connection (max_client_requests)
         bool reading = false;      // the client's read is armed
     } httpc;
-    HttpState *http = nullptr;     // http mode, while an exchange (or its input) is under way
-    ListHook link;       // in the worker's session list
-    ListHook wait_link;  // in the worker's waiting queue
 };
 
 // What the worker and the pools call, whatever the mode.

@@ -115,8 +115,8 @@ void on_read(Session *s, ssize_t nread, const uv_buf_t *buf, int dir) {
     // Half-close: pass the EOF on with a shutdown once what was read is written.
     uv_stream_t *from = dir == kUp ? client_stream(s) : backend_stream(s);
     uv_stream_t *to = dir == kUp ? backend_stream(s) : client_stream(s);
-    if (!s->shutdown_reqs) s->shutdown_reqs = new uv_shutdown_t[2];
-    uv_shutdown_t *req = &s->shutdown_reqs[dir == kUp ? 0 : 1];
+    if (!s->relay) s->relay = new RelayExtras;
+    uv_shutdown_t *req = &s->relay->shutdown[dir == kUp ? 0 : 1];
     uv_read_stop(from);
     (dir == kUp ? s->client_eof : s->backend_eof) = true;
     req->data = s;
@@ -154,13 +154,14 @@ void attach(Session *s, PooledConn *conn) {
     s->last_activity_ms = uv_now(w.loop());
     int64_t idle = w.shared().settings.idle_timeout;
     if (idle > 0) {
-        if (!s->relay_timer) {  // (an upgraded http tunnel may come here with none yet)
-            s->relay_timer = new uv_timer_t;
-            uv_timer_init(w.loop(), s->relay_timer);
-            s->relay_timer->data = s;
+        if (!s->relay) s->relay = new RelayExtras;
+        if (!s->relay->timer_open) {
+            uv_timer_init(w.loop(), &s->relay->idle_timer);
+            s->relay->idle_timer.data = s;
+            s->relay->timer_open = true;
             s->open_handles++;
         }
-        uv_timer_start(s->relay_timer, on_idle_timer, static_cast<uint64_t>(idle), 0);
+        uv_timer_start(&s->relay->idle_timer, on_idle_timer, static_cast<uint64_t>(idle), 0);
     }
     start_reading(client_stream(s), kUp);
     start_reading(backend_stream(s), kDown);
