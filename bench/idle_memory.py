@@ -8,7 +8,6 @@ Not a test: a number for docs/BENCHMARKS.md.
 """
 import argparse
 import os
-import re
 import resource
 import selectors
 import socket
@@ -17,14 +16,11 @@ import sys
 import tempfile
 import time
 
+from benchlib import free_port, rss_kib, wait_port
+
 BODY = b"x" * 120
 
 
-def rss_kib(pids):
-    total = 0
-    for pid in pids:
-        total += int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read()).group(1))
-    return total
 
 
 def children(pid):
@@ -34,22 +30,8 @@ def children(pid):
         return []
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("idle_memory: nothing listens on %d" % port)
 
 
 def hold(port, n):

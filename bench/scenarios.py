@@ -19,31 +19,17 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
 import tempfile
 import time
+
+from benchlib import free_port, wait_port
 
 BODY = "x" * 120
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("scenarios: nothing listens on %d" % port)
 
 
 def stats(admin):

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_proxy import FAILED, PASSED, Backend, check, stop_and_check  # noqa: E402  (backend, tally)
+from http_proxy import FAILED, PASSED, Backend, check, read_to_end, stop_and_check  # noqa: E402
 
 CLI = sys.argv[1]
 
@@ -71,19 +71,6 @@ def get_ok(port, path="/ok", timeout=5):
         return False
 
 
-def read_all(s, limit=5):
-    s.settimeout(limit)
-    out = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
-    except (socket.timeout, ConnectionResetError):
-        pass
-    return out
-
 
 def slowloris(be):
     px = Proxy(be.port, "--client-header-timeout", "1s")
@@ -104,7 +91,7 @@ def slowloris(be):
                     continue
                 except OSError:
                     break
-            got += read_all(s, 3)
+            got += read_to_end(s, 3)
             s.close()
             answers.append(got)
 
@@ -135,7 +122,7 @@ def endless_body(be):
                 sent += 65536
         except OSError:
             pass  # refused: the proxy answered and closed
-        out = read_all(s, 5)
+        out = read_to_end(s, 5)
         s.close()
         check(out.startswith(b"HTTP/1.1 413 "), "endless chunked body -> 413 (%r)" % out[:40])
         check(sent <= 16 * 1024 * 1024, "the proxy stopped reading it early (%d MiB sent)" % (sent >> 20))

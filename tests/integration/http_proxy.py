@@ -140,9 +140,9 @@ def stop_and_check(p):
     check(p.returncode == 0, "proxy drained and exited cleanly (status %d)" % p.returncode)
 
 
-def raw(port, data, timeout=10):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(data)
+def read_to_end(s, timeout=10):
+    """Everything the peer sends until it closes (or resets), or until timeout passes."""
+    s.settimeout(timeout)
     out = b""
     try:
         while True:
@@ -150,8 +150,15 @@ def raw(port, data, timeout=10):
             if not d:
                 break
             out += d
-    except socket.timeout:
+    except (socket.timeout, ConnectionResetError):
         pass
+    return out
+
+
+def raw(port, data, timeout=10):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    out = read_to_end(s, timeout)
     s.close()
     return out
 
