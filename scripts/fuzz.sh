@@ -4,8 +4,9 @@
 # build-fuzz/corpus, never into the repo). A crash, a leak, a sanitizer report or a failed
 # property stops the run with the input saved as build-fuzz/crash-*.
 #   sh scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      default: 20 s, every target
-# FUZZ_SEED=N fixes libFuzzer's seed (the test command uses 1, so a run explores the same inputs
-# each time from the same corpus); unset, every run explores anew.
+# FUZZ_SEED=N fixes libFuzzer's seed and FUZZ_RUNS=N bounds the inputs per target (the test
+# command sets both, so that a run from the same corpus tries the same inputs on any machine;
+# SECONDS stays the cap); unset, every run explores anew for SECONDS.
 set -eu
 cd "$(dirname "$0")/.."
 SECS="${1:-20}"
@@ -24,14 +25,14 @@ for t in $TARGETS; do
     set +e
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         "build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$SECS" -timeout=30 -rss_limit_mb=2048 \
-        -max_len=16384 -print_final_stats=1 -artifact_prefix="build-fuzz/crash-$t-" ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
+        -max_len=16384 -print_final_stats=1 -artifact_prefix="build-fuzz/crash-$t-" ${FUZZ_SEED:+-seed=$FUZZ_SEED} ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} \
         "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
     set -e
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
     if [ "$rc" -eq 0 ]; then
-        echo "fuzz $t: ${runs:-?} inputs in ${SECS} s, $cov, no finding"
+        echo "fuzz $t: ${runs:-?} inputs (at most ${SECS} s), $cov, no finding"
     else
         echo "fuzz $t: FINDING (exit $rc), see $log"
         grep -E "ERROR|SUMMARY|fuzz_|==[0-9]+==" "$log" | head -20

@@ -8,9 +8,10 @@
 #   5. the Rust binding: cargo test, cargo clippy -D warnings, cargo fmt --check
 #   6. the ABI against abi/libpoolproxy.so.1.abi; the Debian packages: built, lintian, installed
 #      with apt (by file and by name from a local apt repository), the autopkgtest smoke test
-#   7. valgrind memcheck over the cmocka suites; every libFuzzer target for FUZZ_SECONDS (20)
-#      from the seed corpus (ctest already replays the corpus in all three builds); a short
-#      soak (SOAK_SECONDS, 20) with 1,000 idle and churning clients and backend restarts
+#   7. valgrind memcheck over the cmocka suites; every libFuzzer target for FUZZ_RUNS inputs
+#      (400,000; at most FUZZ_SECONDS, 30) with a fixed seed from the seed corpus (ctest already
+#      replays the corpus in all three builds); a short soak (SOAK_SECONDS, 20) with 1,000 idle
+#      and churning clients and backend restarts
 # Ends with one summary line "N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
@@ -93,10 +94,10 @@ count_go() {
 # The bindings build against the plain build tree (its uninstalled poolproxy.pc has an rpath).
 export PKG_CONFIG_PATH="$(pwd)/build/pkgconfig"
 
-echo "==> fuzz (libFuzzer, ${FUZZ_SECONDS:-20} s per target) and soak (${SOAK_SECONDS:-20} s)"
+echo "==> fuzz (libFuzzer, ${FUZZ_RUNS:-400000} inputs or ${FUZZ_SECONDS:-30} s per target) and soak (${SOAK_SECONDS:-20} s)"
 CHECK_TAIL=6
-export FUZZ_SEED="${FUZZ_SEED:-1}"
-check "fuzz (6 libFuzzer targets, ASan+UBSan, no finding)" sh scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+export FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_RUNS="${FUZZ_RUNS:-400000}"
+check "fuzz (6 libFuzzer targets, ASan+UBSan, no finding)" sh scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 CHECK_TAIL=12
 check "soak (1,000 idle + busy + churning clients, backends restarted)" \
     python3 tests/soak/soak.py build/poolproxy --seconds "${SOAK_SECONDS:-20}" --idle 1000

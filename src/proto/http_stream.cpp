@@ -183,6 +183,10 @@ int HttpStream::on_headers_complete(llhttp_t *p) {
     if (h.http_major != 1 || h.http_minor > 1) {
         return s.reject(s.role_ == Role::request ? 505 : 502, "HTTP version other than 1.0 or 1.1");
     }
+    // Three digits (RFC 9110 15): llhttp 8 takes "HTTP/1.0 1" for status 1, an interim answer.
+    if (s.role_ == Role::response && (h.status < 100 || h.status > 599)) {
+        return s.reject(502, "status code outside 100..599");
+    }
     // Transfer-Encoding: exactly one field, exactly "chunked", or the message is refused. llhttp 8
     // misses chunked behind a trailing HTAB ("chunked\t": a response body then runs to the
     // close) which the next hop reads as chunked once trimmed, and lets "chunked" twice through
@@ -335,6 +339,9 @@ bool is_hop_by_hop(const std::string &name) {
     }
 }
 
+// The fields that frame the body as the proxy forwards it (RFC 9112 6).
+bool is_framing(const std::string &name) { return is(name, "content-length") || is(name, "transfer-encoding"); }
+
 // Is `name` one of the comma-separated tokens of any Connection field? Scanned in place:
 // rewriting a head allocates nothing.
 bool named_by_connection(const std::string &name, const HttpHead &head) {
@@ -378,7 +385,10 @@ void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std
             append_field(out, h.name, h.value);
             continue;
         }
-        if (is_hop_by_hop(h.name) || named_by_connection(h.name, head)) continue;
+        // A Connection header may name framing fields too; dropping those would make the next
+        // hop frame the message differently (a body taken for the next request). The proxy
+        // forwards the body as framed, so the framing fields always go with it.
+        if (is_hop_by_hop(h.name) || (named_by_connection(h.name, head) && !is_framing(h.name))) continue;
         if (rw.drop_transfer_encoding && is(h.name, "transfer-encoding")) continue;
         if (forwarded && is(h.name, "x-forwarded-proto")) continue;  // ours replaces it
         if (forwarded && is(h.name, "x-forwarded-for")) {

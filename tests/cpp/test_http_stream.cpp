@@ -261,6 +261,13 @@ TEST(Http, ResponseTransferEncodingNotChunkedIs502) {
     }
 }
 
+TEST(Http, StatusOutsideThreeDigitsIs502) {
+    for (const char *wire : {"HTTP/1.0 1\r\n\r\n", "HTTP/1.1 99 X\r\n\r\n", "HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n"}) {
+        Parsed p = parse(kResp, wire);
+        EXPECT_EQ(p.error_status, 502) << wire;
+    }
+}
+
 TEST(Http, InvalidResponseIs502) {
     EXPECT_EQ(parse(kResp, "HTTP/1.1 abc OK\r\n\r\n").error_status, 502);
     EXPECT_EQ(parse(kResp, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").error_status, 502);
@@ -287,6 +294,24 @@ TEST(HttpRewrite, RequestDropsHopByHopAndAddsForwarding) {
               "Accept: */*\r\n"
               "X-Forwarded-Proto: http\r\n"
               "\r\n");
+}
+
+// Found by fuzz_http_response: a Connection header naming a framing field. Dropping
+// Content-Length here would make the backend take the body for the next request.
+TEST(HttpRewrite, ConnectionNeverDropsFramingFields) {
+    Parsed p = parse(kReq, "POST / HTTP/1.1\r\nHost: a\r\nConnection: content-length, x-hop\r\nX-Hop: 1\r\n"
+                           "Content-Length: 5\r\n\r\nhello");
+    ASSERT_EQ(p.error_status, 0) << p.error;
+    HeadRewrite rw;
+    rw.add_forwarded = false;
+    std::string out;
+    pp::write_request_head(p.heads[0], rw, &out);
+    EXPECT_EQ(out, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+    Parsed r = parse(kResp, "HTTP/1.1 200 OK\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    ASSERT_EQ(r.error_status, 0) << r.error;
+    out.clear();
+    pp::write_response_head(r.heads[0], rw, &out);
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
 TEST(HttpRewrite, ForwardingCanBeSwitchedOff) {
