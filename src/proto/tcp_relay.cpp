@@ -76,25 +76,38 @@ void start_reading(uv_stream_t *stream, int dir) {
     uv_read_start(stream, on_alloc, dir == kUp ? on_client_read : on_backend_read);
 }
 
-// Writes one block to the other side; pauses the reading side when the target backs up.
+// Writes one block to the other side; pauses the reading side when the target backs up. The
+// socket is tried at once: usually it takes everything, which costs no write request, no
+// callback and no epoll change (as in http mode). Only what it does not take is queued.
 void relay(Session *s, IoBlock *b, size_t len, int dir) {
     uv_stream_t *to = dir == kUp ? backend_stream(s) : client_stream(s);
     uv_stream_t *from = dir == kUp ? client_stream(s) : backend_stream(s);
+    WorkerCounters &c = s->worker->counters();
+    (dir == kUp ? c.bytes_up : c.bytes_down).add(len);
+    (dir == kUp ? s->bytes_in : s->bytes_out) += len;
+    s->last_activity_ms = uv_now(s->worker->loop());
     b->owner = s;
     b->direction = dir;
     b->len = len;
     uv_buf_t out = uv_buf_init(b->data, static_cast<unsigned>(len));
-    int rc = uv_write(&b->req, to, &out, 1, on_write);
+    int rc = uv_try_write(to, &out, 1);  // UV_EAGAIN while earlier writes are still queued
+    if (rc == static_cast<int>(len)) {
+        s->worker->buffers().put(b);
+        return;
+    }
+    if (rc < 0 && rc != UV_EAGAIN) {
+        s->worker->buffers().put(b);
+        session::close(s, uv_strerror(rc));
+        return;
+    }
+    if (rc > 0) out = uv_buf_init(b->data + rc, static_cast<unsigned>(len - static_cast<size_t>(rc)));
+    rc = uv_write(&b->req, to, &out, 1, on_write);
     if (rc != 0) {
         s->worker->buffers().put(b);
         session::close(s, uv_strerror(rc));
         return;
     }
     s->writes_pending++;
-    WorkerCounters &c = s->worker->counters();
-    (dir == kUp ? c.bytes_up : c.bytes_down).add(len);
-    (dir == kUp ? s->bytes_in : s->bytes_out) += len;
-    s->last_activity_ms = uv_now(s->worker->loop());
     if (to->write_queue_size > kHighWater) {
         uv_read_stop(from);
         (dir == kUp ? s->client_read_paused : s->backend_read_paused) = true;
