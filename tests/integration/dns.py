@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_proxy import FAILED, PASSED, check  # noqa: E402  (same directory)
+from http_proxy import FAILED, PASSED, check, stop_and_check  # noqa: E402  (same directory)
 from resilience import Faulty, get  # noqa: E402
 
 CLI, SHIM = sys.argv[1], sys.argv[2]
@@ -95,13 +95,7 @@ def main():
     answer("svc.pp-test 127.0.0.3 127.0.0.4\n")
     check(wait_for(r"dns: svc\.pp-test:%d resolves again" % port), "its recovery is reported")
 
-    p.terminate()
-    try:
-        p.wait(15)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    check(p.returncode == 0, "proxy drained and exited cleanly (status %d)" % p.returncode)
+    stop_and_check(p)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
 

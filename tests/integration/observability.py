@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_proxy import Backend, FAILED, PASSED, check  # noqa: E402  (same directory)
+from http_proxy import Backend, FAILED, PASSED, check, stop_and_check  # noqa: E402  (same directory)
 
 CLI = sys.argv[1]
 PROMTOOL_CACHE = "/var/cache/poolproxy-test/prometheus/usr/bin/promtool"
@@ -144,13 +144,7 @@ def main():
         check(sum(1 for m in parsed if m.group(2) == "HEAD") == CLIENTS, "HEAD lines = HEAD requests")
         check(sum(1 for m in parsed if m.group(6) == "1") >= n - 4, "lines say reused=1 for pooled connections")
 
-    p.terminate()
-    try:
-        p.wait(15)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    check(p.returncode == 0, "proxy drained and exited cleanly (status %d)" % p.returncode)
+    stop_and_check(p)
     shutil.rmtree(work, ignore_errors=True)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0

@@ -17,7 +17,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_proxy import FAILED, PASSED, check  # noqa: E402  (same directory)
+from http_proxy import FAILED, PASSED, check, stop_and_check  # noqa: E402  (same directory)
 from resilience import Faulty  # noqa: E402
 
 CLI = sys.argv[1]
@@ -122,13 +122,7 @@ def main():
     check(load.ok > 100 and not load.failed, "%d requests across two reloads, none failed %s" %
           (load.ok, load.failed[:5]))
     check(load.reconnects == 0, "no client connection was dropped (%d reconnects)" % load.reconnects)
-    p.terminate()
-    try:
-        p.wait(15)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    check(p.returncode == 0, "proxy drained and exited cleanly (status %d)" % p.returncode)
+    stop_and_check(p)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
 
