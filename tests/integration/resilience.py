@@ -18,7 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_proxy import Backend, FAILED, PASSED, check  # noqa: E402  (same directory)
+from http_proxy import Backend, FAILED, PASSED, check, stop_and_check  # noqa: E402  (same directory)
 
 CLI = sys.argv[1]
 
@@ -133,13 +133,7 @@ class Proxy:
         return next(b for b in self.stats()["backends"] if b["address"] == "127.0.0.1:%d" % port)
 
     def stop(self):
-        self.p.terminate()
-        try:
-            self.p.wait(15)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-        check(self.p.returncode == 0, "proxy drained and exited cleanly (status %d)" % self.p.returncode)
+        stop_and_check(self.p)
 
 
 def get(port, path="/", timeout=10):
