@@ -71,18 +71,20 @@ def drain(socks):
 
 def measure(name, cmd, port, n, backend_port, workdir):
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port)
-    pids = [p.pid] + children(p.pid)
-    socks = hold(port, 20)  # warm: first allocations (buffers, pools) out of the way
-    time.sleep(0.5)
-    before = rss_kib(pids)
-    socks += hold(port, n)
-    time.sleep(1)
-    after = rss_kib(pids)
-    for s in socks:
-        s.close()
-    p.terminate()
-    p.wait(10)
+    try:
+        wait_port(port)
+        pids = [p.pid] + children(p.pid)
+        socks = hold(port, 20)  # warm: first allocations (buffers, pools) out of the way
+        time.sleep(0.5)
+        before = rss_kib(pids)
+        socks += hold(port, n)
+        time.sleep(1)
+        after = rss_kib(pids)
+        for s in socks:
+            s.close()
+    finally:  # also when a wait gives up: no proxy is left running
+        p.terminate()
+        p.wait(10)
     per = (after - before) * 1024 / n
     print("%-10s %6d idle keep-alive connections: RSS %d -> %d KiB, %.0f bytes per connection" %
           (name, n, before, after, per), flush=True)
