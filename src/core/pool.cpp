@@ -309,24 +309,18 @@ void BackendPool::adopt_connecting(PooledConn *conn) {
 
 void BackendPool::refill() {
     const Settings &st = worker_.shared().settings;
-    if (probe_pending_ && !worker_.draining() && backend_.takes_requests()) {
+    if (probe_pending_) {
         // The connection stays pooled (the first request reuses it) and takes a slot under
-        // pool_max like any other; a failed connect reports the backend down at once.
+        // pool_max like any other; a failed connect reports the backend down at once. A probe
+        // not made (draining, no room, or a connect that could not even start) is settled now.
         probe_pending_ = false;
         PooledConn *probe = nullptr;
-        if (st.pool_max != 0 && idle_.empty() && warm_connecting_ == 0 && backend_.try_reserve(st.pool_max)) {
+        if (!worker_.draining() && backend_.takes_requests() && st.pool_max != 0 && idle_.empty() &&
+            warm_connecting_ == 0 && backend_.try_reserve(st.pool_max)) {
             probe = open(nullptr);
-            if (!probe) {  // the connect could not even start (reported as a failure)
-                settle_probe(nullptr);
-                return;
-            }
-            probe->start_probe = true;
-        } else {
-            settle_probe(nullptr);
         }
-    } else if (probe_pending_) {
-        probe_pending_ = false;
-        settle_probe(nullptr);
+        if (probe) probe->start_probe = true;
+        else settle_probe(nullptr);
     }
     if (warm_share_ == 0 || worker_.draining() || !backend_.takes_requests()) return;
     if (mono_ms() < refill_after_ms_) return;
