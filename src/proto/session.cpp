@@ -349,6 +349,8 @@ void give_back_conn(Session *s) { release_conn(s, true, false); }
 
 void close_conn(Session *s, bool failed) { release_conn(s, false, failed); }
 
+const char *const kBothSidesClosed = "both sides closed";
+
 void close(Session *s, const char *why) {
     if (s->state == Session::State::closing) return;
     Worker &w = *s->worker;
@@ -357,10 +359,11 @@ void close(Session *s, const char *why) {
     // backend) is done; an exchange the client left, or one cut by a timeout or a drain, is
     // abandoned (a probe gives its slot back). Its entry says what the client had got.
     if (s->exchange != Session::Exchange::none || s->attempt_pending) {
-        const bool tunnel = s->exchange == Session::Exchange::tunnel;
-        const bool reached = !is_http(w) && s->state == Session::State::relaying;
+        // (A relay's attempt was recorded when it attached: here only the entry's reason differs.)
+        const bool relayed = s->exchange == Session::Exchange::tunnel ||
+                             (!is_http(w) && s->state == Session::State::relaying);
         const int status = is_http(w) ? http_session::view(s).sent_status : 0;
-        outcome(s, tunnel || reached ? Outcome::done : Outcome::abandoned, why, status, true);
+        outcome(s, relayed && why == kBothSidesClosed ? Outcome::done : Outcome::abandoned, why, status, true);
     }
     s->state = Session::State::closing;
     w.dequeue_waiter(s);

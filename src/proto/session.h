@@ -159,6 +159,8 @@ void acquire_or_wait(Session *s);
 // The connection opened for the session is ready, or failed.
 void on_connected(Session *s, PooledConn *conn);
 void on_connect_failed(Session *s, int backend_id, const char *why);
+// The reason a relay (tcp, or a tunnel) gives when both peers ended it: a clean end.
+extern const char *const kBothSidesClosed;
 // Closes the session; its backend connection is closed too unless give_back_conn().
 void close(Session *s, const char *why);
 // The session stops counting against its backend (in flight, least_conn, request limit).

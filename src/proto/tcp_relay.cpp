@@ -31,7 +31,7 @@ void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
 }
 
 void maybe_finish(Session *s) {
-    if (s->client_eof && s->backend_eof && s->shutdowns_pending == 0) session::close(s, "both sides closed");
+    if (s->client_eof && s->backend_eof && s->shutdowns_pending == 0) session::close(s, session::kBothSidesClosed);
 }
 
 void on_shutdown(uv_shutdown_t *req, int status) {

@@ -400,6 +400,8 @@ def upgrade_counted_and_logged():
     got, eof = read_until_eof(t, 15)
     t.close()
     check(got.startswith(b"HTTP/1.1 101 ") and eof, "a tunnel idle for tunnel_timeout is closed")
+    check(px.wait(lambda: any('"GET /ws" 101 ' in l and 'reason="tunnel_timeout"' in l for l in px.access()), 5),
+          "and logged with reason tunnel_timeout")
     px.stop()
 
 
