@@ -207,6 +207,9 @@ typedef struct pp_access_entry {
     uint64_t connect_us;        /**< opening a backend connection (0 when reused) */
     uint64_t first_byte_us;     /**< request sent to first response byte (http) */
     uint64_t total_us;          /**< request head (tcp: accept) to the end */
+    const char *reason;         /**< why it ended, when not cleanly: "client_io_timeout",
+                                     "backend_io_timeout", "client closed", a socket error...;
+                                     "" for a clean end; never NULL (since 0.2) */
 } pp_access_entry;
 
 /** Access-log callback: runs on worker threads once per finished request (http) or session
@@ -360,6 +363,11 @@ typedef struct pp_stats {
                                                its half-open probes were taken (since 0.1) */
     uint64_t no_backend_limits;           /**< refused because backend_max_requests or
                                                backend_max_pending were reached (since 0.1) */
+    uint64_t client_io_timeouts;          /**< http: exchanges ended because the client moved no byte
+                                               for client_io_timeout (stopped reading a response,
+                                               stalled a request body) (since 0.2) */
+    uint64_t backend_io_timeouts;         /**< http: exchanges ended because the backend moved no
+                                               byte for backend_io_timeout mid-response (since 0.2) */
 } pp_stats;
 
 /** One worker's counters. */

@@ -39,7 +39,9 @@ const OptionDef kOptions[] = {
      "backend choice: smooth weighted round robin, least outstanding by power of two choices, or random",
      &Settings::lb},
     {"pool_max", PP_OPT_INT, "64", "", 0, 1000000,
-     "hard cap on connections per backend across all workers (0 = no cap and no pre-warming)",
+     "hard cap on connections per backend across all workers (0 = no cap and no pre-warming); in tcp mode each "
+     "client session holds one for its whole life, so this caps concurrent sessions per backend: clients beyond it "
+     "wait queue_timeout and are then closed (logged as a warning)",
      &Settings::pool_max},
     {"pool_min_idle", PP_OPT_INT, "0", "", 0, 1000000,
      "connections per backend kept open ahead of demand, refilled in the background",
@@ -57,7 +59,8 @@ const OptionDef kOptions[] = {
     {"connect_timeout", PP_OPT_DURATION, "2s", "", 1, kHour,
      "how long connecting to a backend may take", &Settings::connect_timeout},
     {"idle_timeout", PP_OPT_DURATION, "5m", "", 0, 7 * kDay,
-     "a tcp session with no byte in either direction for this long is closed (0 = never)",
+     "a tcp session with no byte in either direction for this long is closed (0 = never; upgraded http "
+     "connections use tunnel_timeout)",
      &Settings::idle_timeout},
     {"drain_timeout", PP_OPT_DURATION, "5s", "", 0, kHour,
      "default drain time for a stop (pp_proxy_stop with a negative drain, SIGTERM in the CLI)",
@@ -75,6 +78,18 @@ const OptionDef kOptions[] = {
     {"client_idle_timeout", PP_OPT_DURATION, "60s", "", 1, kDay,
      "http: a keep-alive client connection with no request in flight is closed after this",
      &Settings::client_idle_timeout},
+    {"client_io_timeout", PP_OPT_DURATION, "60s", "", 1, kDay,
+     "http: an exchange waiting on its client (a response it stopped reading, a request body that stalls) with no "
+     "byte moving for this long ends, and both connections close (HAProxy's timeout client, nginx's send_timeout)",
+     &Settings::client_io_timeout},
+    {"backend_io_timeout", PP_OPT_DURATION, "60s", "", 1, kDay,
+     "http: an exchange waiting on its backend past the first response byte (a body that stalls) with no byte "
+     "moving for this long ends, and both connections close (HAProxy's timeout server, nginx's proxy_read_timeout)",
+     &Settings::backend_io_timeout},
+    {"tunnel_timeout", PP_OPT_DURATION, "1h", "", 0, 7 * kDay,
+     "http: an upgraded connection (WebSocket) with no byte in either direction for this long is closed "
+     "(0 = never; HAProxy's timeout tunnel)",
+     &Settings::tunnel_timeout},
     {"max_header_size", PP_OPT_INT, "65536", "", 1024, 1048576,
      "http: largest request or response head in bytes; a larger request head gets 431",
      &Settings::max_header_size},

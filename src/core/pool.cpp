@@ -69,7 +69,7 @@ PooledConn *BackendPool::open(Session *owner) {
     int rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, backend_.addr.sa(), on_connect);
     if (rc != 0) {
         conn->owner = nullptr;  // the caller learns of the failure from the returned nullptr
-        connect_failed(conn, uv_strerror(rc));
+        connect_failed(conn, uv_strerror(rc), owner != nullptr);
         return nullptr;
     }
     uv_timer_start(&conn->timer, on_connect_timeout, static_cast<uint64_t>(st.connect_timeout), 0);
@@ -110,7 +110,7 @@ void BackendPool::on_connect_timeout(uv_timer_t *timer) {
     conn->pool->connect_failed(conn, "connect timed out");
 }
 
-void BackendPool::connect_failed(PooledConn *conn, const char *reason) {
+void BackendPool::connect_failed(PooledConn *conn, const char *reason, bool owner_records) {
     counters_.connect_failures.add();
     backend_.down_until_ms.store(mono_ms() + kDownMs, std::memory_order_relaxed);
     const Shared &sh = worker_.shared();
@@ -122,17 +122,20 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason) {
         sh.logger.log(PP_LOG_DEBUG, "backend %s: %s", backend_.name.c_str(), reason);
     }
     Session *owner = conn->owner;
-    bool probe = owner && owner->probe;
-    if (owner) owner->probe = false;
-    CircuitBreaker::Transition t = backend_.breaker.record(false, probe, mono_ms());
-    if (t != CircuitBreaker::Transition::none) session::breaker_changed(worker_, backend_, t, reason);
+    // A session's connect is an attempt of its exchange: the session records it (with its
+    // probe) through session::outcome. Here only connects nobody waits for: warm ones, and
+    // those whose session left while they were opening.
+    if (!owner && !owner_records) {
+        CircuitBreaker::Transition t = backend_.breaker.record(false, false, mono_ms());
+        if (t != CircuitBreaker::Transition::none) session::breaker_changed(worker_, backend_, t, reason);
+    }
     if (conn->warm && conn->state == PooledConn::State::connecting) {
         warm_connecting_--;
         refill_after_ms_ = mono_ms() + kRefillBackoffMs;
     }
     conn->owner = nullptr;
     close(conn);
-    if (owner) session::on_connect_failed(owner, backend_.id);
+    if (owner) session::on_connect_failed(owner, backend_.id, reason);
 }
 
 void BackendPool::make_idle(PooledConn *conn) {

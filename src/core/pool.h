@@ -130,7 +130,8 @@ private:
     static void on_handle_closed(uv_handle_t *h);
 
     PooledConn *new_conn(uint64_t created_ms);
-    void connect_failed(PooledConn *conn, const char *reason);
+    // owner_records: the caller records the failure for the session it opened it for.
+    void connect_failed(PooledConn *conn, const char *reason, bool owner_records = false);
     void close_handles(PooledConn *conn);
     void make_idle(PooledConn *conn);
 

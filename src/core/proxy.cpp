@@ -211,6 +211,8 @@ void Proxy::stats(pp_stats *out) const {
         s.no_backend_unhealthy += c.no_backend_unhealthy.get();
         s.no_backend_breaker_open += c.no_backend_breaker_open.get();
         s.no_backend_limits += c.no_backend_limits.get();
+        s.client_io_timeouts += c.client_io_timeouts.get();
+        s.backend_io_timeouts += c.backend_io_timeouts.get();
     }
     for (size_t i = 0; i < sh.backends.size(); i++) {
         s.backend_transitions += sh.backends[i].transitions.load();

@@ -177,6 +177,12 @@ std::string Proxy::metrics_text() const {
     sample(&out, "queue_waits_total", s.queue_waits);
     family(&out, "queue_timeouts_total", "counter", "Sessions closed because queue_timeout passed.");
     sample(&out, "queue_timeouts_total", s.queue_timeouts);
+    family(&out, "client_io_timeouts_total", "counter",
+           "http: exchanges ended because the client moved no byte for client_io_timeout.");
+    sample(&out, "client_io_timeouts_total", s.client_io_timeouts);
+    family(&out, "backend_io_timeouts_total", "counter",
+           "http: exchanges ended because the backend moved no byte for backend_io_timeout.");
+    sample(&out, "backend_io_timeouts_total", s.backend_io_timeouts);
     family(&out, "queue_full_total", "counter", "Sessions refused because queue_max were already waiting.");
     sample(&out, "queue_full_total", s.queue_full);
     family(&out, "queue_waiting", "gauge", "Sessions waiting for a backend connection now.");
@@ -287,6 +293,8 @@ std::string Proxy::stats_json() const {
         {"overflow_stolen", s.overflow_stolen},
         {"queue_waits", s.queue_waits},
         {"queue_timeouts", s.queue_timeouts},
+        {"client_io_timeouts", s.client_io_timeouts},
+        {"backend_io_timeouts", s.backend_io_timeouts},
         {"queue_full", s.queue_full},
         {"queue_waiting", s.queue_waiting},
         {"backend_connects", s.backend_connects},

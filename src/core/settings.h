@@ -61,6 +61,9 @@ struct Settings {
     int64_t response_timeout = 0;
     int64_t client_header_timeout = 0;
     int64_t client_idle_timeout = 0;
+    int64_t client_io_timeout = 0;
+    int64_t backend_io_timeout = 0;
+    int64_t tunnel_timeout = 0;
     int64_t max_header_size = 0;
     int64_t max_body_size = 0;
     int64_t max_requests_per_conn = 0;

@@ -387,8 +387,9 @@ void Worker::on_deadline_timer(uv_timer_t *t) {
         // A handler may set a new deadline of this kind: it goes to the back, due later than now.
         while (Session *s = list.front()) {
             if (s->deadline_due_ms > now) break;
+            const int kind = s->deadline_kind;
             w->clear_deadline(s);
-            http_session::deadline_passed(s);
+            session::deadline_passed(s, kind);
         }
     }
     w->arm_deadline_timer();
@@ -412,6 +413,14 @@ void Worker::begin_drain() {
     if (draining_) return;
     draining_ = true;
     for (size_t b = 0; b < pools_.size(); b++) pools_[b].close_idle(SIZE_MAX);
+    // Idle client connections close now instead of holding the stop until the drain deadline;
+    // those with an exchange in flight close after it. Rotate once: drain() may close (unlink)
+    // the session it is given, and only that one.
+    for (size_t n = sessions_.size(); n > 0; n--) {
+        Session *s = sessions_.pop_front();
+        sessions_.push_back(s);
+        session::drain(s);
+    }
     uint64_t deadline = drain_deadline_ms_.load(std::memory_order_acquire);
     uint64_t now = mono_ms();
     uv_timer_start(&drain_timer_, on_drain_deadline, deadline > now ? deadline - now : 0, 0);

@@ -40,6 +40,8 @@ struct WorkerCounters {  // written by the worker only
     Counter no_backend_unhealthy;     // refused: every backend unhealthy (active checks)
     Counter no_backend_breaker_open;  // refused: every backend's breaker open
     Counter no_backend_limits;        // refused: backend_max_requests or backend_max_pending reached
+    Counter client_io_timeouts;       // exchanges ended: the client moved no byte for client_io_timeout
+    Counter backend_io_timeouts;      // exchanges ended: the backend moved no byte for backend_io_timeout
     LatencyHistogram request_latency;  // request received -> response complete (tcp: session)
     LatencyHistogram queue_wait;       // time waiting for a pooled connection (those that waited)
     LatencyHistogram connect_time;     // backend connects that succeeded
@@ -180,7 +182,7 @@ private:
     BufferPool buffers_;
     IntrusiveList<Session, &Session::link> sessions_;
     IntrusiveList<Session, &Session::wait_link> waiters_;
-    IntrusiveList<Session, &Session::deadline_link> deadlines_[http_session::kDeadlineKinds];
+    IntrusiveList<Session, &Session::deadline_link> deadlines_[session::kDeadlineKinds];
     uv_timer_t deadline_timer_{};
     uint64_t deadline_timer_due_ms_ = 0;  // loop time it is set for; 0: not running
     WorkerCounters counters_;

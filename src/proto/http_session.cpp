@@ -45,6 +45,7 @@ struct HttpState {
     bool wants_upgrade = false;   // the request asked to switch protocols (WebSocket)
     bool dechunk = false;         // a chunked response to an HTTP/1.0 client: payload only
     uint64_t t_first_byte = 0;    // uv_hrtime of the first response byte
+    int sent_status = 0;          // the status of the response head sent to the client (0: none)
     bool client_keep_alive = true;
     bool http10 = false;
     bool processing = false;
@@ -63,10 +64,18 @@ struct HttpState {
         wants_upgrade = dechunk = http10 = processing = false;
         client_keep_alive = true;
         t_first_byte = 0;
+        sent_status = 0;
     }
 };
 
 namespace http_session {
+
+using session::Outcome;
+using session::kHeaderDeadline;
+using session::kResponseDeadline;
+using session::kIdleDeadline;
+using session::kClientIoDeadline;
+using session::kBackendIoDeadline;
 
 namespace {
 
@@ -138,6 +147,9 @@ void close_if_done(Session *s) {
         session::close(s, "response sent, connection: close");
     }
 }
+
+// Nothing of the client's is on its way: no unsent response bytes.
+bool client_flushed(Session *s) { return client_stream(s)->write_queue_size == 0 && s->writes_pending == 0; }
 
 void on_write(uv_write_t *req, int status) {
     auto *op = reinterpret_cast<WriteOp *>(req);
@@ -232,22 +244,27 @@ const char *status_text(int status) {
 }
 
 // Answers the client with an error and closes once it is written: no client is left hanging.
-void respond_error(Session *s, int status, const char *why) {
+// `o`: whose doing it was (the backend's for 502/504 on a connection: a reset, an invalid
+// response, no response in time; else the client's or the proxy's own refusal).
+void respond_error(Session *s, int status, const char *why, Outcome o) {
     if (!s->http) {  // between requests: nothing was asked, nothing to answer
         session::close(s, why);
         return;
     }
     HttpState &h = *s->http;
     s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: http %d: %s", s->worker->index(), status, why);
-    // The backend failed the exchange (a reset, an invalid response, no response in time).
-    if (s->conn && (status == 502 || status == 504)) session::report(s, false, why);
+    // A head that failed (400, 408, 431) is an exchange too: it gets its entry.
+    if (h.phase != HttpState::Phase::idle && s->exchange == Session::Exchange::none &&
+        h.phase != HttpState::Phase::closing) {
+        s->exchange = Session::Exchange::open;
+    }
     if (h.resp_head_sent || h.phase == HttpState::Phase::closing) {  // too late for an answer
+        session::outcome(s, o, why, h.sent_status, true);
         session::close(s, why);
         return;
     }
-    if (h.phase != HttpState::Phase::idle) {  // an answer to a request: it gets its log entry
-        session::request_done(s, h.req.head().method.c_str(), h.req.head().target.c_str(), status, h.t_first_byte);
-    }
+    session::outcome(s, o, why, status, true);
+    h.sent_status = status;
     h.phase = HttpState::Phase::closing;
     char body[160];
     int blen = std::snprintf(body, sizeof body, "%d %s\n", status, status_text(status));
@@ -264,15 +281,50 @@ void respond_error(Session *s, int status, const char *why) {
     if (s->state != Session::State::closing) update_reads(s);
 }
 
+void respond_error(Session *s, int status, const char *why) {
+    const bool backends_fault = s->conn && (status == 502 || status == 504);
+    respond_error(s, status, why, backends_fault ? Outcome::failed : Outcome::abandoned);
+}
+
 // Each phase has a deadline (header, response, idle). They live in the worker's deadline lists,
 // one per kind, so that moving between phases costs no timer-heap operation and an idle
 // connection no timer of its own.
 void arm_timer(Session *s, int kind) {
     const Settings &st = settings(s);
-    const int64_t ms = kind == kHeaderDeadline ? st.client_header_timeout
-                       : kind == kResponseDeadline ? st.response_timeout
-                                                   : st.client_idle_timeout;
+    int64_t ms = st.client_idle_timeout;
+    switch (kind) {
+    case kHeaderDeadline: ms = st.client_header_timeout; break;
+    case kResponseDeadline: ms = st.response_timeout; break;
+    case kClientIoDeadline: ms = st.client_io_timeout; break;
+    case kBackendIoDeadline: ms = st.backend_io_timeout; break;
+    default: break;
+    }
     s->worker->set_deadline(s, kind, static_cast<uint64_t>(ms));
+}
+
+// The body phase's inactivity timeouts (HAProxy's timeout client / timeout server, nginx's
+// send_timeout / proxy_read_timeout): called whenever bytes moved, it restarts the deadline of
+// the side the exchange now waits on. The client, while its request body is still to come or
+// while it is not taking the response (its unsent bytes above the high-water mark, so that the
+// backend's read is paused); else the backend. Bytes that keep moving keep pushing the deadline
+// back, so a stream that flows (server-sent events, a slow steady download) is never cut.
+// Until the first response byte of a complete request, response_timeout runs instead.
+void watch_io(Session *s) {
+    HttpState *h = s->http;
+    if (!h || s->state == Session::State::closing) return;
+    if (h->phase == HttpState::Phase::closing) {  // a last response still being written
+        if (!client_flushed(s)) arm_timer(s, kClientIoDeadline);
+        return;
+    }
+    if (h->phase != HttpState::Phase::exchange || !s->conn) return;
+    if (!h->resp_any) {
+        if (h->req_done) return;  // response_timeout
+        const bool backend_backed_up = backend_stream(s)->write_queue_size > kHighWater;
+        arm_timer(s, backend_backed_up ? kBackendIoDeadline : kClientIoDeadline);
+        return;
+    }
+    const bool client_backed_up = client_stream(s)->write_queue_size > kHighWater;
+    arm_timer(s, client_backed_up ? kClientIoDeadline : kBackendIoDeadline);
 }
 
 void clear_deadline(Session *s) { s->worker->clear_deadline(s); }
@@ -282,14 +334,55 @@ void stop_timer(Session *s) { s->worker->clear_deadline(s); }
 
 }  // namespace
 
-void deadline_passed(Session *s) {
+void deadline_passed(Session *s, int kind) {
     if (s->state == Session::State::closing) return;
-    switch (s->http ? s->http->phase : HttpState::Phase::idle) {
-    case HttpState::Phase::idle: session::close(s, "client idle timeout"); break;
-    case HttpState::Phase::head: respond_error(s, 408, "client_header_timeout"); break;
-    case HttpState::Phase::exchange: respond_error(s, 504, "response_timeout"); break;
-    default: break;
+    WorkerCounters &c = s->worker->counters();
+    switch (kind) {
+    case kIdleDeadline: session::close(s, "client idle timeout"); return;
+    case kHeaderDeadline: respond_error(s, 408, "client_header_timeout"); return;
+    case kResponseDeadline: respond_error(s, 504, "response_timeout", Outcome::failed); return;
+    case kBackendIoDeadline:
+        // Mid-response: the client sees its connection end; before a whole head: 504.
+        c.backend_io_timeouts.add();
+        respond_error(s, 504, "backend_io_timeout", Outcome::failed);
+        return;
+    case kClientIoDeadline:
+        // The client stalled its request body (408), or stopped taking the response (too late
+        // to answer: both connections close). Not the backend's doing.
+        c.client_io_timeouts.add();
+        respond_error(s, 408, "client_io_timeout", Outcome::abandoned);
+        return;
+    default: return;
     }
+}
+
+void drain(Session *s) {
+    if (s->state == Session::State::closing) return;
+    HttpState *h = s->http;
+    if (!h || h->phase == HttpState::Phase::idle) {
+        if (client_flushed(s)) {
+            session::close(s, "draining: idle client connection");
+            return;
+        }
+        // The last response is still being written: close once it is out.
+        if (!h) h = s->http = take_state(settings(s));
+        h->phase = HttpState::Phase::closing;
+        watch_io(s);
+        return;
+    }
+    // In flight (or a head arriving): its response says Connection: close, then it closes.
+    h->client_keep_alive = false;
+}
+
+ExchangeView view(const Session *s) {
+    ExchangeView v;
+    if (const HttpState *h = s->http) {
+        v.method = h->req.head().method.c_str();
+        v.target = h->req.head().target.c_str();
+        v.sent_status = h->sent_status;
+        v.first_byte_ns = h->t_first_byte;
+    }
+    return v;
 }
 
 namespace {
@@ -360,6 +453,8 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     s->retries_used = 0;
     s->clear_failed();  // each request may use every backend again
     h.phase = HttpState::Phase::waiting;
+    h.sent_status = 0;
+    s->exchange = Session::Exchange::open;
     clear_deadline(s);
 }
 
@@ -425,7 +520,11 @@ void process(Session *s) {
         if (h.phase == HttpState::Phase::exchange && step.consumed > 0) {
             if (!send_bytes(s, false, h.in, data, step.consumed)) break;
         }
-        if (step.message_done) h.req_done = true;
+        if (step.message_done && !h.req_done) {
+            h.req_done = true;
+            // The whole request is on its way: response_timeout runs until its first byte.
+            if (h.phase == HttpState::Phase::exchange && !h.resp_any) arm_timer(s, kResponseDeadline);
+        }
         if (step.consumed == 0 && !step.message_done) break;
         if (h.in_off >= h.in->len) break;
     }
@@ -456,12 +555,14 @@ void update_reads(Session *s) {
         uv_read_stop(client_stream(s));
         s->httpc.reading = false;
     }
-    if (!attached) return;
-    if (phase == HttpState::Phase::exchange && client_stream(s)->write_queue_size <= kHighWater) {
-        BackendPool::start_reading(s->conn);
-    } else {
-        BackendPool::stop_reading(s->conn);
+    if (attached) {
+        if (phase == HttpState::Phase::exchange && client_stream(s)->write_queue_size <= kHighWater) {
+            BackendPool::start_reading(s->conn);
+        } else {
+            BackendPool::stop_reading(s->conn);
+        }
     }
+    watch_io(s);  // called whenever bytes moved
 }
 
 // The backend connection failed before any response byte: retry when that is safe (a reused
@@ -470,8 +571,8 @@ void update_reads(Session *s) {
 void backend_failed(Session *s, const char *why) {
     HttpState &h = *s->http;
     if (h.resp_any) {
-        session::report(s, false, why);
-        session::close(s, why);  // mid-response: the client sees the connection end
+        // Mid-response the client sees its connection end; within a head it gets 502.
+        respond_error(s, 502, why, Outcome::failed);
         return;
     }
     const bool retries_left = s->retries_used < settings(s).retries;
@@ -480,7 +581,7 @@ void backend_failed(Session *s, const char *why) {
         s->worker->counters().retries.add();
         s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: reused connection failed (%s), retrying",
                                        s->worker->index(), why);
-        session::report(s, false, why);
+        session::outcome(s, Outcome::failed, why, 0, false);  // this attempt; the exchange goes on
         // Another backend if one is left; else this one again, on a fresh connection.
         size_t others = 0;
         const size_t backends = s->worker->lb().size();
@@ -515,9 +616,8 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
     IoBlock *b = block_of(buf);
     b->len = static_cast<size_t>(nread);
     if (!h.resp_any) {
-        h.resp_any = true;
+        h.resp_any = true;  // response_timeout is over: the body-phase timeouts follow (watch_io)
         h.t_first_byte = uv_hrtime();
-        clear_deadline(s);
     }
     size_t off = 0;
     while (off < b->len && s->state != Session::State::closing) {
@@ -548,6 +648,7 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
                 bool framed = (rh.has_content_length || rh.chunked || step.message_done) && !h.dechunk;
                 h.client_keep_alive = h.client_keep_alive && framed;
                 h.resp_head_sent = true;
+                h.sent_status = rh.status;
             }
             h.resp_head.clear();
             if (rh.status >= 200 || !h.http10) {  // no interim responses to HTTP/1.0 clients
@@ -618,6 +719,11 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
     s->conn->on_read = nullptr;
     stop_timer(s);
     h.phase = HttpState::Phase::tunnel;
+    // The backend answered the exchange (a success for its breaker); the exchange itself is
+    // counted and logged when the tunnel ends (session::close), with its bytes and duration.
+    h.sent_status = 101;
+    session::outcome(s, Outcome::done, "101 Switching Protocols", 101, false);
+    s->exchange = Session::Exchange::tunnel;
     bool ok = send(s, true, h.resp_head, b, b->data + off, b->len - off);
     unref(s, b);
     if (!ok) return;
@@ -634,15 +740,17 @@ void finish_exchange(Session *s) {
     HttpState &h = *s->http;
     bool reusable = h.req_done && h.resp.head().keep_alive;
     const int status = h.resp.head().status;
-    session::request_done(s, h.req.head().method.c_str(), h.req.head().target.c_str(), status, h.t_first_byte);
-    session::report(s, !(settings(s).breaker_on_5xx && status >= 500), "5xx response");
+    const bool backends_fault = settings(s).breaker_on_5xx && status >= 500;
+    session::outcome(s, backends_fault ? Outcome::failed : Outcome::done, "5xx response", status, true);
     if (s->conn) {  // its read stays armed: the pool's idle handler takes over
         if (reusable) session::give_back_conn(s);
         else session::close_conn(s, false);
     }
     if (!h.client_keep_alive) {
         h.phase = HttpState::Phase::closing;
-        if (client_stream(s)->write_queue_size == 0 && s->writes_pending == 0) session::close(s, "connection: close");
+        clear_deadline(s);
+        if (client_flushed(s)) session::close(s, "connection: close");
+        else watch_io(s);  // the client must take the rest within client_io_timeout
         return;
     }
     h.phase = HttpState::Phase::idle;
@@ -667,7 +775,8 @@ void attach(Session *s, PooledConn *conn) {
     conn->requests++;
     conn->on_read = on_backend_read;
     h.phase = HttpState::Phase::exchange;
-    arm_timer(s, kResponseDeadline);
+    if (h.req_done) arm_timer(s, kResponseDeadline);
+    else arm_timer(s, kClientIoDeadline);  // the body is still to come from the client
     flush_to_backend(s);
     if (s->state == Session::State::closing) return;
     // More request body may be waiting in the input. When attach runs inside process() (an

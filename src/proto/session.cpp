@@ -16,6 +16,9 @@ namespace {
 
 bool is_http(const Worker &w) { return w.settings().mode == static_cast<int64_t>(Mode::http); }
 
+// Queue timeouts this far apart are separate bursts, each warned about once.
+constexpr uint64_t kQueueWarnQuietMs = 10000;
+
 void on_handle_closed(uv_handle_t *h) {
     auto *s = static_cast<Session *>(h->data);
     s->open_handles--;
@@ -40,37 +43,64 @@ void maybe_delete(Session *s) {
     }
 }
 
-void request_done(Session *s, const char *method, const char *target, int status, uint64_t first_byte_ns) {
+// Every exchange's outcome comes through here (see session.h): nothing else writes to the
+// breaker on a session's behalf, counts a request or writes an access-log entry.
+void outcome(Session *s, Outcome o, const char *why, int status, bool ends) {
     Worker &w = *s->worker;
+    if (s->attempt_pending && s->backend_id >= 0) {
+        s->attempt_pending = false;
+        Backend &b = w.pool(static_cast<size_t>(s->backend_id)).backend();
+        if (o == Outcome::abandoned) {
+            // Not the backend's doing: it counts neither way, and a probe frees its slot so
+            // that the next request probes instead (else the breaker stays half-open forever).
+            if (s->probe) b.breaker.release_probe();
+        } else {
+            CircuitBreaker::Transition t = b.breaker.record(o == Outcome::done, s->probe, mono_ms());
+            if (t != CircuitBreaker::Transition::none) breaker_changed(w, b, t, why);
+        }
+        s->probe = false;
+    }
+    if (!ends || s->exchange == Session::Exchange::none) return;
+    s->exchange = Session::Exchange::none;
+    const bool http = is_http(w);
+    http_session::ExchangeView v;
+    if (http) v = http_session::view(s);
     WorkerCounters &c = w.counters();
-    uint64_t now = uv_hrtime();
-    c.requests.add();
-    if (status >= 100 && status < 600) c.responses[status / 100 - 1].add();
-    c.request_latency.record(s->t_start && now > s->t_start ? (now - s->t_start) / 1000 : 0);
-    if (s->backend_id >= 0) {
-        PoolCounters &pc = w.pool(static_cast<size_t>(s->backend_id)).counters_mut();
-        pc.requests.add();
-        if (status >= 500) pc.responses_5xx.add();
+    const uint64_t now = uv_hrtime();
+    const uint64_t total_us = s->t_start && now > s->t_start ? (now - s->t_start) / 1000 : 0;
+    // `requests` counts what was answered (http) or ended (tcp), so that the status classes add
+    // up to it; an http exchange the client left before any answer is only logged.
+    if (!http || status > 0) {
+        c.requests.add();
+        if (status >= 100 && status < 600) c.responses[status / 100 - 1].add();
+        c.request_latency.record(total_us);
+        if (s->backend_id >= 0) {
+            PoolCounters &pc = w.pool(static_cast<size_t>(s->backend_id)).counters_mut();
+            pc.requests.add();
+            if (status >= 500) pc.responses_5xx.add();
+        }
     }
     const Logger &log = w.shared().logger;
     if (!log.access_enabled()) return;
     pp_access_entry e{};
     e.struct_size = sizeof e;
-    e.worker = s->worker->index();
+    e.worker = w.index();
     e.backend_id = s->backend_id;
-    std::string backend = s->backend_id >= 0 ? s->worker->pool(static_cast<size_t>(s->backend_id)).backend().name : "";
+    std::string backend = s->backend_id >= 0 ? w.pool(static_cast<size_t>(s->backend_id)).backend().name : "";
     e.backend = backend.c_str();
     e.client = s->peer.c_str();
-    e.method = method;
-    e.target = target;
+    e.method = v.method;
+    e.target = v.target;
     e.status = status;
     e.reused = s->reused_conn ? 1 : 0;
     e.bytes_in = s->bytes_in;
     e.bytes_out = s->bytes_out;
     e.queue_wait_us = s->queue_wait_ns / 1000;
     e.connect_us = s->t_connect && s->t_ready > s->t_connect ? (s->t_ready - s->t_connect) / 1000 : 0;
-    e.first_byte_us = first_byte_ns && s->t_ready && first_byte_ns > s->t_ready ? (first_byte_ns - s->t_ready) / 1000 : 0;
-    e.total_us = s->t_start && now > s->t_start ? (now - s->t_start) / 1000 : 0;
+    const uint64_t fb = v.first_byte_ns;
+    e.first_byte_us = fb && s->t_ready && fb > s->t_ready ? (fb - s->t_ready) / 1000 : 0;
+    e.total_us = total_us;
+    e.reason = o == Outcome::done || !why ? "" : why;
     log.access(e);
 }
 
@@ -115,8 +145,12 @@ void start(Worker &w, int fd) {
             s->peer_ip_len = static_cast<uint8_t>(colon == std::string::npos ? 0 : colon - (v6 ? 2 : 0));
         }
     }
-    if (is_http(w)) http_session::begin(s);
-    else tcp_relay::begin(s);
+    if (is_http(w)) {
+        http_session::begin(s);
+    } else {
+        s->exchange = Session::Exchange::open;  // tcp: the session is the exchange
+        tcp_relay::begin(s);
+    }
 }
 
 void acquire_or_wait(Session *s) {
@@ -170,6 +204,7 @@ bool try_acquire(Session *s) {
             continue;
         }
         s->probe = admission.probe;
+        s->attempt_pending = true;
         s->holds_request_slot = st.backend_max_requests > 0;
         if (s->wait_link.linked()) {
             uint64_t waited_ms = now - s->wait_since_ms;
@@ -191,7 +226,7 @@ bool try_acquire(Session *s) {
         s->conn = pool.open(s);
         if (s->conn) return true;
         // The connect could not even start: this backend has failed for the session.
-        report(s, false, "connect could not start");
+        outcome(s, Outcome::failed, "connect could not start", 0, false);
         leave_backend(s);
         s->backend_id = -1;
         s->state = Session::State::acquiring;
@@ -258,8 +293,9 @@ void on_connected(Session *s, PooledConn *conn) {
     else tcp_relay::attach(s, conn);
 }
 
-void on_connect_failed(Session *s, int backend_id) {
+void on_connect_failed(Session *s, int backend_id, const char *why) {
     Worker &w = *s->worker;
+    outcome(s, Outcome::failed, why, 0, false);  // the attempt, with its probe
     leave_backend(s);
     s->conn = nullptr;
     s->backend_id = -1;
@@ -272,15 +308,6 @@ void on_connect_failed(Session *s, int backend_id) {
     s->retries_used++;
     w.counters().retries.add();
     acquire_or_wait(s);
-}
-
-void report(Session *s, bool ok, const char *why) {
-    if (s->backend_id < 0) return;
-    Worker &w = *s->worker;
-    Backend &b = w.pool(static_cast<size_t>(s->backend_id)).backend();
-    CircuitBreaker::Transition t = b.breaker.record(ok, s->probe, mono_ms());
-    s->probe = false;
-    if (t != CircuitBreaker::Transition::none) breaker_changed(w, b, t, why);
 }
 
 void breaker_changed(Worker &w, Backend &b, CircuitBreaker::Transition t, const char *why) {
@@ -322,11 +349,22 @@ void give_back_conn(Session *s) { release_conn(s, true, false); }
 
 void close_conn(Session *s, bool failed) { release_conn(s, false, failed); }
 
+const char *const kBothSidesClosed = "both sides closed";
+
 void close(Session *s, const char *why) {
     if (s->state == Session::State::closing) return;
     Worker &w = *s->worker;
     w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
-    if (!is_http(w)) request_done(s, "", "", 0, 0);  // tcp: one entry per session
+    // Whatever was still under way ends here: a tunnel (or a tcp session that reached its
+    // backend) is done; an exchange the client left, or one cut by a timeout or a drain, is
+    // abandoned (a probe gives its slot back). Its entry says what the client had got.
+    if (s->exchange != Session::Exchange::none || s->attempt_pending) {
+        // (A relay's attempt was recorded when it attached: here only the entry's reason differs.)
+        const bool relayed = s->exchange == Session::Exchange::tunnel ||
+                             (!is_http(w) && s->state == Session::State::relaying);
+        const int status = is_http(w) ? http_session::view(s).sent_status : 0;
+        outcome(s, relayed && why == kBothSidesClosed ? Outcome::done : Outcome::abandoned, why, status, true);
+    }
     s->state = Session::State::closing;
     w.dequeue_waiter(s);
     if (s->backend_id >= 0) {
@@ -339,13 +377,47 @@ void close(Session *s, const char *why) {
         }
         s->conn = nullptr;
     }
+    if (s->relay && s->relay->early_up) {
+        w.buffers().put(s->relay->early_up);
+        s->relay->early_up = nullptr;
+    }
     uv_close(reinterpret_cast<uv_handle_t *>(&s->client), on_handle_closed);
     if (s->relay && s->relay->timer_open) uv_close(reinterpret_cast<uv_handle_t *>(&s->relay->idle_timer), on_handle_closed);
     w.clear_deadline(s);
     w.session_closed(s);
 }
 
-void waited_too_long(Session *s) { give_up(s, 503, "queue timeout"); }
+void waited_too_long(Session *s) {
+    Worker &w = *s->worker;
+    if (!is_http(w)) {
+        // In tcp mode a client session holds its backend connection for its whole life, so
+        // pool_max caps concurrent sessions per backend: say so once per burst (per worker),
+        // as the clients themselves are only closed.
+        thread_local uint64_t t_last_timeout_ms = 0;
+        const uint64_t now = mono_ms();
+        if (t_last_timeout_ms == 0 || now - t_last_timeout_ms >= kQueueWarnQuietMs) {
+            const Settings &st = w.settings();
+            w.shared().logger.log(PP_LOG_WARN,
+                                  "worker %d: tcp clients are being closed after queue_timeout (%lldms): every "
+                                  "backend is at pool_max (%lld), which in tcp mode caps concurrent client "
+                                  "sessions per backend; raise pool_max or queue_timeout",
+                                  w.index(), static_cast<long long>(st.queue_timeout),
+                                  static_cast<long long>(st.pool_max));
+        }
+        t_last_timeout_ms = now;
+    }
+    give_up(s, 503, "queue timeout");
+}
+
+void deadline_passed(Session *s, int kind) {
+    if (is_http(*s->worker)) http_session::deadline_passed(s, kind);
+}
+
+void drain(Session *s) {
+    if (is_http(*s->worker)) http_session::drain(s);
+    // tcp: the protocol's state is opaque; a session ends when its peers end it (or at the
+    // drain deadline).
+}
 
 }  // namespace session
 }  // namespace pp

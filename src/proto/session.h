@@ -18,13 +18,18 @@ namespace pp {
 class Worker;
 struct PooledConn;
 struct HttpState;
+struct IoBlock;
 
 // What only a tcp relay needs (tcp mode, and an http connection upgraded to a tunnel),
 // allocated when it first does.
 struct RelayExtras {
-    uv_timer_t idle_timer;      // idle_timeout
+    uv_timer_t idle_timer;      // idle_timeout (tcp) or tunnel_timeout (an upgraded http connection)
+    uint64_t timeout_ms = 0;    // which of the two
     bool timer_open = false;    // initialized (a handle the session must close)
     uv_shutdown_t shutdown[2];  // half-closes: [0] toward the backend, [1] toward the client
+    // tcp: the client's first bytes, read while the session waits for or opens its backend
+    // connection (the read stays armed then so that a client that resets is noticed at once).
+    IoBlock *early_up = nullptr;
 };
 
 // Laid out with the small fields together: an idle keep-alive client costs its Session and
@@ -96,6 +101,11 @@ struct Session {
     bool backend_read_paused = false;
     bool reused_conn = false;      // the connection came from the idle pool
     bool probe = false;            // the request is a half-open breaker's probe: report its outcome
+    bool attempt_pending = false;  // the breaker has not been told how the attempt on backend_id went
+    // An exchange (http: a request; tcp: the session) whose outcome is not recorded yet; a
+    // tunnel is an upgraded http exchange, recorded when the tunnel ends.
+    enum class Exchange : uint8_t { none, open, tunnel };
+    Exchange exchange = Exchange::none;
     bool holds_request_slot = false;  // counted in its backend's requests_in_flight
     // http mode: what outlives one exchange (the rest is in `http`, which an idle connection
     // gives back to its worker, so that idle keep-alive clients cost little memory).
@@ -108,6 +118,37 @@ struct Session {
 // What the worker and the pools call, whatever the mode.
 namespace session {
 
+// Deadline kinds (the worker keeps one list per kind): each has one length for the whole
+// proxy, which keeps each list in order.
+enum Deadline : int {
+    kHeaderDeadline = 0,     // client_header_timeout
+    kResponseDeadline = 1,   // response_timeout: the request is sent, no response byte yet
+    kIdleDeadline = 2,       // client_idle_timeout: a keep-alive client between requests
+    kClientIoDeadline = 3,   // client_io_timeout: the exchange waits on the client (body phase)
+    kBackendIoDeadline = 4,  // backend_io_timeout: the exchange waits on the backend (body phase)
+    kDeadlineKinds = 5
+};
+// The worker's deadline timer: this session's deadline of `kind` came.
+void deadline_passed(Session *s, int kind);
+// The worker starts draining: an idle client connection closes now; one with an exchange in
+// flight closes after its response (which says Connection: close).
+void drain(Session *s);
+
+// How an exchange, or one attempt of it on a backend, ended.
+enum class Outcome : uint8_t {
+    done,       // answered (tcp: the backend was reached); the breaker counts a success
+    failed,     // the backend failed it (connect error, reset, timeout, invalid answer)
+    abandoned,  // the client left or stalled, or the proxy refused it: the backend is not to
+                // blame, and a half-open probe gives its slot back without counting
+};
+// THE place an outcome is recorded, on every path (answered, failed, retried, client gone,
+// timed out, upgraded, drained): the breaker (with the probe's slot), the counters, the latency
+// histogram and the access log are fed from here only. Recording twice is harmless: each part
+// is recorded once. `status`: http, what the client got (0: nothing); `why`: the access log's
+// reason (for outcomes other than done). `ends`: false when only the attempt on the current
+// backend ended (a retry follows, or a 101 tunnel goes on).
+void outcome(Session *s, Outcome o, const char *why, int status, bool ends);
+
 // Starts a session for an accepted client fd (closes the fd on failure).
 void start(Worker &w, int fd);
 // Tries to give a session a backend connection now. Returns false when every eligible backend
@@ -117,7 +158,9 @@ bool try_acquire(Session *s);
 void acquire_or_wait(Session *s);
 // The connection opened for the session is ready, or failed.
 void on_connected(Session *s, PooledConn *conn);
-void on_connect_failed(Session *s, int backend_id);
+void on_connect_failed(Session *s, int backend_id, const char *why);
+// The reason a relay (tcp, or a tunnel) gives when both peers ended it: a clean end.
+extern const char *const kBothSidesClosed;
 // Closes the session; its backend connection is closed too unless give_back_conn().
 void close(Session *s, const char *why);
 // The session stops counting against its backend (in flight, least_conn, request limit).
@@ -127,10 +170,6 @@ void give_back_conn(Session *s);
 // The session is done with its connection and it must not be reused (`failed`: because the
 // exchange on it failed, which the pool counts apart).
 void close_conn(Session *s, bool failed);
-// The request (http) or session (tcp) just ended: counts it (by status class, latency, backend)
-// and writes its access-log entry if the embedder asked for them. method/target/status are
-// http's; first_byte_ns 0 when none.
-void request_done(Session *s, const char *method, const char *target, int status, uint64_t first_byte_ns);
 // A write the session issued has called back. Returns false when the caller must stop: the
 // session is closing (and may now be deleted) or the write failed (the session is closed).
 bool write_done(Session *s, int status);
@@ -138,9 +177,6 @@ bool write_done(Session *s, int status);
 void maybe_delete(Session *s);
 // queue_timeout passed while the session waited for a connection.
 void waited_too_long(Session *s);
-// The outcome of the session's request on its backend, for the backend's circuit breaker
-// (connect errors are reported by the pool). No-op without a backend.
-void report(Session *s, bool ok, const char *why);
 // Reports a breaker transition once: an event and a log line.
 void breaker_changed(Worker &w, Backend &b, CircuitBreaker::Transition t, const char *why);
 
@@ -154,9 +190,16 @@ void attach(Session *s, PooledConn *conn);  // the backend connection is ready
 
 // http mode.
 namespace http_session {
-// Deadline kinds: each has one length for the whole proxy, which keeps each list in order.
-enum Deadline : int { kHeaderDeadline = 0, kResponseDeadline = 1, kIdleDeadline = 2, kDeadlineKinds = 3 };
-void deadline_passed(Session *s);  // the worker's deadline timer: this session's came
+void deadline_passed(Session *s, int kind);  // the worker's deadline timer: this session's came
+void drain(Session *s);                      // see session::drain
+// What the access log says of the current exchange (valid while the session lives).
+struct ExchangeView {
+    const char *method = "";
+    const char *target = "";
+    int sent_status = 0;         // the status of the response head the client got (0: none)
+    uint64_t first_byte_ns = 0;  // uv_hrtime of the first response byte (0: none)
+};
+ExchangeView view(const Session *s);
 void begin(Session *s);
 void attach(Session *s, PooledConn *conn);
 void no_backend(Session *s, int status, const char *why);  // answer instead of closing silently

@@ -31,7 +31,7 @@ void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
 }
 
 void maybe_finish(Session *s) {
-    if (s->client_eof && s->backend_eof && s->shutdowns_pending == 0) session::close(s, "both sides closed");
+    if (s->client_eof && s->backend_eof && s->shutdowns_pending == 0) session::close(s, session::kBothSidesClosed);
 }
 
 void on_shutdown(uv_shutdown_t *req, int status) {
@@ -148,13 +148,46 @@ void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 
 void on_idle_timer(uv_timer_t *t) {
     auto *s = static_cast<Session *>(t->data);
-    uint64_t timeout = static_cast<uint64_t>(s->worker->shared().settings.idle_timeout);
+    const uint64_t timeout = s->relay->timeout_ms;
     uint64_t idle_for = uv_now(s->worker->loop()) - s->last_activity_ms;
     if (idle_for >= timeout) {
-        session::close(s, "idle timeout");
+        const bool tunnel = s->worker->settings().mode == static_cast<int64_t>(Mode::http);
+        session::close(s, tunnel ? "tunnel_timeout" : "idle_timeout");
         return;
     }
     uv_timer_start(t, on_idle_timer, timeout - idle_for, 0);
+}
+
+// Passes a client's EOF on toward the backend once what was read is written (half-close).
+void pass_client_eof(Session *s) {
+    if (!s->relay) s->relay = new RelayExtras;
+    uv_shutdown_t *req = &s->relay->shutdown[0];
+    req->data = s;
+    if (uv_shutdown(req, backend_stream(s), on_shutdown) == 0) s->shutdowns_pending++;
+    maybe_finish(s);
+}
+
+// Before the backend connection is ready (waiting in the queue, connecting): the client's read
+// stays armed so that a client that resets is noticed at once (its exchange abandoned, its
+// queue place or half-open probe given back). What it sends meanwhile, one block at most, is
+// held for the backend; its EOF is passed on once attached.
+void on_client_read_early(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    auto *s = static_cast<Session *>(stream->data);
+    if (nread > 0) {
+        IoBlock *b = block_of(buf);
+        b->len = static_cast<size_t>(nread);
+        s->relay->early_up = b;
+        uv_read_stop(stream);
+        return;
+    }
+    if (buf->base) s->worker->buffers().put(block_of(buf));
+    if (nread == 0) return;
+    if (nread == UV_EOF) {
+        s->client_eof = true;
+        uv_read_stop(stream);
+        return;
+    }
+    session::close(s, uv_strerror(static_cast<int>(nread)));
 }
 
 }  // namespace
@@ -163,11 +196,15 @@ void on_idle_timer(uv_timer_t *t) {
 // (session::on_connected has already bound the two: s->conn, conn->owner, the states.)
 void attach(Session *s, PooledConn *conn) {
     Worker &w = *s->worker;
-    session::report(s, true, "connected");  // tcp: reaching the backend is the request's success
+    // tcp: reaching the backend is the attempt's success (an upgraded http exchange recorded
+    // its 101 already: then this is a no-op).
+    session::outcome(s, session::Outcome::done, "connected", 0, false);
     s->last_activity_ms = uv_now(w.loop());
-    int64_t idle = w.shared().settings.idle_timeout;
+    const bool tunnel = w.settings().mode == static_cast<int64_t>(Mode::http);
+    const int64_t idle = tunnel ? w.settings().tunnel_timeout : w.settings().idle_timeout;
+    if (!s->relay) s->relay = new RelayExtras;
+    s->relay->timeout_ms = static_cast<uint64_t>(idle);
     if (idle > 0) {
-        if (!s->relay) s->relay = new RelayExtras;
         if (!s->relay->timer_open) {
             uv_timer_init(w.loop(), &s->relay->idle_timer);
             s->relay->idle_timer.data = s;
@@ -176,15 +213,31 @@ void attach(Session *s, PooledConn *conn) {
         }
         uv_timer_start(&s->relay->idle_timer, on_idle_timer, static_cast<uint64_t>(idle), 0);
     }
-    start_reading(client_stream(s), kUp);
+    uv_read_stop(client_stream(s));  // the early read (tcp mode), if it is still armed
+    if (!s->client_eof) start_reading(client_stream(s), kUp);
     start_reading(backend_stream(s), kDown);
     if (IoBlock *early = conn->early) {  // a server-first greeting that arrived while idle
         conn->early = nullptr;
         relay(s, early, early->len, kDown);
+        if (s->state == Session::State::closing) return;
     }
+    if (IoBlock *up = s->relay->early_up) {  // what the client sent while we connected
+        s->relay->early_up = nullptr;
+        relay(s, up, up->len, kUp);
+        if (s->state == Session::State::closing) return;
+    }
+    if (s->client_eof) pass_client_eof(s);
 }
 
-void begin(Session *s) { session::acquire_or_wait(s); }
+void begin(Session *s) {
+    if (!s->relay) s->relay = new RelayExtras;
+    const int rc = uv_read_start(client_stream(s), on_alloc, on_client_read_early);
+    if (rc != 0) {
+        session::close(s, uv_strerror(rc));
+        return;
+    }
+    session::acquire_or_wait(s);
+}
 
 }  // namespace tcp_relay
 }  // namespace pp

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -438,6 +440,166 @@ static int http_exchange(int fd, const char *target) {
     return atoi(resp + 9);
 }
 
+/* A loopback HTTP/1.1 backend for the drain test: keep-alive answers "ok" at once, except to
+ * "/slow", which waits until the test opens the gate. */
+typedef struct gated_backend {
+    int listen_fd, port;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int open;       /* the gate: /slow may be answered */
+    int slow_seen;  /* /slow requests received */
+    int stopping;
+    pthread_t thread;
+} gated_backend;
+
+typedef struct gated_conn {
+    gated_backend *b;
+    int fd;
+} gated_conn;
+
+static void *gated_serve(void *p) {
+    gated_conn *c = p;
+    gated_backend *b = c->b;
+    char buf[4096];
+    long have = 0;
+    for (;;) {
+        char *end;
+        ssize_t n;
+        buf[have] = '\0';
+        while (!(end = strstr(buf, "\r\n\r\n"))) {
+            n = read(c->fd, buf + have, sizeof buf - 1 - (size_t)have);
+            if (n <= 0) goto out;
+            have += n;
+            buf[have] = '\0';
+        }
+        if (strncmp(buf, "GET /slow", 9) == 0) {
+            pthread_mutex_lock(&b->mu);
+            b->slow_seen++;
+            pthread_cond_broadcast(&b->cv);
+            while (!b->open && !b->stopping) pthread_cond_wait(&b->cv, &b->mu);
+            pthread_mutex_unlock(&b->mu);
+        }
+        {
+            static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if (test_write_all(c->fd, resp, (long)sizeof resp - 1) != 0) goto out;
+        }
+        end += 4;
+        have -= (long)(end - buf);
+        memmove(buf, end, (size_t)have);
+    }
+out:
+    close(c->fd);
+    free(c);
+    return NULL;
+}
+
+static void *gated_accept(void *p) {
+    gated_backend *b = p;
+    for (;;) {
+        int fd = accept(b->listen_fd, NULL, NULL);
+        gated_conn *c;
+        pthread_t t;
+        if (fd < 0) return NULL; /* the test shut the listener down */
+        c = malloc(sizeof *c);
+        c->b = b;
+        c->fd = fd;
+        if (pthread_create(&t, NULL, gated_serve, c) == 0) pthread_detach(t);
+    }
+}
+
+static void gated_start(gated_backend *b) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(b, 0, sizeof *b);
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    b->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(b->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(b->listen_fd, 16), 0);
+    assert_int_equal(getsockname(b->listen_fd, (struct sockaddr *)&a, &len), 0);
+    b->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&b->thread, NULL, gated_accept, b), 0);
+}
+
+static void gated_set(gated_backend *b, int *field, int value) {
+    pthread_mutex_lock(&b->mu);
+    *field = value;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void gated_stop(gated_backend *b) {
+    gated_set(b, &b->stopping, 1);
+    shutdown(b->listen_fd, SHUT_RDWR);
+    pthread_join(b->thread, NULL);
+    close(b->listen_fd);
+}
+
+/* Reads until EOF (bounded): the bytes, NUL-terminated. */
+static long read_to_eof(int fd, char *buf, long cap) {
+    long got = 0;
+    while (got < cap - 1 && test_read_exact(fd, buf + got, 1, WAIT_MS) == 1) got++;
+    buf[got] = '\0';
+    return got;
+}
+
+/* Stop with an idle keep-alive client and a slow exchange in flight (http): the idle client
+ * connection is closed as soon as the drain starts (it does not hold the stop until the drain
+ * deadline), while the exchange in flight completes, its response saying Connection: close. */
+static void test_stop_closes_idle_keepalive(void **state) {
+    (void)state;
+    gated_backend gb;
+    char addr[32], out[512];
+    pp_config *cfg;
+    pp_proxy *proxy;
+    stopper s = {NULL, 5000, -1, 0, PTHREAD_MUTEX_INITIALIZER};
+    pthread_t t;
+    int idle_fd, slow_fd, i, seen = 0;
+    gated_start(&gb);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", gb.port);
+    assert_int_equal(pp_config_new(&cfg), 0);
+    assert_int_equal(pp_config_set(cfg, "listen", "127.0.0.1:0"), 0);
+    assert_int_equal(pp_config_set(cfg, "mode", "http"), 0);
+    assert_int_equal(pp_config_set(cfg, "workers", "2"), 0);
+    assert_int_equal(pp_config_add_backend(cfg, addr, 1), 0);
+    assert_int_equal(pp_proxy_new(&proxy, cfg), 0);
+    pp_config_free(cfg);
+    assert_int_equal(pp_proxy_start(proxy), 0);
+    s.proxy = proxy;
+
+    idle_fd = test_dial(pp_proxy_local_port(proxy));
+    assert_int_equal(http_exchange(idle_fd, "/fast"), 200); /* then it stays, idle, keep-alive */
+    slow_fd = test_dial(pp_proxy_local_port(proxy));
+    assert_int_equal(test_write_all(slow_fd, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n", 31), 0);
+    for (i = 0; i < WAIT_MS / 10 && !seen; i++) {
+        pthread_mutex_lock(&gb.mu);
+        seen = gb.slow_seen;
+        pthread_mutex_unlock(&gb.mu);
+        if (!seen) usleep(10000);
+    }
+    assert_int_equal(seen, 1); /* the slow exchange is in flight */
+
+    assert_int_equal(pthread_create(&t, NULL, run_stop, &s), 0);
+    /* The idle client sees its connection end while the slow response is still held: before
+     * the drain deadline, which would also have cut the slow exchange. */
+    assert_int_equal(test_wait_eof(idle_fd, WAIT_MS), 1);
+    assert_int_equal(stopper_done(&s), 0); /* the stop waits for the exchange in flight */
+    gated_set(&gb, &gb.open, 1);
+    read_to_eof(slow_fd, out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200 "));
+    assert_non_null(strstr(out, "Connection: close\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\nok"));
+    pthread_join(t, NULL);
+    assert_int_equal(s.rc, 0);
+    close(idle_fd);
+    close(slow_fd);
+    assert_int_equal(pp_proxy_free(proxy), 0);
+    gated_stop(&gb);
+}
+
 /* Counters agree exactly with the traffic sent: 30 requests over 6 keep-alive client
  * connections, 24 answered 200 and 6 answered 404 by the backend, plus one the proxy answers
  * itself (400). The latency histogram, the per-backend and per-worker counts and the
@@ -725,6 +887,7 @@ int main(void) {
         cmocka_unit_test(test_no_backend_closes_client),
         cmocka_unit_test(test_stop_drains_in_flight),
         cmocka_unit_test(test_stop_forces_after_deadline),
+        cmocka_unit_test(test_stop_closes_idle_keepalive),
         cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_http_counters_exact),
         cmocka_unit_test(test_admin_listener),

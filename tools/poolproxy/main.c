@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,7 @@ static void quoted(char *out, size_t outlen, const char *text, size_t max) {
 
 /* One access-log line:
  *   TIME CLIENT worker=N "METHOD TARGET" STATUS BACKEND reused=0|1 queue_us=N connect_us=N
- *   first_byte_us=N total_us=N bytes_in=N bytes_out=N
+ *   first_byte_us=N total_us=N bytes_in=N bytes_out=N [reason="..."]
  * TIME is UTC ISO 8601 with milliseconds; tcp sessions log "-" for the request and status 0;
  * BACKEND is "-" when none was reached. One write(2) per line on an O_APPEND descriptor, so
  * lines from several workers never interleave. */
@@ -115,6 +116,15 @@ static void on_access(void *userdata, const pp_access_entry *e) {
                   e->backend[0] ? e->backend : "-", e->reused, (unsigned long long)e->queue_wait_us,
                   (unsigned long long)e->connect_us, (unsigned long long)e->first_byte_us,
                   (unsigned long long)e->total_us, (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out);
+    if (e->struct_size >= offsetof(pp_access_entry, reason) + sizeof e->reason && e->reason[0] && n > 0 &&
+        (size_t)n < sizeof line) {
+        /* Why it did not end cleanly: the line's last field, before the newline. */
+        char reason[200];
+        quoted(reason, sizeof reason, e->reason, 120);
+        n--;
+        n += snprintf(line + n, sizeof line - (size_t)n, " reason=\"%s\"\n", reason);
+        if ((size_t)n >= sizeof line) n = (int)sizeof line - 1;
+    }
     if (write(fd, line, (size_t)n) < 0) {
         /* A full disk must not stop the proxy; the line is lost. */
     }

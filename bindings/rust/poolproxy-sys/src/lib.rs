@@ -199,6 +199,8 @@ pub struct pp_stats {
     pub no_backend_unhealthy: u64,
     pub no_backend_breaker_open: u64,
     pub no_backend_limits: u64,
+    pub client_io_timeouts: u64,
+    pub backend_io_timeouts: u64,
 }
 
 /// `pp_worker_stats`: one worker's counters.
@@ -288,6 +290,7 @@ pub struct pp_access_entry {
     pub connect_us: u64,
     pub first_byte_us: u64,
     pub total_us: u64,
+    pub reason: *const c_char,
 }
 
 /// `pp_access_fn`.

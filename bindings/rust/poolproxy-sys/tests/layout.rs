@@ -53,7 +53,8 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             queue_wait_us,
             connect_us,
             first_byte_us,
-            total_us
+            total_us,
+            reason
         }),
         layout!(pp_stats {
             struct_size,
@@ -94,7 +95,9 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             backend_transitions,
             no_backend_unhealthy,
             no_backend_breaker_open,
-            no_backend_limits
+            no_backend_limits,
+            client_io_timeouts,
+            backend_io_timeouts
         }),
         layout!(pp_worker_stats {
             struct_size,
