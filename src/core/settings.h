@@ -62,6 +62,7 @@ struct Settings {
     int64_t client_header_timeout = 0;
     int64_t client_idle_timeout = 0;
     int64_t max_header_size = 0;
+    int64_t max_header_fields = 0;
     int64_t max_body_size = 0;
     int64_t max_requests_per_conn = 0;
     int64_t max_client_requests = 0;
