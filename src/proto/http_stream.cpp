@@ -477,6 +477,10 @@ void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std
     const bool forwarded = request && rw.add_forwarded;
     const ConnectionTokens named(head);
     bool te_trailers = false;
+    // An HTTP/1.0 client gets a chunked response decoded and without its trailers: its TE
+    // cannot speak for it (RFC 9110 10.1.4: an intermediary's "trailers" means every client
+    // downstream takes them).
+    const bool te_allowed = request && !(head.http_major == 1 && head.http_minor == 0);
     for (const HttpHeader &h : head.headers) {
         if (rw.keep_upgrade && is(h.name, "upgrade")) {
             append_field(out, h.name, h.value);
@@ -486,7 +490,7 @@ void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std
         // client takes trailers: that one value goes on (below), the codings do not (the proxy
         // does not decode them).
         if (request && is(h.name, "te")) {
-            te_trailers = te_accepts_trailers(h.value) || te_trailers;
+            te_trailers = te_trailers || (te_allowed && te_accepts_trailers(h.value));
             continue;
         }
         // A Connection header may name framing fields too; dropping those would make the next

@@ -158,7 +158,7 @@ struct HeadRewrite {
 // Serializes a head for the next hop: HTTP/1.1 start line, hop-by-hop fields removed
 // (Connection and every field it names, Keep-Alive, Proxy-Connection, TE, Upgrade), forwarding
 // fields added. A request's TE goes on as "TE: trailers" (with "Connection: te", RFC 9112 7.4)
-// when it accepts trailers, and not at all otherwise. Trailer is end-to-end (RFC 9110 6.6.2) and
+// when it accepts trailers and comes from an HTTP/1.1 client, and not at all otherwise. Trailer is end-to-end (RFC 9110 6.6.2) and
 // goes on, unless the body is decoded for an HTTP/1.0 peer (no trailer section then). Linear in
 // the head: the Connection tokens are collected once (at most kMaxConnectionTokens of them).
 // Appends to *out (a reused buffer).

@@ -147,6 +147,9 @@ def te_and_trailer(be):
         out = raw(px.port, request(b"/te", b"TE: gzip\r\n"))
         check(out.startswith(b"HTTP/1.1 200 ") and b"\r\nte:" not in seen_by_backend(out),
               "TE: gzip is not passed on")
+        out = raw(px.port, b"GET /te HTTP/1.0\r\nHost: a\r\nTE: trailers\r\n\r\n")
+        check(out.startswith(b"HTTP/1.0 200 ") and b"\r\nte:" not in seen_by_backend(out),
+              "TE: trailers from an HTTP/1.0 client (it gets no trailers) is not passed on")
         out = raw(px.port, request(b"/trailer", b"TE: trailers\r\n"))
         head, _, body = out.partition(b"\r\n\r\n")
         check(b"\r\nTrailer: X-Checksum" in head and body == b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n",
