@@ -93,6 +93,10 @@ const OptionDef kOptions[] = {
     {"max_header_size", PP_OPT_INT, "65536", "", 1024, 1048576,
      "http: largest request or response head in bytes; a larger request head gets 431",
      &Settings::max_header_size},
+    {"max_header_fields", PP_OPT_INT, "100", "", 1, 32767,
+     "http: most field lines in a request or response head, trailers included; a request with more gets 431, a "
+     "response 502",
+     &Settings::max_header_fields},
     {"max_body_size", PP_OPT_INT, "0", "", 0, INT64_MAX / 2,
      "http: largest request body in bytes, else 413 (0 = no limit)", &Settings::max_body_size},
     {"max_requests_per_conn", PP_OPT_INT, "0", "", 0, 100000000,
@@ -103,7 +107,10 @@ const OptionDef kOptions[] = {
      &Settings::max_client_requests},
     {"add_forwarded", PP_OPT_BOOL, "on", "", 0, 0,
      "http: add the client to X-Forwarded-For and set X-Forwarded-Proto", &Settings::add_forwarded},
-    {"via", PP_OPT_BOOL, "on", "", 0, 0, "http: add a Via field naming poolproxy", &Settings::via},
+    {"via", PP_OPT_BOOL, "off", "", 0, 0,
+     "http: add a Via field naming poolproxy (off by default, as in HAProxy and nginx: nginx with gzip_proxied "
+     "off does not compress a response to a request with Via)",
+     &Settings::via},
     {"retries", PP_OPT_INT, "1", "", 0, 10,
      "times a request is sent again, to another backend when one exists, after a failed connect or (idempotent, "
      "bodiless) a reused connection that died before any response byte",

@@ -65,6 +65,7 @@ struct Settings {
     int64_t backend_io_timeout = 0;
     int64_t tunnel_timeout = 0;
     int64_t max_header_size = 0;
+    int64_t max_header_fields = 0;
     int64_t max_body_size = 0;
     int64_t max_requests_per_conn = 0;
     int64_t max_client_requests = 0;

@@ -50,10 +50,16 @@ struct HttpState {
     bool http10 = false;
     bool processing = false;
 
-    // Ready for a new connection's first request (a state taken from the worker's spares).
+    // Ready for a new connection's first request (a state taken from the worker's spares). The
+    // streams' reset() gives back what a huge head made them hold; so do the head buffers here,
+    // or each cached state would keep the largest head it ever rewrote.
     void reset() {
         req.reset();
         resp.reset();
+        constexpr size_t kKeepHeadBytes = 16 * 1024;
+        if (head.capacity() > kKeepHeadBytes) std::string().swap(head);
+        if (resp_head.capacity() > kKeepHeadBytes) std::string().swap(resp_head);
+        if (pending.capacity() > 64) std::vector<std::pair<const char *, size_t>>().swap(pending);
         phase = Phase::idle;
         in = pending_block = nullptr;
         in_off = 0;
@@ -101,9 +107,11 @@ HttpState *take_state(const Settings &st) {
     }
     HttpStream::Limits req_limits;
     req_limits.max_header_size = static_cast<size_t>(st.max_header_size);
+    req_limits.max_header_fields = static_cast<size_t>(st.max_header_fields);
     req_limits.max_body_size = static_cast<uint64_t>(st.max_body_size);
     HttpStream::Limits resp_limits;
     resp_limits.max_header_size = static_cast<size_t>(st.max_header_size);
+    resp_limits.max_header_fields = static_cast<size_t>(st.max_header_fields);
     return new HttpState(req_limits, resp_limits);
 }
 

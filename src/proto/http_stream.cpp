@@ -39,6 +39,20 @@ bool transfer_encoding_is_plain_chunked(const HttpHead &h) {
 // Fixed per-line overhead counted toward max_header_size (": " and CRLF).
 constexpr size_t kLineOverhead = 4;
 
+// What a stream keeps for reuse once a connection or exchange is over (reset()): enough field
+// objects and string capacity for ordinary heads, so that parsing them allocates nothing, but
+// not the thousands of fields or the megabyte of one hostile head, which would otherwise stay
+// with every exchange state the worker caches.
+constexpr size_t kKeepFields = 64;
+constexpr size_t kKeepFieldBytes = 16 * 1024;  // string capacity of the kept fields, together
+constexpr size_t kKeepStringBytes = 1024;      // method, target, reason: each
+
+size_t capacity_of(const HttpHeader &h) { return h.name.capacity() + h.value.capacity(); }
+
+void release_if_large(std::string *s) {
+    if (s->capacity() > kKeepStringBytes) std::string().swap(*s);
+}
+
 }  // namespace
 
 const std::string *HttpHead::find(const char *name) const {
@@ -72,7 +86,10 @@ int HttpStream::reject(int status, const char *why) {
 }
 
 void HttpStream::clear_head() {
-    for (HttpHeader &h : head_.headers) spare_.push_back(std::move(h));
+    for (HttpHeader &h : head_.headers) {
+        spare_bytes_ += capacity_of(h);
+        spare_.push_back(std::move(h));
+    }
     head_.headers.clear();
     head_.method.clear();
     head_.target.clear();
@@ -113,9 +130,15 @@ int HttpStream::on_status(llhttp_t *p, const char *at, size_t len) {
 int HttpStream::on_header_field(llhttp_t *p, const char *at, size_t len) {
     HttpStream &s = self(p);
     if (s.field_done_) {
+        // Counted before anything is stored: a head of many tiny fields costs a few bytes each
+        // on the wire but a field object each here (and a lookup each when rewritten).
+        if (s.head_.headers.size() >= s.limits_.max_header_fields) {
+            return s.reject(s.role_ == Role::request ? 431 : 502, "too many header fields (max_header_fields)");
+        }
         if (s.spare_.empty()) {
             s.head_.headers.emplace_back();
         } else {
+            s.spare_bytes_ -= capacity_of(s.spare_.back());
             s.head_.headers.push_back(std::move(s.spare_.back()));
             s.spare_.pop_back();
             s.head_.headers.back().name.clear();
@@ -257,11 +280,42 @@ HttpStream::Step HttpStream::finish() {
     return step;
 }
 
+// Brings what reset() keeps back under the kKeep* bounds. Cheap when nothing grew past them
+// (a few comparisons), so it may run on every reset().
+void HttpStream::trim_spares() {
+    if (head_.headers.capacity() > kKeepFields) std::vector<HttpHeader>().swap(head_.headers);  // empty here
+    release_if_large(&head_.method);
+    release_if_large(&head_.target);
+    release_if_large(&head_.reason);
+    if (spare_.size() <= kKeepFields && spare_bytes_ <= kKeepFieldBytes && spare_.capacity() <= 2 * kKeepFields) {
+        return;
+    }
+    if (spare_.size() > kKeepFields) spare_.resize(kKeepFields);
+    spare_bytes_ = 0;
+    for (HttpHeader &h : spare_) {
+        if (h.name.capacity() > kKeepStringBytes) std::string().swap(h.name);
+        if (h.value.capacity() > kKeepStringBytes) std::string().swap(h.value);
+        spare_bytes_ += capacity_of(h);
+    }
+    while (spare_bytes_ > kKeepFieldBytes) {  // many fields just under the per-string bound
+        spare_bytes_ -= capacity_of(spare_.back());
+        spare_.pop_back();
+    }
+    spare_.shrink_to_fit();
+}
+
+size_t HttpStream::retained_bytes() const {
+    size_t n = spare_bytes_ + (spare_.capacity() + head_.headers.capacity()) * sizeof(HttpHeader);
+    for (const HttpHeader &h : head_.headers) n += capacity_of(h);
+    return n + head_.method.capacity() + head_.target.capacity() + head_.reason.capacity();
+}
+
 void HttpStream::reset() {
     after_head_ = false;
     llhttp_init(&parser_, role_ == Role::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
     parser_.data = this;
     clear_head();
+    trim_spares();
     last_fed_byte_ = '\n';
     cr_pending_ = false;
     upgrade_paused_ = false;
@@ -328,38 +382,79 @@ bool is_idempotent(const std::string &method) {
 
 namespace {
 
-// Hop-by-hop fields (RFC 9110 7.6.1) plus the ones the proxy sets itself.
-bool is_hop_by_hop(const std::string &name) {
-    switch (name.size()) {
-    case 2: return is(name, "te");
-    case 7: return is(name, "trailer") || is(name, "upgrade");
-    case 10: return is(name, "connection") || is(name, "keep-alive");
-    case 16: return is(name, "proxy-connection");
+// Hop-by-hop fields (RFC 9110 7.6.1) plus the ones the proxy sets itself. Not Trailer: it
+// announces trailer fields to the recipient of the message (RFC 9110 6.6.2), end to end.
+bool is_hop_by_hop(const char *name, size_t len) {
+    switch (len) {
+    case 2: return iequals(name, len, "te", 2);
+    case 7: return iequals(name, len, "upgrade", 7);
+    case 10: return iequals(name, len, "connection", 10) || iequals(name, len, "keep-alive", 10);
+    case 16: return iequals(name, len, "proxy-connection", 16);
     default: return false;
     }
 }
+bool is_hop_by_hop(const std::string &name) { return is_hop_by_hop(name.data(), name.size()); }
 
 // The fields that frame the body as the proxy forwards it (RFC 9112 6).
-bool is_framing(const std::string &name) { return is(name, "content-length") || is(name, "transfer-encoding"); }
+bool is_framing(const char *name, size_t len) {
+    return iequals(name, len, "content-length", 14) || iequals(name, len, "transfer-encoding", 17);
+}
 
-// Is `name` one of the comma-separated tokens of any Connection field? Scanned in place:
-// rewriting a head allocates nothing.
-bool named_by_connection(const std::string &name, const HttpHead &head) {
-    for (const HttpHeader &h : head.headers) {
-        if (!is(h.name, "connection")) continue;
-        const char *p = h.value.data();
-        const char *end = p + h.value.size();
-        while (p < end) {
-            const char *comma = static_cast<const char *>(std::memchr(p, ',', static_cast<size_t>(end - p)));
-            const char *stop = comma ? comma : end;
-            const char *a = p, *b = stop;
-            while (a < b && (*a == ' ' || *a == '\t')) a++;
-            while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
-            if (iequals(name.data(), name.size(), a, static_cast<size_t>(b - a))) return true;
-            p = stop + 1;
+// Calls f(token, length) for each element of a comma-separated list (RFC 9110 5.6.1), OWS
+// trimmed and empty elements skipped, until f returns false. One pass, no allocation.
+template <typename F>
+bool for_each_element(const std::string &value, F f) {
+    const char *p = value.data();
+    const char *end = p + value.size();
+    while (p < end) {
+        const char *comma = static_cast<const char *>(std::memchr(p, ',', static_cast<size_t>(end - p)));
+        const char *stop = comma ? comma : end;
+        const char *a = p, *b = stop;
+        while (a < b && (*a == ' ' || *a == '\t')) a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+        if (a < b && !f(a, static_cast<size_t>(b - a))) return false;
+        p = stop + 1;
+    }
+    return true;
+}
+
+// The field names a head's Connection fields declare hop-by-hop (RFC 9110 7.6.1), collected in
+// one pass over the head so that the rewrite asks a small fixed set per field instead of
+// rescanning every Connection value (a head of 7,000 fields and a 20,000-comma Connection once
+// cost 0.75 s of CPU). Names that are dropped anyway (hop-by-hop), never dropped (framing) or
+// no field's ("close") are not kept; beyond kMaxConnectionTokens names the rest are not considered (their fields go
+// on), which no real client reaches.
+class ConnectionTokens {
+public:
+    explicit ConnectionTokens(const HttpHead &head) {
+        for (const HttpHeader &h : head.headers) {
+            if (!is(h.name, "connection")) continue;
+            bool room = for_each_element(h.value, [this](const char *t, size_t len) {
+                // "close" is an option, not a field ("Close" is a reserved field name, RFC 9110
+                // 16.3.2.2).
+                if (is_hop_by_hop(t, len) || is_framing(t, len) || iequals(t, len, "close", 5)) return true;
+                tokens_[n_++] = std::string_view(t, len);
+                return n_ < kMaxConnectionTokens;
+            });
+            if (!room) break;
         }
     }
-    return false;
+    bool names(const std::string &name) const {
+        for (size_t i = 0; i < n_; i++) {
+            if (iequals(name.data(), name.size(), tokens_[i].data(), tokens_[i].size())) return true;
+        }
+        return false;
+    }
+
+private:
+    std::string_view tokens_[kMaxConnectionTokens];
+    size_t n_ = 0;
+};
+
+// Does a TE value accept trailers? Its elements are t-codings ("trailers", or a coding with
+// parameters such as "gzip;q=0.5"), and only the bare "trailers" says so (RFC 9110 10.1.4).
+bool te_accepts_trailers(const std::string &value) {
+    return !for_each_element(value, [](const char *t, size_t len) { return !iequals(t, len, "trailers", 8); });
 }
 
 void append_field(std::string *out, const std::string &name, const std::string &value) {
@@ -380,16 +475,31 @@ void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std
         via_len = n > 0 ? std::min(static_cast<size_t>(n), sizeof via_entry - 1) : 0;
     }
     const bool forwarded = request && rw.add_forwarded;
+    const ConnectionTokens named(head);
+    bool te_trailers = false;
+    // An HTTP/1.0 client gets a chunked response decoded and without its trailers: its TE
+    // cannot speak for it (RFC 9110 10.1.4: an intermediary's "trailers" means every client
+    // downstream takes them).
+    const bool te_allowed = request && !(head.http_major == 1 && head.http_minor == 0);
     for (const HttpHeader &h : head.headers) {
         if (rw.keep_upgrade && is(h.name, "upgrade")) {
             append_field(out, h.name, h.value);
             continue;
         }
+        // TE is hop-by-hop, but gRPC over HTTP/1.1 and Envoy need a backend to learn that the
+        // client takes trailers: that one value goes on (below), the codings do not (the proxy
+        // does not decode them).
+        if (request && is(h.name, "te")) {
+            te_trailers = te_trailers || (te_allowed && te_accepts_trailers(h.value));
+            continue;
+        }
         // A Connection header may name framing fields too; dropping those would make the next
         // hop frame the message differently (a body taken for the next request). The proxy
-        // forwards the body as framed, so the framing fields always go with it.
-        if (is_hop_by_hop(h.name) || (named_by_connection(h.name, head) && !is_framing(h.name))) continue;
+        // forwards the body as framed, so the framing fields always go with it (the token set
+        // never holds them).
+        if (is_hop_by_hop(h.name) || named.names(h.name)) continue;
         if (rw.drop_transfer_encoding && is(h.name, "transfer-encoding")) continue;
+        if (rw.drop_transfer_encoding && is(h.name, "trailer")) continue;  // decoded: no trailers follow
         if (forwarded && is(h.name, "x-forwarded-proto")) continue;  // ours replaces it
         if (forwarded && is(h.name, "x-forwarded-for")) {
             append_field(out, h.name, h.value, rw.client_ip.data(), rw.client_ip.size());
@@ -408,9 +518,16 @@ void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std
         out->append("X-Forwarded-Proto: ").append(rw.proto).append("\r\n", 2);
     }
     if (via_len && !had_via) out->append("Via: ", 5).append(via_entry, via_len).append("\r\n", 2);
-    if (rw.keep_upgrade) out->append("Connection: upgrade\r\n");
-    else if (!rw.keep_alive) out->append("Connection: close\r\n");
-    else if (rw.http10_peer) out->append("Connection: keep-alive\r\n");
+    const char *option = rw.keep_upgrade ? "upgrade" : !rw.keep_alive ? "close" : rw.http10_peer ? "keep-alive" : nullptr;
+    if (te_trailers) {
+        // RFC 9112 7.4: a sender of TE also lists it in Connection, so that a hop that does
+        // not know TE drops it instead of passing it on.
+        out->append("TE: trailers\r\nConnection: ");
+        if (option) out->append(option).append(", ", 2);
+        out->append("te\r\n", 4);
+    } else if (option) {
+        out->append("Connection: ").append(option).append("\r\n", 2);
+    }
     out->append("\r\n", 2);
 }
 

@@ -52,6 +52,9 @@ public:
 
     struct Limits {
         size_t max_header_size = 64 * 1024;  // whole head; beyond: 431
+        // Field lines of a message, its head and trailers together; beyond: 431 (a request) or
+        // 502 (a response). HAProxy's tune.http.maxhdr is 101.
+        size_t max_header_fields = 100;
         size_t max_target = 8 * 1024;        // request target; beyond: 414
         uint64_t max_body_size = 0;          // 0: no limit; beyond: 413
     };
@@ -83,6 +86,9 @@ public:
     void expect_head_response(bool yes) { response_to_head_ = yes; }
     // Fill Step::body (off by default: a proxy needs only the raw bytes, and this allocates).
     void collect_body(bool yes) { collect_body_ = yes; }
+    // Bytes of field objects and strings kept for reuse between messages (for tests): reset()
+    // brings it back under a bound however large the last head was.
+    size_t retained_bytes() const;
 
 private:
     static int on_message_begin(llhttp_t *p);
@@ -97,6 +103,7 @@ private:
     int reject(int status, const char *why);
     bool no_bare_cr(const char *from, const char *to);
     void clear_head();
+    void trim_spares();
 
     Role role_;
     Limits limits_;
@@ -110,6 +117,7 @@ private:
     // Header objects of earlier messages, kept with their string capacity so that parsing the
     // next head allocates nothing.
     std::vector<HttpHeader> spare_;
+    size_t spare_bytes_ = 0;       // string capacity held by spare_, kept up to date as it changes
     uint64_t body_seen_ = 0;
     Step *step_ = nullptr;         // the Step being filled by the current feed()
     const char *data_ = nullptr;   // the input of the current feed()
@@ -148,8 +156,13 @@ struct HeadRewrite {
 };
 
 // Serializes a head for the next hop: HTTP/1.1 start line, hop-by-hop fields removed
-// (Connection and every field it names, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade),
-// forwarding fields added. Appends to *out (a reused buffer).
+// (Connection and every field it names, Keep-Alive, Proxy-Connection, TE, Upgrade), forwarding
+// fields added. A request's TE goes on as "TE: trailers" (with "Connection: te", RFC 9112 7.4)
+// when it accepts trailers and comes from an HTTP/1.1 client, and not at all otherwise. Trailer is end-to-end (RFC 9110 6.6.2) and
+// goes on, unless the body is decoded for an HTTP/1.0 peer (no trailer section then). Linear in
+// the head: the Connection tokens are collected once (at most kMaxConnectionTokens of them).
+// Appends to *out (a reused buffer).
+constexpr size_t kMaxConnectionTokens = 32;
 void write_request_head(const HttpHead &head, const HeadRewrite &rw, std::string *out);
 void write_response_head(const HttpHead &head, const HeadRewrite &rw, std::string *out);
 

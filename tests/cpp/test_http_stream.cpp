@@ -250,6 +250,63 @@ TEST(Http, Limits) {
     EXPECT_EQ(parse(kReq, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", 0, small).error_status, 0);
 }
 
+// Issue 15 item 3: the number of field lines is capped (max_header_fields), head and trailers
+// together: 431 for a request, 502 for a response, whatever the chunking.
+TEST(Http, FieldCountLimit) {
+    HttpStream::Limits five;
+    five.max_header_fields = 5;
+    auto head = [](const char *start, int n) {
+        std::string s = start;
+        for (int i = 0; i < n; i++) s += "X-" + std::to_string(i) + ": v\r\n";
+        return s + "\r\n";
+    };
+    for (size_t chunk : {size_t(0), size_t(1), size_t(7)}) {
+        EXPECT_EQ(parse(kReq, head("GET / HTTP/1.1\r\n", 5), chunk, five).error_status, 0) << chunk;
+        Parsed over = parse(kReq, head("GET / HTTP/1.1\r\n", 6), chunk, five);
+        EXPECT_EQ(over.error_status, 431) << chunk;
+        EXPECT_EQ(over.heads.size(), 0u) << chunk;
+        EXPECT_NE(over.error.find("max_header_fields"), std::string::npos) << over.error;
+        std::string resp = head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n", 4);
+        EXPECT_EQ(parse(kResp, resp, chunk, five).error_status, 0) << chunk;
+        resp = head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n", 5);
+        EXPECT_EQ(parse(kResp, resp, chunk, five).error_status, 502) << chunk;
+        // Trailers count too: 3 head fields + 3 trailer fields.
+        std::string chunked = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX: 1\r\n\r\n"
+                              "1\r\na\r\n0\r\nT1: 1\r\nT2: 2\r\nT3: 3\r\n\r\n";
+        EXPECT_EQ(parse(kReq, chunked, chunk, five).error_status, 431) << chunk;
+    }
+    // The default is HAProxy's: 100 fields pass, 101 do not.
+    EXPECT_EQ(parse(kReq, head("GET / HTTP/1.1\r\nHost: a\r\n", 99)).error_status, 0);
+    EXPECT_EQ(parse(kReq, head("GET / HTTP/1.1\r\nHost: a\r\n", 100)).error_status, 431);
+}
+
+// A stream that parsed a huge head keeps only a bounded amount of it once reset (the worker
+// caches up to 64 exchange states, each with two streams), and still parses afterwards.
+TEST(Http, ResetGivesBackWhatAHugeHeadTook) {
+    HttpStream::Limits roomy;
+    roomy.max_header_size = 1 << 20;
+    roomy.max_header_fields = 10000;
+    HttpStream s(kReq, roomy);
+    std::string wire = "GET /" + std::string(2000, 't') + " HTTP/1.1\r\nHost: a\r\n";
+    for (int i = 0; i < 5000; i++) wire += "X-" + std::to_string(i) + ": " + std::string(i % 100 ? 20 : 3000, 'v') + "\r\n";
+    wire += "\r\n";
+    HttpStream::Step st = s.feed(wire.data(), wire.size());
+    ASSERT_TRUE(st.head_done) << st.error;
+    ASSERT_EQ(s.head().headers.size(), 5001u);
+    const size_t grown = s.retained_bytes();
+    EXPECT_GT(grown, size_t(400) * 1024);  // the measure sees the growth
+    s.reset();
+    EXPECT_LT(s.retained_bytes(), size_t(24) * 1024) << "grown to " << grown;
+    std::string small = "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n";
+    st = s.feed(small.data(), small.size());
+    ASSERT_TRUE(st.head_done) << st.error;
+    ASSERT_EQ(s.head().headers.size(), 2u);
+    EXPECT_EQ(*s.head().find("x-a"), "1");
+    // An ordinary head's fields stay for reuse (parsing the next one allocates nothing).
+    s.reset();
+    EXPECT_GT(s.retained_bytes(), size_t(0));
+}
+
 // Found by fuzz_http_response: llhttp 8 reads "chunked\t" as another coding (body to the
 // close), the next hop as chunked once trimmed. Such framing is refused, not forwarded.
 TEST(Http, ResponseTransferEncodingNotChunkedIs502) {
@@ -289,11 +346,118 @@ TEST(HttpRewrite, RequestDropsHopByHopAndAddsForwarding) {
     EXPECT_EQ(out,
               "GET /x?y=1 HTTP/1.1\r\n"
               "Host: a\r\n"
+              "Trailer: X-T\r\n"
               "X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n"
               "Via: 1.1 edge, 1.0 poolproxy\r\n"
               "Accept: */*\r\n"
               "X-Forwarded-Proto: http\r\n"
-              "\r\n");
+              "\r\n");  // TE: trailers from an HTTP/1.0 client is not passed on
+}
+
+// Issue 15 item 3: the Connection tokens are collected once per head, not rescanned per field.
+// The result must be what the per-field scan gave: every named field dropped, whichever
+// Connection field names it, in any case, with OWS and empty elements around it.
+TEST(HttpRewrite, ConnectionTokensFromEveryConnectionField) {
+    std::string wire = "GET / HTTP/1.1\r\nHost: a\r\nX-Before: 1\r\nConnection: ,, x-before ,\t,X-AFTER\r\n"
+                       "X-Keep: 1\r\nconnection: keep-alive,x-other\r\nX-After: 2\r\nX-Other: 3\r\n"
+                       "Connection: " + std::string(20000, ',') + "x-last\r\nX-Last: 4\r\n\r\n";
+    HttpStream::Limits roomy;
+    roomy.max_header_size = 1 << 20;
+    Parsed p = parse(kReq, wire, 0, roomy);
+    ASSERT_EQ(p.error_status, 0) << p.error;
+    HeadRewrite rw;
+    rw.add_forwarded = false;
+    std::string out;
+    pp::write_request_head(p.heads[0], rw, &out);
+    EXPECT_EQ(out, "GET / HTTP/1.1\r\nHost: a\r\nX-Keep: 1\r\n\r\n");
+}
+
+// The set of Connection tokens is bounded: the first kMaxConnectionTokens names are honoured,
+// names after them are not considered (their fields go on). Hop-by-hop and framing names take
+// no room in it.
+TEST(HttpRewrite, ConnectionTokensAreCapped) {
+    std::string conn = "close, keep-alive, upgrade, te, content-length";
+    std::string fields;
+    for (size_t i = 0; i <= pp::kMaxConnectionTokens; i++) {
+        conn += ", x-" + std::to_string(i);
+        fields += "X-" + std::to_string(i) + ": v\r\n";
+    }
+    Parsed p = parse(kReq, "GET / HTTP/1.1\r\nHost: a\r\nConnection: " + conn + "\r\n" + fields + "\r\n");
+    ASSERT_EQ(p.error_status, 0) << p.error;
+    HeadRewrite rw;
+    rw.add_forwarded = false;
+    std::string out;
+    pp::write_request_head(p.heads[0], rw, &out);
+    const std::string last = "X-" + std::to_string(pp::kMaxConnectionTokens) + ": v\r\n";
+    EXPECT_EQ(out, "GET / HTTP/1.1\r\nHost: a\r\n" + last + "\r\n");
+}
+
+// Issue 15 item 11: TE is hop-by-hop, but "trailers" goes on (gRPC over HTTP/1.1, Envoy), alone
+// and announced in Connection (RFC 9112 7.4); other codings never do.
+TEST(HttpRewrite, TeTrailersGoesOnAlone) {
+    struct Case {
+        const char *te;
+        bool trailers;
+    } cases[] = {{"TE: trailers\r\n", true},
+                 {"TE: gzip;q=0.5, Trailers , deflate\r\n", true},
+                 {"TE: gzip\r\nTE: trailers\r\n", true},
+                 {"TE: gzip, deflate;q=0.1\r\n", false},
+                 {"TE: trailersx, trailers;q=1\r\n", false},
+                 {"TE:\r\n", false}};
+    for (const Case &c : cases) {
+        Parsed p = parse(kReq, std::string("GET / HTTP/1.1\r\nHost: a\r\n") + c.te + "Connection: TE\r\n\r\n");
+        ASSERT_EQ(p.error_status, 0) << p.error;
+        HeadRewrite rw;
+        rw.add_forwarded = false;
+        std::string out;
+        pp::write_request_head(p.heads[0], rw, &out);
+        EXPECT_EQ(out, std::string("GET / HTTP/1.1\r\nHost: a\r\n") + (c.trailers ? "TE: trailers\r\nConnection: te\r\n" : "") +
+                           "\r\n")
+            << c.te;
+        rw.keep_upgrade = true;
+        out.clear();
+        pp::write_request_head(p.heads[0], rw, &out);
+        EXPECT_EQ(out, std::string("GET / HTTP/1.1\r\nHost: a\r\n") +
+                           (c.trailers ? "TE: trailers\r\nConnection: upgrade, te\r\n" : "Connection: upgrade\r\n") +
+                           "\r\n")
+            << c.te;
+    }
+    // An HTTP/1.0 client gets a chunked response decoded, without its trailers, so the proxy
+    // may not promise the backend that trailers reach it (RFC 9110 10.1.4).
+    Parsed old = parse(kReq, "GET / HTTP/1.0\r\nHost: a\r\nTE: trailers\r\n\r\n");
+    ASSERT_EQ(old.error_status, 0) << old.error;
+    HeadRewrite plain;
+    plain.add_forwarded = false;
+    std::string out10;
+    pp::write_request_head(old.heads[0], plain, &out10);
+    EXPECT_EQ(out10, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    // A response has no use for TE: dropped.
+    Parsed r = parse(kResp, "HTTP/1.1 200 OK\r\nTE: trailers\r\nContent-Length: 0\r\n\r\n");
+    std::string out;
+    pp::write_response_head(r.heads[0], HeadRewrite{}, &out);
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+}
+
+// Trailer is end to end (RFC 9110 6.6.2): forwarded, unless the body is decoded for an
+// HTTP/1.0 client (no trailer section then) or a Connection field declares it hop-by-hop.
+TEST(HttpRewrite, TrailerIsForwarded) {
+    Parsed r = parse(kResp, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status, grpc-message\r\n\r\n"
+                            "0\r\ngrpc-status: 0\r\n\r\n");
+    ASSERT_EQ(r.error_status, 0) << r.error;
+    std::string out;
+    pp::write_response_head(r.heads[0], HeadRewrite{}, &out);
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status, grpc-message\r\n\r\n");
+    HeadRewrite dc;
+    dc.http10_peer = true;
+    dc.keep_alive = false;
+    dc.drop_transfer_encoding = true;
+    out.clear();
+    pp::write_response_head(r.heads[0], dc, &out);
+    EXPECT_EQ(out, "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n");
+    Parsed named = parse(kResp, "HTTP/1.1 200 OK\r\nConnection: trailer\r\nTrailer: x\r\nContent-Length: 0\r\n\r\n");
+    out.clear();
+    pp::write_response_head(named.heads[0], HeadRewrite{}, &out);
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 }
 
 // Found by fuzz_http_response: a Connection header naming a framing field. Dropping
