@@ -37,7 +37,12 @@ void DnsWatcher::Name::resolve() {
     int rc = uv_getaddrinfo(timer.loop, &req, [](uv_getaddrinfo_t *r, int status, addrinfo *res) {
         static_cast<Name *>(r->data)->resolved(status, res);
     }, spec.host.c_str(), port.c_str(), &hints);
-    if (rc == 0) resolving = true;
+    if (rc == 0) {
+        resolving = true;
+    } else if (!failing) {  // not even started (no memory, no thread): like a failed lookup
+        failing = true;
+        owner->shared_.logger.log(PP_LOG_WARN, "dns: cannot look %s up: %s", spec.text.c_str(), uv_strerror(rc));
+    }
 }
 
 void DnsWatcher::Name::resolved(int status, addrinfo *res) {
@@ -95,52 +100,41 @@ void DnsWatcher::Name::resolved(int status, addrinfo *res) {
     if (answer.empty()) log.log(PP_LOG_WARN, "dns: %s resolves to no address", spec.text.c_str());
 }
 
-DnsWatcher::DnsWatcher(Proxy &proxy, Shared &shared) : proxy_(proxy), shared_(shared) {}
+DnsWatcher::DnsWatcher(Proxy &proxy, Shared &shared) : proxy_(proxy), shared_(shared), thread_("pp-dns", &shared) {}
 
 DnsWatcher::~DnsWatcher() { stop(); }
 
 int DnsWatcher::start(std::string *why) {
-    if (uv_loop_init(&loop_) != 0) {
-        *why = "dns: cannot create an event loop";
-        return PP_ESYS;
-    }
-    uv_async_init(&loop_, &stop_async_, on_stop);
-    stop_async_.data = this;
+    int rc = thread_.init("dns", nullptr, [this] { on_stop(); }, why);
     for (const BackendSpec &spec : shared_.settings.backends) {
+        if (rc != PP_OK) break;
         if (!spec.dynamic) continue;
         auto n = std::make_unique<Name>();
         n->owner = this;
         n->spec = spec;
         n->timer.data = n.get();
-        uv_timer_init(&loop_, &n->timer);
-        uv_timer_start(
-            &n->timer, [](uv_timer_t *t) { static_cast<Name *>(t->data)->resolve(); }, 0,
-            static_cast<uint64_t>(shared_.settings.dns_refresh));
+        rc = LoopThread::check(uv_timer_init(thread_.loop(), &n->timer), "dns: timer", why);
+        if (rc != PP_OK) break;
         names_.push_back(std::move(n));
+        uv_timer_start(
+            &names_.back()->timer, [](uv_timer_t *t) { static_cast<Name *>(t->data)->resolve(); }, 0,
+            static_cast<uint64_t>(shared_.settings.dns_refresh));
     }
-    started_ = true;
-    thread_ = std::thread([this] {
-        name_this_thread("pp-dns");
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        uv_loop_close(&loop_);
-    });
-    return PP_OK;
+    if (rc == PP_OK) rc = thread_.start(why);
+    if (rc != PP_OK) stop();
+    return rc;
 }
 
-void DnsWatcher::on_stop(uv_async_t *a) {
-    auto *self = static_cast<DnsWatcher *>(a->data);
-    for (auto &n : self->names_) {
+void DnsWatcher::on_stop() {
+    for (auto &n : names_) {
         n->stopping = true;
         if (n->resolving) uv_cancel(reinterpret_cast<uv_req_t *>(&n->req));  // may be too late: then it ends soon
-        uv_close(reinterpret_cast<uv_handle_t *>(&n->timer), nullptr);
     }
-    uv_close(reinterpret_cast<uv_handle_t *>(a), nullptr);
+    // close_all (LoopThread) closes the timers next; a lookup in flight keeps the loop until it lands.
 }
 
 void DnsWatcher::stop() {
-    if (!started_.exchange(false)) return;
-    uv_async_send(&stop_async_);
-    thread_.join();
+    thread_.stop();
     names_.clear();
 }
 

@@ -57,6 +57,7 @@ public:
 private:
     HistogramSnapshot histogram(pp_latency_kind kind, int worker) const;
     void backends_changed();  // tells the workers and the health checker
+    void abandon_start();
     AdminResponse admin_answer(const std::string &path) const;
 
     std::unique_ptr<Shared> shared_;

@@ -23,6 +23,15 @@ if "$cli" --no-such-flag 1 2>"$WORK/err"; then fail "unknown flag accepted"; fi
 grep -q "unknown flag '--no-such-flag'" "$WORK/err" || fail "unknown flag message"
 if "$cli" --listen 127.0.0.1:0 2>"$WORK/err"; then fail "started without a backend"; fi
 grep -q "no backend configured" "$WORK/err" || fail "no-backend message: $(cat "$WORK/err")"
+# A start that fails part-way (too few descriptors for 8 workers' loops) exits 1 naming the
+# cause, at any point it fails: never a crash.
+for n in 8 12 16 20 24 28 32 36; do
+    rc=0
+    (ulimit -n $n && exec timeout 20 "$cli" --listen 127.0.0.1:0 --workers 8 --backend 127.0.0.1:1 \
+        --health-check tcp --admin-listen 127.0.0.1:0) >/dev/null 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "ulimit -n $n: exit status $rc, not 1: $(tail -n 3 "$WORK/err")"
+    grep -q "poolproxy: .*: too many open files" "$WORK/err" || fail "ulimit -n $n: no cause given: $(cat "$WORK/err")"
+done
 if "$cli" --queue-timeout 5parsecs --backend 127.0.0.1:1 2>"$WORK/err"; then fail "bad duration accepted"; fi
 grep -q "option 'queue_timeout'" "$WORK/err" || fail "bad duration message"
 
