@@ -226,11 +226,17 @@ int parse_backend(const std::string &value, BackendSpec *out, std::string *why) 
 }  // namespace
 
 bool parse_duration_ms(const std::string &text, int64_t *out_ms) {
+    if (text.size() > 64) return false;  // no duration is written so long: linear and capped
     size_t digits = 0;
-    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') digits++;
-    if (digits == 0 || digits > 12) return false;
-    int64_t n = std::strtoll(text.substr(0, digits).c_str(), nullptr, 10);
-    std::string unit = text.substr(digits);
+    int64_t n = 0;
+    bool overflow = false;
+    for (; digits < text.size() && text[digits] >= '0' && text[digits] <= '9'; digits++) {
+        const int d = text[digits] - '0';
+        if (n > (INT64_MAX - d) / 10) overflow = true;
+        else n = n * 10 + d;
+    }
+    if (digits == 0) return false;
+    const std::string unit = text.substr(digits);
     int64_t scale;
     if (unit.empty() || unit == "ms") scale = 1;
     else if (unit == "s") scale = 1000;
@@ -238,7 +244,8 @@ bool parse_duration_ms(const std::string &text, int64_t *out_ms) {
     else if (unit == "h") scale = kHour;
     else if (unit == "d") scale = kDay;
     else return false;
-    *out_ms = n * scale;
+    // Too large for 64 bits: saturate, so that the range check refuses it (never a wrapped value).
+    *out_ms = overflow || n > INT64_MAX / scale ? INT64_MAX : n * scale;
     return true;
 }
 
@@ -275,11 +282,18 @@ static int set_string_option(Settings *s, const OptionDef &d, const std::string 
         return PP_OK;
     }
     // health_status: "200" or "200-399", within 100..599.
-    int lo = 0, hi = 0;
-    char dash = 0, extra = 0;
-    int n = std::sscanf(value.c_str(), "%d%c%d%c", &lo, &dash, &hi, &extra);
-    if (n == 1) hi = lo;
-    bool ok = (n == 1 && value.find_first_not_of("0123456789") == std::string::npos) || (n == 3 && dash == '-');
+    // Three digits, or three digits, '-', three digits (sscanf's %d would overflow on long input).
+    auto status_at = [&value](size_t at) {
+        int v = 0;
+        for (size_t i = at; i < at + 3; i++) {
+            if (i >= value.size() || value[i] < '0' || value[i] > '9') return -1;
+            v = v * 10 + (value[i] - '0');
+        }
+        return v;
+    };
+    int lo = status_at(0), hi = lo;
+    if (value.size() == 7 && value[3] == '-') hi = status_at(4);
+    bool ok = (value.size() == 3 || (value.size() == 7 && value[3] == '-')) && lo >= 0 && hi >= 0;
     if (!ok || lo < 100 || hi > 599 || lo > hi) {
         *why = prefix + "expected a status or a range of statuses within 100-599 such as 200-399, got " + quote(value);
         return PP_EBADVALUE;
