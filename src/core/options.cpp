@@ -101,7 +101,8 @@ const OptionDef kOptions[] = {
      "http health checks: the statuses that pass, \"200\" or a range \"200-399\"", nullptr},
     {"health_interval", PP_OPT_DURATION, "2s", "", 100, kHour, "time between two checks of a backend",
      &Settings::health_interval},
-    {"health_timeout", PP_OPT_DURATION, "1s", "", 10, kHour, "a check not answered within this fails",
+    {"health_timeout", PP_OPT_DURATION, "1s", "", 10, kHour,
+     "a check not answered within this fails; unless set, a shorter health_interval is the timeout too",
      &Settings::health_timeout},
     {"health_rise", PP_OPT_INT, "2", "", 1, 1000, "checks in a row that must pass to mark a backend healthy again",
      &Settings::health_rise},
@@ -255,6 +256,7 @@ Settings::Settings() {
         std::string why;
         if (set_option(this, d.name, d.default_text, &why) != PP_OK) std::abort();  // table bug
     }
+    health_timeout_explicit = false;  // the default, not the user's choice
 }
 
 size_t option_count() { return kOptionCount; }
@@ -364,6 +366,14 @@ int set_option(Settings *s, const std::string &name, const std::string &value, s
     }
     }
     s->*(d->field) = v;
+    if (d->field == &Settings::health_timeout) s->health_timeout_explicit = true;
+    if (d->field == &Settings::health_interval && !s->health_timeout_explicit) {
+        // The user changed only the interval: a timeout longer than it would refuse the start,
+        // so the default timeout is capped by the interval (and comes back when it grows).
+        int64_t dflt = 0;
+        parse_duration_ms(find_option("health_timeout")->default_text, &dflt);
+        s->health_timeout = v < dflt ? v : dflt;
+    }
     return PP_OK;
 }
 

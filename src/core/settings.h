@@ -74,6 +74,9 @@ struct Settings {
     int health_status_lo = 200, health_status_hi = 399;
     int64_t health_interval = 0;
     int64_t health_timeout = 0;
+    // Set by the user (pp_config_set, a flag, a file); until then health_timeout follows a
+    // health_interval shorter than its default down (HAProxy's "timeout check").
+    bool health_timeout_explicit = false;
     int64_t health_rise = 0;
     int64_t health_fall = 0;
     int64_t breaker_failures = 0;

@@ -86,6 +86,23 @@ TEST(Options, HealthStatusParses) {
     }
 }
 
+TEST(Options, HealthTimeoutFollowsAShortIntervalUnlessSet) {
+    Settings s;
+    std::string why;
+    s.backends.push_back(BackendSpec{});
+    ASSERT_EQ(set_option(&s, "health_check", "http", &why), PP_OK);
+    ASSERT_EQ(set_option(&s, "health_interval", "200ms", &why), PP_OK);
+    EXPECT_EQ(s.health_timeout, 200);
+    EXPECT_EQ(validate_settings(s, &why), PP_OK) << why;
+    ASSERT_EQ(set_option(&s, "health_interval", "5s", &why), PP_OK);
+    EXPECT_EQ(s.health_timeout, 1000);  // the default again, not stuck at 200ms
+    ASSERT_EQ(set_option(&s, "health_timeout", "1s", &why), PP_OK);
+    ASSERT_EQ(set_option(&s, "health_interval", "200ms", &why), PP_OK);
+    EXPECT_EQ(s.health_timeout, 1000);  // the user's own choice stays, and is refused
+    EXPECT_EQ(validate_settings(s, &why), PP_EBADVALUE);
+    EXPECT_NE(why.find("'health_timeout' (1000ms) must not exceed 'health_interval' (200ms)"), std::string::npos) << why;
+}
+
 TEST(Options, TableIsWellFormed) {
     std::set<std::string> names;
     for (size_t i = 0; i < option_count(); i++) {
