@@ -87,6 +87,7 @@ void DnsWatcher::Name::resolved(int status, addrinfo *res) {
         if (ids.count(a.first)) continue;
         BackendSpec b;
         b.text = spec.text + "/" + a.first;
+        b.authority = spec.text;  // the name as configured, which virtual hosts know
         b.addr = a.second;
         b.weight = spec.weight;
         std::string reason = "dns: " + spec.text + " resolves to it";

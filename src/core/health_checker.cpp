@@ -75,7 +75,8 @@ void HealthChecker::Check::start_probe() {
             c->finish(true, "connect succeeded");
             return;
         }
-        pr->request = "GET " + c->settings.health_path + " HTTP/1.1\r\nHost: " + c->backend.name +
+        const std::string &host = c->settings.health_host.empty() ? c->backend.authority : c->settings.health_host;
+        pr->request = "GET " + c->settings.health_path + " HTTP/1.1\r\nHost: " + host +
                       "\r\nUser-Agent: poolproxy-health-check\r\nConnection: close\r\n\r\n";
         uv_buf_t b = uv_buf_init(&pr->request[0], static_cast<unsigned>(pr->request.size()));
         auto *stream = reinterpret_cast<uv_stream_t *>(&pr->tcp);

@@ -97,6 +97,10 @@ const OptionDef kOptions[] = {
      "active health checks, one checker per backend for the whole proxy: a connect, or an HTTP GET of health_path",
      &Settings::health_check},
     {"health_path", PP_OPT_STRING, "/", "", 0, 0, "http health checks: the path to GET (starts with /)", nullptr},
+    {"health_host", PP_OPT_STRING, "", "", 0, 0,
+     "http health checks: the Host to send (\"\" = each backend's host:port as configured, a DNS name's "
+     "backends the name)",
+     nullptr},
     {"health_status", PP_OPT_STRING, "200-399", "", 0, 0,
      "http health checks: the statuses that pass, \"200\" or a range \"200-399\"", nullptr},
     {"health_interval", PP_OPT_DURATION, "2s", "", 100, kHour, "time between two checks of a backend",
@@ -283,6 +287,17 @@ static int set_string_option(Settings *s, const OptionDef &d, const std::string 
         s->health_path = value;
         return PP_OK;
     }
+    if (std::strcmp(d.name, "health_host") == 0) {
+        // A Host value (RFC 9110 uri-host [":" port]): no '/', space, control or '@' character.
+        bool ok = value.size() <= 255;
+        for (char c : value) ok = ok && c > ' ' && c < 0x7f && c != '/' && c != '@' && c != '?' && c != '#';
+        if (!ok) {
+            *why = prefix + "expected a host or host:port (no '/', spaces or control characters), got " + quote(value);
+            return PP_EBADVALUE;
+        }
+        s->health_host = value;
+        return PP_OK;
+    }
     // health_status: "200" or "200-399", within 100..599.
     // Three digits, or three digits, '-', three digits (sscanf's %d would overflow on long input).
     auto status_at = [&value](size_t at) {
@@ -384,7 +399,9 @@ std::string get_option(const Settings &s, const OptionDef &d) {
     case PP_OPT_BOOL: return s.*(d.field) ? "on" : "off";
     case PP_OPT_ENUM: return enum_word(d, s.*(d.field));
     case PP_OPT_ADDRESS: return std::strcmp(d.name, "admin_listen") == 0 ? s.admin_listen_text : s.listen_text;
-    case PP_OPT_STRING: return std::strcmp(d.name, "health_path") == 0 ? s.health_path : s.health_status_text;
+    case PP_OPT_STRING:
+        if (std::strcmp(d.name, "health_host") == 0) return s.health_host;
+        return std::strcmp(d.name, "health_path") == 0 ? s.health_path : s.health_status_text;
     case PP_OPT_BACKEND: {
         std::string out;
         for (const BackendSpec &b : s.backends) {

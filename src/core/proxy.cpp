@@ -39,6 +39,7 @@ int Shared::add_backend(const BackendSpec &spec) {
     b->id = static_cast<int>(backends.size());
     b->addr = spec.addr;
     b->name = spec.text;
+    b->authority = spec.authority.empty() ? spec.text : spec.authority;
     b->weight = spec.weight;
     CircuitBreaker::Config bc;
     bc.failures = static_cast<int>(settings.breaker_failures);

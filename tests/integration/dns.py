@@ -96,6 +96,31 @@ def main():
     check(wait_for(r"dns: svc\.pp-test:%d resolves again" % port), "its recovery is reported")
 
     stop_and_check(p)
+
+    # Health checks of a name's backends send the name as configured as Host (never the display
+    # name "name:port/ip:port", which strict virtual hosts refuse), or health_host when set.
+    answer("svc.pp-test 127.0.0.2 127.0.0.3\n")
+    for host_arg, expect in ((None, "svc.pp-test:%d" % port), ("health.example:81", "health.example:81")):
+        for s in (s2, s3):
+            s.strict_host = expect
+            with s.lock:
+                s.health_hosts = []
+        with open(err_path, "w") as err:
+            p = subprocess.Popen([CLI, "--mode", "http", "--listen", "127.0.0.1:0", "--workers", "1",
+                                  "--backend", "svc.pp-test:%d" % port, "--dns-refresh", "200ms",
+                                  "--health-check", "http", "--health-path", "/health",
+                                  "--health-interval", "200ms", "--health-fall", "1"]
+                                 + (["--health-host", host_arg] if host_arg else []),
+                                 stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        p.stdout.readline()
+        deadline = time.time() + 10
+        while time.time() < deadline and min(len(s2.health_hosts), len(s3.health_hosts)) < 3:
+            time.sleep(0.05)
+        seen = set(s2.health_hosts + s3.health_hosts)
+        check(len(s2.health_hosts) >= 3 and len(s3.health_hosts) >= 3 and seen == {expect},
+              "health checks send Host %s (%s)" % (expect, sorted(seen, key=str)))
+        check("backend-unhealthy" not in log(), "and the strict backends pass them")
+        stop_and_check(p)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
 
