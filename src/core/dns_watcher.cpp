@@ -21,6 +21,9 @@ struct DnsWatcher::Name {
     bool stopping = false;
     bool failing = false;             // the last lookup failed (logged once per change)
     std::map<std::string, int> ids;   // "ip:port" -> backend id
+    // Backends a former answer had and this watcher removed: an address that comes back (answers
+    // that rotate) gets its old backend again, so rotation uses no new id. Bounded by the ids.
+    std::map<std::string, int> retired;
 
     void resolve();
     void resolved(int status, addrinfo *res);
@@ -80,11 +83,25 @@ void DnsWatcher::Name::resolved(int status, addrinfo *res) {
             continue;
         }
         std::string reason = "dns: " + spec.text + " no longer resolves to it";
-        proxy.set_backend_admin(it->second, Backend::removed, &why, reason.c_str());
+        // Refused only when the embedder removed it first: then it stays removed for good.
+        if (proxy.set_backend_admin(it->second, Backend::removed, &why, reason.c_str()) == PP_OK) {
+            retired[it->first] = it->second;
+        }
         it = ids.erase(it);
     }
     for (const auto &a : answer) {  // new in the answer: added
         if (ids.count(a.first)) continue;
+        auto old = retired.find(a.first);
+        if (old != retired.end()) {
+            std::string reason = "dns: " + spec.text + " resolves to it again";
+            if (proxy.revive_backend(old->second, &why, reason.c_str()) != PP_OK) {
+                log.log(PP_LOG_ERROR, "dns: %s: cannot add %s: %s", spec.text.c_str(), a.first.c_str(), why.c_str());
+                continue;
+            }
+            ids[a.first] = old->second;
+            retired.erase(old);
+            continue;
+        }
         BackendSpec b;
         b.text = spec.text + "/" + a.first;
         b.authority = spec.text;  // the name as configured, which virtual hosts know

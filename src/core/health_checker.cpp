@@ -43,7 +43,7 @@ struct HealthChecker::Check {
 
 void HealthChecker::Check::start_probe() {
     if (backend.admin.load(std::memory_order_relaxed) == Backend::removed) {
-        uv_timer_stop(&interval);  // removed for good: no more checks
+        uv_timer_stop(&interval);  // removed: no more checks (unless its DNS name brings it back)
         return;
     }
     if (probe) return;  // the previous check has not ended (cannot happen: timeout < interval)
@@ -162,6 +162,13 @@ int HealthChecker::add_checks(std::string *why) {
     const Settings &st = shared_.settings;
     const size_t n = shared_.backends.size();
     uv_loop_t *loop = thread_.loop();
+    for (auto &c : checks_) {  // a removed backend back in a DNS answer: its checks resume
+        if (c->backend.admin.load(std::memory_order_relaxed) == Backend::removed) continue;
+        if (uv_is_active(reinterpret_cast<uv_handle_t *>(&c->interval))) continue;
+        uv_timer_start(
+            &c->interval, [](uv_timer_t *t) { static_cast<Check *>(t->data)->start_probe(); }, 0,
+            static_cast<uint64_t>(st.health_interval));
+    }
     for (size_t i = checks_.size(); i < n; i++) {
         auto c = std::make_unique<Check>(*this, shared_.backends[i], st);
         c->interval.data = c.get();

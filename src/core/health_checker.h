@@ -32,7 +32,8 @@ public:
 private:
     struct Check;
     void close_handles();  // the loop thread, when stopping
-    // Loop thread (or before it runs): a check for each backend added since.
+    // Loop thread (or before it runs): a check for each backend added since; checks resume for
+    // a removed backend that came back.
     int add_checks(std::string *why);
 
     Shared &shared_;

@@ -47,6 +47,7 @@ int Shared::add_backend(const BackendSpec &spec) {
     bc.max_open_ms = static_cast<uint64_t>(settings.breaker_max_open_time);
     bc.half_open_requests = static_cast<int>(settings.breaker_half_open_requests);
     b->breaker.configure(bc);
+    live_backends++;
     return static_cast<int>(backends.add(std::move(b)));
 }
 
@@ -54,6 +55,12 @@ Proxy::Proxy(const Settings &settings) {
     std::string why;
     int rc = validate_settings(settings, &why);
     if (rc != PP_OK) throw Error(rc, why);
+    size_t fixed = 0;
+    for (const BackendSpec &spec : settings.backends) fixed += spec.dynamic ? 0 : 1;
+    if (fixed > Shared::kMaxBackends) {
+        throw Error(PP_EBADVALUE, "at most " + std::to_string(Shared::kMaxBackends) + " backends, got " +
+                                      std::to_string(fixed));
+    }
     int workers = resolve_worker_count(settings.workers);
     shared_ = std::make_unique<Shared>(settings, workers);
     for (int i = 0; i < workers; i++) shared_->workers.push_back(std::make_unique<Worker>(*shared_, i));

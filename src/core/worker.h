@@ -170,7 +170,7 @@ private:
     std::atomic<uint64_t> drain_deadline_ms_{0};
     std::atomic<int64_t> waiters_count_{0};
 
-    SlotTable<BackendPool, Shared::kMaxBackends> pools_;
+    SlotTable<BackendPool, Shared::kMaxBackendIds> pools_;
     LoadBalancer lb_;
     std::vector<bool> lb_scratch_;
     std::vector<int> full_scratch_;  // backends try_acquire found at pool_max
