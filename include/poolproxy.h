@@ -31,9 +31,10 @@
  *   from any thread while the proxy exists; so are pp_proxy_add_backend,
  *   pp_proxy_remove_backend, pp_proxy_drain_backend and pp_proxy_set_backend_weight once the
  *   proxy runs (not from inside a callback).
- * - Callbacks (log, event) run on the proxy's own threads (workers, acceptor), possibly several
- *   at once, and on the thread calling pp_proxy_start/stop. They must not block and must not
- *   call pp_proxy_stop or pp_proxy_free. No callback runs after pp_proxy_free returns.
+ * - Callbacks (log, event) run on the proxy's own threads (workers, acceptor, health checker,
+ *   DNS watcher, admin listener), possibly several at once, and on the thread calling
+ *   pp_proxy_start/stop. They must not block and must not call pp_proxy_stop or pp_proxy_free
+ *   (which return PP_ESTATE there). No callback runs after pp_proxy_free returns.
  */
 #ifndef POOLPROXY_H
 #define POOLPROXY_H
@@ -430,13 +431,17 @@ PP_API int pp_proxy_backend_stats(const pp_proxy *proxy, int index, pp_backend_s
 
 /** Adds a backend "host:port" with a weight in 1..1000 to a created or running proxy, from any
  *  thread (before pp_proxy_start: the controlling thread). Returns the new backend's id (>= 0;
- *  ids are never reused), or a negative PP_E code. Workers start using it at once; health
- *  checks cover it; a PP_EVENT_BACKEND_ADDED event reports it. */
+ *  ids are never reused), or a negative PP_E code: PP_ESYS beyond 1024 backends at once
+ *  (removed ones do not count) or once all 8192 ids are used. Workers start using it at once;
+ *  health checks cover it; a PP_EVENT_BACKEND_ADDED event reports it. */
 PP_API int pp_proxy_add_backend(pp_proxy *proxy, const char *address, int weight);
 
 /** Removes backend `id` from any thread: it gets no new requests, those in flight finish, its
  *  idle pooled connections close. Its id and stats stay (state 2); it cannot come back (add it
- *  again: it gets a new id). */
+ *  again: it gets a new id). The one exception is a backend made from a DNS name's answer that
+ *  a later answer dropped: when its address is in an answer again it comes back under the same
+ *  id (same name and address; a PP_EVENT_BACKEND_ADDED event says so), so answers that rotate
+ *  use no new ids. One the embedder removed stays removed. */
 PP_API int pp_proxy_remove_backend(pp_proxy *proxy, int id);
 
 /** Drains backend `id` (drain = 1: no new requests, those in flight finish, idle pooled

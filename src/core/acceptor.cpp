@@ -24,13 +24,9 @@ Acceptor::Acceptor(Shared &shared)
     : shared_(shared),
       balancer_(shared.worker_count, shared.worker_capacity, shared.settings.overflow_max,
                 shared.settings.max_connections),
-      loads_(static_cast<size_t>(shared.worker_count)) {}
+      loads_(static_cast<size_t>(shared.worker_count)), thread_("pp-acceptor", &shared) {}
 
-Acceptor::~Acceptor() {
-    if (thread_.joinable()) thread_.join();
-    if (loop_ready_) uv_loop_close(&loop_);
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-}
+Acceptor::~Acceptor() { stop(); }
 
 int Acceptor::bind(std::string *why) {
     const Address &addr = shared_.settings.listen;
@@ -54,49 +50,40 @@ int Acceptor::bind(std::string *why) {
 }
 
 int Acceptor::start(std::string *why) {
-    int rc = uv_loop_init(&loop_);
-    if (rc != 0) {
-        *why = std::string("acceptor event loop: ") + uv_strerror(rc);
-        return PP_ESYS;
+    int rc = thread_.init("acceptor", nullptr, [this] { on_stop(); }, why);
+    if (rc != PP_OK) return rc;
+    uv_loop_t *loop = thread_.loop();
+    rc = LoopThread::check(uv_poll_init(loop, &poll_, listen_fd_), "acceptor: cannot watch the listener", why);
+    poll_ready_ = rc == PP_OK;
+    for (uv_timer_t *t : {&backoff_timer_, &overflow_timer_}) {
+        if (rc == PP_OK) rc = LoopThread::check(uv_timer_init(loop, t), "acceptor: timer", why);
     }
-    loop_ready_ = true;
-    uv_poll_init(&loop_, &poll_, listen_fd_);
-    uv_async_init(&loop_, &stop_async_, on_stop);
-    uv_timer_init(&loop_, &backoff_timer_);
-    uv_timer_init(&loop_, &overflow_timer_);
-    poll_.data = stop_async_.data = backoff_timer_.data = overflow_timer_.data = this;
-    uv_poll_start(&poll_, UV_READABLE, on_readable);
-    uv_timer_start(&overflow_timer_, on_overflow_sweep, kOverflowSweepMs, kOverflowSweepMs);
-    try {
-        thread_ = std::thread([this] {
-            name_this_thread("pp-acceptor");
-            ThreadContext ctx(&shared_);
-            uv_run(&loop_, UV_RUN_DEFAULT);
-        });
-    } catch (const std::system_error &e) {
-        *why = std::string("cannot start the acceptor thread: ") + e.what();
-        return PP_ESYS;
+    poll_.data = backoff_timer_.data = overflow_timer_.data = this;
+    if (rc == PP_OK) rc = LoopThread::check(uv_poll_start(&poll_, UV_READABLE, on_readable), "acceptor: listener", why);
+    if (rc == PP_OK) {
+        rc = LoopThread::check(uv_timer_start(&overflow_timer_, on_overflow_sweep, kOverflowSweepMs, kOverflowSweepMs),
+                               "acceptor: overflow timer", why);
     }
-    return PP_OK;
+    if (rc == PP_OK) rc = thread_.start(why);
+    return rc;  // on failure the caller's stop() closes the listener and what was set up
 }
 
 void Acceptor::stop() {
-    if (!thread_.joinable()) return;
-    uv_async_send(&stop_async_);
-    thread_.join();
+    thread_.stop();  // runs on_stop: on the loop thread, or here if it never ran
+    if (listen_fd_ >= 0) {  // start() never set the loop up
+        ::close(listen_fd_);
+        listen_fd_ = -1;
+    }
 }
 
-void Acceptor::on_stop(uv_async_t *a) {
-    auto *self = static_cast<Acceptor *>(a->data);
-    uv_close(reinterpret_cast<uv_handle_t *>(&self->poll_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&self->stop_async_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&self->backoff_timer_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&self->overflow_timer_), nullptr);
-    ::close(self->listen_fd_);  // stop accepting now; the kernel refuses new connections
-    self->listen_fd_ = -1;
-    for (int fd : self->shared_.overflow.take_older_than(UINT64_MAX)) {
-        self->reject(fd, self->shared_.accept.rejected_overflow);
-        self->shared_.open_connections.sub();
+void Acceptor::on_stop() {
+    // The poll stops watching before its descriptor goes (close_all closes the handles next).
+    if (poll_ready_) uv_poll_stop(&poll_);
+    ::close(listen_fd_);  // stop accepting now; the kernel refuses new connections
+    listen_fd_ = -1;
+    for (int fd : shared_.overflow.take_older_than(UINT64_MAX)) {
+        reject(fd, shared_.accept.rejected_overflow);
+        shared_.open_connections.sub();
     }
 }
 
@@ -131,7 +118,11 @@ void Acceptor::accept_batch() {
 
 void Acceptor::on_backoff_over(uv_timer_t *t) {
     auto *self = static_cast<Acceptor *>(t->data);
-    uv_poll_start(&self->poll_, UV_READABLE, on_readable);
+    int rc = uv_poll_start(&self->poll_, UV_READABLE, on_readable);
+    if (rc != 0) {  // the listener can no longer be watched: say so loudly, and try again later
+        self->shared_.logger.log(PP_LOG_ERROR, "acceptor: cannot watch the listener again: %s", uv_strerror(rc));
+        uv_timer_start(&self->backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0);
+    }
 }
 
 void Acceptor::reject(int fd, Counter &reason) {

@@ -5,10 +5,10 @@
 #include <uv.h>
 
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/balancer.h"
+#include "core/loop_thread.h"
 #include "core/shared.h"
 
 namespace pp {
@@ -24,14 +24,15 @@ public:
     int bind(std::string *why);
     // Runs the accept loop on its own thread.
     int start(std::string *why);
-    // Closes the listener and drops connections still waiting in the overflow queue.
+    // Closes the listener and drops connections still waiting in the overflow queue; also when
+    // start() failed or never ran (a start that failed part-way leaves no listener). Idempotent.
     void stop();
 
     const Address &bound() const { return bound_; }
 
 private:
     static void on_readable(uv_poll_t *p, int status, int events);
-    static void on_stop(uv_async_t *a);
+    void on_stop();  // the loop thread (or the caller's, when it never ran)
     static void on_backoff_over(uv_timer_t *t);
     static void on_overflow_sweep(uv_timer_t *t);
 
@@ -44,14 +45,12 @@ private:
     std::vector<WorkerLoad> loads_;
     int listen_fd_ = -1;
     Address bound_;
-    uv_loop_t loop_{};
-    bool loop_ready_ = false;
     uv_poll_t poll_{};
-    uv_async_t stop_async_{};
+    bool poll_ready_ = false;
     uv_timer_t backoff_timer_{};
     uv_timer_t overflow_timer_{};
-    std::thread thread_;
     uint64_t last_error_log_ms_ = 0;
+    LoopThread thread_;
 };
 
 }  // namespace pp

@@ -14,7 +14,8 @@ namespace pp {
 struct Backend {
     int id = 0;
     Address addr;
-    std::string name;  // "host:port" as configured
+    std::string name;  // "host:port" as configured; a DNS answer's: "name:port/ip:port"
+    std::string authority;  // "host:port" as configured (never a '/'): the Host of health checks
     std::atomic<int> weight{1};  // may change at runtime (pp_proxy_set_backend_weight)
 
     // Administrative state, set from any thread: a draining or removed backend gets no new

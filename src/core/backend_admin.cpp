@@ -24,8 +24,12 @@ int Proxy::add_backend(const BackendSpec &spec, std::string *why, const char *re
     int id;
     {
         std::lock_guard<std::mutex> lock(shared_->backends_mu);
+        if (shared_->live_backends >= Shared::kMaxBackends) {
+            *why = "at most " + std::to_string(Shared::kMaxBackends) + " backends at once (removed ones not counted)";
+            return PP_ESYS;
+        }
         if (shared_->backends.full()) {
-            *why = "at most " + std::to_string(Shared::kMaxBackends) + " backends, removed ones included";
+            *why = "all " + std::to_string(Shared::kMaxBackendIds) + " backend ids used, removed backends included";
             return PP_ESYS;
         }
         id = shared_->add_backend(spec);
@@ -47,6 +51,7 @@ int Proxy::set_backend_admin(int id, int admin, std::string *why, const char *re
         }
         if (was == admin) return PP_OK;  // no change, no event
         b.admin.store(admin);
+        if (admin == Backend::removed) shared_->live_backends--;
     }
     backends_changed();
     static const char *words[] = {"ready again", "draining", "removed"};
@@ -55,6 +60,24 @@ int Proxy::set_backend_admin(int id, int admin, std::string *why, const char *re
                                             : PP_EVENT_BACKEND_READY;
     shared_->logger.event(type, id, b.name, reason ? reason : words[admin]);
     shared_->logger.log(PP_LOG_INFO, "backend %s %s", b.name.c_str(), words[admin]);
+    return PP_OK;
+}
+
+int Proxy::revive_backend(int id, std::string *why, const char *reason) {
+    Backend &b = shared_->backends[static_cast<size_t>(id)];
+    {
+        std::lock_guard<std::mutex> lock(shared_->backends_mu);
+        if (b.admin.load() != Backend::removed) return PP_OK;
+        if (shared_->live_backends >= Shared::kMaxBackends) {
+            *why = "at most " + std::to_string(Shared::kMaxBackends) + " backends at once (removed ones not counted)";
+            return PP_ESYS;
+        }
+        shared_->live_backends++;
+        b.admin.store(Backend::active);
+    }
+    backends_changed();
+    shared_->logger.event(PP_EVENT_BACKEND_ADDED, id, b.name, reason);
+    shared_->logger.log(PP_LOG_INFO, "backend %s back (id %d)", b.name.c_str(), id);
     return PP_OK;
 }
 

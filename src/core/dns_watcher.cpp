@@ -21,6 +21,9 @@ struct DnsWatcher::Name {
     bool stopping = false;
     bool failing = false;             // the last lookup failed (logged once per change)
     std::map<std::string, int> ids;   // "ip:port" -> backend id
+    // Backends a former answer had and this watcher removed: an address that comes back (answers
+    // that rotate) gets its old backend again, so rotation uses no new id. Bounded by the ids.
+    std::map<std::string, int> retired;
 
     void resolve();
     void resolved(int status, addrinfo *res);
@@ -37,7 +40,12 @@ void DnsWatcher::Name::resolve() {
     int rc = uv_getaddrinfo(timer.loop, &req, [](uv_getaddrinfo_t *r, int status, addrinfo *res) {
         static_cast<Name *>(r->data)->resolved(status, res);
     }, spec.host.c_str(), port.c_str(), &hints);
-    if (rc == 0) resolving = true;
+    if (rc == 0) {
+        resolving = true;
+    } else if (!failing) {  // not even started (no memory, no thread): like a failed lookup
+        failing = true;
+        owner->shared_.logger.log(PP_LOG_WARN, "dns: cannot look %s up: %s", spec.text.c_str(), uv_strerror(rc));
+    }
 }
 
 void DnsWatcher::Name::resolved(int status, addrinfo *res) {
@@ -75,13 +83,28 @@ void DnsWatcher::Name::resolved(int status, addrinfo *res) {
             continue;
         }
         std::string reason = "dns: " + spec.text + " no longer resolves to it";
-        proxy.set_backend_admin(it->second, Backend::removed, &why, reason.c_str());
+        // Refused only when the embedder removed it first: then it stays removed for good.
+        if (proxy.set_backend_admin(it->second, Backend::removed, &why, reason.c_str()) == PP_OK) {
+            retired[it->first] = it->second;
+        }
         it = ids.erase(it);
     }
     for (const auto &a : answer) {  // new in the answer: added
         if (ids.count(a.first)) continue;
+        auto old = retired.find(a.first);
+        if (old != retired.end()) {
+            std::string reason = "dns: " + spec.text + " resolves to it again";
+            if (proxy.revive_backend(old->second, &why, reason.c_str()) != PP_OK) {
+                log.log(PP_LOG_ERROR, "dns: %s: cannot add %s: %s", spec.text.c_str(), a.first.c_str(), why.c_str());
+                continue;
+            }
+            ids[a.first] = old->second;
+            retired.erase(old);
+            continue;
+        }
         BackendSpec b;
         b.text = spec.text + "/" + a.first;
+        b.authority = spec.text;  // the name as configured, which virtual hosts know
         b.addr = a.second;
         b.weight = spec.weight;
         std::string reason = "dns: " + spec.text + " resolves to it";
@@ -95,52 +118,41 @@ void DnsWatcher::Name::resolved(int status, addrinfo *res) {
     if (answer.empty()) log.log(PP_LOG_WARN, "dns: %s resolves to no address", spec.text.c_str());
 }
 
-DnsWatcher::DnsWatcher(Proxy &proxy, Shared &shared) : proxy_(proxy), shared_(shared) {}
+DnsWatcher::DnsWatcher(Proxy &proxy, Shared &shared) : proxy_(proxy), shared_(shared), thread_("pp-dns", &shared) {}
 
 DnsWatcher::~DnsWatcher() { stop(); }
 
 int DnsWatcher::start(std::string *why) {
-    if (uv_loop_init(&loop_) != 0) {
-        *why = "dns: cannot create an event loop";
-        return PP_ESYS;
-    }
-    uv_async_init(&loop_, &stop_async_, on_stop);
-    stop_async_.data = this;
+    int rc = thread_.init("dns", nullptr, [this] { on_stop(); }, why);
     for (const BackendSpec &spec : shared_.settings.backends) {
+        if (rc != PP_OK) break;
         if (!spec.dynamic) continue;
         auto n = std::make_unique<Name>();
         n->owner = this;
         n->spec = spec;
         n->timer.data = n.get();
-        uv_timer_init(&loop_, &n->timer);
-        uv_timer_start(
-            &n->timer, [](uv_timer_t *t) { static_cast<Name *>(t->data)->resolve(); }, 0,
-            static_cast<uint64_t>(shared_.settings.dns_refresh));
+        rc = LoopThread::check(uv_timer_init(thread_.loop(), &n->timer), "dns: timer", why);
+        if (rc != PP_OK) break;
         names_.push_back(std::move(n));
+        uv_timer_start(
+            &names_.back()->timer, [](uv_timer_t *t) { static_cast<Name *>(t->data)->resolve(); }, 0,
+            static_cast<uint64_t>(shared_.settings.dns_refresh));
     }
-    started_ = true;
-    thread_ = std::thread([this] {
-        name_this_thread("pp-dns");
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        uv_loop_close(&loop_);
-    });
-    return PP_OK;
+    if (rc == PP_OK) rc = thread_.start(why);
+    if (rc != PP_OK) stop();
+    return rc;
 }
 
-void DnsWatcher::on_stop(uv_async_t *a) {
-    auto *self = static_cast<DnsWatcher *>(a->data);
-    for (auto &n : self->names_) {
+void DnsWatcher::on_stop() {
+    for (auto &n : names_) {
         n->stopping = true;
         if (n->resolving) uv_cancel(reinterpret_cast<uv_req_t *>(&n->req));  // may be too late: then it ends soon
-        uv_close(reinterpret_cast<uv_handle_t *>(&n->timer), nullptr);
     }
-    uv_close(reinterpret_cast<uv_handle_t *>(a), nullptr);
+    // close_all (LoopThread) closes the timers next; a lookup in flight keeps the loop until it lands.
 }
 
 void DnsWatcher::stop() {
-    if (!started_.exchange(false)) return;
-    uv_async_send(&stop_async_);
-    thread_.join();
+    thread_.stop();
     names_.clear();
 }
 

@@ -7,13 +7,12 @@
 #pragma once
 #include <uv.h>
 
-#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "core/loop_thread.h"
 #include "core/settings.h"
 
 namespace pp {
@@ -33,15 +32,12 @@ public:
 
 private:
     struct Name;
-    static void on_stop(uv_async_t *a);
+    void on_stop();  // the loop thread: no lookup starts or lands from here on
 
     Proxy &proxy_;
     Shared &shared_;
-    uv_loop_t loop_{};
-    uv_async_t stop_async_{};
-    std::thread thread_;
     std::vector<std::unique_ptr<Name>> names_;
-    std::atomic<bool> started_{false};
+    LoopThread thread_;  // last: its loop closes while the names still exist
 };
 
 }  // namespace pp

@@ -38,11 +38,12 @@ struct HealthChecker::Check {
 
     void start_probe();
     void finish(bool ok, const std::string &why);
+    void record(bool ok, const std::string &why);  // the outcome, with rise/fall
 };
 
 void HealthChecker::Check::start_probe() {
     if (backend.admin.load(std::memory_order_relaxed) == Backend::removed) {
-        uv_timer_stop(&interval);  // removed for good: no more checks
+        uv_timer_stop(&interval);  // removed: no more checks (unless its DNS name brings it back)
         return;
     }
     if (probe) return;  // the previous check has not ended (cannot happen: timeout < interval)
@@ -52,11 +53,17 @@ void HealthChecker::Check::start_probe() {
     p->connect_req.data = p;
     p->write_req.data = p;
     probe = p;
-    uv_tcp_init(interval.loop, &p->tcp);
+    int rc = uv_tcp_init(interval.loop, &p->tcp);
+    if (rc != 0) {  // no handle to close: the probe goes at once
+        probe = nullptr;
+        delete p;
+        record(false, std::string("cannot open a socket: ") + uv_strerror(rc));
+        return;
+    }
     uv_timer_start(
         &timeout, [](uv_timer_t *t) { static_cast<Check *>(t->data)->finish(false, "no answer within health_timeout"); },
         static_cast<uint64_t>(settings.health_timeout), 0);
-    int rc = uv_tcp_connect(&p->connect_req, &p->tcp, backend.addr.sa(), [](uv_connect_t *req, int status) {
+    rc = uv_tcp_connect(&p->connect_req, &p->tcp, backend.addr.sa(), [](uv_connect_t *req, int status) {
         auto *pr = static_cast<Probe *>(req->data);
         Check *c = pr->check;
         if (!c) return;  // finished (timed out, or stopping) meanwhile
@@ -68,7 +75,8 @@ void HealthChecker::Check::start_probe() {
             c->finish(true, "connect succeeded");
             return;
         }
-        pr->request = "GET " + c->settings.health_path + " HTTP/1.1\r\nHost: " + c->backend.name +
+        const std::string &host = c->settings.health_host.empty() ? c->backend.authority : c->settings.health_host;
+        pr->request = "GET " + c->settings.health_path + " HTTP/1.1\r\nHost: " + host +
                       "\r\nUser-Agent: poolproxy-health-check\r\nConnection: close\r\n\r\n";
         uv_buf_t b = uv_buf_init(&pr->request[0], static_cast<unsigned>(pr->request.size()));
         auto *stream = reinterpret_cast<uv_stream_t *>(&pr->tcp);
@@ -115,6 +123,10 @@ void HealthChecker::Check::finish(bool ok, const std::string &why) {
     p->check = nullptr;
     uv_timer_stop(&timeout);
     uv_close(reinterpret_cast<uv_handle_t *>(&p->tcp), [](uv_handle_t *h) { delete static_cast<Probe *>(h->data); });
+    record(ok, why);
+}
+
+void HealthChecker::Check::record(bool ok, const std::string &why) {
     if (!ok) backend.health_checks_failed.fetch_add(1, std::memory_order_relaxed);
     HealthState::Transition t = state.record(ok);
     if (t == HealthState::Transition::none) return;
@@ -130,37 +142,44 @@ void HealthChecker::Check::finish(bool ok, const std::string &why) {
             reason);
 }
 
-HealthChecker::HealthChecker(Shared &shared) : shared_(shared) {}
+HealthChecker::HealthChecker(Shared &shared) : shared_(shared), thread_("pp-health", &shared) {}
 
 HealthChecker::~HealthChecker() { stop(); }
 
 int HealthChecker::start(std::string *why) {
-    if (uv_loop_init(&loop_) != 0) {
-        *why = "health checks: cannot create an event loop";
-        return PP_ESYS;
-    }
-    uv_async_init(&loop_, &stop_async_, on_stop);
-    uv_async_init(&loop_, &sync_async_, [](uv_async_t *as) { static_cast<HealthChecker *>(as->data)->add_checks(); });
-    sync_async_.data = this;
-    add_checks();
-    started_ = true;
-    thread_ = std::thread([this] {
-        name_this_thread("pp-health");
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        uv_loop_close(&loop_);
-    });
-    return PP_OK;
+    auto on_wake = [this] {
+        std::string err;
+        if (add_checks(&err) != PP_OK) shared_.logger.log(PP_LOG_ERROR, "%s", err.c_str());
+    };
+    int rc = thread_.init("health checks", on_wake, [this] { close_handles(); }, why);
+    if (rc == PP_OK) rc = add_checks(why);
+    if (rc == PP_OK) rc = thread_.start(why);
+    if (rc != PP_OK) stop();
+    return rc;
 }
 
-void HealthChecker::add_checks() {
+int HealthChecker::add_checks(std::string *why) {
     const Settings &st = shared_.settings;
     const size_t n = shared_.backends.size();
+    uv_loop_t *loop = thread_.loop();
+    for (auto &c : checks_) {  // a removed backend back in a DNS answer: its checks resume
+        if (c->backend.admin.load(std::memory_order_relaxed) == Backend::removed) continue;
+        if (uv_is_active(reinterpret_cast<uv_handle_t *>(&c->interval))) continue;
+        uv_timer_start(
+            &c->interval, [](uv_timer_t *t) { static_cast<Check *>(t->data)->start_probe(); }, 0,
+            static_cast<uint64_t>(st.health_interval));
+    }
     for (size_t i = checks_.size(); i < n; i++) {
         auto c = std::make_unique<Check>(*this, shared_.backends[i], st);
         c->interval.data = c.get();
         c->timeout.data = c.get();
-        uv_timer_init(&loop_, &c->interval);
-        uv_timer_init(&loop_, &c->timeout);
+        int rc = LoopThread::check(uv_timer_init(loop, &c->interval), "health checks: timer", why);
+        if (rc != PP_OK) return rc;
+        rc = LoopThread::check(uv_timer_init(loop, &c->timeout), "health checks: timer", why);
+        if (rc != PP_OK) {
+            uv_close(reinterpret_cast<uv_handle_t *>(&c->interval), nullptr);
+            return rc;
+        }
         // Spread the backends' checks over one interval instead of checking all at once.
         uint64_t first = static_cast<uint64_t>(st.health_interval) * i / n;
         uv_timer_start(
@@ -168,34 +187,25 @@ void HealthChecker::add_checks() {
             static_cast<uint64_t>(st.health_interval));
         checks_.push_back(std::move(c));
     }
+    return PP_OK;
 }
 
-void HealthChecker::backends_changed() {
-    if (started_) uv_async_send(&sync_async_);
-}
+// The wake-up may come from any thread at any time, stop() included: LoopThread drops it once
+// the handles are closed, so it never reaches a closed or freed handle.
+void HealthChecker::backends_changed() { thread_.wake(); }
 
-void HealthChecker::on_stop(uv_async_t *a) {
-    uv_walk(
-        a->loop,
-        [](uv_handle_t *h, void *) {
-            if (uv_is_closing(h)) return;
-            if (h->type == UV_TCP) {  // a probe in flight
-                auto *p = static_cast<Check::Probe *>(h->data);
-                if (p->check) p->check->probe = nullptr;
-                p->check = nullptr;
-                uv_close(h, [](uv_handle_t *x) { delete static_cast<Check::Probe *>(x->data); });
-                return;
-            }
-            uv_close(h, nullptr);
-        },
-        nullptr);
+void HealthChecker::close_handles() {
+    thread_.close_all([](uv_handle_t *h) {
+        if (h->type != UV_TCP) return;  // a probe in flight: it frees itself once closed
+        auto *p = static_cast<Check::Probe *>(h->data);
+        if (p->check) p->check->probe = nullptr;
+        p->check = nullptr;
+        uv_close(h, [](uv_handle_t *x) { delete static_cast<Check::Probe *>(x->data); });
+    });
 }
 
 void HealthChecker::stop() {
-    if (!started_) return;
-    started_ = false;
-    uv_async_send(&stop_async_);
-    thread_.join();
+    thread_.stop();
     checks_.clear();
 }
 

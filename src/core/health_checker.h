@@ -7,12 +7,11 @@
 #pragma once
 #include <uv.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "core/loop_thread.h"
 #include "core/shared.h"
 
 namespace pp {
@@ -26,21 +25,20 @@ public:
 
     int start(std::string *why);
     void stop();  // idempotent; joins the thread
-    // Any thread: backends were added or removed; checks start or stop accordingly.
+    // Any thread, also while stop() runs: backends were added or removed; checks start or stop
+    // accordingly.
     void backends_changed();
 
 private:
     struct Check;
-    static void on_stop(uv_async_t *a);
-    void add_checks();  // loop thread (or before it runs)
+    void close_handles();  // the loop thread, when stopping
+    // Loop thread (or before it runs): a check for each backend added since; checks resume for
+    // a removed backend that came back.
+    int add_checks(std::string *why);
 
     Shared &shared_;
-    uv_loop_t loop_{};
-    uv_async_t stop_async_{};
-    uv_async_t sync_async_{};
-    std::thread thread_;
     std::vector<std::unique_ptr<Check>> checks_;
-    std::atomic<bool> started_{false};
+    LoopThread thread_;  // last: its loop closes while the checks still exist
 };
 
 }  // namespace pp

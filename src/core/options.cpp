@@ -119,11 +119,16 @@ const OptionDef kOptions[] = {
      "active health checks, one checker per backend for the whole proxy: a connect, or an HTTP GET of health_path",
      &Settings::health_check},
     {"health_path", PP_OPT_STRING, "/", "", 0, 0, "http health checks: the path to GET (starts with /)", nullptr},
+    {"health_host", PP_OPT_STRING, "", "", 0, 0,
+     "http health checks: the Host to send (\"\" = each backend's host:port as configured, a DNS name's "
+     "backends the name)",
+     nullptr},
     {"health_status", PP_OPT_STRING, "200-399", "", 0, 0,
      "http health checks: the statuses that pass, \"200\" or a range \"200-399\"", nullptr},
     {"health_interval", PP_OPT_DURATION, "2s", "", 100, kHour, "time between two checks of a backend",
      &Settings::health_interval},
-    {"health_timeout", PP_OPT_DURATION, "1s", "", 10, kHour, "a check not answered within this fails",
+    {"health_timeout", PP_OPT_DURATION, "1s", "", 10, kHour,
+     "a check not answered within this fails; unless set, a shorter health_interval is the timeout too",
      &Settings::health_timeout},
     {"health_rise", PP_OPT_INT, "2", "", 1, 1000, "checks in a row that must pass to mark a backend healthy again",
      &Settings::health_rise},
@@ -248,11 +253,17 @@ int parse_backend(const std::string &value, BackendSpec *out, std::string *why) 
 }  // namespace
 
 bool parse_duration_ms(const std::string &text, int64_t *out_ms) {
+    if (text.size() > 64) return false;  // no duration is written so long: linear and capped
     size_t digits = 0;
-    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') digits++;
-    if (digits == 0 || digits > 12) return false;
-    int64_t n = std::strtoll(text.substr(0, digits).c_str(), nullptr, 10);
-    std::string unit = text.substr(digits);
+    int64_t n = 0;
+    bool overflow = false;
+    for (; digits < text.size() && text[digits] >= '0' && text[digits] <= '9'; digits++) {
+        const int d = text[digits] - '0';
+        if (n > (INT64_MAX - d) / 10) overflow = true;
+        else n = n * 10 + d;
+    }
+    if (digits == 0) return false;
+    const std::string unit = text.substr(digits);
     int64_t scale;
     if (unit.empty() || unit == "ms") scale = 1;
     else if (unit == "s") scale = 1000;
@@ -260,7 +271,8 @@ bool parse_duration_ms(const std::string &text, int64_t *out_ms) {
     else if (unit == "h") scale = kHour;
     else if (unit == "d") scale = kDay;
     else return false;
-    *out_ms = n * scale;
+    // Too large for 64 bits: saturate, so that the range check refuses it (never a wrapped value).
+    *out_ms = overflow || n > INT64_MAX / scale ? INT64_MAX : n * scale;
     return true;
 }
 
@@ -270,6 +282,7 @@ Settings::Settings() {
         std::string why;
         if (set_option(this, d.name, d.default_text, &why) != PP_OK) std::abort();  // table bug
     }
+    health_timeout_explicit = false;  // the default, not the user's choice
 }
 
 size_t option_count() { return kOptionCount; }
@@ -296,12 +309,30 @@ static int set_string_option(Settings *s, const OptionDef &d, const std::string 
         s->health_path = value;
         return PP_OK;
     }
+    if (std::strcmp(d.name, "health_host") == 0) {
+        // A Host value (RFC 9110 uri-host [":" port]): no '/', space, control or '@' character.
+        bool ok = value.size() <= 255;
+        for (char c : value) ok = ok && c > ' ' && c < 0x7f && c != '/' && c != '@' && c != '?' && c != '#';
+        if (!ok) {
+            *why = prefix + "expected a host or host:port (no '/', spaces or control characters), got " + quote(value);
+            return PP_EBADVALUE;
+        }
+        s->health_host = value;
+        return PP_OK;
+    }
     // health_status: "200" or "200-399", within 100..599.
-    int lo = 0, hi = 0;
-    char dash = 0, extra = 0;
-    int n = std::sscanf(value.c_str(), "%d%c%d%c", &lo, &dash, &hi, &extra);
-    if (n == 1) hi = lo;
-    bool ok = (n == 1 && value.find_first_not_of("0123456789") == std::string::npos) || (n == 3 && dash == '-');
+    // Three digits, or three digits, '-', three digits (sscanf's %d would overflow on long input).
+    auto status_at = [&value](size_t at) {
+        int v = 0;
+        for (size_t i = at; i < at + 3; i++) {
+            if (i >= value.size() || value[i] < '0' || value[i] > '9') return -1;
+            v = v * 10 + (value[i] - '0');
+        }
+        return v;
+    };
+    int lo = status_at(0), hi = lo;
+    if (value.size() == 7 && value[3] == '-') hi = status_at(4);
+    bool ok = (value.size() == 3 || (value.size() == 7 && value[3] == '-')) && lo >= 0 && hi >= 0;
     if (!ok || lo < 100 || hi > 599 || lo > hi) {
         *why = prefix + "expected a status or a range of statuses within 100-599 such as 200-399, got " + quote(value);
         return PP_EBADVALUE;
@@ -372,6 +403,14 @@ int set_option(Settings *s, const std::string &name, const std::string &value, s
     }
     }
     s->*(d->field) = v;
+    if (d->field == &Settings::health_timeout) s->health_timeout_explicit = true;
+    if (d->field == &Settings::health_interval && !s->health_timeout_explicit) {
+        // The user changed only the interval: a timeout longer than it would refuse the start,
+        // so the default timeout is capped by the interval (and comes back when it grows).
+        int64_t dflt = 0;
+        parse_duration_ms(find_option("health_timeout")->default_text, &dflt);
+        s->health_timeout = v < dflt ? v : dflt;
+    }
     return PP_OK;
 }
 
@@ -382,7 +421,9 @@ std::string get_option(const Settings &s, const OptionDef &d) {
     case PP_OPT_BOOL: return s.*(d.field) ? "on" : "off";
     case PP_OPT_ENUM: return enum_word(d, s.*(d.field));
     case PP_OPT_ADDRESS: return std::strcmp(d.name, "admin_listen") == 0 ? s.admin_listen_text : s.listen_text;
-    case PP_OPT_STRING: return std::strcmp(d.name, "health_path") == 0 ? s.health_path : s.health_status_text;
+    case PP_OPT_STRING:
+        if (std::strcmp(d.name, "health_host") == 0) return s.health_host;
+        return std::strcmp(d.name, "health_path") == 0 ? s.health_path : s.health_status_text;
     case PP_OPT_BACKEND: {
         std::string out;
         for (const BackendSpec &b : s.backends) {

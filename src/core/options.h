@@ -33,7 +33,8 @@ std::string get_option(const Settings &s, const OptionDef &def);
 // Checks the options against each other, before a proxy is made from them.
 int validate_settings(const Settings &s, std::string *why);
 
-// Duration text ("250ms", "2s", "1m", "1h", bare number = ms) to ms; false when malformed.
+// Duration text ("250ms", "2s", "1m", "1h", "1d", bare number = ms) to ms; false when malformed.
+// A duration beyond 64 bits of ms reads as INT64_MAX, which every option's range refuses.
 bool parse_duration_ms(const std::string &text, int64_t *out_ms);
 
 }  // namespace pp

@@ -39,6 +39,7 @@ int Shared::add_backend(const BackendSpec &spec) {
     b->id = static_cast<int>(backends.size());
     b->addr = spec.addr;
     b->name = spec.text;
+    b->authority = spec.authority.empty() ? spec.text : spec.authority;
     b->weight = spec.weight;
     CircuitBreaker::Config bc;
     bc.failures = static_cast<int>(settings.breaker_failures);
@@ -46,6 +47,7 @@ int Shared::add_backend(const BackendSpec &spec) {
     bc.max_open_ms = static_cast<uint64_t>(settings.breaker_max_open_time);
     bc.half_open_requests = static_cast<int>(settings.breaker_half_open_requests);
     b->breaker.configure(bc);
+    live_backends++;
     return static_cast<int>(backends.add(std::move(b)));
 }
 
@@ -53,6 +55,12 @@ Proxy::Proxy(const Settings &settings) {
     std::string why;
     int rc = validate_settings(settings, &why);
     if (rc != PP_OK) throw Error(rc, why);
+    size_t fixed = 0;
+    for (const BackendSpec &spec : settings.backends) fixed += spec.dynamic ? 0 : 1;
+    if (fixed > Shared::kMaxBackends) {
+        throw Error(PP_EBADVALUE, "at most " + std::to_string(Shared::kMaxBackends) + " backends, got " +
+                                      std::to_string(fixed));
+    }
     int workers = resolve_worker_count(settings.workers);
     shared_ = std::make_unique<Shared>(settings, workers);
     for (int i = 0; i < workers; i++) shared_->workers.push_back(std::make_unique<Worker>(*shared_, i));
@@ -81,31 +89,20 @@ int Proxy::start(std::string *why) {
     }
     for (auto &w : shared_->workers) {
         rc = w->start(why);
-        if (rc != PP_OK) {
-            for (auto &started : shared_->workers) started->post_drain(0);
-            for (auto &started : shared_->workers) started->join();
-            state_ = PP_STATE_STOPPED;
-            return rc;
-        }
+        if (rc != PP_OK) break;
     }
-    if (shared_->settings.health_check != static_cast<int64_t>(HealthCheck::none)) {
+    if (rc == PP_OK && shared_->settings.health_check != static_cast<int64_t>(HealthCheck::none)) {
         health_ = std::make_unique<HealthChecker>(*shared_);
         rc = health_->start(why);
-        if (rc != PP_OK) health_.reset();
     }
     if (rc == PP_OK && !shared_->settings.admin_listen_text.empty()) {
-        admin_ = std::make_unique<AdminServer>(shared_->settings.admin_listen,
-                                               [this](const std::string &path) { return admin_answer(path); });
+        admin_ = std::make_unique<AdminServer>(
+            shared_->settings.admin_listen, [this](const std::string &path) { return admin_answer(path); }, shared_.get());
         rc = admin_->start(why);
-        if (rc != PP_OK) admin_.reset();
     }
     if (rc == PP_OK) rc = acceptor_->start(why);
     if (rc != PP_OK) {
-        if (admin_) admin_->stop();
-        if (health_) health_->stop();
-        for (auto &w : shared_->workers) w->post_drain(0);
-        for (auto &w : shared_->workers) w->join();
-        state_ = PP_STATE_STOPPED;
+        abandon_start();
         return rc;
     }
     state_ = PP_STATE_RUNNING;
@@ -136,6 +133,19 @@ int Proxy::start(std::string *why) {
                         shared_->worker_count, shared_->backends.size());
     shared_->logger.event(PP_EVENT_PROXY_STARTED, -1, addr, "started");
     return PP_OK;
+}
+
+// A start that failed part-way: whatever came up goes down again, every thread is joined and
+// every loop closed, so no thread, listener or descriptor is left (the proxy can only be freed).
+void Proxy::abandon_start() {
+    if (admin_) admin_->stop();
+    admin_.reset();
+    if (health_) health_->stop();
+    health_.reset();
+    acceptor_->stop();  // closes the listener, whether its loop ran or not
+    for (auto &w : shared_->workers) w->post_drain(0);  // nothing for one that never started
+    for (auto &w : shared_->workers) w->join();
+    state_ = PP_STATE_STOPPED;
 }
 
 int Proxy::stop(int drain_ms, std::string *why) {

@@ -53,10 +53,14 @@ public:
     int add_backend(const BackendSpec &spec, std::string *why, const char *reason = "added at runtime");
     int set_backend_admin(int id, int admin, std::string *why, const char *reason = nullptr);
     int set_backend_weight(int id, int weight, std::string *why);
+    // The DNS watcher only: a backend its answers removed is in an answer again (same address,
+    // same name) and takes requests again under its old id.
+    int revive_backend(int id, std::string *why, const char *reason);
 
 private:
     HistogramSnapshot histogram(pp_latency_kind kind, int worker) const;
     void backends_changed();  // tells the workers and the health checker
+    void abandon_start();
     AdminResponse admin_answer(const std::string &path) const;
 
     std::unique_ptr<Shared> shared_;

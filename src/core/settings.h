@@ -22,6 +22,9 @@ struct BackendSpec {
     bool dynamic = false;
     std::string host;
     int port = 0;
+    // "host:port" as the user configured it, when text is not (a DNS answer's backend):
+    // what health checks send as Host.
+    std::string authority;
 };
 
 struct Callbacks {
@@ -74,10 +77,14 @@ struct Settings {
     // resilience
     int64_t health_check = 0;
     std::string health_path;
+    std::string health_host;  // "" = each backend's configured host:port
     std::string health_status_text;
     int health_status_lo = 200, health_status_hi = 399;
     int64_t health_interval = 0;
     int64_t health_timeout = 0;
+    // Set by the user (pp_config_set, a flag, a file); until then health_timeout follows a
+    // health_interval shorter than its default down (HAProxy's "timeout check").
+    bool health_timeout_explicit = false;
     int64_t health_rise = 0;
     int64_t health_fall = 0;
     int64_t breaker_failures = 0;

@@ -34,9 +34,13 @@ struct Shared {
     const int64_t worker_capacity;  // sessions per worker before the balancer overflows
 
     // Backends in id order; ids are never reused (a removed backend keeps its slot and stats).
+    // At most kMaxBackends are not removed at once; removed ones do not count toward it, only
+    // toward the kMaxBackendIds ids there are (a DNS address that returns gets its old id back).
     static constexpr size_t kMaxBackends = 1024;
-    SlotTable<Backend, kMaxBackends> backends;
+    static constexpr size_t kMaxBackendIds = 8192;
+    SlotTable<Backend, kMaxBackendIds> backends;
     std::mutex backends_mu;  // serializes adds and admin changes from API threads
+    size_t live_backends = 0;  // not removed; guarded by backends_mu
     // Adds a backend (callers hold backends_mu, or no thread runs yet). Returns its id.
     int add_backend(const BackendSpec &spec);
     std::vector<std::unique_ptr<Worker>> workers;

@@ -22,7 +22,8 @@ int64_t warm_share(int64_t min_idle, int workers, int index) {
 }  // namespace
 
 Worker::Worker(Shared &shared, int index)
-    : shared_(shared), index_(index),
+    : shared_(shared), index_(index), thread_("pp-worker-" + std::to_string(index), &shared),
+      loop_(*thread_.loop()),
       lb_(static_cast<LbPolicy>(shared.settings.lb), {},
           0x9e3779b97f4a7c15ull * static_cast<uint64_t>(index + 1) ^ uv_hrtime()),
       buffers_(kBuffersKept) {
@@ -34,7 +35,7 @@ void Worker::sync_backends() {
     // With no connection kept warm, worker 0 still opens one to each backend as it appears, so
     // that one which cannot be reached is reported at start (a warning and an event).
     const bool probe = shared_.settings.pool_min_idle == 0 && index_ == 0;
-    const bool at_start = !loop_ready_;  // pp_proxy_start waits for these probes
+    const bool at_start = !thread_.ready();  // pp_proxy_start waits for these probes
     for (size_t b = pools_.size(); b < shared_.backends.size(); b++) {
         Backend &backend = shared_.backends[b];
         pools_.add(std::make_unique<BackendPool>(*this, backend, share, probe, at_start));
@@ -43,14 +44,13 @@ void Worker::sync_backends() {
     for (size_t b = 0; b < pools_.size(); b++) {
         if (!pools_[b].backend().takes_requests()) pools_[b].close_idle(SIZE_MAX);
     }
-    if (loop_ready_) schedule_deferred();  // a refill for the new ones
+    if (thread_.ready()) schedule_deferred();  // a refill for the new ones
 }
 
 void Worker::post_backends_changed() { post(kBackends); }
 
 Worker::~Worker() {
-    if (thread_.joinable()) thread_.join();
-    if (loop_ready_) uv_loop_close(&loop_);
+    thread_.join();  // before the handles it may still close go away
     for (int fd : inbox_) ::close(fd);
     for (auto &m : adoptions_) drop_adoption(m);  // lent to us after we had stopped
 }
@@ -62,54 +62,34 @@ void Worker::drop_adoption(const std::pair<size_t, BackendPool::Moving> &m) {
 }
 
 int Worker::start(std::string *why) {
-    int rc = uv_loop_init(&loop_);
-    // Idle-time accounting for the balancer's busy measure (one clock read per loop turn).
-    if (rc == 0) uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME);
-    if (rc != 0) {
-        *why = std::string("worker event loop: ") + uv_strerror(rc);
-        return PP_ESYS;
-    }
-    loop_ready_ = true;
+    const std::string what = "worker " + std::to_string(index_);
+    int rc = thread_.init(what, [this] { on_wake(); }, nullptr, why);
+    if (rc != PP_OK) return rc;
+    // From here on a failure leaves handles open: the proxy joins every worker, which closes them.
     loop_.data = this;
-    uv_async_init(&loop_, &async_, on_async);
-    uv_idle_init(&loop_, &deferred_);
-    uv_timer_init(&loop_, &sweep_timer_);
-    uv_timer_init(&loop_, &queue_timer_);
-    uv_timer_init(&loop_, &drain_timer_);
-    uv_timer_init(&loop_, &shed_timer_);
-    uv_timer_init(&loop_, &deadline_timer_);
-    async_.data = deferred_.data = sweep_timer_.data = queue_timer_.data = drain_timer_.data = shed_timer_.data =
-        deadline_timer_.data = this;
-    uv_timer_start(&sweep_timer_, on_sweep, kSweepIntervalMs, kSweepIntervalMs);
-    schedule_deferred();  // the first pass opens the warm connections
-    try {
-        thread_ = std::thread([this] { run(); });
-    } catch (const std::system_error &e) {
-        *why = std::string("cannot start a worker thread: ") + e.what();
-        return PP_ESYS;
+    // Idle-time accounting for the balancer's busy measure (one clock read per loop turn).
+    rc = LoopThread::check(uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME), what + ": idle-time metrics", why);
+    if (rc == PP_OK) rc = LoopThread::check(uv_idle_init(&loop_, &deferred_), what + ": idle handle", why);
+    for (uv_timer_t *t : {&sweep_timer_, &queue_timer_, &drain_timer_, &shed_timer_, &deadline_timer_}) {
+        if (rc == PP_OK) rc = LoopThread::check(uv_timer_init(&loop_, t), what + ": timer", why);
+        t->data = this;
     }
-    return PP_OK;
+    if (rc != PP_OK) return rc;
+    deferred_.data = this;
+    rc = LoopThread::check(uv_timer_start(&sweep_timer_, on_sweep, kSweepIntervalMs, kSweepIntervalMs),
+                           what + ": sweep timer", why);
+    if (rc != PP_OK) return rc;
+    schedule_deferred();  // the first pass opens the warm connections
+    return thread_.start(why);
 }
 
-void Worker::run() {
-    char name[16];
-    std::snprintf(name, sizeof name, "pp-worker-%d", index_);
-    name_this_thread(name);
-    ThreadContext ctx(&shared_);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-}
-
-void Worker::join() {
-    if (thread_.joinable()) thread_.join();
-}
+void Worker::join() { thread_.join(); }
 
 // ---- cross-thread entry points -------------------------------------------------------------
 
 void Worker::post(uint32_t op) {
     ops_.fetch_or(op, std::memory_order_acq_rel);
-    // Under the inbox lock so that no thread signals the async handle after finish() closed it.
-    std::lock_guard<std::mutex> lock(inbox_mu_);
-    if (!async_closed_) uv_async_send(&async_);
+    thread_.wake();  // nothing once finish() closed the handles, or if the loop never started
 }
 
 void Worker::post_handoff(int fd) {
@@ -144,8 +124,8 @@ void Worker::post_drain(uint64_t deadline_ms) {
     post(kDrain);
 }
 
-void Worker::on_async(uv_async_t *a) {
-    auto *w = static_cast<Worker *>(a->data);
+void Worker::on_wake() {
+    Worker *w = this;
     uint32_t ops = w->ops_.exchange(0, std::memory_order_acq_rel);
     if (ops & kHandoff) w->take_handoffs();
     if (ops & kShedIdle) w->shed_one_idle();
@@ -446,27 +426,14 @@ void Worker::finish() {
     if (finished_) return;
     finished_ = true;
     for (size_t b = 0; b < pools_.size(); b++) pools_[b].close_idle(SIZE_MAX);
-    {
-        std::lock_guard<std::mutex> lock(inbox_mu_);
-        async_closed_ = true;
-    }
-    uv_close(reinterpret_cast<uv_handle_t *>(&async_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&deferred_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&sweep_timer_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&queue_timer_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&drain_timer_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&shed_timer_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t *>(&deadline_timer_), nullptr);
-    // Connections still connecting (warm ones) are closed by their own handles below.
-    uv_walk(
-        &loop_,
-        [](uv_handle_t *h, void *) {
-            if (!uv_is_closing(h) && h->type == UV_TCP) {
-                auto *conn = static_cast<PooledConn *>(h->data);
-                conn->pool->close(conn);
-            }
-        },
-        nullptr);
+    // The worker's own handles close plainly; connections still connecting (warm ones) close
+    // through their pool, which closes their timers too.
+    thread_.close_all([](uv_handle_t *h) {
+        if (h->type == UV_TCP) {
+            auto *conn = static_cast<PooledConn *>(h->data);
+            conn->pool->close(conn);
+        }
+    });
 }
 
 }  // namespace pp

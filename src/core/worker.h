@@ -13,6 +13,7 @@
 #include "core/buffer_pool.h"
 #include "core/intrusive_list.h"
 #include "core/lb_policy.h"
+#include "core/loop_thread.h"
 #include "core/pool.h"
 #include "core/shared.h"
 #include "obs/histogram.h"
@@ -124,8 +125,7 @@ private:
     };
 
     void post(uint32_t op);
-    void run();
-    static void on_async(uv_async_t *a);
+    void on_wake();  // the loop thread, after post()
     static void on_deferred(uv_idle_t *h);
     static void on_sweep(uv_timer_t *t);
     static void on_deadline_timer(uv_timer_t *t);
@@ -149,21 +149,18 @@ private:
 
     Shared &shared_;
     const int index_;
-    uv_loop_t loop_{};
-    bool loop_ready_ = false;
-    uv_async_t async_{};
+    LoopThread thread_;
+    uv_loop_t &loop_;  // thread_'s
     uv_idle_t deferred_{};
     uv_timer_t sweep_timer_{};
     uv_timer_t queue_timer_{};
     uv_timer_t drain_timer_{};
     uv_timer_t shed_timer_{};
-    std::thread thread_;
 
     std::atomic<uint32_t> ops_{0};
     std::mutex inbox_mu_;
     std::vector<int> inbox_;
     std::vector<int> inbox_taken_;
-    bool async_closed_ = false;  // guarded by inbox_mu_
     std::vector<int> borrow_requests_;  // workers asking for an idle connection; inbox_mu_
     std::vector<std::pair<size_t, BackendPool::Moving>> adoptions_;  // inbox_mu_
     SharedGauge handoffs_queued_;
@@ -175,7 +172,7 @@ private:
     std::atomic<uint64_t> drain_deadline_ms_{0};
     std::atomic<int64_t> waiters_count_{0};
 
-    SlotTable<BackendPool, Shared::kMaxBackends> pools_;
+    SlotTable<BackendPool, Shared::kMaxBackendIds> pools_;
     LoadBalancer lb_;
     std::vector<bool> lb_scratch_;
     std::vector<int> full_scratch_;  // backends try_acquire found at pool_max

@@ -46,58 +46,50 @@ struct AdminServer::Conn {
     int open_handles = 2;
 };
 
-AdminServer::AdminServer(const Address &addr, Handler handler) : addr_(addr), handler_(std::move(handler)) {}
+AdminServer::AdminServer(const Address &addr, Handler handler, const Shared *context)
+    : addr_(addr), handler_(std::move(handler)), thread_("pp-admin", context) {}
 
 AdminServer::~AdminServer() { stop(); }
 
 int AdminServer::start(std::string *why) {
-    uv_loop_init(&loop_);
-    uv_tcp_init(&loop_, &listener_);
-    listener_.data = this;
-    uv_async_init(&loop_, &stop_async_, on_stop);
-    stop_async_.data = this;
-    int rc = uv_tcp_bind(&listener_, addr_.sa(), 0);
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t *>(&listener_), 128, on_connection);
-    if (rc != 0) {
-        *why = "admin_listen: cannot listen on " + addr_.to_string() + ": " + uv_strerror(rc);
-        uv_close(reinterpret_cast<uv_handle_t *>(&listener_), nullptr);
-        uv_close(reinterpret_cast<uv_handle_t *>(&stop_async_), nullptr);
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        uv_loop_close(&loop_);
-        return PP_EBIND;
+    int rc = thread_.init("admin_listen", nullptr, [this] { close_handles(); }, why);
+    if (rc != PP_OK) return rc;
+    rc = LoopThread::check(uv_tcp_init(thread_.loop(), &listener_), "admin_listen: listener", why);
+    if (rc != PP_OK) {
+        stop();
+        return rc;
     }
+    listener_.data = this;
+    int uv = uv_tcp_bind(&listener_, addr_.sa(), 0);
+    if (uv == 0) uv = uv_listen(reinterpret_cast<uv_stream_t *>(&listener_), 128, on_connection);
     sockaddr_storage bound{};
     int len = sizeof bound;
-    uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr *>(&bound), &len);
+    if (uv == 0) uv = uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr *>(&bound), &len);
+    if (uv != 0) {
+        *why = "admin_listen: cannot listen on " + addr_.to_string() + ": " + uv_strerror(uv);
+        stop();
+        // Out of descriptors or memory is the system's state, not the address's.
+        bool system = uv == UV_EMFILE || uv == UV_ENFILE || uv == UV_ENOMEM || uv == UV_ENOBUFS;
+        return system ? PP_ESYS : PP_EBIND;
+    }
     bound_.storage = bound;
     bound_.len = static_cast<socklen_t>(len);
     port_.store(bound_.port());
-    started_ = true;
-    thread_ = std::thread([this] {
-        name_this_thread("pp-admin");
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        uv_loop_close(&loop_);
-    });
-    return PP_OK;
+    rc = thread_.start(why);
+    if (rc != PP_OK) stop();
+    return rc;
 }
 
 void AdminServer::stop() {
-    if (!started_) return;
-    started_ = false;
-    uv_async_send(&stop_async_);
-    thread_.join();
+    thread_.stop();
     port_.store(-1);
 }
 
-void AdminServer::on_stop(uv_async_t *async) {
-    uv_walk(
-        async->loop,
-        [](uv_handle_t *h, void *self) {
-            if (uv_is_closing(h)) return;
-            // The listener and the async carry the server; every other handle is a connection's.
-            uv_close(h, h->data == self ? nullptr : on_conn_closed);
-        },
-        async->data);
+void AdminServer::close_handles() {
+    thread_.close_all([this](uv_handle_t *h) {
+        // The listener closes plainly (next pass); every other handle is a connection's.
+        if (h != reinterpret_cast<uv_handle_t *>(&listener_)) close_conn(static_cast<Conn *>(h->data));
+    });
 }
 
 void AdminServer::on_conn_closed(uv_handle_t *h) {
@@ -120,8 +112,17 @@ void AdminServer::on_connection(uv_stream_t *server_stream, int status) {
     auto *c = new Conn(self);
     c->tcp.data = c;
     c->timer.data = c;
-    uv_tcp_init(&self->loop_, &c->tcp);
-    uv_timer_init(&self->loop_, &c->timer);
+    uv_loop_t *loop = self->thread_.loop();
+    if (uv_tcp_init(loop, &c->tcp) != 0) {  // cannot happen on Unix (no socket yet); be safe
+        delete c;
+        return;
+    }
+    if (uv_timer_init(loop, &c->timer) != 0) {
+        c->open_handles = 1;
+        uv_close(reinterpret_cast<uv_handle_t *>(&c->tcp), on_conn_closed);
+        self->conns_++;
+        return;
+    }
     self->conns_++;
     if (uv_accept(server_stream, reinterpret_cast<uv_stream_t *>(&c->tcp)) != 0) {
         close_conn(c);
@@ -135,7 +136,7 @@ void AdminServer::on_connection(uv_stream_t *server_stream, int status) {
             conn->server->answer(conn, "", "");  // 408 for a request never finished
         },
         kRequestTimeoutMs, 0);
-    uv_read_start(
+    int rc = uv_read_start(
         reinterpret_cast<uv_stream_t *>(&c->tcp),
         [](uv_handle_t *h, size_t, uv_buf_t *buf) {
             auto *conn = static_cast<Conn *>(h->data);
@@ -160,6 +161,7 @@ void AdminServer::on_connection(uv_stream_t *server_stream, int status) {
                 conn->server->answer(conn, "!", "431");
             }
         });
+    if (rc != 0) close_conn(c);
 }
 
 // method "" = timed out; "!" = refused with the status in `target`.

@@ -7,9 +7,9 @@
 #include <atomic>
 #include <functional>
 #include <string>
-#include <thread>
 
 #include "core/address.h"
+#include "core/loop_thread.h"
 
 namespace pp {
 
@@ -24,7 +24,8 @@ public:
     // Answers GET `path` (without the query string). Runs on the admin thread.
     using Handler = std::function<AdminResponse(const std::string &path)>;
 
-    AdminServer(const Address &addr, Handler handler);
+    // `context`: the proxy whose thread this is (callbacks here may not stop or free it).
+    AdminServer(const Address &addr, Handler handler, const Shared *context);
     ~AdminServer();
     AdminServer(const AdminServer &) = delete;
     AdminServer &operator=(const AdminServer &) = delete;
@@ -39,7 +40,7 @@ public:
 private:
     struct Conn;
     static void on_connection(uv_stream_t *server, int status);
-    static void on_stop(uv_async_t *async);
+    void close_handles();  // the loop thread, when stopping
     static void on_conn_closed(uv_handle_t *h);
     static void close_conn(Conn *c);
     void answer(Conn *c, const std::string &method, const std::string &target);
@@ -47,13 +48,10 @@ private:
     Address addr_;
     Address bound_;
     Handler handler_;
-    uv_loop_t loop_{};
     uv_tcp_t listener_{};
-    uv_async_t stop_async_{};
-    std::thread thread_;
     std::atomic<int> port_{-1};
-    bool started_ = false;
     int conns_ = 0;
+    LoopThread thread_;  // last: its loop closes while the rest still exists
 };
 
 }  // namespace pp

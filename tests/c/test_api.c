@@ -4,12 +4,16 @@
 #include <poolproxy.h>
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -148,6 +152,14 @@ static void test_every_option_validates(void **state) {
                 assert_int_equal(pp_config_set(cfg, info.name, value), PP_EBADVALUE);
             }
             assert_int_equal(pp_config_set(cfg, info.name, "-1"), PP_EBADVALUE);
+            /* Beyond 64 bits (2^64 ms and a bit, in days): refused naming the range, not wrapped. */
+            assert_int_equal(pp_config_set(cfg, info.name, info.type == PP_OPT_DURATION ? "213503982336d"
+                                                                                          : "18446744073709551617"),
+                             PP_EBADVALUE);
+            assert_error_mentions(needle);
+            snprintf(value, sizeof value, info.type == PP_OPT_DURATION ? "%lldms..%lldms" : "%lld..%lld",
+                     (long long)info.min, (long long)info.max);
+            assert_error_mentions(value);
             snprintf(value, sizeof value, "%lld", (long long)info.max);
             assert_int_equal(pp_config_set(cfg, info.name, value), 0);
             assert_int_equal(pp_config_set(cfg, info.name, info.default_text), 0);
@@ -366,6 +378,89 @@ static void test_stats_older_struct(void **state) {
     pp_config_free(cfg);
 }
 
+static int open_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+/* In a child process with at most `spare` descriptors beyond those open: start a proxy of 8
+ * workers (plus health checks and the admin listener, so every thread has to find its own).
+ * Exit codes: 0 started (and stopped), 1 start failed cleanly, 2+ a broken promise. */
+static int start_with_spare_fds(int spare) {
+    pp_config *cfg = NULL;
+    pp_proxy *proxy = NULL;
+    struct rlimit rl;
+    int before, rc;
+    if (pp_config_new(&cfg) != 0 || pp_config_set(cfg, "listen", "127.0.0.1:0") != 0 ||
+        pp_config_set(cfg, "workers", "8") != 0 || pp_config_set(cfg, "health_check", "tcp") != 0 ||
+        pp_config_set(cfg, "admin_listen", "127.0.0.1:0") != 0 || pp_config_add_backend(cfg, "127.0.0.1:9", 1) != 0 ||
+        pp_proxy_new(&proxy, cfg) != 0)
+        return 2;
+    pp_config_free(cfg);
+    before = open_fds();
+    rl.rlim_cur = rl.rlim_max = (rlim_t)(before + spare);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 3;
+    rc = pp_proxy_start(proxy);
+    if (rc == 0) {
+        if (pp_proxy_stop(proxy, 0) != 0 || pp_proxy_free(proxy) != 0) return 4;
+        return 0;
+    }
+    if (rc != PP_ESYS) {
+        fprintf(stderr, "spare %d: start returned %s (%s), not PP_ESYS\n", spare, pp_err_name(rc), pp_last_error());
+        return 5;
+    }
+    if (strlen(pp_last_error()) < 10 || !strstr(pp_last_error(), "open files")) {
+        fprintf(stderr, "spare %d: message \"%s\" does not name the cause\n", spare, pp_last_error());
+        return 6;
+    }
+    if (pp_proxy_state(proxy) == PP_STATE_RUNNING) return 7;
+    if (open_fds() != before) {
+        fprintf(stderr, "spare %d: %d descriptors open after the failed start, %d before\n", spare, open_fds(), before);
+        return 8;
+    }
+    if (pp_proxy_free(proxy) != 0) return 9;
+    if (open_fds() != before) return 10;
+    return 1;
+}
+
+/* Start failing part-way (few free descriptors, 8 workers) returns PP_ESYS naming the cause,
+ * leaves no thread, listener or descriptor behind, and the proxy can then be freed; never a
+ * crash. Each limit runs in a child process, since a crash there is the defect. */
+static void test_start_fails_part_way(void **state) {
+    int spare, failed = 0, started = 0, broken = 0;
+    (void)state;
+    for (spare = 0; spare <= 64; spare += 2) {
+        int status = 0;
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) { /* cmocka's handlers would catch a crash and run the other tests here */
+            int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS};
+            size_t i;
+            for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
+            _exit(start_with_spare_fds(spare));
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status)) {
+            print_error("spare %d: the child died of signal %d\n", spare, WTERMSIG(status));
+            broken++;
+        } else if (WEXITSTATUS(status) > 1) {
+            print_error("spare %d: broken promise %d\n", spare, WEXITSTATUS(status));
+            broken++;
+        }
+        failed += WIFEXITED(status) && WEXITSTATUS(status) == 1;
+        started += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    assert_int_equal(broken, 0);
+    /* The range covers both sides: failures part-way through, and a start with enough. */
+    assert_true(failed >= 5);
+    assert_true(started >= 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
@@ -379,6 +474,7 @@ int main(void) {
         cmocka_unit_test(test_lifecycle_misuse),
         cmocka_unit_test(test_bind_in_use),
         cmocka_unit_test(test_stats_older_struct),
+        cmocka_unit_test(test_start_fails_part_way),
     };
     return cmocka_run_group_tests_name("c_api", tests, NULL, NULL);
 }

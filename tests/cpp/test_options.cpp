@@ -20,9 +20,87 @@ TEST(Options, DurationsParse) {
     EXPECT_EQ(ms, 3600000);
     EXPECT_TRUE(parse_duration_ms("15", &ms));
     EXPECT_EQ(ms, 15);
-    for (const char *bad : {"", "s", "1.5s", "-1s", "10 s", "1sec", "9999999999999s"}) {
+    for (const char *bad : {"", "s", "1.5s", "-1s", "10 s", "1sec", "1s ", "+1s"}) {
         EXPECT_FALSE(parse_duration_ms(bad, &ms)) << bad;
     }
+}
+
+// A number times its unit that does not fit in 64 bits is out of range, never a wrapped value:
+// 213503982336d is 2^64 ms and a bit, which used to wrap to a small accepted duration.
+TEST(Options, DurationOverflowIsRefusedNamingTheRange) {
+    int64_t ms = 0;
+    EXPECT_TRUE(parse_duration_ms("106751991167d", &ms));  // the largest whole days in int64 ms
+    EXPECT_EQ(ms, 106751991167LL * 86400000LL);
+    EXPECT_TRUE(parse_duration_ms("9223372036854775807ms", &ms));
+    EXPECT_EQ(ms, INT64_MAX);
+    const char *huge[] = {"213503982336d", "106751991168d", "2562047788016h", "153722867280913m",
+                          "9223372036854776s", "9223372036854775808", "18446744073709551617ms",
+                          "99999999999999999999999999999999d"};
+    for (size_t i = 0; i < option_count(); i++) {
+        const OptionDef *d = option_at(i);
+        if (d->type != PP_OPT_DURATION) continue;
+        for (const char *v : huge) {
+            Settings s;
+            const int64_t before = s.*(d->field);
+            std::string why;
+            EXPECT_EQ(set_option(&s, d->name, v, &why), PP_EBADVALUE) << d->name << " = " << v;
+            EXPECT_EQ(s.*(d->field), before) << d->name << " = " << v;
+            EXPECT_NE(why.find(std::string("option '") + d->name + "'"), std::string::npos) << why;
+            EXPECT_NE(why.find(std::to_string(d->min) + "ms.." + std::to_string(d->max) + "ms"), std::string::npos)
+                << why;
+        }
+    }
+}
+
+TEST(Options, IntegerOverflowIsRefusedNamingTheRange) {
+    const char *huge[] = {"9223372036854775808", "-9223372036854775809", "18446744073709551617",
+                          "99999999999999999999999999999999"};
+    for (size_t i = 0; i < option_count(); i++) {
+        const OptionDef *d = option_at(i);
+        if (d->type != PP_OPT_INT) continue;
+        for (const char *v : huge) {
+            Settings s;
+            const int64_t before = s.*(d->field);
+            std::string why;
+            EXPECT_EQ(set_option(&s, d->name, v, &why), PP_EBADVALUE) << d->name << " = " << v;
+            EXPECT_EQ(s.*(d->field), before);
+            EXPECT_NE(why.find(std::string("option '") + d->name + "'"), std::string::npos) << why;
+            EXPECT_NE(why.find(std::to_string(d->min) + ".." + std::to_string(d->max)), std::string::npos) << why;
+        }
+    }
+}
+
+TEST(Options, HealthStatusParses) {
+    Settings s;
+    std::string why;
+    EXPECT_EQ(set_option(&s, "health_status", "204", &why), PP_OK);
+    EXPECT_EQ(s.health_status_lo, 204);
+    EXPECT_EQ(s.health_status_hi, 204);
+    EXPECT_EQ(set_option(&s, "health_status", "200-299", &why), PP_OK);
+    EXPECT_EQ(s.health_status_lo, 200);
+    EXPECT_EQ(s.health_status_hi, 299);
+    for (const char *bad : {"", "99", "600", "300-200", "200-", "200-2999", "2000", " 200", "200 ", "+200",
+                            "99999999999999999999-200", "200-99999999999999999999", "2a0"}) {
+        EXPECT_EQ(set_option(&s, "health_status", bad, &why), PP_EBADVALUE) << bad;
+        EXPECT_EQ(s.health_status_lo, 200) << bad;
+    }
+}
+
+TEST(Options, HealthTimeoutFollowsAShortIntervalUnlessSet) {
+    Settings s;
+    std::string why;
+    s.backends.push_back(BackendSpec{});
+    ASSERT_EQ(set_option(&s, "health_check", "http", &why), PP_OK);
+    ASSERT_EQ(set_option(&s, "health_interval", "200ms", &why), PP_OK);
+    EXPECT_EQ(s.health_timeout, 200);
+    EXPECT_EQ(validate_settings(s, &why), PP_OK) << why;
+    ASSERT_EQ(set_option(&s, "health_interval", "5s", &why), PP_OK);
+    EXPECT_EQ(s.health_timeout, 1000);  // the default again, not stuck at 200ms
+    ASSERT_EQ(set_option(&s, "health_timeout", "1s", &why), PP_OK);
+    ASSERT_EQ(set_option(&s, "health_interval", "200ms", &why), PP_OK);
+    EXPECT_EQ(s.health_timeout, 1000);  // the user's own choice stays, and is refused
+    EXPECT_EQ(validate_settings(s, &why), PP_EBADVALUE);
+    EXPECT_NE(why.find("'health_timeout' (1000ms) must not exceed 'health_interval' (200ms)"), std::string::npos) << why;
 }
 
 TEST(Options, TableIsWellFormed) {

@@ -23,6 +23,15 @@ if "$cli" --no-such-flag 1 2>"$WORK/err"; then fail "unknown flag accepted"; fi
 grep -q "unknown flag '--no-such-flag'" "$WORK/err" || fail "unknown flag message"
 if "$cli" --listen 127.0.0.1:0 2>"$WORK/err"; then fail "started without a backend"; fi
 grep -q "no backend configured" "$WORK/err" || fail "no-backend message: $(cat "$WORK/err")"
+# A start that fails part-way (too few descriptors for 8 workers' loops) exits 1 naming the
+# cause, at any point it fails: never a crash.
+for n in 8 12 16 20 24 28 32 36; do
+    rc=0
+    (ulimit -n $n && exec timeout 20 "$cli" --listen 127.0.0.1:0 --workers 8 --backend 127.0.0.1:1 \
+        --health-check tcp --admin-listen 127.0.0.1:0) >/dev/null 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "ulimit -n $n: exit status $rc, not 1: $(tail -n 3 "$WORK/err")"
+    grep -q "poolproxy: .*: too many open files" "$WORK/err" || fail "ulimit -n $n: no cause given: $(cat "$WORK/err")"
+done
 if "$cli" --queue-timeout 5parsecs --backend 127.0.0.1:1 2>"$WORK/err"; then fail "bad duration accepted"; fi
 grep -q "option 'queue_timeout'" "$WORK/err" || fail "bad duration message"
 
@@ -57,6 +66,29 @@ reply=$(roundtrip 127.0.0.1 "$PROXY_PORT" "ping over the cli")
 [ "$reply" = "ping over the cli" ] || fail "relay: got '$reply'"
 stop_proxy
 grep -q "SIGTERM received, draining" "$WORK/proxy.err" || fail "no drain message on SIGTERM"
+
+# A short health_interval alone is enough: health_timeout follows it down (HAProxy's timeout
+# check), and the checks run (the echo backend answers no HTTP, so it is marked unhealthy fast).
+start_proxy "$cli" --listen 127.0.0.1:0 --backend "127.0.0.1:$bport" --workers 1 --mode http \
+    --health-check http --health-interval 200ms --log-level info
+i=0
+until grep -q "backend 127.0.0.1:$bport is unhealthy" "$WORK/proxy.err"; do
+    i=$((i + 1))
+    [ $i -le 200 ] || fail "no health check verdict with --health-interval 200ms: $(cat "$WORK/proxy.err")"
+    sleep 0.05
+done
+stop_proxy
+# An explicit health_timeout longer than the interval is still refused, naming both.
+if "$cli" --backend 127.0.0.1:1 --health-check tcp --health-interval 200ms --health-timeout 1s 2>"$WORK/err"; then
+    fail "health_timeout 1s above health_interval 200ms accepted"
+fi
+grep -q "option 'health_timeout' (1000ms) must not exceed 'health_interval' (200ms)" "$WORK/err" ||
+    fail "health_timeout message: $(cat "$WORK/err")"
+# Either order of the flags, and a config file's order, give the same result.
+if "$cli" --backend 127.0.0.1:1 --health-check tcp --health-timeout 1s --health-interval 200ms 2>"$WORK/err"; then
+    fail "health_timeout 1s (given first) above health_interval 200ms accepted"
+fi
+grep -q "option 'health_timeout' (1000ms)" "$WORK/err" || fail "health_timeout message: $(cat "$WORK/err")"
 
 # IPv6 end to end: listen on [::1], backend on [::1].
 if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then

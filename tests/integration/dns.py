@@ -95,7 +95,70 @@ def main():
     answer("svc.pp-test 127.0.0.3 127.0.0.4\n")
     check(wait_for(r"dns: svc\.pp-test:%d resolves again" % port), "its recovery is reported")
 
+    # Answers that rotate (round-robin DNS handing out a different subset each time) and answers
+    # that churn (pods replaced, new addresses each time) must not use up the backend ids: a
+    # removed backend does not count toward the 1024 limit, and an address that comes back gets
+    # its old id. 200 addresses an answer; 127.0.0.3 (a real server) in every one.
+    def subset(net):
+        return ["127.0.%d.%d" % (net, i) for i in range(1, 200)] + ["127.0.0.3"]
+
+    def answers_applied(addrs, before):
+        """The log shows every address of this answer added, or re-added, after offset `before`."""
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            text = log()[before:]
+            if all(("svc.pp-test:%d/%s:%d " % (port, a, port)) in text for a in addrs if a != "127.0.0.3"):
+                return True
+            time.sleep(0.05)
+        return False
+
+    rotating_ok = True
+    for step in range(8):  # 8 x 199 additions: beyond 1024 if removed ids counted
+        addrs = subset(10 + step % 2)
+        before = len(log())
+        answer("svc.pp-test " + " ".join(addrs) + "\n")
+        rotating_ok = rotating_ok and answers_applied(addrs, before)
+    check(rotating_ok and "cannot add" not in log(), "rotating answers keep being applied (%s)"
+          % (re.findall(r"dns: .*cannot add.*", log())[:1] or "no error"))
+    ids = {int(m) for m in re.findall(r"event backend-added backend=(\d+) address=svc", log())}
+    check(max(ids) < 2 * 199 + 10, "an address that comes back gets its old id (highest id %d)" % max(ids))
+    churn_ok = True
+    for step in range(6):  # new addresses every time: 6 x 199 more ids, never 400 live at once
+        addrs = subset(20 + step)
+        before = len(log())
+        answer("svc.pp-test " + " ".join(addrs) + "\n")
+        churn_ok = churn_ok and answers_applied(addrs, before)
+    check(churn_ok and "cannot add" not in log(), "churning answers keep being applied: removed ids do not count "
+          "toward the limit (%s)" % (re.findall(r"dns: .*cannot add.*", log())[:1] or "no error"))
+    statuses = [get(proxy, "/d%d" % i)[0] for i in range(5)]
+    check(statuses == [200] * 5, "and requests are served (%s)" % statuses)
+
     stop_and_check(p)
+
+    # Health checks of a name's backends send the name as configured as Host (never the display
+    # name "name:port/ip:port", which strict virtual hosts refuse), or health_host when set.
+    answer("svc.pp-test 127.0.0.2 127.0.0.3\n")
+    for host_arg, expect in ((None, "svc.pp-test:%d" % port), ("health.example:81", "health.example:81")):
+        for s in (s2, s3):
+            s.strict_host = expect
+            with s.lock:
+                s.health_hosts = []
+        with open(err_path, "w") as err:
+            p = subprocess.Popen([CLI, "--mode", "http", "--listen", "127.0.0.1:0", "--workers", "1",
+                                  "--backend", "svc.pp-test:%d" % port, "--dns-refresh", "200ms",
+                                  "--health-check", "http", "--health-path", "/health",
+                                  "--health-interval", "200ms", "--health-fall", "1"]
+                                 + (["--health-host", host_arg] if host_arg else []),
+                                 stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        p.stdout.readline()
+        deadline = time.time() + 10
+        while time.time() < deadline and min(len(s2.health_hosts), len(s3.health_hosts)) < 3:
+            time.sleep(0.05)
+        seen = set(s2.health_hosts + s3.health_hosts)
+        check(len(s2.health_hosts) >= 3 and len(s3.health_hosts) >= 3 and seen == {expect},
+              "health checks send Host %s (%s)" % (expect, sorted(seen, key=str)))
+        check("backend-unhealthy" not in log(), "and the strict backends pass them")
+        stop_and_check(p)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
 

@@ -27,7 +27,8 @@ class Faulty:
     """A loopback backend whose behaviour the test switches: 'ok' (HTTP/1.1 keep-alive answers),
     'reset' (read the request, then RST), 'hang' (read it, never answer), 'truncate' (a head
     promising 1000 bytes, 10 of them, then close), 'sick' (ok, except /health answers 500),
-    'slow' (ok after 2 s)."""
+    'slow' (ok after 2 s). With strict_host set, a request whose Host is not exactly it gets 400, as
+    strict virtual-host servers answer; health_hosts lists the Host of each /health request."""
 
     def __init__(self, mode, host="127.0.0.1", port=0):
         self.mode = mode
@@ -39,6 +40,8 @@ class Faulty:
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         self.held = []
+        self.strict_host = None
+        self.health_hosts = []
         threading.Thread(target=self.accept_loop, daemon=True).start()
 
     def accept_loop(self):
@@ -80,6 +83,16 @@ class Faulty:
                     c.close()
                     return
                 status = 500 if (mode == "sick" and path == "/health") else 200
+                host = None
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"host":
+                        host = value.strip().decode()
+                if path == "/health":
+                    with self.lock:
+                        self.health_hosts.append(host)
+                if path == "/health" and self.strict_host is not None and host != self.strict_host:
+                    status = 400
                 body = b"from %d" % self.port
                 c.sendall(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
         except OSError:

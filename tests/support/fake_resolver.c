@@ -42,14 +42,20 @@ __attribute__((visibility("default"))) int getaddrinfo(const char *name, const c
     static gai_fn real;
     size_t len = name ? strlen(name) : 0;
     const char *path = getenv("PP_FAKE_HOSTS");
-    char line[1024];
+    static const size_t kLine = 1 << 16; /* answers of a few thousand addresses */
+    char *line;
     FILE *f;
     if (!real) real = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
     if (len < 8 || strcmp(name + len - 8, ".pp-test") != 0 || !path) return real(name, service, hints, res);
     *res = NULL;
     f = fopen(path, "r");
     if (!f) return EAI_AGAIN;
-    while (fgets(line, sizeof line, f)) {
+    line = malloc(kLine);
+    if (!line) {
+        fclose(f);
+        return EAI_MEMORY;
+    }
+    while (fgets(line, (int)kLine, f)) {
         char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
         struct addrinfo **tail = res;
         if (!tok || strcmp(tok, name) != 0) continue;
@@ -62,5 +68,6 @@ __attribute__((visibility("default"))) int getaddrinfo(const char *name, const c
         break;
     }
     fclose(f);
+    free(line);
     return *res ? 0 : EAI_NONAME;
 }
