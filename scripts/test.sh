@@ -256,9 +256,11 @@ if want packages; then
         sh scripts/apt-repo.sh build/pkg build/apt-repo
         echo "deb [trusted=yes] file:$(pwd)/build/apt-repo ./" >/etc/apt/sources.list.d/poolproxy-ci.list
         # Refresh only our list: the others stay as they are, so this needs no network.
+        # APT::Sandbox::User=root: the tree may sit below a directory the _apt user cannot
+        # enter (an export unpacked into a mktemp -d, mode 0700), and apt then fails to fetch.
         apt-get update -qq -o Dir::Etc::sourcelist=sources.list.d/poolproxy-ci.list \
-            -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0
-        apt-get install -y -qq libpoolproxy-dev poolproxy >/dev/null
+            -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root
+        apt-get install -y -qq -o APT::Sandbox::User=root libpoolproxy-dev poolproxy >/dev/null
         installed_version_is_built
         AUTOPKGTEST_TMP=$(mktemp -d) sh debian/tests/smoke
         purge_packages
