@@ -88,7 +88,9 @@ count_go() {
     # grep -c prints 0 when nothing matches (and exits 1): the count is read either way.
     p=$(grep -cE '^ *--- PASS' "$log" || true)
     f=$(grep -cE '^ *--- FAIL' "$log" || true)
-    [ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || f=1
+    # A failure with no '--- FAIL' line (go vet, a build error, a panic before the first test)
+    # still fails, and shows the log's end, since the summary below would show nothing of it.
+    [ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || { f=1; tail -n 30 "$log"; }
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then echo "    no test ran (no '--- PASS' in $log): counted as 1 failed"; f=1; fi
     PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
     RESULTS="$RESULTS\n  $name: $p passed, $f failed"
