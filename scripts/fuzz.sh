@@ -31,8 +31,13 @@ for t in $TARGETS; do
     set -e
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-    if [ "$rc" -eq 0 ]; then
-        echo "fuzz $t: ${runs:-?} inputs (at most ${SECS} s), $cov, no finding"
+    if [ "$rc" -eq 0 ] && [ "${runs:-0}" -eq 0 ]; then
+        # Exit 0 without the final stats (or with none run) is no evidence: count it failed.
+        echo "fuzz $t: no input executed (no stat::number_of_executed_units in $log)"
+        tail -n 20 "$log"
+        status=1
+    elif [ "$rc" -eq 0 ]; then
+        echo "fuzz $t: $runs inputs (at most ${SECS} s), $cov, no finding"
     else
         echo "fuzz $t: FINDING (exit $rc), see $log"
         grep -E "ERROR|SUMMARY|fuzz_|==[0-9]+==" "$log" | head -20

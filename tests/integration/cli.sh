@@ -12,7 +12,8 @@ for opt in mode listen backend workers max-connections lb pool-max pool-min-idle
     grep -q -- "--$opt " "$WORK/help" || fail "--help does not list --$opt"
 done
 grep -q -- '--pool-max N .*\[default: 64\]' "$WORK/help" || fail "--help does not show pool_max's default"
-"$cli" --version | grep -q '^poolproxy [0-9]' || fail "--version"
+version=$("$cli" --version) || fail "--version exited with status $?"
+echo "$version" | grep -q '^poolproxy [0-9]' || fail "--version printed '$version'"
 "$cli" --options-markdown >"$WORK/OPTIONS.md"
 diff -u "$(dirname "$0")/../../docs/OPTIONS.md" "$WORK/OPTIONS.md" ||
     fail "docs/OPTIONS.md is stale: regenerate with poolproxy --options-markdown > docs/OPTIONS.md"

@@ -22,8 +22,13 @@ done
 start_proxy "$cli" --listen 127.0.0.1:0 --backend "127.0.0.1:$rport" --workers 2 \
     --pool-max "$POOL_MAX" --pool-min-idle "$MIN_IDLE" --queue-timeout 60s
 
-# Connections redis has, minus the one asking.
-from_proxy() { echo $(( $(redis-cli -p "$rport" info clients | sed -n 's/^connected_clients:\([0-9]*\).*/\1/p') - 1 )); }
+# Connections redis has, minus the one asking. No count read (redis-cli failed) is a failure,
+# not -1: the sampled maximum below would pass on samples that were never taken.
+from_proxy() {
+    c=$(redis-cli -p "$rport" info clients | sed -n 's/^connected_clients:\([0-9]*\).*/\1/p')
+    [ -n "$c" ] || { echo "FAIL: no connected_clients from redis on port $rport" >&2; exit 1; }
+    echo $((c - 1))
+}
 
 i=0
 while [ "$(from_proxy)" -lt "$MIN_IDLE" ]; do
