@@ -3,7 +3,7 @@
 
 Well-behaved keep-alive clients share a small pool (pool_max 4 per backend, two backends) with
 clients and backends that try to break it:
-  - slow readers: ask for an 8 MiB response, read a little, then stop reading;
+  - slow readers: ask for a 32 MiB response, read a little, then stop reading;
   - stalled bodies: the backend sends a head and part of the body, then nothing;
   - probe aborts: a request to a slow path, reset by its client before the backend answers
     (the breaker of the second backend is tripped again and again, so some of these are its
@@ -34,7 +34,7 @@ import time
 
 ARGS = None
 BODY_TIMEOUT_S = 1.0   # both body-phase inactivity timeouts, in the proxy's flags below
-BIG = 8 << 20          # the slow readers' response: far more than the socket buffers hold
+BIG = 32 << 20         # the slow readers' response: more than every socket buffer on the way holds
 STATS = {"ok": 0, "proxy_5xx": 0, "bad": 0, "cut": 0, "slow_cut": 0, "slow_whole": 0, "slow_other": 0,
          "stall_cut": 0, "stall_other": 0, "aborted": 0, "tripped": 0, "big_head_431": 0,
          "big_head_other": 0}
@@ -42,7 +42,7 @@ BAD = []
 
 
 class Backend:
-    """HTTP/1.1 keep-alive backend. /ok/... answers 'port=P path=...'; /big 8 MiB; /stall a
+    """HTTP/1.1 keep-alive backend. /ok/... answers 'port=P path=...'; /big 32 MiB; /stall a
     head and 1,000 of 100,000 body bytes, then nothing; /slow answers after 300 ms; /reset
     resets the connection."""
 
@@ -82,6 +82,8 @@ class Backend:
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
                     await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        except asyncio.CancelledError:  # the run is over: end quietly
             pass
         finally:
             writer.close()
@@ -155,14 +157,16 @@ async def slow_reader(port, deadline):
     """Asks for /big, reads 1 KiB, stops reading for 3 body timeouts, then reads what is left:
     the proxy must have ended the exchange (EOF before the whole body)."""
     while time.monotonic() < deadline:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        sock.setblocking(False)
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 16)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+            reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 16)
         except OSError:
+            sock.close()
             await asyncio.sleep(0.2)
             continue
-        writer.transport.set_write_buffer_limits(0)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         writer.write(b"GET /big HTTP/1.1\r\nHost: soak\r\n\r\n")
         try:
             first = await asyncio.wait_for(reader.read(1024), 10)
