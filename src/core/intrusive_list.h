@@ -37,6 +37,11 @@ public:
         size_--;
     }
     T *front() const { return empty() ? nullptr : owner(head_.next); }
+    // The element after `item` (which must be linked here), or nullptr at the end.
+    T *next(const T *item) const {
+        const ListHook *n = (item->*Hook).next;
+        return n == &head_ ? nullptr : owner(n);
+    }
     T *back() const { return empty() ? nullptr : owner(head_.prev); }
     T *pop_front() {
         T *item = front();

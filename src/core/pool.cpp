@@ -138,11 +138,15 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason, bool owne
     if (owner) session::on_connect_failed(owner, backend_.id, reason);
 }
 
-void BackendPool::make_idle(PooledConn *conn) {
+void BackendPool::make_idle(PooledConn *conn, bool may_move) {
     if (!backend_.takes_requests()) {  // drained or removed meanwhile: nobody will reuse it
         close(conn);
         return;
     }
+    // Fair waiting: while anyone waits, a free connection goes straight to the oldest waiter,
+    // never to the idle list where a later request could take it first. Otherwise (the
+    // keep-alive path under no pressure) this costs one relaxed load.
+    if (worker_.shared().waiting.get() > 0 && worker_.hand_to_waiter(*this, conn, may_move)) return;
     conn->state = PooledConn::State::idle;
     conn->idle_since_ms = mono_ms();
     idle_.push_back(conn);
@@ -152,7 +156,7 @@ void BackendPool::make_idle(PooledConn *conn) {
     // server-first protocol sends (a greeting) are kept for the session that takes it.
     conn->on_read = nullptr;
     start_reading(conn);
-    worker_.schedule_deferred();  // a waiter may take it
+    worker_.schedule_deferred();  // a refill may be due; a waiter that came meanwhile may take it
 }
 
 void BackendPool::start_reading(PooledConn *conn) {
@@ -240,13 +244,17 @@ void BackendPool::close(PooledConn *conn) {
     if (conn->state == PooledConn::State::closing) return;
     close_handles(conn);
     // The slot is free as soon as the close is under way: the fd goes with this loop turn.
-    backend_.release();
-    worker_.slot_released();
+    // It goes to the oldest waiter if there is one (Worker::slot_freed), else back to the cap.
+    worker_.slot_freed(*this);
 }
 
 bool BackendPool::give_away_idle(Moving *out) {
     PooledConn *conn = idle_.front();
-    if (!conn || conn->early) return false;  // a tcp server's greeting is tied to this handle
+    return conn && give_away(conn, out);
+}
+
+bool BackendPool::give_away(PooledConn *conn, Moving *out) {
+    if (conn->early) return false;  // a tcp server's greeting is tied to this handle
     uv_os_fd_t fd;
     if (uv_fileno(reinterpret_cast<uv_handle_t *>(&conn->tcp), &fd) != 0) return false;
     int copy = dup(fd);  // the handle's close below must not close the socket itself
@@ -265,7 +273,7 @@ void BackendPool::adopt(const Moving &m) {
         close(conn);
         return;
     }
-    make_idle(conn);
+    make_idle(conn, false);  // moved once: it stays here (no ping-pong between workers)
 }
 
 void BackendPool::on_handle_closed(uv_handle_t *h) {

@@ -120,6 +120,24 @@ public:
     };
     bool give_away_idle(Moving *out);
     void adopt(const Moving &m);
+    // The same for one connection that is not in the idle list (handed to another worker's
+    // waiter): false when it cannot move (a tcp greeting, no fd), and nothing changed.
+    bool give_away(PooledConn *conn, Moving *out);
+
+    // Fair waiting: slots freed while sessions wait stay taken (Backend::open) and are held
+    // here for this worker's waiters, so that no later request takes them first. The worker
+    // gives back what its waiters did not use at the end of each deferred pass.
+    void hold_slot() { held_slots_++; }
+    bool take_reserved_slot() {
+        if (held_slots_ == 0) return false;
+        held_slots_--;
+        return true;
+    }
+    int64_t drop_held_slots() {
+        int64_t n = held_slots_;
+        held_slots_ = 0;
+        return n;
+    }
 
 private:
     static void on_connect(uv_connect_t *req, int status);
@@ -133,7 +151,9 @@ private:
     // owner_records: the caller records the failure for the session it opened it for.
     void connect_failed(PooledConn *conn, const char *reason, bool owner_records = false);
     void close_handles(PooledConn *conn);
-    void make_idle(PooledConn *conn);
+    // A connection free for the next request: to the oldest waiter (here, or moved to the
+    // worker where it waits when may_move), else to the idle list.
+    void make_idle(PooledConn *conn, bool may_move = true);
 
     Worker &worker_;
     Backend &backend_;
@@ -143,6 +163,7 @@ private:
     void settle_probe(PooledConn *conn);  // conn nullptr: the probe was not made
     IntrusiveList<PooledConn, &PooledConn::link> idle_;
     int warm_connecting_ = 0;
+    int64_t held_slots_ = 0;
     uint64_t refill_after_ms_ = 0;
     PoolCounters counters_;
 };

@@ -14,6 +14,11 @@ namespace {
 constexpr uint64_t kSweepIntervalMs = 250;
 constexpr size_t kBuffersKept = 1024;  // 16 MiB of cached I/O blocks per worker at most
 constexpr uint64_t kShedAfterMs = 20;  // a waiter waits this long before idle connections elsewhere are shed
+// Fair waiting across workers: a free connection stays with this worker's oldest waiter unless
+// another worker's has waited this much longer (then it moves there). Moving a connection
+// costs a dup, a cross-thread post and an epoll registration, so near-ties are not worth it;
+// docs/RESILIENCE.md states this bound.
+constexpr uint64_t kFairSlackNs = 2 * 1000000;
 
 // This worker's share of pool_min_idle: spread as evenly as integers allow.
 int64_t warm_share(int64_t min_idle, int workers, int index) {
@@ -53,6 +58,7 @@ Worker::~Worker() {
     thread_.join();  // before the handles it may still close go away
     for (int fd : inbox_) ::close(fd);
     for (auto &m : adoptions_) drop_adoption(m);  // lent to us after we had stopped
+    for (size_t b : grants_) shared_.backends[b].release();
 }
 
 // A lent socket that arrived too late to be used: close it and give its cap slot back.
@@ -119,6 +125,16 @@ void Worker::post_adopt(size_t backend, const BackendPool::Moving &m) {
     post(kAdopt);
 }
 
+void Worker::post_slot_grant(size_t backend) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        grants_.push_back(backend);
+    }
+    // A worker that has stopped never takes it (its wake-up is closed); its destructor gives
+    // what is left in grants_ back to the cap.
+    post(kGrant);
+}
+
 void Worker::post_drain(uint64_t deadline_ms) {
     drain_deadline_ms_.store(deadline_ms, std::memory_order_release);
     post(kDrain);
@@ -131,6 +147,7 @@ void Worker::on_wake() {
     if (ops & kShedIdle) w->shed_one_idle();
     if (ops & kBackends) w->sync_backends();
     if (ops & kAdopt) w->take_adoptions();
+    if (ops & kGrant) w->take_grants();
     if (ops & (kOverflow | kSlotFreed)) w->schedule_deferred();
     if (ops & kDrain) w->begin_drain();
 }
@@ -179,8 +196,9 @@ bool Worker::enqueue_waiter(Session *s) {
         counters_.queue_full.add();
         return false;
     }
-    s->wait_since_ms = mono_ms();
+    s->wait_since_ns = uv_hrtime();
     waiters_.push_back(s);
+    if (waiters_.size() == 1) publish_head();
     // Register first, then look again (serve_waiters below): a slot freed on another worker
     // after this point sees our count and wakes us, so no wake-up is lost.
     waiters_count_.fetch_add(1, std::memory_order_seq_cst);
@@ -203,17 +221,123 @@ void Worker::dequeue_waiter(Session *s) {
         s->pending_backend = -1;
     }
     if (!s->wait_link.linked()) return;
+    const bool was_head = waiters_.front() == s;
     waiters_.remove(s);
     waiters_count_.fetch_sub(1, std::memory_order_seq_cst);
     shared_.waiting.sub();
+    // Every wait is counted, however it ended (a connection, queue_timeout, the client gone):
+    // the histogram and the request's access-log entry (queue_wait_us) both show it.
+    const uint64_t now = uv_hrtime();
+    const uint64_t waited = now > s->wait_since_ns ? now - s->wait_since_ns : 0;
+    s->queue_wait_ns += waited;
+    counters_.queue_wait.record(waited / 1000);
+    if (was_head) publish_head();
+}
+
+void Worker::publish_head() {
+    Session *head = waiters_.front();
+    head_since_ns_.store(head ? head->wait_since_ns : kNoWaiter, std::memory_order_relaxed);
 }
 
 void Worker::serve_waiters() {
     // FIFO: stop at the first session that still finds no room. try_acquire takes a session
-    // out of the queue whenever it returns true (connected, connecting or closed).
-    while (Session *s = waiters_.front()) {
-        if (!session::try_acquire(s)) return;
+    // out of the queue whenever it returns true (connected, connecting or closed), and may
+    // change the queue: start again at its head. A session that finds no room only because
+    // backends failed for it is passed over, so that it does not hold back the others.
+    Session *s = waiters_.front();
+    while (s) {
+        if (session::try_acquire(s)) {
+            s = waiters_.front();
+            continue;
+        }
+        if (s->failed_low == 0 && !s->failed_high) return;
+        s = waiters_.next(s);
     }
+}
+
+Worker *Worker::oldest_waiting() {
+    const uint64_t mine = head_since_ns_.load(std::memory_order_relaxed);
+    Worker *best = mine == kNoWaiter ? nullptr : this;
+    // Ours goes first unless another worker's oldest waited kFairSlackNs longer.
+    uint64_t best_since = mine == kNoWaiter ? kNoWaiter : (mine > kFairSlackNs ? mine - kFairSlackNs : 0);
+    if (shared_.worker_count == 1) return best;
+    for (auto &other : shared_.workers) {
+        if (other.get() == this) continue;
+        const uint64_t since = other->head_since_ns();
+        if (since < best_since) {
+            best = other.get();
+            best_since = since;
+        }
+    }
+    return best;
+}
+
+bool Worker::hand_to_waiter(BackendPool &pool, PooledConn *conn, bool may_move) {
+    Worker *to = oldest_waiting();
+    if (!to) return false;
+    if (to != this && may_move && !finished_) {
+        // The socket moves with its cap slot (the borrowing path); that worker's pool gives
+        // it to its oldest waiter on arrival, or keeps it idle if that one has gone.
+        BackendPool::Moving m;
+        conn->owner = nullptr;
+        if (pool.give_away(conn, &m)) {
+            to->post_adopt(static_cast<size_t>(pool.backend().id), m);
+            return true;
+        }
+    }
+    // Ours is the oldest (or the connection cannot move): the first waiter that can use this
+    // backend; normally the head, unless it failed on this backend or its breaker refuses.
+    for (Session *s = waiters_.front(); s; s = waiters_.next(s)) {
+        if (session::take_conn(s, pool, conn)) return true;
+    }
+    return false;
+}
+
+void Worker::slot_freed(BackendPool &pool) {
+    Backend &backend = pool.backend();
+    if (!finished_ && backend.takes_requests() && shared_.waiting.get() > 0) {
+        if (Worker *to = oldest_waiting()) {
+            if (to == this) {
+                pool.hold_slot();  // the deferred pass opens a connection with it
+                schedule_deferred();
+            } else {
+                to->post_slot_grant(static_cast<size_t>(backend.id));
+            }
+            return;
+        }
+    }
+    backend.release();
+    slot_released();
+}
+
+void Worker::take_grants() {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        grants_taken_.swap(grants_);
+    }
+    for (size_t b : grants_taken_) {
+        if (b >= pools_.size()) sync_backends();  // granted for a backend added meanwhile
+        if (!finished_ && b < pools_.size() && !waiters_.empty() && pools_[b].backend().takes_requests()) {
+            pools_[b].hold_slot();
+            schedule_deferred();
+        } else {  // our waiter left meanwhile: back to the cap, for whoever waits
+            shared_.backends[b].release();
+            slot_released();
+        }
+    }
+    grants_taken_.clear();
+}
+
+// Slots held for our waiters that none of them could use in this pass go back to the cap.
+void Worker::release_held_slots() {
+    bool any = false;
+    for (size_t b = 0; b < pools_.size(); b++) {
+        for (int64_t n = pools_[b].drop_held_slots(); n > 0; n--) {
+            pools_[b].backend().release();
+            any = true;
+        }
+    }
+    if (any) slot_released();
 }
 
 void Worker::arm_queue_timer() {
@@ -222,17 +346,17 @@ void Worker::arm_queue_timer() {
         uv_timer_stop(&queue_timer_);
         return;
     }
-    uint64_t deadline = head->wait_since_ms + static_cast<uint64_t>(shared_.settings.queue_timeout);
-    uint64_t now = mono_ms();
-    uv_timer_start(&queue_timer_, on_queue_timer, deadline > now ? deadline - now : 0, 0);
+    const uint64_t deadline = head->wait_since_ns + static_cast<uint64_t>(shared_.settings.queue_timeout) * 1000000u;
+    const uint64_t now = uv_hrtime();
+    uv_timer_start(&queue_timer_, on_queue_timer, deadline > now ? (deadline - now + 999999u) / 1000000u : 0, 0);
 }
 
 void Worker::on_queue_timer(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
-    uint64_t now = mono_ms();
-    const uint64_t timeout = static_cast<uint64_t>(w->shared_.settings.queue_timeout);
+    const uint64_t now = uv_hrtime();
+    const uint64_t timeout = static_cast<uint64_t>(w->shared_.settings.queue_timeout) * 1000000u;
     while (Session *s = w->waiters_.front()) {
-        if (s->wait_since_ms + timeout > now) break;
+        if (s->wait_since_ns + timeout > now) break;
         w->dequeue_waiter(s);
         w->counters_.queue_timeouts.add();
         session::waited_too_long(s);
@@ -319,6 +443,7 @@ void Worker::on_deferred(uv_idle_t *h) {
     w->deferred_scheduled_ = false;
     if (w->finished_) return;
     w->serve_waiters();
+    w->release_held_slots();
     w->arm_queue_timer();
     w->steal_overflow();
     for (size_t b = 0; b < w->pools_.size(); b++) w->pools_[b].refill();

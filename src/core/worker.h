@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -64,8 +65,10 @@ public:
     void post_overflow_ready();
     void post_slot_freed();
     void post_shed_idle(int requester);
-    // Another worker gives this one an idle connection (borrowing).
+    // Another worker gives this one an idle connection (borrowing, or for its oldest waiter).
     void post_adopt(size_t backend, const BackendPool::Moving &m);
+    // Another worker hands this one's waiters a connection slot of a backend (fair waiting).
+    void post_slot_grant(size_t backend);
     void post_drain(uint64_t deadline_ms);
     // Backends were added, or one's admin state changed (drain, removal).
     void post_backends_changed();
@@ -78,6 +81,9 @@ public:
                 busy_permille_.load(std::memory_order_relaxed)};
     }
     int64_t waiters() const { return waiters_count_.load(std::memory_order_seq_cst); }
+    // When this worker's oldest waiter began to wait (uv_hrtime ns); kNoWaiter when none does.
+    static constexpr uint64_t kNoWaiter = UINT64_MAX;
+    uint64_t head_since_ns() const { return head_since_ns_.load(std::memory_order_relaxed); }
     const WorkerCounters &counters() const { return counters_; }
     int64_t handoffs_queued() const { return handoffs_queued_.get(); }
     const BackendPool &pool(size_t backend) const { return pools_[backend]; }
@@ -110,6 +116,15 @@ public:
     void dequeue_waiter(Session *s);
     // A connection slot of some backend was released here: serve waiters, here and elsewhere.
     void slot_released();
+    // Fair waiting. The worker whose oldest waiter goes first: this one when its own waited
+    // within kFairSlackNs of the oldest of all; nullptr when nobody waits.
+    Worker *oldest_waiting();
+    // A free connection of `pool`: given to the oldest waiter (here, or moved to its worker
+    // when may_move and the connection can move). False: nobody here can take it (idle list).
+    bool hand_to_waiter(BackendPool &pool, PooledConn *conn, bool may_move);
+    // A connection of `pool` closed, its cap slot still taken: held for the oldest waiter
+    // (here, or granted to its worker), or released to the cap when nobody waits.
+    void slot_freed(BackendPool &pool);
     // Something changed that the deferred pass should look at (waiters, overflow, refills).
     void schedule_deferred();
 
@@ -121,7 +136,8 @@ private:
         kShedIdle = 8,
         kDrain = 16,
         kAdopt = 32,
-        kBackends = 64
+        kBackends = 64,
+        kGrant = 128
     };
 
     void post(uint32_t op);
@@ -140,6 +156,9 @@ private:
     void serve_waiters();
     void shed_one_idle();
     void take_adoptions();
+    void take_grants();
+    void publish_head();
+    void release_held_slots();
 
     void drop_adoption(const std::pair<size_t, BackendPool::Moving> &m);
     void arm_queue_timer();
@@ -163,6 +182,8 @@ private:
     std::vector<int> inbox_taken_;
     std::vector<int> borrow_requests_;  // workers asking for an idle connection; inbox_mu_
     std::vector<std::pair<size_t, BackendPool::Moving>> adoptions_;  // inbox_mu_
+    std::vector<size_t> grants_;        // slots granted by other workers, by backend; inbox_mu_
+    std::vector<size_t> grants_taken_;  // (swapped out, so neither allocates once warm)
     SharedGauge handoffs_queued_;
     // The loop's busy time over the last sweep interval (written by this worker, read by the
     // acceptor), from libuv's idle-time metric.
@@ -171,6 +192,7 @@ private:
     uint64_t idle_sampled_ns_ = 0;
     std::atomic<uint64_t> drain_deadline_ms_{0};
     std::atomic<int64_t> waiters_count_{0};
+    std::atomic<uint64_t> head_since_ns_{kNoWaiter};  // written by this worker only
 
     SlotTable<BackendPool, Shared::kMaxBackendIds> pools_;
     LoadBalancer lb_;

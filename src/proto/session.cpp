@@ -157,6 +157,51 @@ void acquire_or_wait(Session *s) {
     if (!try_acquire(s) && !s->worker->enqueue_waiter(s)) give_up(s, 503, "waiting queue full");
 }
 
+namespace {
+
+// The session gets backend b (and `conn`, or a slot to open one with): counted as started
+// there; its wait, if it waited, ends here (Worker::dequeue_waiter records it).
+void bind(Session *s, BackendPool &pool, int b, PooledConn *conn, bool probe) {
+    Worker &w = *s->worker;
+    s->probe = probe;
+    s->attempt_pending = true;  // outcome() tells the breaker how the attempt went
+    s->holds_request_slot = w.settings().backend_max_requests > 0;
+    w.dequeue_waiter(s);
+    (conn ? w.counters().pool_hits : w.counters().pool_misses).add();
+    s->backend_id = b;
+    w.lb().started(b);
+    pool.counters_mut().sessions.add();
+    pool.counters_mut().sessions_active.add();
+}
+
+}  // namespace
+
+bool take_conn(Session *s, BackendPool &pool, PooledConn *conn) {
+    Worker &w = *s->worker;
+    Backend &backend = pool.backend();
+    const int b = backend.id;
+    if (s->has_failed(static_cast<size_t>(b)) || !backend.takes_requests() ||
+        !backend.healthy.load(std::memory_order_relaxed)) {
+        return false;
+    }
+    const int64_t max_requests = w.settings().backend_max_requests;
+    const uint64_t now = mono_ms();
+    CircuitBreaker::Admission admission = backend.breaker.admit(now);
+    if (admission.transition != CircuitBreaker::Transition::none) {
+        breaker_changed(w, backend, admission.transition, "breaker_open_time passed");
+    }
+    if (!admission.allowed) return false;
+    if (max_requests > 0 && !Backend::take_below(backend.requests_in_flight, max_requests)) {
+        if (admission.probe) backend.breaker.release_probe();
+        return false;
+    }
+    if (!s->t_acquire) s->t_acquire = uv_hrtime();
+    bind(s, pool, b, conn, admission.probe);
+    conn->state = PooledConn::State::in_use;  // from the pool, like take_idle's (reused_conn)
+    on_connected(s, conn);
+    return true;
+}
+
 bool try_acquire(Session *s) {
     Worker &w = *s->worker;
     const Settings &st = w.shared().settings;
@@ -170,6 +215,11 @@ bool try_acquire(Session *s) {
     bool any_full = false;
     const uint64_t now = mono_ms();
     if (!s->t_acquire) s->t_acquire = uv_hrtime();
+    // Fair waiting: while any session of any worker waits for a connection, a request that is
+    // not queued yet finds every backend full and queues behind them (HAProxy serves a
+    // server's queue before new requests the same way). One relaxed load of a counter that
+    // only moves when sessions start or stop waiting.
+    const bool behind = !s->wait_link.linked() && w.shared().waiting.get() > 0;
     LoadBalancer::NoBackend why = LoadBalancer::NoBackend::none;
     bool refused_by_breaker = false, over_limit = false;
     std::vector<int> &full = w.full_scratch();
@@ -194,8 +244,10 @@ bool try_acquire(Session *s) {
             over_limit = true;
             continue;
         }
-        PooledConn *conn = pool.take_idle();
-        if (!conn && !backend.try_reserve(st.pool_max)) {
+        // An idle connection, a slot handed to this worker's waiters (Worker::slot_freed), or
+        // a slot of its own under pool_max.
+        PooledConn *conn = behind ? nullptr : pool.take_idle();
+        if (!conn && (behind || (!pool.take_reserved_slot() && !backend.try_reserve(st.pool_max)))) {
             if (admission.probe) backend.breaker.release_probe();
             if (st.backend_max_requests > 0) backend.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
             skip[b] = true;
@@ -203,20 +255,7 @@ bool try_acquire(Session *s) {
             full.push_back(b);
             continue;
         }
-        s->probe = admission.probe;
-        s->attempt_pending = true;
-        s->holds_request_slot = st.backend_max_requests > 0;
-        if (s->wait_link.linked()) {
-            uint64_t waited_ms = now - s->wait_since_ms;
-            s->queue_wait_ns += waited_ms * 1000000u;
-            w.counters().queue_wait.record(waited_ms * 1000);
-        }
-        w.dequeue_waiter(s);
-        (conn ? w.counters().pool_hits : w.counters().pool_misses).add();
-        s->backend_id = b;
-        w.lb().started(b);
-        pool.counters_mut().sessions.add();
-        pool.counters_mut().sessions_active.add();
+        bind(s, pool, b, conn, admission.probe);
         if (conn) {
             on_connected(s, conn);
             return true;

@@ -16,6 +16,7 @@
 namespace pp {
 
 class Worker;
+class BackendPool;
 struct PooledConn;
 struct HttpState;
 struct IoBlock;
@@ -66,7 +67,7 @@ struct Session {
         failed_low = 0;
         if (failed_high) failed_high->clear();
     }
-    uint64_t wait_since_ms = 0;
+    uint64_t wait_since_ns = 0;  // uv_hrtime when it joined the waiting queue (its place in the order)
     uint64_t last_activity_ms = 0;
     // Access-log timing (uv_hrtime ns): when the current request (tcp: session) began, when it
     // started waiting for / opening a connection, when the connection was ready.
@@ -156,6 +157,10 @@ void start(Worker &w, int fd);
 bool try_acquire(Session *s);
 // Queues the session for a connection; closes it if the queue is full.
 void acquire_or_wait(Session *s);
+// A waiting session is offered a free connection of `pool` (fair waiting: the pool hands it
+// over instead of parking it in its idle list). False, and nothing changed, when the session
+// cannot use that backend now (failed on it, breaker, backend_max_requests, health).
+bool take_conn(Session *s, BackendPool &pool, PooledConn *conn);
 // The connection opened for the session is ready, or failed.
 void on_connected(Session *s, PooledConn *conn);
 void on_connect_failed(Session *s, int backend_id, const char *why);
