@@ -100,6 +100,20 @@ def note(f):
     return "%s (%s; since %s)" % (f["doc"], kind, f["since"])
 
 
+def shown_as(struct, f):
+    """How the safe bindings show a field: "state" (BackendState), "flag" (bool) or "number"."""
+    if (struct, f["name"]) in STATE_FIELDS:
+        return "state"
+    return "flag" if f["kind"] == "FLAG" else "number"
+
+
+# The type and the conversion from the C field `s.<name>` of each way of showing a field.
+RUST_SHOWN = {"state": ("BackendState", "BackendState::from_raw(s.%s)"), "flag": ("bool", "s.%s != 0"),
+              "number": ("u64", "s.%s")}
+GO_SHOWN = {"state": ("BackendState", "BackendState(s.%s)"), "flag": ("bool", "s.%s != 0"),
+            "number": ("uint64", "uint64(s.%s)")}
+
+
 def go_name(field):
     parts = []
     for p in field.split("_"):
@@ -142,13 +156,7 @@ def rust_safe(tables):
         if backend:
             out += ["    /// The address as configured.", "    pub address: String,"]
         for f in tables[struct]:
-            if (struct, f["name"]) in STATE_FIELDS:
-                typ = "BackendState"
-            elif f["kind"] == "FLAG":
-                typ = "bool"
-            else:
-                typ = "u64"
-            out += ["    /// %s" % note(f), "    pub %s: %s," % (f["name"], typ)]
+            out += ["    /// %s" % note(f), "    pub %s: %s," % (f["name"], RUST_SHOWN[shown_as(struct, f)][0])]
         out += ["}", "", "impl %s {" % rtype]
         if backend:
             out += ["    pub(crate) fn from_raw(s: &sys::%s, address: String) -> Self {" % struct,
@@ -156,14 +164,7 @@ def rust_safe(tables):
         else:
             out += ["    pub(crate) fn from_raw(s: &sys::%s) -> Self {" % struct, "        %s {" % rtype]
         for f in tables[struct]:
-            n = f["name"]
-            if (struct, n) in STATE_FIELDS:
-                v = "BackendState::from_raw(s.%s)" % n
-            elif f["kind"] == "FLAG":
-                v = "s.%s != 0" % n
-            else:
-                v = "s.%s" % n
-            out.append("            %s: %s," % (n, v))
+            out.append("            %s: %s," % (f["name"], RUST_SHOWN[shown_as(struct, f)][1] % f["name"]))
         out += ["        }", "    }", "}", ""]
     return "\n".join(out)
 
@@ -178,13 +179,7 @@ def go(tables):
         if backend:
             out += ["\t// The address as configured.", "\tAddress string"]
         for f in tables[struct]:
-            if (struct, f["name"]) in STATE_FIELDS:
-                typ = "BackendState"
-            elif f["kind"] == "FLAG":
-                typ = "bool"
-            else:
-                typ = "uint64"
-            out += ["\t// %s" % note(f), "\t%s %s" % (go_name(f["name"]), typ)]
+            out += ["\t// %s" % note(f), "\t%s %s" % (go_name(f["name"]), GO_SHOWN[shown_as(struct, f)][0])]
         out += ["}", ""]
         fn = gtype[:1].lower() + gtype[1:] + "FromC"
         if backend:
@@ -193,13 +188,7 @@ def go(tables):
         else:
             out += ["func %s(s *C.%s) %s {" % (fn, struct, gtype), "\tvar out %s" % gtype]
         for f in tables[struct]:
-            n, g = f["name"], go_name(f["name"])
-            if (struct, n) in STATE_FIELDS:
-                out.append("\tout.%s = BackendState(s.%s)" % (g, n))
-            elif f["kind"] == "FLAG":
-                out.append("\tout.%s = s.%s != 0" % (g, n))
-            else:
-                out.append("\tout.%s = uint64(s.%s)" % (g, n))
+            out.append("\tout.%s = %s" % (go_name(f["name"]), GO_SHOWN[shown_as(struct, f)][1] % f["name"]))
         out += ["\treturn out", "}", ""]
     return "\n".join(out)
 
