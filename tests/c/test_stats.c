@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,9 +103,9 @@ static char *admin_get(int port, const char *path) {
 typedef struct adder {
     pp_proxy *proxy;
     char address[32];
-    int target;           /* backends to add */
-    volatile int added;   /* read by the scraping thread after join only, or as a hint */
-    volatile int stop;
+    int target;        /* backends to add */
+    atomic_int added;  /* so far (the scraper reads it as it goes) */
+    atomic_int stop;
 } adder;
 
 static void *add_backends(void *arg) {
@@ -113,7 +114,7 @@ static void *add_backends(void *arg) {
     while (!a->stop && a->added < a->target && now_ms() < deadline) {
         if (pp_proxy_add_backend(a->proxy, a->address, 1) < 0) break;
         a->added++;
-        if (a->added % 4 == 0) usleep(500); /* leave the scraper room to interleave */
+        usleep(1000); /* about one add per scrape of a few hundred backends: they interleave */
     }
     return NULL;
 }
@@ -186,8 +187,8 @@ static void test_scrape_while_backends_added(void **state) {
 
 typedef struct hammer {
     int port;
-    volatile int stop;
-    long connections;
+    atomic_int stop;
+    long connections; /* the hammer's own; read after join */
 } hammer;
 
 static void *connect_loop(void *arg) {
