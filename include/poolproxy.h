@@ -74,18 +74,18 @@ PP_API const char *pp_version_string(void);
 
 /* X(name, value, message). Values are part of the ABI: never renumber, only append. */
 #define PP_ERRNO_MAP(X)                                                                        \
-    X(EINVAL, -1, "invalid argument")                                                          \
-    X(ENOMEM, -2, "out of memory")                                                             \
-    X(ENOOPT, -3, "no such option")                                                            \
-    X(EBADVALUE, -4, "invalid option value")                                                   \
-    X(ESTATE, -5, "operation not allowed in the current state")                                \
-    X(EADDR, -6, "invalid address")                                                            \
-    X(EBIND, -7, "cannot listen on the address")                                               \
-    X(ENOBACKEND, -8, "no backend configured")                                                 \
-    X(EIO, -9, "input/output error")                                                           \
-    X(ESYS, -10, "system resource error")                                                      \
-    X(ETRUNC, -11, "buffer too small")                                                         \
-    X(ENOTFOUND, -12, "no such object")                                                        \
+    X(EINVAL, -1, "invalid argument")                                                              \
+    X(ENOMEM, -2, "out of memory")                                                                 \
+    X(ENOOPT, -3, "no such option")                                                                \
+    X(EBADVALUE, -4, "invalid option value")                                                       \
+    X(ESTATE, -5, "operation not allowed in the current state")                                    \
+    X(EADDR, -6, "invalid address")                                                                \
+    X(EBIND, -7, "cannot listen on the address")                                                   \
+    X(ENOBACKEND, -8, "no backend configured")                                                     \
+    X(EIO, -9, "input/output error")                                                               \
+    X(ESYS, -10, "system resource error")                                                          \
+    X(ETRUNC, -11, "buffer too small")                                                             \
+    X(ENOTFOUND, -12, "no such object")                                                            \
     X(EINTERNAL, -13, "internal error")
 
 /** Error codes returned by the API. Success is 0; every error is negative. */
@@ -309,108 +309,203 @@ PP_API int pp_proxy_local_port(const pp_proxy *proxy);
 /* Each struct starts with struct_size: set it to sizeof(the struct) you compiled against. The */
 /* library fills min(struct_size, its own size) bytes and writes back how many it filled, so  */
 /* old callers keep working when fields are appended. Counters only grow; gauges are marked.  */
+/*                                                                                            */
+/* One table per struct lists its fields; the struct, the library's counting and summing, the */
+/* Prometheus text, the /stats JSON and the bindings are all made from it, so a new field is  */
+/* one row appended at the end of its table. Each row is                                      */
+/*   X(field, kind, from, since, series, labels, doc)                                         */
+/* - field:  the uint64_t member, also its key in the /stats JSON (where breaker_state and    */
+/*           state are names: "breaker":"half-open", "state":"draining");                     */
+/* - kind:   COUNTER (only grows), GAUGE (a level now), FLAG (a gauge that is 0 or 1; JSON    */
+/*           true/false);                                                                     */
+/* - from:   how the library gathers it: WORKER counted by each worker and summed; POOL       */
+/*           counted by each worker's pool of the backend and summed; SHARED the worker's own */
+/*           share of the pp_stats field of that name; OTHER gathered another way (the        */
+/*           acceptor, the backend's state, a sum over pools);                                */
+/* - since:  the release that added it;                                                       */
+/* - series: its Prometheus metric without the "poolproxy_" prefix ("" when not exported),    */
+/*           and the labels that tell apart the fields one metric carries (per-worker and     */
+/*           per-backend series add worker="N" or backend="host:port" first);                 */
+/* - doc:    what it counts (also the metric's HELP text).                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-/** Whole-proxy counters: the sum over workers plus the acceptor's own. */
+/** pp_stats: whole-proxy counters, the sum over workers plus the acceptor's own. */
+#define PP_STATS_FIELDS(X)                                                                         \
+    X(connections_accepted, COUNTER, OTHER, "0.1", "connections_accepted_total", "",               \
+      "Client connections accepted.")                                                              \
+    X(connections_active, GAUGE, OTHER, "0.1", "connections_active", "",                           \
+      "Client connections open now.")                                                              \
+    X(connections_rejected_max, COUNTER, OTHER, "0.1", "connections_rejected_total",               \
+      "reason=\"max_connections\"", "Client connections closed at once: max_connections reached.") \
+    X(connections_rejected_overflow, COUNTER, OTHER, "0.1", "connections_rejected_total",          \
+      "reason=\"overflow_full\"", "Client connections closed at once: overflow queue full.")       \
+    X(connections_rejected_no_backend, COUNTER, OTHER, "0.1", "connections_rejected_total",        \
+      "reason=\"no_backend\"", "Client connections closed: no backend could serve.")               \
+    X(sessions_finished, COUNTER, WORKER, "0.1", "sessions_finished_total", "",                    \
+      "Client sessions closed after being served.")                                                \
+    X(overflow_queued, COUNTER, OTHER, "0.1", "overflow_queued_total", "",                         \
+      "Accepted connections (hand-offs) that went through the overflow queue.")                    \
+    X(overflow_stolen, COUNTER, WORKER, "0.1", "", "",                                             \
+      "Of the overflow hand-offs, those a worker took from the queue.")                            \
+    X(queue_waits, COUNTER, WORKER, "0.1", "queue_waits_total", "",                                \
+      "Sessions that waited for a pooled backend connection.")                                     \
+    X(queue_timeouts, COUNTER, WORKER, "0.1", "queue_timeouts_total", "",                          \
+      "Sessions that waited, closed because queue_timeout passed.")                                \
+    X(queue_full, COUNTER, WORKER, "0.1", "queue_full_total", "",                                  \
+      "Sessions refused because queue_max were already waiting.")                                  \
+    X(queue_waiting, GAUGE, OTHER, "0.1", "queue_waiting", "",                                     \
+      "Sessions waiting for a backend connection now.")                                            \
+    X(backend_connects, COUNTER, OTHER, "0.1", "", "",                                             \
+      "Backend connections opened successfully.")                                                  \
+    X(backend_connect_failures, COUNTER, OTHER, "0.1", "", "",                                     \
+      "Backend connects that failed or timed out.")                                                \
+    X(backend_conns_open, GAUGE, OTHER, "0.1", "", "",                                             \
+      "Backend connections open or opening; never above pool_max per backend. The cap counts "     \
+      "the proxy's own sockets: a slot is free again once the proxy closed its end.")              \
+    X(backend_conns_idle, GAUGE, OTHER, "0.1", "", "",                                             \
+      "Of the backend connections open, those idle in a pool.")                                    \
+    X(pool_hits, COUNTER, WORKER, "0.1", "pool_hits_total", "",                                    \
+      "Requests (tcp: sessions) given an already-open pooled connection.")                         \
+    X(pool_misses, COUNTER, WORKER, "0.1", "pool_misses_total", "",                                \
+      "Requests (tcp: sessions) that had to open or wait for a connection.")                       \
+    X(idle_closed_by_backend, COUNTER, OTHER, "0.1", "", "",                                       \
+      "Idle pooled connections the backend closed.")                                               \
+    X(idle_closed_timeout, COUNTER, OTHER, "0.1", "", "",                                          \
+      "Idle connections retired by pool_idle_timeout.")                                            \
+    X(idle_closed_lifetime, COUNTER, OTHER, "0.1", "", "",                                         \
+      "Connections retired by max_conn_lifetime.")                                                 \
+    X(bytes_client_to_backend, COUNTER, OTHER, "0.1", "bytes_total",                               \
+      "direction=\"client_to_backend\"", "Payload bytes relayed upstream.")                        \
+    X(bytes_backend_to_client, COUNTER, OTHER, "0.1", "bytes_total",                               \
+      "direction=\"backend_to_client\"", "Payload bytes relayed downstream.")                      \
+    X(accept_errors, COUNTER, OTHER, "0.1", "accept_errors_total", "",                             \
+      "accept() failures, e.g. EMFILE.")                                                           \
+    X(requests, COUNTER, WORKER, "0.1", "", "",                                                    \
+      "http: requests answered, by a backend or by the proxy (4xx/5xx of its own); tcp: "          \
+      "sessions ended.")                                                                           \
+    X(responses_1xx, COUNTER, OTHER, "0.1", "responses_total", "class=\"1xx\"",                    \
+      "http: final answers by status class; with the four below they add up to requests.")         \
+    X(responses_2xx, COUNTER, OTHER, "0.1", "responses_total", "class=\"2xx\"",                    \
+      "http: answers with a 2xx status.")                                                          \
+    X(responses_3xx, COUNTER, OTHER, "0.1", "responses_total", "class=\"3xx\"",                    \
+      "http: answers with a 3xx status.")                                                          \
+    X(responses_4xx, COUNTER, OTHER, "0.1", "responses_total", "class=\"4xx\"",                    \
+      "http: answers with a 4xx status.")                                                          \
+    X(responses_5xx, COUNTER, OTHER, "0.1", "responses_total", "class=\"5xx\"",                    \
+      "http: answers with a 5xx status.")                                                          \
+    X(retries, COUNTER, WORKER, "0.1", "", "",                                                     \
+      "Requests or sessions sent again: on another connection after a reused one died, or to "     \
+      "another backend after a failed connect.")                                                   \
+    X(backend_closed_max_requests, COUNTER, OTHER, "0.1", "", "",                                  \
+      "Connections retired by max_requests_per_conn.")                                             \
+    X(backend_closed_error, COUNTER, OTHER, "0.1", "", "",                                         \
+      "Connections closed because the exchange on them failed (reset, response_timeout, "          \
+      "invalid response).")                                                                        \
+    X(backend_closed_session_end, COUNTER, OTHER, "0.1", "", "",                                   \
+      "tcp: closed with their session; http: the response ruled out reuse (Connection: close).")   \
+    X(backend_transitions, COUNTER, OTHER, "0.1", "", "",                                          \
+      "Backends going down or up again, summed.")                                                  \
+    X(no_backend_unhealthy, COUNTER, WORKER, "0.1", "no_backend_total", "reason=\"unhealthy\"",    \
+      "Requests (tcp: sessions) refused because every backend was unhealthy by active checks.")    \
+    X(no_backend_breaker_open, COUNTER, WORKER, "0.1", "no_backend_total",                         \
+      "reason=\"breaker_open\"",                                                                   \
+      "Refused because every backend's breaker was open or its half-open probes were taken.")      \
+    X(no_backend_limits, COUNTER, WORKER, "0.1", "no_backend_total", "reason=\"limits\"",          \
+      "Refused because backend_max_requests or backend_max_pending were reached.")            \
+    X(client_io_timeouts, COUNTER, WORKER, "0.2", "client_io_timeouts_total", "",                 \
+      "http: exchanges ended because the client moved no byte for client_io_timeout (stopped "     \
+      "reading a response, stalled a request body).")                                              \
+    X(backend_io_timeouts, COUNTER, WORKER, "0.2", "backend_io_timeouts_total", "",               \
+      "http: exchanges ended because the backend moved no byte for backend_io_timeout "            \
+      "mid-response.")
+
+/** pp_worker_stats: one worker's counters. */
+#define PP_WORKER_STATS_FIELDS(X)                                                                  \
+    X(sessions_started, COUNTER, WORKER, "0.1", "worker_sessions_total", "",                       \
+      "Client sessions a worker took on.")                                                         \
+    X(sessions_active, GAUGE, WORKER, "0.1", "worker_sessions_active", "",                         \
+      "Client sessions open on a worker now.")                                                     \
+    X(handoffs_queued, GAUGE, OTHER, "0.1", "worker_handoffs_queued", "",                          \
+      "Accepted sockets waiting in a worker's hand-off queue.")                                    \
+    X(overflow_stolen, COUNTER, SHARED, "0.1", "worker_overflow_stolen_total", "",                 \
+      "Sessions a worker took from the overflow queue.")                                           \
+    X(bytes_relayed, COUNTER, OTHER, "0.1", "", "",                                                \
+      "Payload bytes relayed in both directions.")                                                 \
+    X(backend_conns_open, GAUGE, OTHER, "0.1", "", "",                                             \
+      "Backend connections the worker owns.")                                                      \
+    X(backend_conns_idle, GAUGE, OTHER, "0.1", "", "",                                             \
+      "Of the worker's backend connections, those idle.")                                          \
+    X(requests, COUNTER, SHARED, "0.1", "requests_total", "",                                      \
+      "http: requests answered, by a backend or the proxy; tcp: sessions ended.")                  \
+    X(retries, COUNTER, SHARED, "0.1", "retries_total", "",                                        \
+      "Requests sent again on another connection or backend.")
+
+/** pp_backend_stats: one backend's counters, summed over workers. */
+#define PP_BACKEND_STATS_FIELDS(X)                                                                 \
+    X(conns_open, GAUGE, OTHER, "0.1", "backend_connections_open", "",                             \
+      "Backend connections open or opening, all workers.")                                         \
+    X(conns_idle, GAUGE, OTHER, "0.1", "backend_connections_idle", "",                             \
+      "Idle pooled backend connections.")                                                          \
+    X(conns_opened, COUNTER, OTHER, "0.1", "backend_connections_opened_total", "",                 \
+      "Backend connections opened successfully.")                                                  \
+    X(connect_failures, COUNTER, POOL, "0.1", "backend_connect_failures_total", "",                \
+      "Backend connects that failed or timed out.")                                                \
+    X(sessions, COUNTER, POOL, "0.1", "", "",                                                      \
+      "Sessions served.")                                                                          \
+    X(sessions_active, GAUGE, POOL, "0.1", "backend_sessions_active", "",                          \
+      "Requests (tcp: sessions) in flight to the backend.")                                        \
+    X(weight, GAUGE, OTHER, "0.1", "", "",                                                         \
+      "The configured weight.")                                                                    \
+    X(up, FLAG, OTHER, "0.1", "backend_up", "",                                                    \
+      "1 unless the backend's last connect attempt failed.")                                       \
+    X(requests, COUNTER, POOL, "0.1", "backend_requests_total", "",                                \
+      "Requests (tcp: sessions) the backend served.")                                              \
+    X(responses_5xx, COUNTER, POOL, "0.1", "backend_responses_5xx_total", "",                      \
+      "http: 5xx answers from the backend or, on its behalf, from the proxy (502, 504).")          \
+    X(closed_by_backend, COUNTER, POOL, "0.1", "backend_connections_closed_total",                 \
+      "reason=\"backend_close\"", "Idle pooled connections the backend closed.")                   \
+    X(closed_idle_timeout, COUNTER, POOL, "0.1", "backend_connections_closed_total",               \
+      "reason=\"idle_timeout\"", "Connections retired by pool_idle_timeout.")                      \
+    X(closed_lifetime, COUNTER, POOL, "0.1", "backend_connections_closed_total",                   \
+      "reason=\"lifetime\"", "Connections retired by max_conn_lifetime.")                          \
+    X(closed_max_requests, COUNTER, POOL, "0.1", "backend_connections_closed_total",               \
+      "reason=\"max_requests\"", "Connections retired by max_requests_per_conn.")                  \
+    X(closed_error, COUNTER, POOL, "0.1", "backend_connections_closed_total",                      \
+      "reason=\"error\"", "Connections closed because the exchange on them failed.")               \
+    X(transitions, COUNTER, OTHER, "0.1", "backend_transitions_total", "",                         \
+      "Times the backend went down or came back up.")                                              \
+    X(healthy, FLAG, OTHER, "0.1", "backend_healthy", "",                                          \
+      "1 unless active health checks marked the backend unhealthy.")                               \
+    X(health_checks_failed, COUNTER, OTHER, "0.1", "backend_health_checks_failed_total", "",       \
+      "Active health checks that failed.")                                                         \
+    X(breaker_state, GAUGE, OTHER, "0.1", "backend_breaker_state", "",                             \
+      "The backend's circuit breaker: 0 closed, 1 open, 2 half-open.")                             \
+    X(breaker_transitions, COUNTER, OTHER, "0.1", "backend_breaker_transitions_total", "",         \
+      "Circuit breaker state changes.")                                                            \
+    X(state, GAUGE, OTHER, "0.1", "backend_state", "",                                             \
+      "Administrative state: 0 active, 1 draining, 2 removed.")
+
+#define PP_STATS_FIELD_(field, kind, from, since, series, labels, doc) uint64_t field;
+
+/** Whole-proxy counters: the sum over workers plus the acceptor's own (PP_STATS_FIELDS). */
 typedef struct pp_stats {
     size_t struct_size;
-    uint64_t connections_accepted;        /**< client connections accepted (since 0.1) */
-    uint64_t connections_active;          /**< gauge: client connections open now (since 0.1) */
-    uint64_t connections_rejected_max;    /**< closed at once: max_connections reached (since 0.1) */
-    uint64_t connections_rejected_overflow; /**< closed at once: overflow queue full (since 0.1) */
-    uint64_t connections_rejected_no_backend; /**< closed: no backend could serve (since 0.1) */
-    uint64_t sessions_finished;           /**< client sessions closed after being served (since 0.1) */
-    uint64_t overflow_queued;             /**< hand-offs that went through the overflow queue (since 0.1) */
-    uint64_t overflow_stolen;             /**< of those, taken by a worker from the queue (since 0.1) */
-    uint64_t queue_waits;                 /**< sessions that waited for a pooled connection (since 0.1) */
-    uint64_t queue_timeouts;              /**< of those, closed because queue_timeout passed (since 0.1) */
-    uint64_t queue_full;                  /**< sessions closed because queue_max were already waiting (since 0.1) */
-    uint64_t queue_waiting;               /**< gauge: sessions waiting for a connection now (since 0.1) */
-    uint64_t backend_connects;            /**< backend connections opened successfully (since 0.1) */
-    uint64_t backend_connect_failures;    /**< backend connects that failed or timed out (since 0.1) */
-    uint64_t backend_conns_open;          /**< gauge: backend connections open or opening; never above
-                                               pool_max per backend. The cap counts the proxy's own
-                                               sockets: a slot is free again once the proxy closed its
-                                               end (since 0.1) */
-    uint64_t backend_conns_idle;          /**< gauge: of those, idle in a pool (since 0.1) */
-    uint64_t pool_hits;                   /**< sessions given an already-open pooled connection (since 0.1) */
-    uint64_t pool_misses;                 /**< sessions that had to open or wait for one (since 0.1) */
-    uint64_t idle_closed_by_backend;      /**< idle pooled connections the backend closed (since 0.1) */
-    uint64_t idle_closed_timeout;         /**< idle connections retired by pool_idle_timeout (since 0.1) */
-    uint64_t idle_closed_lifetime;        /**< connections retired by max_conn_lifetime (since 0.1) */
-    uint64_t bytes_client_to_backend;     /**< payload bytes relayed upstream (since 0.1) */
-    uint64_t bytes_backend_to_client;     /**< payload bytes relayed downstream (since 0.1) */
-    uint64_t accept_errors;               /**< accept() failures, e.g. EMFILE (since 0.1) */
-    uint64_t requests;                    /**< http: requests answered, by a backend or by the proxy
-                                               (4xx/5xx of its own); tcp: sessions ended (since 0.1) */
-    uint64_t responses_1xx;               /**< http: final answers by status class; with the four
-                                               below they add up to `requests` (since 0.1) */
-    uint64_t responses_2xx;               /**< (since 0.1) */
-    uint64_t responses_3xx;               /**< (since 0.1) */
-    uint64_t responses_4xx;               /**< (since 0.1) */
-    uint64_t responses_5xx;               /**< (since 0.1) */
-    uint64_t retries;                     /**< requests or sessions sent again: on another connection
-                                               after a reused one died, or to another backend after a
-                                               failed connect (since 0.1) */
-    uint64_t backend_closed_max_requests; /**< connections retired by max_requests_per_conn (since 0.1) */
-    uint64_t backend_closed_error;        /**< connections closed because the exchange on them failed
-                                               (reset, response_timeout, invalid response) (since 0.1) */
-    uint64_t backend_closed_session_end;  /**< tcp: closed with their session; http: the response
-                                               ruled out reuse (Connection: close) (since 0.1) */
-    uint64_t backend_transitions;         /**< backends going down or up again, summed (since 0.1) */
-    uint64_t no_backend_unhealthy;        /**< requests (tcp: sessions) refused because every backend
-                                               was unhealthy by active checks (since 0.1) */
-    uint64_t no_backend_breaker_open;     /**< refused because every backend's breaker was open or
-                                               its half-open probes were taken (since 0.1) */
-    uint64_t no_backend_limits;           /**< refused because backend_max_requests or
-                                               backend_max_pending were reached (since 0.1) */
-    uint64_t client_io_timeouts;          /**< http: exchanges ended because the client moved no byte
-                                               for client_io_timeout (stopped reading a response,
-                                               stalled a request body) (since 0.2) */
-    uint64_t backend_io_timeouts;         /**< http: exchanges ended because the backend moved no
-                                               byte for backend_io_timeout mid-response (since 0.2) */
+    PP_STATS_FIELDS(PP_STATS_FIELD_)
 } pp_stats;
 
-/** One worker's counters. */
+/** One worker's counters (PP_WORKER_STATS_FIELDS). */
 typedef struct pp_worker_stats {
     size_t struct_size;
-    uint64_t sessions_started;      /**< client sessions this worker took on (since 0.1) */
-    uint64_t sessions_active;       /**< gauge: sessions open on this worker now (since 0.1) */
-    uint64_t handoffs_queued;       /**< gauge: accepted sockets waiting in its hand-off queue (since 0.1) */
-    uint64_t overflow_stolen;       /**< sessions it took from the overflow queue (since 0.1) */
-    uint64_t bytes_relayed;         /**< payload bytes relayed in both directions (since 0.1) */
-    uint64_t backend_conns_open;    /**< gauge: backend connections it owns (since 0.1) */
-    uint64_t backend_conns_idle;    /**< gauge: of those, idle (since 0.1) */
-    uint64_t requests;              /**< http requests answered (tcp: sessions ended) (since 0.1) */
-    uint64_t retries;               /**< see pp_stats.retries (since 0.1) */
+    PP_WORKER_STATS_FIELDS(PP_STATS_FIELD_)
 } pp_worker_stats;
 
-/** One backend's counters, summed over workers. */
+/** One backend's counters, summed over workers (PP_BACKEND_STATS_FIELDS). */
 typedef struct pp_backend_stats {
     size_t struct_size;
-    uint64_t conns_open;            /**< gauge: connections open or opening, all workers (since 0.1) */
-    uint64_t conns_idle;            /**< gauge: idle pooled connections (since 0.1) */
-    uint64_t conns_opened;          /**< connections opened successfully (since 0.1) */
-    uint64_t connect_failures;      /**< connects that failed or timed out (since 0.1) */
-    uint64_t sessions;              /**< sessions served (since 0.1) */
-    uint64_t sessions_active;       /**< gauge: sessions in flight (since 0.1) */
-    uint64_t weight;                /**< configured weight (since 0.1) */
-    uint64_t up;                    /**< gauge: 1 unless its last connect attempt failed (since 0.1) */
-    uint64_t requests;              /**< requests (tcp: sessions) it served (since 0.1) */
-    uint64_t responses_5xx;         /**< http: 5xx answers from it or, on its behalf, from the proxy
-                                         (502, 504) (since 0.1) */
-    uint64_t closed_by_backend;     /**< idle pooled connections it closed (since 0.1) */
-    uint64_t closed_idle_timeout;   /**< retired by pool_idle_timeout (since 0.1) */
-    uint64_t closed_lifetime;       /**< retired by max_conn_lifetime (since 0.1) */
-    uint64_t closed_max_requests;   /**< retired by max_requests_per_conn (since 0.1) */
-    uint64_t closed_error;          /**< closed because the exchange on them failed (since 0.1) */
-    uint64_t transitions;           /**< times it went down or came back up (since 0.1) */
-    uint64_t healthy;               /**< gauge: 1 unless active health checks marked it down (since 0.1) */
-    uint64_t health_checks_failed;  /**< active checks that failed (since 0.1) */
-    uint64_t breaker_state;         /**< gauge: 0 closed, 1 open, 2 half-open (since 0.1) */
-    uint64_t breaker_transitions;   /**< breaker state changes (since 0.1) */
-    uint64_t state;                 /**< gauge: 0 active, 1 draining, 2 removed (since 0.1) */
+    PP_BACKEND_STATS_FIELDS(PP_STATS_FIELD_)
 } pp_backend_stats;
+
+#undef PP_STATS_FIELD_
 
 /** Fills the whole-proxy counters. Safe from any thread; never stops the workers. */
 PP_API int pp_proxy_stats(const pp_proxy *proxy, pp_stats *out);

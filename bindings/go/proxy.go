@@ -157,86 +157,7 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-// Stats are whole-proxy counters; gauges are marked. See pp_stats in poolproxy.h.
-type Stats struct {
-	ConnectionsAccepted          uint64
-	ConnectionsActive            uint64 // gauge
-	ConnectionsRejectedMax       uint64
-	ConnectionsRejectedOverflow  uint64
-	ConnectionsRejectedNoBackend uint64
-	SessionsFinished             uint64
-	OverflowQueued               uint64
-	OverflowStolen               uint64
-	QueueWaits                   uint64
-	QueueTimeouts                uint64
-	QueueFull                    uint64
-	QueueWaiting                 uint64 // gauge
-	BackendConnects              uint64
-	BackendConnectFailures       uint64
-	BackendConnsOpen             uint64 // gauge
-	BackendConnsIdle             uint64 // gauge
-	PoolHits                     uint64
-	PoolMisses                   uint64
-	IdleClosedByBackend          uint64
-	IdleClosedTimeout            uint64
-	IdleClosedLifetime           uint64
-	BytesClientToBackend         uint64
-	BytesBackendToClient         uint64
-	AcceptErrors                 uint64
-	Requests                     uint64
-	Responses1XX                 uint64
-	Responses2XX                 uint64
-	Responses3XX                 uint64
-	Responses4XX                 uint64
-	Responses5XX                 uint64
-	Retries                      uint64
-	BackendClosedMaxRequests     uint64
-	BackendClosedError           uint64
-	BackendClosedSessionEnd      uint64
-	BackendTransitions           uint64
-	NoBackendUnhealthy           uint64
-	NoBackendBreakerOpen         uint64
-	NoBackendLimits              uint64
-}
-
-// WorkerStats are one worker's counters.
-type WorkerStats struct {
-	SessionsStarted  uint64
-	SessionsActive   uint64 // gauge
-	HandoffsQueued   uint64 // gauge
-	OverflowStolen   uint64
-	BytesRelayed     uint64
-	BackendConnsOpen uint64 // gauge
-	BackendConnsIdle uint64 // gauge
-	Requests         uint64
-	Retries          uint64
-}
-
-// BackendStats are one backend's counters, summed over workers.
-type BackendStats struct {
-	Address            string
-	ConnsOpen          uint64 // gauge
-	ConnsIdle          uint64 // gauge
-	ConnsOpened        uint64
-	ConnectFailures    uint64
-	Sessions           uint64
-	SessionsActive     uint64 // gauge
-	Weight             uint64
-	Up                 bool
-	Requests           uint64
-	Responses5XX       uint64
-	ClosedByBackend    uint64
-	ClosedIdleTimeout  uint64
-	ClosedLifetime     uint64
-	ClosedMaxRequests  uint64
-	ClosedError        uint64
-	Transitions        uint64
-	Healthy            bool
-	HealthChecksFailed uint64
-	BreakerState       uint64 // 0 closed, 1 open, 2 half-open
-	BreakerTransitions uint64
-	State              BackendState
-}
+// Stats, WorkerStats and BackendStats are generated from poolproxy.h's tables (stats_gen.go).
 
 func (p *Proxy) live() (*C.pp_proxy, error) {
 	if p.c == nil {
@@ -258,46 +179,7 @@ func (p *Proxy) Stats() (Stats, error) {
 	if err := call(func() C.int { return C.pp_proxy_stats(c, &s) }); err != nil {
 		return Stats{}, err
 	}
-	return Stats{
-		ConnectionsAccepted:          uint64(s.connections_accepted),
-		ConnectionsActive:            uint64(s.connections_active),
-		ConnectionsRejectedMax:       uint64(s.connections_rejected_max),
-		ConnectionsRejectedOverflow:  uint64(s.connections_rejected_overflow),
-		ConnectionsRejectedNoBackend: uint64(s.connections_rejected_no_backend),
-		SessionsFinished:             uint64(s.sessions_finished),
-		OverflowQueued:               uint64(s.overflow_queued),
-		OverflowStolen:               uint64(s.overflow_stolen),
-		QueueWaits:                   uint64(s.queue_waits),
-		QueueTimeouts:                uint64(s.queue_timeouts),
-		QueueFull:                    uint64(s.queue_full),
-		QueueWaiting:                 uint64(s.queue_waiting),
-		BackendConnects:              uint64(s.backend_connects),
-		BackendConnectFailures:       uint64(s.backend_connect_failures),
-		BackendConnsOpen:             uint64(s.backend_conns_open),
-		BackendConnsIdle:             uint64(s.backend_conns_idle),
-		PoolHits:                     uint64(s.pool_hits),
-		PoolMisses:                   uint64(s.pool_misses),
-		IdleClosedByBackend:          uint64(s.idle_closed_by_backend),
-		IdleClosedTimeout:            uint64(s.idle_closed_timeout),
-		IdleClosedLifetime:           uint64(s.idle_closed_lifetime),
-		BytesClientToBackend:         uint64(s.bytes_client_to_backend),
-		BytesBackendToClient:         uint64(s.bytes_backend_to_client),
-		AcceptErrors:                 uint64(s.accept_errors),
-		Requests:                     uint64(s.requests),
-		Responses1XX:                 uint64(s.responses_1xx),
-		Responses2XX:                 uint64(s.responses_2xx),
-		Responses3XX:                 uint64(s.responses_3xx),
-		Responses4XX:                 uint64(s.responses_4xx),
-		Responses5XX:                 uint64(s.responses_5xx),
-		Retries:                      uint64(s.retries),
-		BackendClosedMaxRequests:     uint64(s.backend_closed_max_requests),
-		BackendClosedError:           uint64(s.backend_closed_error),
-		BackendClosedSessionEnd:      uint64(s.backend_closed_session_end),
-		BackendTransitions:           uint64(s.backend_transitions),
-		NoBackendUnhealthy:           uint64(s.no_backend_unhealthy),
-		NoBackendBreakerOpen:         uint64(s.no_backend_breaker_open),
-		NoBackendLimits:              uint64(s.no_backend_limits),
-	}, nil
+	return statsFromC(&s), nil
 }
 
 // WorkerStats returns each worker's counters, in worker order.
@@ -319,17 +201,7 @@ func (p *Proxy) WorkerStats() ([]WorkerStats, error) {
 		if err := call(func() C.int { return C.pp_proxy_worker_stats(c, C.int(i), &s) }); err != nil {
 			return nil, err
 		}
-		out[i] = WorkerStats{
-			SessionsStarted:  uint64(s.sessions_started),
-			SessionsActive:   uint64(s.sessions_active),
-			HandoffsQueued:   uint64(s.handoffs_queued),
-			OverflowStolen:   uint64(s.overflow_stolen),
-			BytesRelayed:     uint64(s.bytes_relayed),
-			BackendConnsOpen: uint64(s.backend_conns_open),
-			BackendConnsIdle: uint64(s.backend_conns_idle),
-			Requests:         uint64(s.requests),
-			Retries:          uint64(s.retries),
-		}
+		out[i] = workerStatsFromC(&s)
 	}
 	return out, nil
 }
@@ -357,30 +229,7 @@ func (p *Proxy) BackendStats() ([]BackendStats, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = BackendStats{
-			Address:            C.GoString((*C.char)(unsafe.Pointer(&buf[0]))),
-			ConnsOpen:          uint64(s.conns_open),
-			ConnsIdle:          uint64(s.conns_idle),
-			ConnsOpened:        uint64(s.conns_opened),
-			ConnectFailures:    uint64(s.connect_failures),
-			Sessions:           uint64(s.sessions),
-			SessionsActive:     uint64(s.sessions_active),
-			Weight:             uint64(s.weight),
-			Up:                 s.up != 0,
-			Requests:           uint64(s.requests),
-			Responses5XX:       uint64(s.responses_5xx),
-			ClosedByBackend:    uint64(s.closed_by_backend),
-			ClosedIdleTimeout:  uint64(s.closed_idle_timeout),
-			ClosedLifetime:     uint64(s.closed_lifetime),
-			ClosedMaxRequests:  uint64(s.closed_max_requests),
-			ClosedError:        uint64(s.closed_error),
-			Transitions:        uint64(s.transitions),
-			Healthy:            s.healthy != 0,
-			HealthChecksFailed: uint64(s.health_checks_failed),
-			BreakerState:       uint64(s.breaker_state),
-			BreakerTransitions: uint64(s.breaker_transitions),
-			State:              BackendState(s.state),
-		}
+		out[i] = backendStatsFromC(&s, C.GoString((*C.char)(unsafe.Pointer(&buf[0]))))
 	}
 	return out, nil
 }

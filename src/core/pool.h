@@ -15,6 +15,7 @@
 #include "core/buffer_pool.h"
 #include "core/intrusive_list.h"
 #include "obs/counter.h"
+#include "obs/stats_schema.h"
 
 namespace pp {
 
@@ -48,21 +49,17 @@ struct PooledConn {
 };
 
 struct PoolCounters {  // written by the owning worker only
-    Counter opened;
-    Counter connect_failures;
-    Counter sessions;
-    Counter sessions_active;
+    // One Counter per POOL row of PP_BACKEND_STATS_FIELDS (poolproxy.h), named like the field
+    // and summed over workers into pp_backend_stats by proxy_stats.cpp: connect_failures,
+    // sessions, sessions_active, requests, responses_5xx, closed_by_backend, closed_idle_timeout,
+    // closed_lifetime, closed_max_requests, closed_error (the exchange on it failed).
+    PP_BACKEND_STATS_FIELDS(PP_OBS_POOL_COUNTER_)
+    // Counted here, gathered by hand into OTHER rows.
+    Counter opened;              // conns_opened; pp_stats.backend_connects
     Counter open;  // this worker's connections open or opening
-    Counter idle;
-    Counter closed_by_backend;
-    Counter closed_idle_timeout;
-    Counter closed_lifetime;
-    Counter closed_max_requests;
-    Counter closed_error;        // the exchange on it failed (reset, timeout, invalid response)
+    Counter idle;                // conns_idle
     Counter closed_session_end;  // tcp sessions ended; http responses that ruled out reuse
     Counter reused;  // exchanges that went back to the idle list
-    Counter requests;       // requests (tcp: sessions) it served
-    Counter responses_5xx;  // http: 5xx answers, from it or from the proxy on its behalf
 };
 
 class BackendPool {

@@ -11,6 +11,7 @@
 #include "core/shared.h"
 #include "obs/admin_server.h"
 #include "obs/histogram.h"
+#include "obs/stats_export.h"
 #include "poolproxy.h"
 
 namespace pp {
@@ -39,7 +40,9 @@ public:
     void backend_stats(int index, pp_backend_stats *out) const;
     // worker -1: all workers.
     void latency(pp_latency_kind kind, int worker, pp_latency *out) const;
-    // Prometheus text exposition format 0.0.4 (proxy_export.cpp).
+    // Every counter, gauge and histogram, read once (proxy_stats.cpp); the export renders it.
+    StatsSnapshot snapshot() const;
+    // Prometheus text exposition format 0.0.4 (obs/stats_export.cpp).
     std::string metrics_text() const;
     // The stats structs as one JSON object (the admin listener's /stats).
     std::string stats_json() const;

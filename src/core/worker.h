@@ -18,32 +18,24 @@
 #include "core/pool.h"
 #include "core/shared.h"
 #include "obs/histogram.h"
+#include "obs/stats_schema.h"
 #include "proto/session.h"
 
 namespace pp {
 
 struct WorkerCounters {  // written by the worker only
-    Counter sessions_started;
-    Counter sessions_active;
-    Counter sessions_finished;
-    Counter overflow_stolen;
-    Counter rejected_no_backend;
-    Counter queue_waits;
-    Counter queue_timeouts;
-    Counter queue_full;
-    Counter pool_hits;
-    Counter pool_misses;
-    Counter bytes_up;
-    Counter bytes_down;
+    // One Counter per WORKER row of PP_STATS_FIELDS and PP_WORKER_STATS_FIELDS (poolproxy.h),
+    // named like the field and summed into pp_stats / read into pp_worker_stats by proxy_stats.cpp:
+    // sessions_finished, overflow_stolen, queue_waits, queue_timeouts, queue_full, pool_hits,
+    // pool_misses, requests, retries, no_backend_*, sessions_started, sessions_active.
+    PP_STATS_FIELDS(PP_OBS_WORKER_COUNTER_)
+    PP_WORKER_STATS_FIELDS(PP_OBS_WORKER_COUNTER_)
+    // Counted here, gathered by hand into OTHER rows.
+    Counter rejected_no_backend;  // pp_stats.connections_rejected_no_backend
+    Counter bytes_up;             // pp_stats.bytes_client_to_backend
+    Counter bytes_down;           // pp_stats.bytes_backend_to_client
     Counter idle_total;  // idle pooled connections, all backends
-    Counter requests;    // http: requests answered (by the backend or the proxy); tcp: sessions
-    Counter responses[5];  // http: by status class, 1xx..5xx
-    Counter retries;     // requests sent again: on another connection or another backend
-    Counter no_backend_unhealthy;     // refused: every backend unhealthy (active checks)
-    Counter no_backend_breaker_open;  // refused: every backend's breaker open
-    Counter no_backend_limits;        // refused: backend_max_requests or backend_max_pending reached
-    Counter client_io_timeouts;       // exchanges ended: the client moved no byte for client_io_timeout
-    Counter backend_io_timeouts;      // exchanges ended: the backend moved no byte for backend_io_timeout
+    Counter responses[5];  // http: by status class, 1xx..5xx (pp_stats.responses_1xx..5xx)
     LatencyHistogram request_latency;  // request received -> response complete (tcp: session)
     LatencyHistogram queue_wait;       // time waiting for a pooled connection (those that waited)
     LatencyHistogram connect_time;     // backend connects that succeeded

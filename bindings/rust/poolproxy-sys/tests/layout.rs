@@ -34,8 +34,11 @@ macro_rules! layout {
     (@name $f:ident $cf:ident) => { stringify!($cf) };
 }
 
+// The stats structs' fields, generated from the header's tables (scripts/gen-stats-bindings.py).
+include!("layout/stats.rs");
+
 fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
-    let structs = vec![
+    let mut structs = vec![
         layout!(pp_option_info { struct_size, name, type_ as type, default_text, choices, min, max, help }),
         layout!(pp_event { struct_size, type_ as type, backend_id, address, reason }),
         layout!(pp_access_entry {
@@ -56,85 +59,6 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             total_us,
             reason
         }),
-        layout!(pp_stats {
-            struct_size,
-            connections_accepted,
-            connections_active,
-            connections_rejected_max,
-            connections_rejected_overflow,
-            connections_rejected_no_backend,
-            sessions_finished,
-            overflow_queued,
-            overflow_stolen,
-            queue_waits,
-            queue_timeouts,
-            queue_full,
-            queue_waiting,
-            backend_connects,
-            backend_connect_failures,
-            backend_conns_open,
-            backend_conns_idle,
-            pool_hits,
-            pool_misses,
-            idle_closed_by_backend,
-            idle_closed_timeout,
-            idle_closed_lifetime,
-            bytes_client_to_backend,
-            bytes_backend_to_client,
-            accept_errors,
-            requests,
-            responses_1xx,
-            responses_2xx,
-            responses_3xx,
-            responses_4xx,
-            responses_5xx,
-            retries,
-            backend_closed_max_requests,
-            backend_closed_error,
-            backend_closed_session_end,
-            backend_transitions,
-            no_backend_unhealthy,
-            no_backend_breaker_open,
-            no_backend_limits,
-            client_io_timeouts,
-            backend_io_timeouts
-        }),
-        layout!(pp_worker_stats {
-            struct_size,
-            sessions_started,
-            sessions_active,
-            handoffs_queued,
-            overflow_stolen,
-            bytes_relayed,
-            backend_conns_open,
-            backend_conns_idle,
-            requests,
-            retries
-        }),
-        layout!(pp_backend_stats {
-            struct_size,
-            conns_open,
-            conns_idle,
-            conns_opened,
-            connect_failures,
-            sessions,
-            sessions_active,
-            weight,
-            up,
-            requests,
-            responses_5xx,
-            closed_by_backend,
-            closed_idle_timeout,
-            closed_lifetime,
-            closed_max_requests,
-            closed_error,
-            transitions,
-            healthy,
-            health_checks_failed,
-            breaker_state,
-            breaker_transitions,
-            state
-        }),
         layout!(pp_latency {
             struct_size,
             count,
@@ -145,6 +69,7 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
             p999_us
         }),
     ];
+    structs.extend(stats_layouts());
     let consts: Vec<Constant> = vec![
         ("PP_VERSION_MAJOR", PP_VERSION_MAJOR as i64),
         ("PP_VERSION_MINOR", PP_VERSION_MINOR as i64),

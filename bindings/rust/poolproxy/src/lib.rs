@@ -29,6 +29,7 @@
 
 mod callbacks;
 mod error;
+mod stats;
 
 use std::ffi::{CStr, CString};
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ pub use error::{Error, ErrorCode};
 
 use callbacks::{AccessFn, Callbacks, EventFn, LogFn};
 use error::check;
+pub use stats::{BackendStats, Stats, WorkerStats};
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -518,46 +520,7 @@ impl Proxy {
         };
         // SAFETY: s is a valid out struct with struct_size set.
         unsafe { sys::pp_proxy_stats(self.raw, &mut s) };
-        Stats {
-            connections_accepted: s.connections_accepted,
-            connections_active: s.connections_active,
-            connections_rejected_max: s.connections_rejected_max,
-            connections_rejected_overflow: s.connections_rejected_overflow,
-            connections_rejected_no_backend: s.connections_rejected_no_backend,
-            sessions_finished: s.sessions_finished,
-            overflow_queued: s.overflow_queued,
-            overflow_stolen: s.overflow_stolen,
-            queue_waits: s.queue_waits,
-            queue_timeouts: s.queue_timeouts,
-            queue_full: s.queue_full,
-            queue_waiting: s.queue_waiting,
-            backend_connects: s.backend_connects,
-            backend_connect_failures: s.backend_connect_failures,
-            backend_conns_open: s.backend_conns_open,
-            backend_conns_idle: s.backend_conns_idle,
-            pool_hits: s.pool_hits,
-            pool_misses: s.pool_misses,
-            idle_closed_by_backend: s.idle_closed_by_backend,
-            idle_closed_timeout: s.idle_closed_timeout,
-            idle_closed_lifetime: s.idle_closed_lifetime,
-            bytes_client_to_backend: s.bytes_client_to_backend,
-            bytes_backend_to_client: s.bytes_backend_to_client,
-            accept_errors: s.accept_errors,
-            requests: s.requests,
-            responses_1xx: s.responses_1xx,
-            responses_2xx: s.responses_2xx,
-            responses_3xx: s.responses_3xx,
-            responses_4xx: s.responses_4xx,
-            responses_5xx: s.responses_5xx,
-            retries: s.retries,
-            backend_closed_max_requests: s.backend_closed_max_requests,
-            backend_closed_error: s.backend_closed_error,
-            backend_closed_session_end: s.backend_closed_session_end,
-            backend_transitions: s.backend_transitions,
-            no_backend_unhealthy: s.no_backend_unhealthy,
-            no_backend_breaker_open: s.no_backend_breaker_open,
-            no_backend_limits: s.no_backend_limits,
-        }
+        Stats::from_raw(&s)
     }
 
     /// The distribution of one latency (`kind`) for one worker, or for all when `worker` is
@@ -664,17 +627,7 @@ impl Proxy {
                 };
                 // SAFETY: i is in range; s is a valid out struct.
                 unsafe { sys::pp_proxy_worker_stats(self.raw, i, &mut s) };
-                WorkerStats {
-                    sessions_started: s.sessions_started,
-                    sessions_active: s.sessions_active,
-                    handoffs_queued: s.handoffs_queued,
-                    overflow_stolen: s.overflow_stolen,
-                    bytes_relayed: s.bytes_relayed,
-                    backend_conns_open: s.backend_conns_open,
-                    backend_conns_idle: s.backend_conns_idle,
-                    requests: s.requests,
-                    retries: s.retries,
-                }
+                WorkerStats::from_raw(&s)
             })
             .collect()
     }
@@ -700,37 +653,11 @@ impl Proxy {
                         addr.len(),
                     )
                 };
-                BackendStats {
-                    // SAFETY: NUL-terminated by the library (or zeroed).
-                    address: unsafe { CStr::from_ptr(addr.as_ptr() as *const c_char) }
-                        .to_string_lossy()
-                        .into_owned(),
-                    conns_open: s.conns_open,
-                    conns_idle: s.conns_idle,
-                    conns_opened: s.conns_opened,
-                    connect_failures: s.connect_failures,
-                    sessions: s.sessions,
-                    sessions_active: s.sessions_active,
-                    weight: s.weight,
-                    up: s.up != 0,
-                    requests: s.requests,
-                    responses_5xx: s.responses_5xx,
-                    closed_by_backend: s.closed_by_backend,
-                    closed_idle_timeout: s.closed_idle_timeout,
-                    closed_lifetime: s.closed_lifetime,
-                    closed_max_requests: s.closed_max_requests,
-                    closed_error: s.closed_error,
-                    transitions: s.transitions,
-                    healthy: s.healthy != 0,
-                    health_checks_failed: s.health_checks_failed,
-                    breaker_state: s.breaker_state,
-                    breaker_transitions: s.breaker_transitions,
-                    state: match s.state {
-                        0 => BackendState::Active,
-                        1 => BackendState::Draining,
-                        _ => BackendState::Removed,
-                    },
-                }
+                // SAFETY: NUL-terminated by the library (or zeroed).
+                let address = unsafe { CStr::from_ptr(addr.as_ptr() as *const c_char) }
+                    .to_string_lossy()
+                    .into_owned();
+                BackendStats::from_raw(&s, address)
             })
             .collect()
     }
@@ -747,87 +674,6 @@ impl Drop for Proxy {
             sys::pp_proxy_free(self.raw);
         }
     }
-}
-
-/// Whole-proxy counters; gauges are marked. See `pp_stats` in `poolproxy.h`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Client connections accepted.
-    pub connections_accepted: u64,
-    /// Gauge: client connections open now.
-    pub connections_active: u64,
-    /// Closed at once: `max_connections` reached.
-    pub connections_rejected_max: u64,
-    /// Closed at once: overflow queue full.
-    pub connections_rejected_overflow: u64,
-    /// Closed: no backend could serve.
-    pub connections_rejected_no_backend: u64,
-    /// Client sessions closed after being served.
-    pub sessions_finished: u64,
-    /// Hand-offs that went through the overflow queue.
-    pub overflow_queued: u64,
-    /// Of those, taken by a worker from the queue.
-    pub overflow_stolen: u64,
-    /// Sessions that waited for a pooled connection.
-    pub queue_waits: u64,
-    /// Of those, closed because `queue_timeout` passed.
-    pub queue_timeouts: u64,
-    /// Sessions closed because `queue_max` were already waiting.
-    pub queue_full: u64,
-    /// Gauge: sessions waiting for a connection now.
-    pub queue_waiting: u64,
-    /// Backend connections opened successfully.
-    pub backend_connects: u64,
-    /// Backend connects that failed or timed out.
-    pub backend_connect_failures: u64,
-    /// Gauge: backend connections open or opening.
-    pub backend_conns_open: u64,
-    /// Gauge: of those, idle in a pool.
-    pub backend_conns_idle: u64,
-    /// Sessions given an already-open pooled connection.
-    pub pool_hits: u64,
-    /// Sessions that had to open or wait for one.
-    pub pool_misses: u64,
-    /// Idle pooled connections the backend closed.
-    pub idle_closed_by_backend: u64,
-    /// Idle connections retired by `pool_idle_timeout`.
-    pub idle_closed_timeout: u64,
-    /// Connections retired by `max_conn_lifetime`.
-    pub idle_closed_lifetime: u64,
-    /// Payload bytes relayed upstream.
-    pub bytes_client_to_backend: u64,
-    /// Payload bytes relayed downstream.
-    pub bytes_backend_to_client: u64,
-    /// `accept()` failures, e.g. out of file descriptors.
-    pub accept_errors: u64,
-    /// HTTP requests answered (by a backend or the proxy); tcp: sessions ended.
-    pub requests: u64,
-    /// HTTP final answers with a 1xx status.
-    pub responses_1xx: u64,
-    /// HTTP answers with a 2xx status.
-    pub responses_2xx: u64,
-    /// HTTP answers with a 3xx status.
-    pub responses_3xx: u64,
-    /// HTTP answers with a 4xx status.
-    pub responses_4xx: u64,
-    /// HTTP answers with a 5xx status.
-    pub responses_5xx: u64,
-    /// Requests sent again on another connection or backend.
-    pub retries: u64,
-    /// Connections retired by `max_requests_per_conn`.
-    pub backend_closed_max_requests: u64,
-    /// Connections closed because the exchange on them failed.
-    pub backend_closed_error: u64,
-    /// Connections closed with their session (tcp) or after a response that ruled out reuse.
-    pub backend_closed_session_end: u64,
-    /// Backends going down or up again, summed.
-    pub backend_transitions: u64,
-    /// Refused because every backend was unhealthy (active checks).
-    pub no_backend_unhealthy: u64,
-    /// Refused because every backend's breaker was open.
-    pub no_backend_breaker_open: u64,
-    /// Refused because `backend_max_requests` or `backend_max_pending` were reached.
-    pub no_backend_limits: u64,
 }
 
 /// Which latency `Proxy::latency` reports.
@@ -859,78 +705,6 @@ pub struct Latency {
     pub p999_us: u64,
 }
 
-/// One worker's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WorkerStats {
-    /// Client sessions this worker took on.
-    pub sessions_started: u64,
-    /// Gauge: sessions open on this worker now.
-    pub sessions_active: u64,
-    /// Gauge: accepted sockets waiting in its hand-off queue.
-    pub handoffs_queued: u64,
-    /// Sessions it took from the overflow queue.
-    pub overflow_stolen: u64,
-    /// Payload bytes relayed in both directions.
-    pub bytes_relayed: u64,
-    /// Gauge: backend connections it owns.
-    pub backend_conns_open: u64,
-    /// Gauge: of those, idle.
-    pub backend_conns_idle: u64,
-    /// HTTP requests answered (tcp: sessions ended).
-    pub requests: u64,
-    /// Requests sent again.
-    pub retries: u64,
-}
-
-/// One backend's counters, summed over workers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BackendStats {
-    /// The address as configured.
-    pub address: String,
-    /// Gauge: connections open or opening.
-    pub conns_open: u64,
-    /// Gauge: idle pooled connections.
-    pub conns_idle: u64,
-    /// Connections opened successfully.
-    pub conns_opened: u64,
-    /// Connects that failed or timed out.
-    pub connect_failures: u64,
-    /// Sessions served.
-    pub sessions: u64,
-    /// Gauge: sessions in flight.
-    pub sessions_active: u64,
-    /// Configured weight.
-    pub weight: u64,
-    /// False after its last connect attempt failed.
-    pub up: bool,
-    /// Requests (tcp: sessions) it served.
-    pub requests: u64,
-    /// HTTP 5xx answers from it or on its behalf.
-    pub responses_5xx: u64,
-    /// Idle pooled connections it closed.
-    pub closed_by_backend: u64,
-    /// Retired by `pool_idle_timeout`.
-    pub closed_idle_timeout: u64,
-    /// Retired by `max_conn_lifetime`.
-    pub closed_lifetime: u64,
-    /// Retired by `max_requests_per_conn`.
-    pub closed_max_requests: u64,
-    /// Closed because the exchange on them failed.
-    pub closed_error: u64,
-    /// Times it went down or came back up.
-    pub transitions: u64,
-    /// False while active health checks hold it unhealthy.
-    pub healthy: bool,
-    /// Active health checks that failed.
-    pub health_checks_failed: u64,
-    /// Its circuit breaker: 0 closed, 1 open, 2 half-open.
-    pub breaker_state: u64,
-    /// Breaker state changes.
-    pub breaker_transitions: u64,
-    /// Whether it takes requests.
-    pub state: BackendState,
-}
-
 /// A backend's administrative state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendState {
@@ -941,6 +715,16 @@ pub enum BackendState {
     Draining,
     /// Removed for good.
     Removed,
+}
+
+impl BackendState {
+    pub(crate) fn from_raw(state: u64) -> Self {
+        match state {
+            0 => BackendState::Active,
+            1 => BackendState::Draining,
+            _ => BackendState::Removed,
+        }
+    }
 }
 
 /// The loaded library's version, e.g. "0.1.0".
