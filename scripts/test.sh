@@ -11,7 +11,8 @@
 #   7. valgrind memcheck over the cmocka suites; every libFuzzer target for FUZZ_RUNS inputs
 #      (400,000; at most FUZZ_SECONDS, 30) with a fixed seed from the seed corpus (ctest already
 #      replays the corpus in all three builds); a short soak (SOAK_SECONDS, 20) with 1,000 idle
-#      and churning clients and backend restarts
+#      and churning clients and backend restarts; the hostile soak (tests/soak/hostile_soak.py)
+#      for as long, in the normal and the ASan+UBSan build
 # Ends with one summary line "N passed, N failed". Every check counts by its exit status; a
 # suite whose results cannot be read (no ctest summary, no go or cargo test result) counts as
 # failed, never as "0 failed". A build that fails ends the run (what depends on it cannot run).
@@ -149,6 +150,15 @@ if want soak; then
     CHECK_TAIL=12
     check "soak (1,000 idle + busy + churning clients, backends restarted)" \
         python3 tests/soak/soak.py build/poolproxy --seconds "${SOAK_SECONDS:-20}" --idle 1000
+    # Clients and backends that try to pin the pool, jam a breaker or cost the workers CPU,
+    # beside well-behaved clients; under ASan+UBSan too when that tree was built in this run.
+    check "hostile soak (slow readers, stalled bodies, probe aborts, 7,000-field heads)" \
+        python3 tests/soak/hostile_soak.py build/poolproxy --seconds "${SOAK_SECONDS:-20}"
+    if want asan; then
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            check "hostile soak under ASan+UBSan" \
+            python3 tests/soak/hostile_soak.py build-asan/poolproxy --seconds "${SOAK_SECONDS:-20}"
+    fi
 fi
 CHECK_TAIL=2
 
