@@ -7,6 +7,7 @@
 #include <poolproxy.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,7 +30,7 @@ typedef struct {
     pp_proxy *proxy;
     int want_type;        /* the event that triggers the attempt */
     const char *want_in;  /* ... whose address contains this */
-    volatile int done;    /* written once by the callback, then read by the test */
+    int done;             /* written once by the callback, then read by the test; mu */
     int stop_rc, free_rc;
     char thread[16];
     char message[256];
@@ -121,14 +122,14 @@ static void test_stop_refused_on_dns_thread(void **state) {
  * checker's wake-up used to race its close). Under TSan/ASan this is where it would show. */
 typedef struct {
     pp_proxy *proxy;
-    volatile int stop;
+    atomic_int stop;
     int added, refused, other;
 } churner;
 
 static void *churn(void *arg) {
     churner *c = arg;
     int i;
-    for (i = 0; i < 400 && !c->stop; i++) {
+    for (i = 0; i < 400 && !atomic_load(&c->stop); i++) {
         int id = pp_proxy_add_backend(c->proxy, "127.0.0.1:9", 1);
         if (id >= 0) {
             c->added++;
@@ -151,6 +152,7 @@ static void test_backend_changes_race_stop(void **state) {
         churner c;
         pthread_t t;
         memset(&c, 0, sizeof c);
+        atomic_init(&c.stop, 0);
         assert_int_equal(pp_config_set(cfg, "health_check", "tcp"), 0);
         assert_int_equal(pp_config_set(cfg, "health_interval", "100ms"), 0);
         assert_int_equal(pp_config_add_backend(cfg, "127.0.0.1:9", 1), 0);
@@ -160,7 +162,7 @@ static void test_backend_changes_race_stop(void **state) {
         assert_int_equal(pthread_create(&t, NULL, churn, &c), 0);
         sleep_ms(round * 3); /* stop at different points of the churn */
         assert_int_equal(pp_proxy_stop(c.proxy, 0), 0);
-        c.stop = 1;
+        atomic_store(&c.stop, 1);
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(c.other, 0);
         assert_int_equal(pp_proxy_free(c.proxy), 0);
