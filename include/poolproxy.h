@@ -172,8 +172,8 @@ typedef enum pp_event_type {
     PP_EVENT_BREAKER_OPEN = 7,      /**< breaker_failures in a row, or a failed probe: no new requests */
     PP_EVENT_BREAKER_HALF_OPEN = 8, /**< the open time passed: probe requests are admitted */
     PP_EVENT_BREAKER_CLOSED = 9,    /**< a probe succeeded: the backend takes requests again */
-    PP_EVENT_BACKEND_ADDED = 10,    /**< pp_proxy_add_backend */
-    PP_EVENT_BACKEND_REMOVED = 11,  /**< pp_proxy_remove_backend */
+    PP_EVENT_BACKEND_ADDED = 10,    /**< pp_proxy_add_backend, or a DNS answer (also one back again) */
+    PP_EVENT_BACKEND_REMOVED = 11,  /**< pp_proxy_remove_backend, or gone from a DNS answer */
     PP_EVENT_BACKEND_DRAINING = 12, /**< pp_proxy_drain_backend(..., 1) */
     PP_EVENT_BACKEND_READY = 13     /**< pp_proxy_drain_backend(..., 0): takes requests again */
 } pp_event_type;

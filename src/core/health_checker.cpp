@@ -84,7 +84,7 @@ void HealthChecker::Check::start_probe() {
             c->finish(false, "cannot send the check request");
             return;
         }
-        uv_read_start(
+        int read_rc = uv_read_start(
             stream,
             [](uv_handle_t *h, size_t, uv_buf_t *out) {
                 auto *q = static_cast<Probe *>(h->data);
@@ -112,6 +112,7 @@ void HealthChecker::Check::start_probe() {
                 bool ok = status >= ck->settings.health_status_lo && status <= ck->settings.health_status_hi;
                 ck->finish(ok, "status " + std::to_string(status) + (ok ? "" : " not in " + ck->settings.health_status_text));
             });
+        if (read_rc != 0) c->finish(false, std::string("cannot read the answer: ") + uv_strerror(read_rc));
     });
     if (rc != 0) finish(false, std::string("connect: ") + uv_strerror(rc));
 }

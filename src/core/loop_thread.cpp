@@ -2,7 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <system_error>
+#include <cstring>
 
 #include <unistd.h>
 
@@ -47,17 +47,21 @@ int LoopThread::init(const std::string &what, std::function<void()> on_wake, std
     return PP_OK;
 }
 
+void *LoopThread::thread_main(void *arg) {
+    auto *self = static_cast<LoopThread *>(arg);
+    name_this_thread(self->name_.c_str());
+    ThreadContext ctx(self->context_);  // callbacks here may not stop or free the proxy
+    uv_run(&self->loop_, UV_RUN_DEFAULT);
+    return nullptr;
+}
+
 int LoopThread::start(std::string *why) {
-    try {
-        thread_ = std::thread([this] {
-            name_this_thread(name_.c_str());
-            ThreadContext ctx(context_);  // callbacks here may not stop or free the proxy
-            uv_run(&loop_, UV_RUN_DEFAULT);
-        });
-    } catch (const std::system_error &e) {
-        *why = what_ + ": cannot start a thread: " + e.what();
+    int rc = pthread_create(&thread_, nullptr, thread_main, this);
+    if (rc != 0) {
+        *why = what_ + ": cannot start a thread: " + std::strerror(rc);
         return PP_ESYS;
     }
+    running_ = true;
     return PP_OK;
 }
 
@@ -79,7 +83,7 @@ void LoopThread::on_async(uv_async_t *a) {
 
 void LoopThread::stop() {
     if (!ready_) return;
-    if (thread_.joinable()) {
+    if (running_) {
         stop_requested_.store(true, std::memory_order_release);
         wake();
     } else if (on_stop_) {
@@ -89,7 +93,10 @@ void LoopThread::stop() {
 }
 
 void LoopThread::join() {
-    if (thread_.joinable()) thread_.join();
+    if (running_) {
+        pthread_join(thread_, nullptr);  // fails only for a thread that is not joinable: not ours
+        running_ = false;
+    }
     if (!ready_) return;
     // What is still open: every handle of a loop that never ran, or inactive handles (a stopped
     // timer does not keep uv_run going). Close them and let their close callbacks run.

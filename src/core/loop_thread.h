@@ -10,13 +10,13 @@
 // stop() runs there. join() then joins and closes the loop, so its descriptors are back; it
 // does the same for a loop that never ran (start failed part-way), and is idempotent.
 #pragma once
+#include <pthread.h>
 #include <uv.h>
 
 #include <atomic>
 #include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
 
 namespace pp {
 
@@ -41,7 +41,7 @@ public:
 
     // Caller's thread, after init. Runs the loop on a new thread until no handle is left.
     int start(std::string *why);
-    bool started() const { return thread_.joinable(); }
+    bool started() const { return running_; }
 
     // Any thread. A no-op before init and once the handles are closed, so that a sender racing
     // the end (or a loop that was never set up) touches nothing.
@@ -62,6 +62,7 @@ public:
 
 private:
     static void on_async(uv_async_t *a);
+    static void *thread_main(void *self);
 
     const std::string name_;
     const Shared *const context_;
@@ -74,7 +75,10 @@ private:
     std::atomic<bool> stop_requested_{false};
     std::mutex mu_;          // orders wake() against the close of the wake-up handle
     bool async_open_ = false;  // guarded by mu_
-    std::thread thread_;
+    // pthread rather than std::thread: creating one reports an error code instead of throwing,
+    // and involves no polymorphic object (UBSan's vptr check needs a free descriptor itself).
+    pthread_t thread_{};
+    bool running_ = false;  // thread_ was created and not joined yet (the controlling thread's)
 };
 
 }  // namespace pp

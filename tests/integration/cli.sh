@@ -32,6 +32,7 @@ for n in 8 12 16 20 24 28 32 36; do
         --health-check tcp --admin-listen 127.0.0.1:0) >/dev/null 2>"$WORK/err" || rc=$?
     [ "$rc" -eq 1 ] || fail "ulimit -n $n: exit status $rc, not 1: $(tail -n 3 "$WORK/err")"
     grep -q "poolproxy: .*: too many open files" "$WORK/err" || fail "ulimit -n $n: no cause given: $(cat "$WORK/err")"
+    ! grep -q "runtime error" "$WORK/err" || fail "ulimit -n $n: $(grep -A3 'runtime error' "$WORK/err")"
 done
 if "$cli" --queue-timeout 5parsecs --backend 127.0.0.1:1 2>"$WORK/err"; then fail "bad duration accepted"; fi
 grep -q "option 'queue_timeout'" "$WORK/err" || fail "bad duration message"
