@@ -290,20 +290,20 @@ class Pump:
         self.done.set()
 
 
-def still_sending(port):
+def still_sending(port, sndbuf=4096):
     """A client socket whose bytes are still on their way while the proxy answers: a small send
     buffer (set before connect), as on a real network, so sendall is still sending then."""
     s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     s.settimeout(10)
     s.connect(("127.0.0.1", port))
     return s
 
 
-def send_then_read(port, data):
+def send_then_read(port, data, sndbuf=4096):
     """sendall, then everything until the proxy closes; an error ending the sendall instead
     (the proxy reset the connection under it) is what the client got."""
-    s = still_sending(port)
+    s = still_sending(port, sndbuf)
     try:
         s.sendall(data)
         out = read_to_end(s, 20)
@@ -368,6 +368,40 @@ def body_413_while_sending(be):
         px.stop()
 
 
+def backend_stops_reading(be):
+    """A backend that never reads a request body: the proxy's writes toward it back up, and at
+    backend_io_timeout the client, still sending, gets 504 (the writes on the connection the
+    proxy then closes are cancelled: that must not end the client's connection under it)."""
+    lst = socket.socket()
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # accepted sockets inherit it
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(16)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(lst.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    px = Proxy(lst.getsockname()[1], "--backend-io-timeout", "1s", "--lingering-max-bytes", "268435456",
+               "--lingering-time", "60s")
+    try:
+        body = b"z" * (16 << 20)  # more than every socket buffer on the way holds
+        data = b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+            len(body), body)
+        got = [send_then_read(px.port, data, 65536) for _ in range(3)]
+        n504 = sum(a.startswith(b"HTTP/1.1 504 ") for a in got)
+        check(n504 == 3, "a backend that stops reading the body: the client still sending gets 504, 3 of 3 (%d; %r)"
+              % (n504, [a[:40] for a in got if not a.startswith(b"HTTP/1.1 504 ")][:3]))
+    finally:
+        px.stop()
+        lst.close()
+        for c in held:
+            c.close()
+
+
 def linger_bounded(be):
     """A refused client that never stops sending is closed after the lingering bounds: by time
     (a slow sender), by bytes (a fast one); either way it got its answer first. And a lingering
@@ -403,7 +437,8 @@ def linger_bounded(be):
 
 def main():
     be = Backend()
-    for case in (slowloris, endless_body, big_head_answered, body_413_while_sending, linger_bounded,
+    for case in (slowloris, endless_body, big_head_answered, body_413_while_sending, backend_stops_reading,
+                 linger_bounded,
                  max_connections, emfile, bad_configuration):
         print("--", case.__name__, flush=True)
         case(be)
