@@ -90,6 +90,19 @@ const OptionDef kOptions[] = {
      "http: an upgraded connection (WebSocket) with no byte in either direction for this long is closed "
      "(0 = never; HAProxy's timeout tunnel)",
      &Settings::tunnel_timeout},
+    {"lingering_timeout", PP_OPT_DURATION, "2s", "", 0, kHour,
+     "http: after its last answer on a connection it then closes (an error such as 400, 413 or 431, or "
+     "Connection: close), the proxy half-closes and reads and discards what the client still sends, so that the "
+     "client is not reset before it reads the answer; it closes when the client closes its side or sends nothing "
+     "for this long (0 = close at once; nginx's lingering_close and lingering_timeout)",
+     &Settings::lingering_timeout},
+    {"lingering_time", PP_OPT_DURATION, "5s", "", 1, kHour,
+     "http: the longest a connection lingers after its last answer, however the client keeps sending (nginx's "
+     "lingering_time)",
+     &Settings::lingering_time},
+    {"lingering_max_bytes", PP_OPT_INT, "4194304", "", 0, INT64_MAX / 2,
+     "http: the most bytes a lingering connection reads and discards before it closes",
+     &Settings::lingering_max_bytes},
     {"max_header_size", PP_OPT_INT, "65536", "", 1024, 1048576,
      "http: largest request or response head in bytes; a larger request head gets 431",
      &Settings::max_header_size},

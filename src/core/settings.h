@@ -67,6 +67,9 @@ struct Settings {
     int64_t client_io_timeout = 0;
     int64_t backend_io_timeout = 0;
     int64_t tunnel_timeout = 0;
+    int64_t lingering_timeout = 0;  // 0: an answer's connection closes at once
+    int64_t lingering_time = 0;
+    int64_t lingering_max_bytes = 0;
     int64_t max_header_size = 0;
     int64_t max_header_fields = 0;
     int64_t max_body_size = 0;

@@ -25,7 +25,9 @@ struct HttpState {
     HttpState(const HttpStream::Limits &req_limits, const HttpStream::Limits &resp_limits)
         : req(HttpStream::Role::request, req_limits), resp(HttpStream::Role::response, resp_limits) {}
 
-    enum class Phase { idle, head, waiting, exchange, closing, tunnel };
+    // lingering: the last answer is out and the connection half-closed; what the client still
+    // sends is read and discarded until it closes its side (see linger()).
+    enum class Phase { idle, head, waiting, exchange, closing, tunnel, lingering };
 
     HttpStream req;
     HttpStream resp;
@@ -49,6 +51,9 @@ struct HttpState {
     bool client_keep_alive = true;
     bool http10 = false;
     bool processing = false;
+    uint64_t linger_since_ms = 0;  // loop time lingering began
+    uint64_t linger_bytes = 0;     // read and discarded since
+    uv_shutdown_t linger_shutdown;  // the half-close (the state outlives it: see maybe_delete)
 
     // Ready for a new connection's first request (a state taken from the worker's spares). The
     // streams' reset() gives back what a huge head made them hold; so do the head buffers here,
@@ -71,6 +76,7 @@ struct HttpState {
         client_keep_alive = true;
         t_first_byte = 0;
         sent_status = 0;
+        linger_since_ms = linger_bytes = 0;
     }
 };
 
@@ -130,6 +136,7 @@ struct WriteOp {
     uv_write_t req;
     Session *s;
     IoBlock *block;
+    PooledConn *conn;  // toward the backend: the connection it was written on
     std::string text;
     bool to_client;
 };
@@ -144,6 +151,7 @@ void unref(Session *s, IoBlock *b) {
 
 void process(Session *s);
 void update_reads(Session *s);
+void linger(Session *s, const char *why);
 void finish_exchange(Session *s);
 void backend_failed(Session *s, const char *why);
 void stop_timer(Session *s);
@@ -152,7 +160,7 @@ void stop_timer(Session *s);
 void close_if_done(Session *s) {
     if (s->state != Session::State::closing && s->http && s->http->phase == HttpState::Phase::closing &&
         client_stream(s)->write_queue_size == 0 && s->writes_pending == 0) {
-        session::close(s, "response sent, connection: close");
+        linger(s, "response sent, connection: close");
     }
 }
 
@@ -162,6 +170,9 @@ bool client_flushed(Session *s) { return client_stream(s)->write_queue_size == 0
 void on_write(uv_write_t *req, int status) {
     auto *op = reinterpret_cast<WriteOp *>(req);
     Session *s = op->s;
+    // A write on a backend connection the session has let go of (an error answer closed it
+    // mid-body, a retry moved to another) is cancelled: nothing failed that the session has.
+    if (status < 0 && !op->to_client && op->conn != s->conn) status = 0;
     unref(s, op->block);
     delete op;
     if (!session::write_done(s, status)) return;
@@ -196,6 +207,7 @@ bool send(Session *s, bool to_client, const std::string &text, IoBlock *block, c
     auto *op = new WriteOp;
     op->s = s;
     op->block = nullptr;
+    op->conn = to_client ? nullptr : s->conn;
     op->to_client = to_client;
     n = 0;
     if (sent < text.size()) {
@@ -305,6 +317,7 @@ void arm_timer(Session *s, int kind) {
     case kResponseDeadline: ms = st.response_timeout; break;
     case kClientIoDeadline: ms = st.client_io_timeout; break;
     case kBackendIoDeadline: ms = st.backend_io_timeout; break;
+    case session::kLingerDeadline: ms = st.lingering_timeout; break;
     default: break;
     }
     s->worker->set_deadline(s, kind, static_cast<uint64_t>(ms));
@@ -354,6 +367,7 @@ void deadline_passed(Session *s, int kind) {
         c.backend_io_timeouts.add();
         respond_error(s, 504, "backend_io_timeout", Outcome::failed);
         return;
+    case session::kLingerDeadline: session::close(s, "lingering_timeout"); return;
     case kClientIoDeadline:
         // The client stalled its request body (408), or stopped taking the response (too late
         // to answer: both connections close). Not the backend's doing.
@@ -367,6 +381,10 @@ void deadline_passed(Session *s, int kind) {
 void drain(Session *s) {
     if (s->state == Session::State::closing) return;
     HttpState *h = s->http;
+    if (h && h->phase == HttpState::Phase::lingering) {  // answered already: a stop waits for nothing more
+        session::close(s, "draining: lingering connection");
+        return;
+    }
     if (!h || h->phase == HttpState::Phase::idle) {
         if (client_flushed(s)) {
             session::close(s, "draining: idle client connection");
@@ -488,7 +506,8 @@ void process(Session *s) {
     HttpState &h = *s->http;
     if (h.processing) return;
     h.processing = true;
-    while (h.in && s->state != Session::State::closing && h.phase != HttpState::Phase::closing) {
+    while (h.in && s->state != Session::State::closing && h.phase != HttpState::Phase::closing &&
+           h.phase != HttpState::Phase::lingering) {
         if (h.phase == HttpState::Phase::waiting) break;
         if (h.phase == HttpState::Phase::exchange && h.req_done) break;  // pipelined: after the response
         if (h.phase == HttpState::Phase::idle) {
@@ -550,7 +569,10 @@ void start_tunnel(Session *s, IoBlock *b, size_t off);
 void update_reads(Session *s) {
     HttpState *h = s->http;
     const HttpState::Phase phase = h ? h->phase : HttpState::Phase::idle;
-    if (s->state == Session::State::closing || phase == HttpState::Phase::tunnel) return;
+    if (s->state == Session::State::closing || phase == HttpState::Phase::tunnel ||
+        phase == HttpState::Phase::lingering) {
+        return;
+    }
     bool attached = s->conn && s->conn->state == PooledConn::State::in_use;
     // The client's read stays armed through the exchange (re-arming costs epoll changes); a
     // pipelined request read meanwhile is held in `in`, which pauses it: one block at most.
@@ -757,7 +779,7 @@ void finish_exchange(Session *s) {
     if (!h.client_keep_alive) {
         h.phase = HttpState::Phase::closing;
         clear_deadline(s);
-        if (client_flushed(s)) session::close(s, "connection: close");
+        if (client_flushed(s)) linger(s, "connection: close");
         else watch_io(s);  // the client must take the rest within client_io_timeout
         return;
     }
@@ -769,6 +791,85 @@ void finish_exchange(Session *s) {
         s->http = nullptr;
     }
     update_reads(s);
+}
+
+// ---- lingering close -------------------------------------------------------------------------
+// Closing a socket with unread bytes in its receive buffer (or with more still arriving) makes
+// the kernel answer with a reset, and a client still sending its request (a 70 KB head refused
+// at its first 16 KB, an upload refused with 413) then gets ECONNRESET instead of the answer
+// sitting in its own receive buffer. So, as nginx (lingering_close) and HAProxy 3.0 (draining
+// the request) do, and as RFC 9112 9.6 asks: once the last answer is written, half-close, read
+// and discard until the client closes its side, then close. Bounded: lingering_timeout of
+// silence, lingering_time in all, lingering_max_bytes read. The exchange's outcome is recorded
+// and the backend connection let go before: a lingering client holds only its socket and its
+// exchange state, and a drain or stop closes it at once.
+
+void on_linger_shutdown(uv_shutdown_t *req, int) {
+    auto *s = static_cast<Session *>(req->data);
+    s->shutdowns_pending--;
+    if (s->state == Session::State::closing) session::maybe_delete(s);
+}
+
+void on_linger_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    auto *s = static_cast<Session *>(stream->data);
+    if (buf->base) unref(s, block_of(buf));
+    if (nread == 0) return;
+    if (nread < 0) {  // the client closed its side (or reset): it has read what it wanted
+        session::close(s, nread == UV_EOF ? "client closed after the answer" : uv_strerror(static_cast<int>(nread)));
+        return;
+    }
+    HttpState &h = *s->http;
+    const Settings &st = settings(s);
+    h.linger_bytes += static_cast<uint64_t>(nread);
+    const uint64_t now = uv_now(s->worker->loop());
+    const uint64_t until = h.linger_since_ms + static_cast<uint64_t>(st.lingering_time);
+    if (h.linger_bytes > static_cast<uint64_t>(st.lingering_max_bytes)) {
+        session::close(s, "lingering_max_bytes");
+        return;
+    }
+    if (now >= until) {
+        session::close(s, "lingering_time");
+        return;
+    }
+    // Bytes came: lingering_timeout starts again, unless it would end past lingering_time; then
+    // the deadline set before stands (due by `until`), as every deadline of a kind has one length.
+    if (now + static_cast<uint64_t>(st.lingering_timeout) <= until) arm_timer(s, session::kLingerDeadline);
+}
+
+// The last answer on a connection that closes is written (nothing of the client's is on its way).
+void linger(Session *s, const char *why) {
+    HttpState *h = s->http;
+    const Settings &st = settings(s);
+    if (!h || s->client_eof || st.lingering_timeout <= 0 || s->worker->draining()) {
+        session::close(s, why);  // nothing more can come, or nobody may wait for it
+        return;
+    }
+    session::let_go(s, why);  // its outcome (if still open), its backend connection
+    s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: lingering after the answer: %s", s->worker->index(), why);
+    h->phase = HttpState::Phase::lingering;
+    if (h->in) {  // a pipelined request nobody will serve
+        unref(s, h->in);
+        h->in = nullptr;
+    }
+    h->linger_since_ms = uv_now(s->worker->loop());
+    h->linger_bytes = 0;
+    uv_stream_t *c = client_stream(s);
+    h->linger_shutdown.data = s;
+    int rc = uv_shutdown(&h->linger_shutdown, c, on_linger_shutdown);
+    if (rc != 0) {
+        session::close(s, why);
+        return;
+    }
+    s->shutdowns_pending++;
+    if (s->httpc.reading) uv_read_stop(c);
+    rc = uv_read_start(c, on_alloc, on_linger_read);
+    if (rc != 0) {
+        s->httpc.reading = false;
+        session::close(s, why);
+        return;
+    }
+    s->httpc.reading = true;
+    arm_timer(s, session::kLingerDeadline);
 }
 
 }  // namespace

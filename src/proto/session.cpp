@@ -390,10 +390,8 @@ void close_conn(Session *s, bool failed) { release_conn(s, false, failed); }
 
 const char *const kBothSidesClosed = "both sides closed";
 
-void close(Session *s, const char *why) {
-    if (s->state == Session::State::closing) return;
+void let_go(Session *s, const char *why) {
     Worker &w = *s->worker;
-    w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
     // Whatever was still under way ends here: a tunnel (or a tcp session that reached its
     // backend) is done; an exchange the client left, or one cut by a timeout or a drain, is
     // abandoned (a probe gives its slot back). Its entry says what the client had got.
@@ -404,7 +402,6 @@ void close(Session *s, const char *why) {
         const int status = is_http(w) ? http_session::view(s).sent_status : 0;
         outcome(s, relayed && why == kBothSidesClosed ? Outcome::done : Outcome::abandoned, why, status, true);
     }
-    s->state = Session::State::closing;
     w.dequeue_waiter(s);
     if (s->backend_id >= 0) {
         BackendPool &pool = w.pool(static_cast<size_t>(s->backend_id));
@@ -415,11 +412,20 @@ void close(Session *s, const char *why) {
             pool.finish_session(s->conn);
         }
         s->conn = nullptr;
+        s->backend_id = -1;
     }
     if (s->relay && s->relay->early_up) {
         w.buffers().put(s->relay->early_up);
         s->relay->early_up = nullptr;
     }
+}
+
+void close(Session *s, const char *why) {
+    if (s->state == Session::State::closing) return;
+    Worker &w = *s->worker;
+    w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
+    let_go(s, why);
+    s->state = Session::State::closing;
     uv_close(reinterpret_cast<uv_handle_t *>(&s->client), on_handle_closed);
     if (s->relay && s->relay->timer_open) uv_close(reinterpret_cast<uv_handle_t *>(&s->relay->idle_timer), on_handle_closed);
     w.clear_deadline(s);

@@ -127,7 +127,8 @@ enum Deadline : int {
     kIdleDeadline = 2,       // client_idle_timeout: a keep-alive client between requests
     kClientIoDeadline = 3,   // client_io_timeout: the exchange waits on the client (body phase)
     kBackendIoDeadline = 4,  // backend_io_timeout: the exchange waits on the backend (body phase)
-    kDeadlineKinds = 5
+    kLingerDeadline = 5,     // lingering_timeout: answered, half-closed, the client sends nothing
+    kDeadlineKinds = 6
 };
 // The worker's deadline timer: this session's deadline of `kind` came.
 void deadline_passed(Session *s, int kind);
@@ -168,6 +169,10 @@ void on_connect_failed(Session *s, int backend_id, const char *why);
 extern const char *const kBothSidesClosed;
 // Closes the session; its backend connection is closed too unless give_back_conn().
 void close(Session *s, const char *why);
+// What close() does except closing the client socket: the exchange still under way gets its
+// outcome, the session leaves the waiting queue and its backend (the connection is closed, or
+// adopted by its pool while still connecting). A lingering http connection starts with this.
+void let_go(Session *s, const char *why);
 // The session stops counting against its backend (in flight, least_conn, request limit).
 void leave_backend(Session *s);
 // The session is done with its connection and it may be reused (http keep-alive).

@@ -125,7 +125,9 @@ def endless_body(be):
         out = read_to_end(s, 5)
         s.close()
         check(out.startswith(b"HTTP/1.1 413 "), "endless chunked body -> 413 (%r)" % out[:40])
-        check(sent <= 16 * 1024 * 1024, "the proxy stopped reading it early (%d MiB sent)" % (sent >> 20))
+        # 1 MiB of body, then at most lingering_max_bytes (4 MiB) drained after the 413, plus
+        # what the socket buffers on the way hold.
+        check(sent <= 24 * 1024 * 1024, "the proxy stopped reading it early (%d MiB sent)" % (sent >> 20))
         check(get_ok(px.port), "other clients are served after it")
     finally:
         px.stop()
@@ -237,9 +239,207 @@ def bad_configuration(be):
         px.stop()
 
 
+# ---- lingering close: the proxy's own answers reach a client that is still sending ----------
+
+BIG_HEAD = b"GET /big-head HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-F%d: v\r\n" % i for i in range(7000)) + b"\r\n"
+
+
+def counters_add_up(px, what):
+    """Once the clients are gone: no session left, no backend connection in use, and
+    accepted = finished + rejected, responses by class = requests."""
+    end = time.monotonic() + 30
+    while True:
+        st = px.stats()
+        if (st["connections_active"] == 0 and st["backend_conns_open"] == st["backend_conns_idle"]) or \
+                time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    rejected = st["connections_rejected_max"] + st["connections_rejected_overflow"]
+    by_class = sum(st["responses_%dxx" % c] for c in range(1, 6))
+    check(st["connections_active"] == 0 and st["backend_conns_open"] == st["backend_conns_idle"] and
+          st["connections_accepted"] == st["sessions_finished"] + rejected and by_class == st["requests"],
+          "%s: counters add up (active %d, backend open %d idle %d, accepted %d = finished %d + rejected %d, "
+          "by class %d = requests %d)" % (what, st["connections_active"], st["backend_conns_open"],
+                                          st["backend_conns_idle"], st["connections_accepted"],
+                                          st["sessions_finished"], rejected, by_class, st["requests"]))
+    return st
+
+
+class Pump:
+    """Sends `data` again and again on a socket from a thread (as fast as it goes, or one piece
+    every `every` seconds) until told to stop, the connection ends, `limit` bytes or 120 s."""
+
+    def __init__(self, s, data, every=0.0, limit=1 << 30):
+        self.s, self.data, self.every, self.limit = s, data, every, limit
+        self.sent = 0
+        self.ended = None  # the error that ended the connection
+        self.done = threading.Event()
+        self.stop = threading.Event()
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        end = time.monotonic() + 120
+        try:
+            while not self.stop.is_set() and self.sent < self.limit and time.monotonic() < end:
+                self.s.sendall(self.data)
+                self.sent += len(self.data)
+                if self.every:
+                    time.sleep(self.every)
+        except OSError as e:
+            self.ended = e
+        self.done.set()
+
+
+def still_sending(port, sndbuf=4096):
+    """A client socket whose bytes are still on their way while the proxy answers: a small send
+    buffer (set before connect), as on a real network, so sendall is still sending then."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def send_then_read(port, data, sndbuf=4096):
+    """sendall, then everything until the proxy closes; an error ending the sendall instead
+    (the proxy reset the connection under it) is what the client got."""
+    s = still_sending(port, sndbuf)
+    try:
+        s.sendall(data)
+        out = read_to_end(s, 20)
+    except OSError as e:
+        out = repr(e).encode()
+    s.close()
+    return out
+
+
+def big_head_answered(be):
+    """A 7,000-field head (70 KB: over max_header_fields and max_header_size) in one sendall,
+    then a read: the 431 arrives every time, though the proxy answers with most of the head
+    unread (closing then would reset the connection under the answer)."""
+    px = Proxy(be.port)
+    try:
+        answers = [send_then_read(px.port, BIG_HEAD) for _ in range(20)]
+        n431 = sum(a.startswith(b"HTTP/1.1 431 ") for a in answers)
+        check(n431 == 20, "a 7,000-field head in one sendall gets its 431, 20 times of 20 (%d; %r)" %
+              (n431, [a[:40] for a in answers if not a.startswith(b"HTTP/1.1 431 ")][:3]))
+        check(get_ok(px.port), "other clients are served after them")
+        counters_add_up(px, "7,000-field heads")
+    finally:
+        px.stop()
+
+
+def body_413_while_sending(be):
+    """A body too large, sent whole before the client reads (announced by Content-Length,
+    refused at the head; chunked, refused mid-body with the backend connection in use): the
+    client's sendall goes through and it reads its 413, 5 times each."""
+    px = Proxy(be.port, "--max-body-size", "1048576", "--pool-max", "1")
+    try:
+        body = b"z" * (3 << 20)  # within what the proxy drains after its answer (lingering_max_bytes)
+        heads = {"announced": b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+                 "chunked": b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                 b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)}
+        for kind, data in heads.items():
+            got = [send_then_read(px.port, data) for _ in range(5)]
+            n413 = sum(a.startswith(b"HTTP/1.1 413 ") for a in got)
+            check(n413 == 5, "%s body over max_body_size, client still sending: 413, 5 times of 5 (%d; %r)" %
+                  (kind, n413, [a[:40] for a in got if not a.startswith(b"HTTP/1.1 413 ")][:3]))
+        heads = {"chunked": b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"}
+        # A refused client that goes on sending holds no backend connection: with pool_max 1
+        # another client is served meanwhile.
+        s = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        s.sendall(heads["chunked"])
+        pump = Pump(s, b"%x\r\n%s\r\n" % (65536, b"z" * 65536), every=0.01)
+        s.settimeout(20)
+        first = b""
+        try:
+            first = s.recv(65536)
+        except OSError:
+            pass
+        served = get_ok(px.port)
+        pump.stop.set()
+        pump.done.wait(30)
+        s.close()
+        check(first.startswith(b"HTTP/1.1 413 ") and served,
+              "pool_max 1: while a refused client still sends its body, another is served (413: %s, served: %s)"
+              % (first.startswith(b"HTTP/1.1 413 "), served))
+        counters_add_up(px, "bodies refused mid-stream")
+    finally:
+        px.stop()
+
+
+def backend_stops_reading(be):
+    """A backend that never reads a request body: the proxy's writes toward it back up, and at
+    backend_io_timeout the client, still sending, gets 504 (the writes on the connection the
+    proxy then closes are cancelled: that must not end the client's connection under it)."""
+    lst = socket.socket()
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # accepted sockets inherit it
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(16)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(lst.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    px = Proxy(lst.getsockname()[1], "--backend-io-timeout", "1s", "--lingering-max-bytes", "268435456",
+               "--lingering-time", "60s")
+    try:
+        body = b"z" * (16 << 20)  # more than every socket buffer on the way holds
+        data = b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+            len(body), body)
+        got = [send_then_read(px.port, data, 65536) for _ in range(3)]
+        n504 = sum(a.startswith(b"HTTP/1.1 504 ") for a in got)
+        check(n504 == 3, "a backend that stops reading the body: the client still sending gets 504, 3 of 3 (%d; %r)"
+              % (n504, [a[:40] for a in got if not a.startswith(b"HTTP/1.1 504 ")][:3]))
+    finally:
+        px.stop()
+        lst.close()
+        for c in held:
+            c.close()
+
+
+def linger_bounded(be):
+    """A refused client that never stops sending is closed after the lingering bounds: by time
+    (a slow sender), by bytes (a fast one); either way it got its answer first. And a lingering
+    client does not hold up a stop."""
+    px = Proxy(be.port, "--lingering-time", "1s", "--lingering-timeout", "500ms",
+               "--lingering-max-bytes", "1048576")
+    try:
+        for what, every in (("slow", 0.02), ("fast", 0.0)):
+            s = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+            s.sendall(b"NOT-HTTP\r\n\r\n")
+            pump = Pump(s, b"x" * 1024 if every else b"x" * 65536, every=every)
+            out = read_to_end(s, 20)
+            ended = pump.done.wait(60)  # generous: the bound is 1 s, or 1 MiB
+            s.close()
+            check(out.startswith(b"HTTP/1.1 400 ") and ended and pump.ended is not None,
+                  "%s endless sender after its 400: answered (%r), then the connection ends (%s, %d KiB sent)"
+                  % (what, out[:20], pump.ended, pump.sent >> 10))
+        counters_add_up(px, "endless senders")
+    finally:
+        px.stop()
+    # Lingering is bounded by far more than the stop may take here: the stop closes it at once.
+    px = Proxy(be.port, "--lingering-time", "10m", "--lingering-timeout", "10m", "--drain-timeout", "10m")
+    s = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+    s.sendall(b"NOT-HTTP\r\n\r\n")
+    pump = Pump(s, b"x" * 1024, every=0.05)
+    out = read_to_end(s, 20)  # the answer, then the half-close: it lingers now
+    check(out.startswith(b"HTTP/1.1 400 ") and not pump.done.is_set(),
+          "a client that keeps sending after its 400 is lingering (%r)" % out[:20])
+    px.stop()  # must exit within stop_and_check's 15 s, though lingering_time is 10 min
+    check(pump.done.wait(30), "the stop ended the lingering connection")
+    s.close()
+
+
 def main():
     be = Backend()
-    for case in (slowloris, endless_body, max_connections, emfile, bad_configuration):
+    for case in (slowloris, endless_body, big_head_answered, body_413_while_sending, backend_stops_reading,
+                 linger_bounded,
+                 max_connections, emfile, bad_configuration):
         print("--", case.__name__, flush=True)
         case(be)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
