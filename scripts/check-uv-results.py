@@ -4,7 +4,7 @@
 A call is "dropped" when it is used as a statement: it starts a statement (after `;`, `{`, `}`,
 `else`, or the `)` of an `if`/`for` header or a `(void)` cast) and its closing parenthesis is
 followed by `;`. Such a call must either be checked (`if (uv_x(...) != 0) ...`, `rc = uv_x(...)`)
-or, when it can fail only through a programming error, go through PP_UV_MUST (src/core/uv_must.h),
+or, when it can fail only through a programming error, go through PP_UV_MUST (src/core/uv_result.h),
 which aborts naming the call. Only the calls below may stand alone.
 
 Usage: check-uv-results.py [SRC_DIR]   (default: the src/ next to this script's directory)
