@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/thread_context.h"
 #include "core/worker.h"
+#include "core/uv_result.h"
 
 namespace pp {
 
@@ -111,7 +112,7 @@ void Acceptor::accept_batch() {
         }
         // EMFILE/ENFILE/ENOBUFS: the listener stays readable, so polling again would spin.
         uv_poll_stop(&poll_);
-        uv_timer_start(&backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0);
+        PP_UV_MUST(uv_timer_start(&backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0));
         return;
     }
 }
@@ -121,7 +122,7 @@ void Acceptor::on_backoff_over(uv_timer_t *t) {
     int rc = uv_poll_start(&self->poll_, UV_READABLE, on_readable);
     if (rc != 0) {  // the listener can no longer be watched: say so loudly, and try again later
         self->shared_.logger.log(PP_LOG_ERROR, "acceptor: cannot watch the listener again: %s", uv_strerror(rc));
-        uv_timer_start(&self->backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0);
+        PP_UV_MUST(uv_timer_start(&self->backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0));
     }
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/proxy.h"
 #include "core/thread_context.h"
+#include "core/uv_result.h"
 
 namespace pp {
 
@@ -134,9 +135,9 @@ int DnsWatcher::start(std::string *why) {
         rc = LoopThread::check(uv_timer_init(thread_.loop(), &n->timer), "dns: timer", why);
         if (rc != PP_OK) break;
         names_.push_back(std::move(n));
-        uv_timer_start(
+        PP_UV_MUST(uv_timer_start(
             &names_.back()->timer, [](uv_timer_t *t) { static_cast<Name *>(t->data)->resolve(); }, 0,
-            static_cast<uint64_t>(shared_.settings.dns_refresh));
+            static_cast<uint64_t>(shared_.settings.dns_refresh)));
     }
     if (rc == PP_OK) rc = thread_.start(why);
     if (rc != PP_OK) stop();
@@ -146,7 +147,12 @@ int DnsWatcher::start(std::string *why) {
 void DnsWatcher::on_stop() {
     for (auto &n : names_) {
         n->stopping = true;
-        if (n->resolving) uv_cancel(reinterpret_cast<uv_req_t *>(&n->req));  // may be too late: then it ends soon
+        // UV_EBUSY: too late, the lookup is running on a libuv thread; its callback sees
+        // `stopping`, and the loop (so the stop) waits for it, which the log says.
+        if (n->resolving && uv_cancel(reinterpret_cast<uv_req_t *>(&n->req)) != 0) {
+            shared_.logger.log(PP_LOG_DEBUG, "dns: the lookup of %s is under way; the stop waits for it",
+                               n->spec.text.c_str());
+        }
     }
     // close_all (LoopThread) closes the timers next; a lookup in flight keeps the loop until it lands.
 }

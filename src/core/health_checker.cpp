@@ -5,6 +5,7 @@
 
 #include "core/circuit_breaker.h"
 #include "core/thread_context.h"
+#include "core/uv_result.h"
 
 namespace pp {
 
@@ -60,9 +61,9 @@ void HealthChecker::Check::start_probe() {
         record(false, std::string("cannot open a socket: ") + uv_strerror(rc));
         return;
     }
-    uv_timer_start(
+    PP_UV_MUST(uv_timer_start(
         &timeout, [](uv_timer_t *t) { static_cast<Check *>(t->data)->finish(false, "no answer within health_timeout"); },
-        static_cast<uint64_t>(settings.health_timeout), 0);
+        static_cast<uint64_t>(settings.health_timeout), 0));
     rc = uv_tcp_connect(&p->connect_req, &p->tcp, backend.addr.sa(), [](uv_connect_t *req, int status) {
         auto *pr = static_cast<Probe *>(req->data);
         Check *c = pr->check;
@@ -166,9 +167,9 @@ int HealthChecker::add_checks(std::string *why) {
     for (auto &c : checks_) {  // a removed backend back in a DNS answer: its checks resume
         if (c->backend.admin.load(std::memory_order_relaxed) == Backend::removed) continue;
         if (uv_is_active(reinterpret_cast<uv_handle_t *>(&c->interval))) continue;
-        uv_timer_start(
+        PP_UV_MUST(uv_timer_start(
             &c->interval, [](uv_timer_t *t) { static_cast<Check *>(t->data)->start_probe(); }, 0,
-            static_cast<uint64_t>(st.health_interval));
+            static_cast<uint64_t>(st.health_interval)));
     }
     for (size_t i = checks_.size(); i < n; i++) {
         auto c = std::make_unique<Check>(*this, shared_.backends[i], st);
@@ -183,9 +184,9 @@ int HealthChecker::add_checks(std::string *why) {
         }
         // Spread the backends' checks over one interval instead of checking all at once.
         uint64_t first = static_cast<uint64_t>(st.health_interval) * i / n;
-        uv_timer_start(
+        PP_UV_MUST(uv_timer_start(
             &c->interval, [](uv_timer_t *t) { static_cast<Check *>(t->data)->start_probe(); }, first,
-            static_cast<uint64_t>(st.health_interval));
+            static_cast<uint64_t>(st.health_interval)));
         checks_.push_back(std::move(c));
     }
     return PP_OK;

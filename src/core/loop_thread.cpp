@@ -8,6 +8,7 @@
 
 #include "core/thread_context.h"
 #include "poolproxy.h"
+#include "core/uv_result.h"
 
 namespace pp {
 
@@ -35,7 +36,7 @@ int LoopThread::init(const std::string &what, std::function<void()> on_wake, std
     // async handle): with few descriptors left, this is where a start fails part-way.
     rc = uv_async_init(&loop_, &async_, on_async);
     if (rc != 0) {
-        uv_loop_close(&loop_);  // nothing on it yet: this cannot fail
+        PP_UV_MUST(uv_loop_close(&loop_));  // nothing on it yet: this cannot fail
         return check(rc, what + ": cannot create its wake-up handle", why);
     }
     async_.data = this;
@@ -67,8 +68,9 @@ int LoopThread::start(std::string *why) {
 
 void LoopThread::wake() {
     std::lock_guard<std::mutex> lock(mu_);
-    // uv_async_send fails only on a handle that is closing, which async_open_ rules out.
-    if (async_open_) (void)uv_async_send(&async_);
+    // uv_async_send fails only on a handle that is not an open async one, which async_open_
+    // rules out.
+    if (async_open_) PP_UV_MUST(uv_async_send(&async_));
 }
 
 void LoopThread::on_async(uv_async_t *a) {

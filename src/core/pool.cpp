@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 
 #include "core/clock.h"
+#include "core/uv_result.h"
 #include "core/worker.h"
 #include "proto/session.h"
 
@@ -52,8 +54,10 @@ PooledConn *BackendPool::new_conn(uint64_t created_ms) {
     conn->tcp.data = conn;
     conn->timer.data = conn;
     conn->connect_req.data = conn;
-    uv_tcp_init(worker_.loop(), &conn->tcp);
-    uv_timer_init(worker_.loop(), &conn->timer);
+    // Neither opens anything yet (the socket comes with the connect or uv_tcp_open): they fail
+    // only on bad arguments.
+    PP_UV_MUST(uv_tcp_init(worker_.loop(), &conn->tcp));
+    PP_UV_MUST(uv_timer_init(worker_.loop(), &conn->timer));
     conn->open_handles = 2;
     counters_.open.add();
     return conn;
@@ -72,7 +76,7 @@ PooledConn *BackendPool::open(Session *owner) {
         connect_failed(conn, uv_strerror(rc), owner != nullptr);
         return nullptr;
     }
-    uv_timer_start(&conn->timer, on_connect_timeout, static_cast<uint64_t>(st.connect_timeout), 0);
+    PP_UV_MUST(uv_timer_start(&conn->timer, on_connect_timeout, static_cast<uint64_t>(st.connect_timeout), 0));
     return conn;
 }
 
@@ -81,12 +85,20 @@ void BackendPool::on_connect(uv_connect_t *req, int status) {
     if (conn->state == PooledConn::State::closing) return;  // timed out or drained meanwhile
     BackendPool &pool = *conn->pool;
     uv_timer_stop(&conn->timer);
-    if (status >= 0) pool.settle_probe(conn);  // (a failure settles it in close())
+    // Requests are small and latency-bound: a socket that cannot take TCP_NODELAY is not one
+    // we serve on. It fails like a connect (counted, the backend marked down, the session
+    // retried elsewhere), naming the cause.
+    const int nodelay = status < 0 ? 0 : uv_tcp_nodelay(&conn->tcp, 1);
+    if (status >= 0 && nodelay == 0) pool.settle_probe(conn);  // (a failure settles it in close())
     if (status < 0) {
         pool.connect_failed(conn, uv_strerror(status));
         return;
     }
-    uv_tcp_nodelay(&conn->tcp, 1);
+    if (nodelay != 0) {
+        const std::string why = std::string("cannot set TCP_NODELAY: ") + uv_strerror(nodelay);
+        pool.connect_failed(conn, why.c_str());
+        return;
+    }
     pool.counters_.opened.add();
     pool.worker_.counters().connect_time.record((uv_hrtime() - conn->connect_start_ns) / 1000);
     if (!pool.backend_.up.exchange(true)) {
@@ -155,13 +167,21 @@ void BackendPool::make_idle(PooledConn *conn, bool may_move) {
     // Keep a read armed while idle: a backend's close is noticed at once, and bytes a
     // server-first protocol sends (a greeting) are kept for the session that takes it.
     conn->on_read = nullptr;
-    start_reading(conn);
+    if (const int rc = start_reading(conn)) {
+        // Without a read armed a backend's close goes unnoticed until a request finds it.
+        warn_uv_failure(worker_.shared().logger, ("backend " + backend_.name + ": cannot watch an idle connection").c_str(),
+                        rc);
+        counters_.closed_error.add();
+        close(conn);
+    }
     worker_.schedule_deferred();  // a refill may be due; a waiter that came meanwhile may take it
 }
 
-void BackendPool::start_reading(PooledConn *conn) {
-    if (conn->reading) return;
-    if (uv_read_start(reinterpret_cast<uv_stream_t *>(&conn->tcp), on_alloc, on_read) == 0) conn->reading = true;
+int BackendPool::start_reading(PooledConn *conn) {
+    if (conn->reading) return 0;
+    const int rc = uv_read_start(reinterpret_cast<uv_stream_t *>(&conn->tcp), on_alloc, on_read);
+    if (rc == 0) conn->reading = true;
+    return rc;
 }
 
 void BackendPool::stop_reading(PooledConn *conn) {
@@ -267,7 +287,10 @@ bool BackendPool::give_away(PooledConn *conn, Moving *out) {
 void BackendPool::adopt(const Moving &m) {
     PooledConn *conn = new_conn(m.created_ms);
     conn->requests = m.requests;
-    if (uv_tcp_open(&conn->tcp, m.fd) != 0) {
+    if (const int rc = uv_tcp_open(&conn->tcp, m.fd)) {
+        warn_uv_failure(worker_.shared().logger, ("backend " + backend_.name + ": cannot adopt a lent connection").c_str(),
+                        rc);
+        counters_.closed_error.add();
         ::close(m.fd);
         conn->state = PooledConn::State::connecting;
         close(conn);

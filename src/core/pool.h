@@ -81,8 +81,9 @@ public:
     // PooledConn::on_read); in tcp mode it is stopped for the relay to start its own.
     PooledConn *take_idle();
     // Arms / disarms the connection's read (idempotent). Buffers come from the worker's pool
-    // with refs = 1; the handler owns them.
-    static void start_reading(PooledConn *conn);
+    // with refs = 1; the handler owns them. start_reading: 0, or libuv's error (the connection
+    // is then unusable: the caller closes it).
+    static int start_reading(PooledConn *conn);
     static void stop_reading(PooledConn *conn);
     // Opens a connection for `owner` (nullptr: a warm one for the idle list). The caller has
     // already reserved a slot with Backend::try_reserve. nullptr if the connect could not even

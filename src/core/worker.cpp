@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/thread_context.h"
+#include "core/uv_result.h"
 
 namespace pp {
 
@@ -209,7 +210,7 @@ bool Worker::enqueue_waiter(Session *s) {
     // back to pools all the time under keep-alive load, so wait a little before asking another
     // worker to close one (shedding at once churns connections for nothing).
     if (!uv_is_active(reinterpret_cast<uv_handle_t *>(&shed_timer_))) {
-        uv_timer_start(&shed_timer_, on_shed_timer, kShedAfterMs, 0);
+        PP_UV_MUST(uv_timer_start(&shed_timer_, on_shed_timer, kShedAfterMs, 0));
     }
     schedule_deferred();
     return true;
@@ -348,7 +349,7 @@ void Worker::arm_queue_timer() {
     }
     const uint64_t deadline = head->wait_since_ns + static_cast<uint64_t>(shared_.settings.queue_timeout) * 1000000u;
     const uint64_t now = uv_hrtime();
-    uv_timer_start(&queue_timer_, on_queue_timer, deadline > now ? (deadline - now + 999999u) / 1000000u : 0, 0);
+    PP_UV_MUST(uv_timer_start(&queue_timer_, on_queue_timer, deadline > now ? (deadline - now + 999999u) / 1000000u : 0, 0));
 }
 
 void Worker::on_queue_timer(uv_timer_t *t) {
@@ -374,7 +375,7 @@ void Worker::on_shed_timer(uv_timer_t *t) {
             break;
         }
     }
-    uv_timer_start(&w->shed_timer_, on_shed_timer, kShedAfterMs, 0);
+    PP_UV_MUST(uv_timer_start(&w->shed_timer_, on_shed_timer, kShedAfterMs, 0));
 }
 
 void Worker::slot_released() {
@@ -434,7 +435,7 @@ void Worker::idle_changed(int64_t delta) {
 void Worker::schedule_deferred() {
     if (deferred_scheduled_ || finished_) return;
     deferred_scheduled_ = true;
-    uv_idle_start(&deferred_, on_deferred);
+    PP_UV_MUST(uv_idle_start(&deferred_, on_deferred));
 }
 
 void Worker::on_deferred(uv_idle_t *h) {
@@ -463,7 +464,7 @@ void Worker::set_deadline(Session *s, int kind, uint64_t ms) {
     s->deadline_kind = kind;
     deadlines_[kind].push_back(s);  // the latest of its kind: the list stays in order
     if (deadline_timer_due_ms_ == 0 || s->deadline_due_ms < deadline_timer_due_ms_) {
-        uv_timer_start(&deadline_timer_, on_deadline_timer, ms, 0);
+        PP_UV_MUST(uv_timer_start(&deadline_timer_, on_deadline_timer, ms, 0));
         deadline_timer_due_ms_ = s->deadline_due_ms;
     }
 }
@@ -482,7 +483,7 @@ void Worker::arm_deadline_timer() {
     deadline_timer_due_ms_ = earliest;
     if (earliest == 0 || finished_) return;
     const uint64_t now = uv_now(&loop_);
-    uv_timer_start(&deadline_timer_, on_deadline_timer, earliest > now ? earliest - now : 0, 0);
+    PP_UV_MUST(uv_timer_start(&deadline_timer_, on_deadline_timer, earliest > now ? earliest - now : 0, 0));
 }
 
 void Worker::on_deadline_timer(uv_timer_t *t) {
@@ -528,7 +529,7 @@ void Worker::begin_drain() {
     }
     uint64_t deadline = drain_deadline_ms_.load(std::memory_order_acquire);
     uint64_t now = mono_ms();
-    uv_timer_start(&drain_timer_, on_drain_deadline, deadline > now ? deadline - now : 0, 0);
+    PP_UV_MUST(uv_timer_start(&drain_timer_, on_drain_deadline, deadline > now ? deadline - now : 0, 0));
     maybe_finish_drain();
 }
 

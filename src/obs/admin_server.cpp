@@ -5,6 +5,7 @@
 #include "core/thread_context.h"
 #include "poolproxy.h"
 #include "proto/http_stream.h"
+#include "core/uv_result.h"
 
 namespace pp {
 
@@ -128,14 +129,14 @@ void AdminServer::on_connection(uv_stream_t *server_stream, int status) {
         close_conn(c);
         return;
     }
-    uv_timer_start(
+    PP_UV_MUST(uv_timer_start(
         &c->timer,
         [](uv_timer_t *t) {
             auto *conn = static_cast<Conn *>(t->data);
             if (conn->answered) return;
             conn->server->answer(conn, "", "");  // 408 for a request never finished
         },
-        kRequestTimeoutMs, 0);
+        kRequestTimeoutMs, 0));
     int rc = uv_read_start(
         reinterpret_cast<uv_stream_t *>(&c->tcp),
         [](uv_handle_t *h, size_t, uv_buf_t *buf) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/uv_result.h"
 #include "core/worker.h"
 #include "proto/http_stream.h"
 #include "proto/session.h"
@@ -579,7 +580,11 @@ void update_reads(Session *s) {
     bool backend_backed_up = attached && backend_stream(s)->write_queue_size > kHighWater;
     bool want_client = !(h && h->in) && !s->client_eof && !backend_backed_up && phase != HttpState::Phase::closing;
     if (want_client && !s->httpc.reading) {
-        uv_read_start(client_stream(s), on_alloc, on_client_read);
+        if (const int rc = uv_read_start(client_stream(s), on_alloc, on_client_read)) {
+            warn_uv_failure(s->worker->shared().logger, "http: cannot read the client", rc);
+            session::close(s, uv_strerror(rc));
+            return;
+        }
         s->httpc.reading = true;
     } else if (!want_client && s->httpc.reading) {
         uv_read_stop(client_stream(s));
@@ -587,7 +592,11 @@ void update_reads(Session *s) {
     }
     if (attached) {
         if (phase == HttpState::Phase::exchange && client_stream(s)->write_queue_size <= kHighWater) {
-            BackendPool::start_reading(s->conn);
+            if (const int rc = BackendPool::start_reading(s->conn)) {
+                warn_uv_failure(s->worker->shared().logger, "http: cannot read the backend", rc);
+                backend_failed(s, uv_strerror(rc));
+                return;
+            }
         } else {
             BackendPool::stop_reading(s->conn);
         }

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/clock.h"
+#include "core/uv_result.h"
 #include "core/worker.h"
 
 namespace pp {
@@ -122,15 +123,22 @@ void start(Worker &w, int fd) {
     s->t_start = uv_hrtime();
     s->worker = &w;
     s->client.data = s;
-    uv_tcp_init(w.loop(), &s->client);
+    PP_UV_MUST(uv_tcp_init(w.loop(), &s->client));  // opens nothing yet: fails only on bad arguments
     s->open_handles = 1;
     w.session_started(s);
-    if (uv_tcp_open(&s->client, fd) != 0) {
+    if (const int rc = uv_tcp_open(&s->client, fd)) {
         ::close(fd);
+        warn_uv_failure(w.shared().logger, "client connection: cannot adopt the socket", rc);
         close(s, "cannot adopt socket");
         return;
     }
-    uv_tcp_nodelay(&s->client, 1);
+    // Responses are small and latency-bound: a client socket that cannot take TCP_NODELAY is
+    // closed (counted as a finished session) rather than served slowly without anyone knowing.
+    if (const int rc = uv_tcp_nodelay(&s->client, 1)) {
+        warn_uv_failure(w.shared().logger, "client connection: cannot set TCP_NODELAY", rc);
+        close(s, "cannot set TCP_NODELAY");
+        return;
+    }
     if (is_http(w) || w.shared().logger.access_enabled()) {  // read now: once the client is gone it cannot be
         sockaddr_storage peer{};
         int len = sizeof peer;

@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "core/clock.h"
+#include "core/uv_result.h"
 #include "core/worker.h"
 #include "proto/session.h"
 
@@ -48,7 +49,7 @@ void on_shutdown(uv_shutdown_t *req, int status) {
     maybe_finish(s);
 }
 
-void start_reading(uv_stream_t *stream, int dir);
+bool start_reading(Session *s, int dir);
 
 void on_write(uv_write_t *req, int status) {
     IoBlock *b = reinterpret_cast<IoBlock *>(reinterpret_cast<char *>(req) - offsetof(IoBlock, req));
@@ -60,11 +61,11 @@ void on_write(uv_write_t *req, int status) {
     // Backpressure release: the side we stopped reading may go on once its peer drained.
     if (dir == kUp && s->client_read_paused && backend_stream(s)->write_queue_size <= kLowWater) {
         s->client_read_paused = false;
-        if (!s->client_eof) start_reading(client_stream(s), kUp);
+        if (!s->client_eof && !start_reading(s, kUp)) return;
     }
     if (dir == kDown && s->backend_read_paused && client_stream(s)->write_queue_size <= kLowWater) {
         s->backend_read_paused = false;
-        if (!s->backend_eof) start_reading(backend_stream(s), kDown);
+        if (!s->backend_eof) start_reading(s, kDown);
     }
 }
 
@@ -72,8 +73,27 @@ void relay(Session *s, IoBlock *b, size_t len, int dir);
 void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
-void start_reading(uv_stream_t *stream, int dir) {
-    uv_read_start(stream, on_alloc, dir == kUp ? on_client_read : on_backend_read);
+// false: the side cannot be read, and the session is closed (a relay that stopped reading one
+// side would otherwise hang until its idle timeout).
+bool start_reading(Session *s, int dir) {
+    uv_stream_t *stream = dir == kUp ? client_stream(s) : backend_stream(s);
+    const int rc = uv_read_start(stream, on_alloc, dir == kUp ? on_client_read : on_backend_read);
+    if (rc == 0) return true;
+    warn_uv_failure(s->worker->shared().logger,
+                    dir == kUp ? "tcp relay: cannot read the client" : "tcp relay: cannot read the backend", rc);
+    session::close(s, uv_strerror(rc));
+    return false;
+}
+
+// A half-close passed on with a shutdown. UV_ENOTCONN: that side is already shut or gone, as
+// on_shutdown accepts too; anything else ends the session.
+bool start_shutdown(Session *s, uv_shutdown_t *req, uv_stream_t *to) {
+    req->data = s;
+    const int rc = uv_shutdown(req, to, on_shutdown);
+    if (rc == 0) s->shutdowns_pending++;
+    if (rc == 0 || rc == UV_ENOTCONN) return true;
+    session::close(s, uv_strerror(rc));
+    return false;
 }
 
 // Writes one block to the other side; pauses the reading side when the target backs up. The
@@ -132,9 +152,7 @@ void on_read(Session *s, ssize_t nread, const uv_buf_t *buf, int dir) {
     uv_shutdown_t *req = &s->relay->shutdown[dir == kUp ? 0 : 1];
     uv_read_stop(from);
     (dir == kUp ? s->client_eof : s->backend_eof) = true;
-    req->data = s;
-    if (uv_shutdown(req, to, on_shutdown) == 0) s->shutdowns_pending++;
-    maybe_finish(s);
+    if (start_shutdown(s, req, to)) maybe_finish(s);
 }
 
 void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
@@ -155,16 +173,13 @@ void on_idle_timer(uv_timer_t *t) {
         session::close(s, tunnel ? "tunnel_timeout" : "idle_timeout");
         return;
     }
-    uv_timer_start(t, on_idle_timer, timeout - idle_for, 0);
+    PP_UV_MUST(uv_timer_start(t, on_idle_timer, timeout - idle_for, 0));
 }
 
 // Passes a client's EOF on toward the backend once what was read is written (half-close).
 void pass_client_eof(Session *s) {
     if (!s->relay) s->relay = new RelayExtras;
-    uv_shutdown_t *req = &s->relay->shutdown[0];
-    req->data = s;
-    if (uv_shutdown(req, backend_stream(s), on_shutdown) == 0) s->shutdowns_pending++;
-    maybe_finish(s);
+    if (start_shutdown(s, &s->relay->shutdown[0], backend_stream(s))) maybe_finish(s);
 }
 
 // Before the backend connection is ready (waiting in the queue, connecting): the client's read
@@ -206,16 +221,16 @@ void attach(Session *s, PooledConn *conn) {
     s->relay->timeout_ms = static_cast<uint64_t>(idle);
     if (idle > 0) {
         if (!s->relay->timer_open) {
-            uv_timer_init(w.loop(), &s->relay->idle_timer);
+            PP_UV_MUST(uv_timer_init(w.loop(), &s->relay->idle_timer));
             s->relay->idle_timer.data = s;
             s->relay->timer_open = true;
             s->open_handles++;
         }
-        uv_timer_start(&s->relay->idle_timer, on_idle_timer, static_cast<uint64_t>(idle), 0);
+        PP_UV_MUST(uv_timer_start(&s->relay->idle_timer, on_idle_timer, static_cast<uint64_t>(idle), 0));
     }
     uv_read_stop(client_stream(s));  // the early read (tcp mode), if it is still armed
-    if (!s->client_eof) start_reading(client_stream(s), kUp);
-    start_reading(backend_stream(s), kDown);
+    if (!s->client_eof && !start_reading(s, kUp)) return;
+    if (!start_reading(s, kDown)) return;
     if (IoBlock *early = conn->early) {  // a server-first greeting that arrived while idle
         conn->early = nullptr;
         relay(s, early, early->len, kDown);
