@@ -676,7 +676,12 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
             h.resp.collect_body(h.dechunk);
             if (rh.status >= 200) {
                 bool framed = (rh.has_content_length || rh.chunked || step.message_done) && !h.dechunk;
-                h.client_keep_alive = h.client_keep_alive && framed;
+                // An answer before the whole request arrived (nginx's 405/413/401 do not wait
+                // for the body): the rest of the body must never reach a request parser at a
+                // message boundary, or a body holding a request is forwarded as one (a CL.0
+                // desync). So the connection ends after this answer, and the lingering close
+                // reads and discards the rest of the body (bounded by the lingering_* options).
+                h.client_keep_alive = h.client_keep_alive && framed && h.req_done;
                 h.resp_head_sent = true;
                 h.sent_status = rh.status;
             }
@@ -768,6 +773,8 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
 // and the client connection goes on (keep-alive, pipelined requests) or closes.
 void finish_exchange(Session *s) {
     HttpState &h = *s->http;
+    // Never idle with a request unfinished: the rest of its body would be parsed as a request.
+    if (!h.req_done) h.client_keep_alive = false;
     bool reusable = h.req_done && h.resp.head().keep_alive;
     const int status = h.resp.head().status;
     const bool backends_fault = settings(s).breaker_on_5xx && status >= 500;
