@@ -126,7 +126,7 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason, bool owne
     // probe) through session::outcome. Here only connects nobody waits for: warm ones, and
     // those whose session left while they were opening.
     if (!owner && !owner_records) {
-        CircuitBreaker::Transition t = backend_.breaker.record(false, false, mono_ms());
+        CircuitBreaker::Transition t = backend_.breaker.record(false, false, 0, mono_ms());
         if (t != CircuitBreaker::Transition::none) session::breaker_changed(worker_, backend_, t, reason);
     }
     if (conn->warm && conn->state == PooledConn::State::connecting) {
