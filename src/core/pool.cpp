@@ -255,6 +255,9 @@ bool BackendPool::give_away_idle(Moving *out) {
 
 bool BackendPool::give_away(PooledConn *conn, Moving *out) {
     if (conn->early) return false;  // a tcp server's greeting is tied to this handle
+    // Request bytes still queued would be dropped with the handle (the copy keeps the socket
+    // only): the next request would land inside the old one. http never pools such a one.
+    if (conn->writes_pending != 0 || conn->tcp.write_queue_size != 0) return false;
     uv_os_fd_t fd;
     if (uv_fileno(reinterpret_cast<uv_handle_t *>(&conn->tcp), &fd) != 0) return false;
     int copy = dup(fd);  // the handle's close below must not close the socket itself

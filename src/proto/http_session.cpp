@@ -173,6 +173,9 @@ void on_write(uv_write_t *req, int status) {
     // A write on a backend connection the session has let go of (an error answer closed it
     // mid-body, a retry moved to another) is cancelled: nothing failed that the session has.
     if (status < 0 && !op->to_client && op->conn != s->conn) status = 0;
+    // The connection outlives its writes' callbacks (libuv runs them, cancelled, before its
+    // close callback frees it).
+    if (!op->to_client) op->conn->writes_pending--;
     unref(s, op->block);
     delete op;
     if (!session::write_done(s, status)) return;
@@ -230,6 +233,7 @@ bool send(Session *s, bool to_client, const std::string &text, IoBlock *block, c
         return false;
     }
     s->writes_pending++;
+    if (!to_client) s->conn->writes_pending++;
     return true;
 }
 
@@ -775,7 +779,10 @@ void finish_exchange(Session *s) {
     HttpState &h = *s->http;
     // Never idle with a request unfinished: the rest of its body would be parsed as a request.
     if (!h.req_done) h.client_keep_alive = false;
-    bool reusable = h.req_done && h.resp.head().keep_alive;
+    // Not while request bytes are still on their way (the backend answered before reading
+    // them all): pooled, the connection could move to another worker without them.
+    bool reusable = s->conn && may_reuse({h.req_done, h.resp.head().keep_alive, backend_stream(s)->write_queue_size,
+                                          s->conn->writes_pending});
     const int status = h.resp.head().status;
     const bool backends_fault = settings(s).breaker_on_5xx && status >= 500;
     session::outcome(s, backends_fault ? Outcome::failed : Outcome::done, "5xx response", status, true);
