@@ -17,7 +17,7 @@ CircuitBreaker::Admission CircuitBreaker::admit(uint64_t now_ms) {
     if (s == State::open) {
         if (now_ms < open_until_ms()) return a;
         state_.store(static_cast<int>(State::half_open), std::memory_order_release);
-        probes_in_flight_.store(0, std::memory_order_relaxed);
+        next_epoch_locked();
         transitions_.fetch_add(1, std::memory_order_relaxed);
         a.transition = Transition::half_opened;
         s = State::half_open;
@@ -26,19 +26,38 @@ CircuitBreaker::Admission CircuitBreaker::admit(uint64_t now_ms) {
         a.allowed = true;
         return a;
     }
-    if (probes_in_flight_.load(std::memory_order_relaxed) < cfg_.half_open_requests) {
-        probes_in_flight_.fetch_add(1, std::memory_order_relaxed);
-        a.allowed = true;
-        a.probe = true;
+    // Under mu_ no transition can intervene; a release (lock-free) may: hence the CAS loop.
+    uint64_t w = probes_.load(std::memory_order_relaxed);
+    while (static_cast<int64_t>(count_of(w)) < cfg_.half_open_requests) {
+        if (probes_.compare_exchange_weak(w, w + 1, std::memory_order_relaxed)) {
+            a.allowed = true;
+            a.probe = true;
+            a.epoch = epoch_of(w);
+            break;
+        }
     }
     return a;
+}
+
+void CircuitBreaker::release_probe(uint32_t epoch) {
+    uint64_t w = probes_.load(std::memory_order_relaxed);
+    while (epoch_of(w) == epoch && count_of(w) > 0) {
+        if (probes_.compare_exchange_weak(w, w - 1, std::memory_order_relaxed)) return;
+    }
+}
+
+void CircuitBreaker::next_epoch_locked() {
+    uint32_t e = epoch_of(probes_.load(std::memory_order_relaxed)) + 1;
+    if (e == 0) e = 1;  // 0 is what a non-probe passes: never a period's epoch
+    probes_.store(static_cast<uint64_t>(e) << 32, std::memory_order_relaxed);
 }
 
 bool CircuitBreaker::available(uint64_t now_ms) const {
     switch (state()) {
     case State::closed: return true;
     case State::open: return now_ms >= open_until_ms();
-    case State::half_open: return probes_in_flight_.load(std::memory_order_relaxed) < cfg_.half_open_requests;
+    case State::half_open:
+        return static_cast<int64_t>(count_of(probes_.load(std::memory_order_relaxed))) < cfg_.half_open_requests;
     }
     return true;
 }
@@ -51,13 +70,13 @@ CircuitBreaker::Transition CircuitBreaker::open_locked(uint64_t now_ms) {
     last_open_ms_ = dur;
     open_until_.store(now_ms + dur, std::memory_order_relaxed);
     consecutive_failures_.store(0, std::memory_order_relaxed);
-    probes_in_flight_.store(0, std::memory_order_relaxed);
+    next_epoch_locked();
     state_.store(static_cast<int>(State::open), std::memory_order_release);
     transitions_.fetch_add(1, std::memory_order_relaxed);
     return Transition::opened;
 }
 
-CircuitBreaker::Transition CircuitBreaker::record(bool success, bool probe, uint64_t now_ms) {
+CircuitBreaker::Transition CircuitBreaker::record(bool success, bool probe, uint32_t epoch, uint64_t now_ms) {
     if (cfg_.failures <= 0) return Transition::none;
     State s = state();
     if (success) {
@@ -70,10 +89,10 @@ CircuitBreaker::Transition CircuitBreaker::record(bool success, bool probe, uint
         }
         if (!probe) return Transition::none;  // a request admitted before it opened
         std::lock_guard<std::mutex> lock(mu_);
-        if (state() != State::half_open) return Transition::none;
+        if (state() != State::half_open || !current_probe_locked(epoch)) return Transition::none;
         state_.store(static_cast<int>(State::closed), std::memory_order_release);
         consecutive_failures_.store(0, std::memory_order_relaxed);
-        probes_in_flight_.store(0, std::memory_order_relaxed);
+        next_epoch_locked();
         reopenings_ = 0;
         transitions_.fetch_add(1, std::memory_order_relaxed);
         return Transition::closed;
@@ -86,7 +105,7 @@ CircuitBreaker::Transition CircuitBreaker::record(bool success, bool probe, uint
     }
     if (s == State::half_open && probe) {
         std::lock_guard<std::mutex> lock(mu_);
-        if (state() != State::half_open) return Transition::none;
+        if (state() != State::half_open || !current_probe_locked(epoch)) return Transition::none;
         return open_locked(now_ms);
     }
     return Transition::none;  // open already, or a late non-probe result

@@ -7,6 +7,12 @@
 // admit() reads one atomic, and a success only writes when failures were being counted.
 // Transitions take the mutex; each is returned exactly once, to the caller that made it, so
 // events fire once. Time is passed in (a monotonic ms clock), so tests drive it.
+//
+// Each transition starts a new epoch, and a probe belongs to the half-open period (epoch) that
+// admitted it: a probe still in flight when its period ended (another probe failed and it
+// re-opened) may neither give its slot back to, nor decide, a later period. The epoch and the
+// count of probes in flight share one atomic word, so a release checks and decrements both in
+// one compare-exchange, without the mutex.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -29,6 +35,7 @@ public:
     struct Admission {
         bool allowed = false;
         bool probe = false;  // a half-open probe: report its outcome with probe = true
+        uint32_t epoch = 0;  // a probe's half-open period: pass it to release_probe / record
         Transition transition = Transition::none;  // open -> half-open happened in this call
     };
 
@@ -41,9 +48,12 @@ public:
     // Would admit() allow a request (without reserving a probe)? For choosing among backends.
     bool available(uint64_t now_ms) const;
     // An admitted probe that was not sent after all (its backend had no free connection slot).
-    void release_probe() { probes_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
-    // The outcome of a request (or connect). `probe` as admit() said.
-    Transition record(bool success, bool probe, uint64_t now_ms);
+    // A probe of an earlier period (`epoch` is not the current one) changes nothing, and the
+    // count never goes below 0.
+    void release_probe(uint32_t epoch);
+    // The outcome of a request (or connect). `probe` and `epoch` as admit() said (a non-probe
+    // passes 0); a probe of an earlier half-open period counts as a late non-probe result.
+    Transition record(bool success, bool probe, uint32_t epoch, uint64_t now_ms);
 
     State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
     uint64_t open_until_ms() const { return open_until_.load(std::memory_order_relaxed); }
@@ -52,13 +62,21 @@ public:
 
 private:
     Transition open_locked(uint64_t now_ms);
+    // A new epoch with no probe in flight (every transition; under mu_).
+    void next_epoch_locked();
+    static uint32_t epoch_of(uint64_t w) { return static_cast<uint32_t>(w >> 32); }
+    static uint32_t count_of(uint64_t w) { return static_cast<uint32_t>(w); }
+    // A probe of the half-open period now running (under mu_: no transition can intervene).
+    bool current_probe_locked(uint32_t epoch) const {
+        return epoch_of(probes_.load(std::memory_order_relaxed)) == epoch;
+    }
 
     Config cfg_;
     std::mutex mu_;
     std::atomic<int> state_{static_cast<int>(State::closed)};
     std::atomic<int> consecutive_failures_{0};
     std::atomic<uint64_t> open_until_{0};
-    std::atomic<int> probes_in_flight_{0};
+    std::atomic<uint64_t> probes_{0};  // epoch << 32 | probes in flight in that epoch
     std::atomic<uint64_t> transitions_{0};
     std::atomic<uint64_t> last_open_ms_{0};
     int reopenings_ = 0;  // opens since it last closed: the open time doubles with each

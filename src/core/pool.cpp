@@ -138,7 +138,7 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason, bool owne
     // probe) through session::outcome. Here only connects nobody waits for: warm ones, and
     // those whose session left while they were opening.
     if (!owner && !owner_records) {
-        CircuitBreaker::Transition t = backend_.breaker.record(false, false, mono_ms());
+        CircuitBreaker::Transition t = backend_.breaker.record(false, false, 0, mono_ms());
         if (t != CircuitBreaker::Transition::none) session::breaker_changed(worker_, backend_, t, reason);
     }
     if (conn->warm && conn->state == PooledConn::State::connecting) {
@@ -275,6 +275,9 @@ bool BackendPool::give_away_idle(Moving *out) {
 
 bool BackendPool::give_away(PooledConn *conn, Moving *out) {
     if (conn->early) return false;  // a tcp server's greeting is tied to this handle
+    // Request bytes still queued would be dropped with the handle (the copy keeps the socket
+    // only): the next request would land inside the old one. http never pools such a one.
+    if (conn->writes_pending != 0 || conn->tcp.write_queue_size != 0) return false;
     uv_os_fd_t fd;
     if (uv_fileno(reinterpret_cast<uv_handle_t *>(&conn->tcp), &fd) != 0) return false;
     int copy = dup(fd);  // the handle's close below must not close the socket itself

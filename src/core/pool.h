@@ -44,6 +44,9 @@ struct PooledConn {
     using ReadHandler = void (*)(PooledConn *conn, ssize_t nread, const uv_buf_t *buf);
     ReadHandler on_read = nullptr;
     bool reading = false;
+    // http: writes the owning session issued on it whose callbacks have not run. A connection
+    // with one (or with bytes in the stream's write queue) is neither pooled nor moved.
+    int writes_pending = 0;
     ListHook link;             // in the pool's idle list
     int open_handles = 0;
 };

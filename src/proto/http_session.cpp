@@ -174,6 +174,9 @@ void on_write(uv_write_t *req, int status) {
     // A write on a backend connection the session has let go of (an error answer closed it
     // mid-body, a retry moved to another) is cancelled: nothing failed that the session has.
     if (status < 0 && !op->to_client && op->conn != s->conn) status = 0;
+    // The connection outlives its writes' callbacks (libuv runs them, cancelled, before its
+    // close callback frees it).
+    if (!op->to_client) op->conn->writes_pending--;
     unref(s, op->block);
     delete op;
     if (!session::write_done(s, status)) return;
@@ -231,6 +234,7 @@ bool send(Session *s, bool to_client, const std::string &text, IoBlock *block, c
         return false;
     }
     s->writes_pending++;
+    if (!to_client) s->conn->writes_pending++;
     return true;
 }
 
@@ -685,7 +689,12 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
             h.resp.collect_body(h.dechunk);
             if (rh.status >= 200) {
                 bool framed = (rh.has_content_length || rh.chunked || step.message_done) && !h.dechunk;
-                h.client_keep_alive = h.client_keep_alive && framed;
+                // An answer before the whole request arrived (nginx's 405/413/401 do not wait
+                // for the body): the rest of the body must never reach a request parser at a
+                // message boundary, or a body holding a request is forwarded as one (a CL.0
+                // desync). So the connection ends after this answer, and the lingering close
+                // reads and discards the rest of the body (bounded by the lingering_* options).
+                h.client_keep_alive = h.client_keep_alive && framed && h.req_done;
                 h.resp_head_sent = true;
                 h.sent_status = rh.status;
             }
@@ -777,7 +786,12 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
 // and the client connection goes on (keep-alive, pipelined requests) or closes.
 void finish_exchange(Session *s) {
     HttpState &h = *s->http;
-    bool reusable = h.req_done && h.resp.head().keep_alive;
+    // Never idle with a request unfinished: the rest of its body would be parsed as a request.
+    if (!h.req_done) h.client_keep_alive = false;
+    // Not while request bytes are still on their way (the backend answered before reading
+    // them all): pooled, the connection could move to another worker without them.
+    bool reusable = s->conn && may_reuse({h.req_done, h.resp.head().keep_alive, backend_stream(s)->write_queue_size,
+                                          s->conn->writes_pending});
     const int status = h.resp.head().status;
     const bool backends_fault = settings(s).breaker_on_5xx && status >= 500;
     session::outcome(s, backends_fault ? Outcome::failed : Outcome::done, "5xx response", status, true);

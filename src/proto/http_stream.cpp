@@ -370,6 +370,10 @@ bool may_retry(const RetryFacts &f) {
     return !f.response_started && f.request_complete && f.idempotent_method && !f.has_body && !f.retries_exhausted;
 }
 
+bool may_reuse(const ReuseFacts &f) {
+    return f.request_complete && f.response_keep_alive && f.bytes_queued == 0 && f.writes_pending == 0;
+}
+
 bool is_idempotent(const std::string &method) {
     static const char *methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};  // RFC 9110 9.2.2
     for (const char *m : methods) {

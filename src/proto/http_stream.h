@@ -141,6 +141,19 @@ struct RetryFacts {
     bool retries_exhausted;
 };
 bool may_retry(const RetryFacts &f);
+
+// Whether a backend connection may go back to the pool when its response ended: the request
+// complete, the response keep-alive, and none of the request's bytes still on their way (a
+// backend may answer in full before reading the body). The pool may move an idle connection
+// to another worker as a bare socket, which drops libuv's write queue; and a connection with
+// a write in flight is still the session's.
+struct ReuseFacts {
+    bool request_complete;
+    bool response_keep_alive;
+    size_t bytes_queued;  // the stream's write_queue_size
+    int writes_pending;   // writes issued on the connection whose callbacks have not run
+};
+bool may_reuse(const ReuseFacts &f);
 bool is_idempotent(const std::string &method);
 
 // Options for rewriting a head on its way through the proxy.

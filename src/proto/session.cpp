@@ -54,12 +54,13 @@ void outcome(Session *s, Outcome o, const char *why, int status, bool ends) {
         if (o == Outcome::abandoned) {
             // Not the backend's doing: it counts neither way, and a probe frees its slot so
             // that the next request probes instead (else the breaker stays half-open forever).
-            if (s->probe) b.breaker.release_probe();
+            if (s->probe) b.breaker.release_probe(s->probe_epoch);
         } else {
-            CircuitBreaker::Transition t = b.breaker.record(o == Outcome::done, s->probe, mono_ms());
+            CircuitBreaker::Transition t = b.breaker.record(o == Outcome::done, s->probe, s->probe_epoch, mono_ms());
             if (t != CircuitBreaker::Transition::none) breaker_changed(w, b, t, why);
         }
         s->probe = false;
+        s->probe_epoch = 0;
     }
     if (!ends || s->exchange == Session::Exchange::none) return;
     s->exchange = Session::Exchange::none;
@@ -169,9 +170,10 @@ namespace {
 
 // The session gets backend b (and `conn`, or a slot to open one with): counted as started
 // there; its wait, if it waited, ends here (Worker::dequeue_waiter records it).
-void bind(Session *s, BackendPool &pool, int b, PooledConn *conn, bool probe) {
+void bind(Session *s, BackendPool &pool, int b, PooledConn *conn, const CircuitBreaker::Admission &admission) {
     Worker &w = *s->worker;
-    s->probe = probe;
+    s->probe = admission.probe;
+    s->probe_epoch = admission.epoch;
     s->attempt_pending = true;  // outcome() tells the breaker how the attempt went
     s->holds_request_slot = w.settings().backend_max_requests > 0;
     w.dequeue_waiter(s);
@@ -200,11 +202,11 @@ bool take_conn(Session *s, BackendPool &pool, PooledConn *conn) {
     }
     if (!admission.allowed) return false;
     if (max_requests > 0 && !Backend::take_below(backend.requests_in_flight, max_requests)) {
-        if (admission.probe) backend.breaker.release_probe();
+        if (admission.probe) backend.breaker.release_probe(admission.epoch);
         return false;
     }
     if (!s->t_acquire) s->t_acquire = uv_hrtime();
-    bind(s, pool, b, conn, admission.probe);
+    bind(s, pool, b, conn, admission);
     conn->state = PooledConn::State::in_use;  // from the pool, like take_idle's (reused_conn)
     on_connected(s, conn);
     return true;
@@ -247,7 +249,7 @@ bool try_acquire(Session *s) {
             continue;
         }
         if (st.backend_max_requests > 0 && !Backend::take_below(backend.requests_in_flight, st.backend_max_requests)) {
-            if (admission.probe) backend.breaker.release_probe();
+            if (admission.probe) backend.breaker.release_probe(admission.epoch);
             skip[b] = true;
             over_limit = true;
             continue;
@@ -256,14 +258,14 @@ bool try_acquire(Session *s) {
         // a slot of its own under pool_max.
         PooledConn *conn = behind ? nullptr : pool.take_idle();
         if (!conn && (behind || (!pool.take_reserved_slot() && !backend.try_reserve(st.pool_max)))) {
-            if (admission.probe) backend.breaker.release_probe();
+            if (admission.probe) backend.breaker.release_probe(admission.epoch);
             if (st.backend_max_requests > 0) backend.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
             skip[b] = true;
             any_full = true;
             full.push_back(b);
             continue;
         }
-        bind(s, pool, b, conn, admission.probe);
+        bind(s, pool, b, conn, admission);
         if (conn) {
             on_connected(s, conn);
             return true;

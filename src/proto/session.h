@@ -102,6 +102,7 @@ struct Session {
     bool backend_read_paused = false;
     bool reused_conn = false;      // the connection came from the idle pool
     bool probe = false;            // the request is a half-open breaker's probe: report its outcome
+    uint32_t probe_epoch = 0;      // the probe's half-open period (CircuitBreaker::Admission::epoch)
     bool attempt_pending = false;  // the breaker has not been told how the attempt on backend_id went
     // An exchange (http: a request; tcp: the session) whose outcome is not recorded yet; a
     // tunnel is an upgraded http exchange, recorded when the tunnel ends.

@@ -536,3 +536,25 @@ TEST(HttpRetry, OnlyWhenNothingCanHappenTwice) {
     for (const char *m : {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}) EXPECT_TRUE(pp::is_idempotent(m)) << m;
     for (const char *m : {"POST", "PATCH", "CONNECT"}) EXPECT_FALSE(pp::is_idempotent(m)) << m;
 }
+
+// A backend connection goes back to the pool only when nothing of the exchange is left on it:
+// the request complete, the response's keep-alive, and no request byte still queued in the
+// proxy (a backend may answer in full before reading the body): a pooled connection can be
+// moved to another worker as a bare socket, which would drop those bytes, and the next request
+// would land inside the old body.
+TEST(HttpReuse, OnlyWhenTheRequestIsCompleteAndFlushed) {
+    pp::ReuseFacts ok{true, true, 0, 0};
+    EXPECT_TRUE(pp::may_reuse(ok));
+    pp::ReuseFacts f = ok;
+    f.request_complete = false;
+    EXPECT_FALSE(pp::may_reuse(f));
+    f = ok;
+    f.response_keep_alive = false;
+    EXPECT_FALSE(pp::may_reuse(f));
+    f = ok;
+    f.bytes_queued = 1;  // part of the body still in libuv's write queue
+    EXPECT_FALSE(pp::may_reuse(f));
+    f = ok;
+    f.writes_pending = 1;  // a write written out whose callback has not run yet
+    EXPECT_FALSE(pp::may_reuse(f));
+}

@@ -435,11 +435,108 @@ def linger_bounded(be):
     s.close()
 
 
+class EarlyBackend:
+    """A backend that answers each request as soon as its head arrived (keep-alive), as nginx
+    does for 405/413/401, then reads and discards the body by its Content-Length and serves the
+    next request on the connection. It records every request line it parsed."""
+
+    def __init__(self):
+        self.lst = socket.socket()
+        self.lst.bind(("127.0.0.1", 0))
+        self.lst.listen(16)
+        self.port = self.lst.getsockname()[1]
+        self.lines = []
+        self.conns = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c = self.lst.accept()[0]
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                self.lines.append(head.split(b"\r\n")[0])
+                m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+                n = int(m.group(1)) if m else 0
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                while len(buf) < n:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                buf = buf[n:]
+        except OSError:
+            return
+
+    def close(self):
+        self.lst.close()
+        for c in self.conns:
+            c.close()
+
+
+def early_answer_desync(be):
+    """A backend answers a POST before its body arrived; the client sends the body afterwards.
+    The rest of that body must never be parsed as a request of its own (a CL.0-style desync:
+    a body holding a request would be forwarded as one): the answer says Connection: close and
+    the proxy drains the body (lingering close), so nothing after the answer reaches a backend."""
+    eb = EarlyBackend()
+    px = Proxy(eb.port, "--workers", "1")
+    try:
+        smuggled = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+        junk = b"\x00not a request at all\r\n\r\n"
+        for body in (smuggled, junk):
+            s = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+            s.sendall(b"POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body))
+            first = b""
+            while not first.endswith(b"\r\n\r\nok"):
+                d = s.recv(65536)
+                if not d:
+                    break
+                first += d
+            s.sendall(body)  # the POST's body, by its Content-Length
+            rest = read_to_end(s, 10)
+            s.close()
+            check(first.startswith(b"HTTP/1.1 200 ") and re.search(rb"(?i)\r\nconnection: close\r\n", first),
+                  "an answer before the whole request body says Connection: close (%r)" % first[:120])
+            check(rest == b"", "the rest of the body sent after an early answer gets no answer of its own (%r)"
+                  % rest[:80])
+        check(eb.lines == [b"POST /form HTTP/1.1"] * 2,
+              "the backends saw only the two POSTs, nothing parsed from their bodies (%r)" % eb.lines)
+        check(get_ok_via(px.port), "the proxy serves the next client")
+    finally:
+        px.stop()
+        eb.close()
+
+
+def get_ok_via(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    got = read_to_end(s, 10)
+    s.close()
+    return got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"ok")
+
+
 def main():
     be = Backend()
-    for case in (slowloris, endless_body, big_head_answered, body_413_while_sending, backend_stops_reading,
-                 linger_bounded,
-                 max_connections, emfile, bad_configuration):
+    cases = (slowloris, endless_body, big_head_answered, body_413_while_sending, backend_stops_reading,
+             early_answer_desync, linger_bounded, max_connections, emfile, bad_configuration)
+    only = sys.argv[2:]  # optional: the names of the cases to run
+    for case in cases:
+        if only and case.__name__ not in only:
+            continue
         print("--", case.__name__, flush=True)
         case(be)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
