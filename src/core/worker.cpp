@@ -206,9 +206,20 @@ bool Worker::enqueue_waiter(Session *s) {
     shared_.waiting.add();
     counters_.queue_waits.add();
     if (waiters_.size() == 1) arm_queue_timer();
-    // An idle connection parked on another worker may hold the slot we need. Connections come
-    // back to pools all the time under keep-alive load, so wait a little before asking another
-    // worker to close one (shedding at once churns connections for nothing).
+    // An idle connection parked on another worker may hold the slot we need. A worker that has
+    // idle connections and nobody waiting lends one at once (its socket moves, nothing is
+    // reopened), so that pool_max below the worker count does not cost each request the shed
+    // timer's wait. Under saturation every worker has waiters and nobody lends; then a worker
+    // with spares is asked only after the timer, because connections come back to pools all
+    // the time under keep-alive load.
+    if (waiters_.size() == 1) {
+        for (auto &other : shared_.workers) {
+            if (other.get() != this && other->waiters() == 0 && other->counters().idle_total.get() > 0) {
+                other->post_shed_idle(index_);
+                break;
+            }
+        }
+    }
     if (!uv_is_active(reinterpret_cast<uv_handle_t *>(&shed_timer_))) {
         PP_UV_MUST(uv_timer_start(&shed_timer_, on_shed_timer, kShedAfterMs, 0));
     }
