@@ -677,8 +677,6 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
             if (rh.status >= 200) {
                 bool framed = (rh.has_content_length || rh.chunked || step.message_done) && !h.dechunk;
                 h.client_keep_alive = h.client_keep_alive && framed;
-                h.resp_head_sent = true;
-                h.sent_status = rh.status;
             }
             h.resp_head.clear();
             if (rh.status >= 200 || !h.http10) {  // no interim responses to HTTP/1.0 clients
@@ -698,6 +696,12 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
                     return;
                 }
                 step.message_done = rest.message_done;
+            }
+            // Only now is the head on its way: a failure found in the bytes read with it (a
+            // trailer over max_header_fields, an invalid chunk) still gets its 502 above.
+            if (rh.status >= 200) {
+                h.resp_head_sent = true;
+                h.sent_status = rh.status;
             }
             const size_t body = rest.consumed;
             if (h.dechunk) {
