@@ -196,7 +196,7 @@ def access_line(path, target, limit=15):
 def trailer_cap(be):
     """max_header_fields counts head and trailer fields. Trailers over it that arrive with the
     head (one backend read, nothing sent to the client yet) get the documented 502, logged as
-    502; trailers over it that arrive after the head and body went out
+    502 with the request's and the answer's bytes; trailers over it that arrive after the head and body went out
     can only cut the response: logged with the status sent and the reason."""
     log = os.path.join(tempfile.mkdtemp(prefix="pp-fields-"), "access.log")
     px = Proxy("--backend", "127.0.0.1:%d" % be.port, "--access-log", log)
@@ -213,6 +213,9 @@ def trailer_cap(be):
             line = access_line(log, target.decode())
             check(('"GET %s" 502 ' % target.decode()) in line and "max_header_fields" in line,
                   "logged as 502 with the reason (%s)" % line[-120:])
+            m = re.search(r"bytes_in=(\d+) bytes_out=(\d+)", line)
+            check(bool(m) and int(m.group(1)) == len(req) and int(m.group(2)) == len(out),
+                  "with the request's bytes (%d) and the answer's (%d): %s" % (len(req), len(out), line[-60:]))
         s = socket.create_connection(("127.0.0.1", px.port), timeout=10)
         s.sendall(request(b"/late-trailers/150", b"TE: trailers\r\n"))
         got = b""
