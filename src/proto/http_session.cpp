@@ -769,6 +769,10 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
     h.sent_status = 101;
     session::outcome(s, Outcome::done, "101 Switching Protocols", 101, false);
     s->exchange = Session::Exchange::tunnel;
+    // Its connection holds a pool_max slot for the tunnel's life: counted, so that requests
+    // timing out in the queue behind tunnels get a warning that says so.
+    s->holds_tunnel = true;
+    s->worker->pool(static_cast<size_t>(s->backend_id)).backend().tunnels.fetch_add(1, std::memory_order_relaxed);
     bool ok = send(s, true, h.resp_head, b, b->data + off, b->len - off);
     unref(s, b);
     if (!ok) return;

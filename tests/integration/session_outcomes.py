@@ -6,7 +6,8 @@ requests reach the backend again; body-phase inactivity timeouts in both directi
 pool_max 1 slot pinned by a client that stopped reading, end a backend that stalls mid-body,
 and never cut a stream that keeps flowing; upgraded tunnels are counted, logged, and timed by
 tunnel_timeout (not idle_timeout); tcp clients closed at queue_timeout get a warning naming
-pool_max; the proxy's own answers (400, 408, 413, 431, 503) are logged with the request's and
+pool_max, and so do http requests timed out in the queue behind tunnels holding pool_max
+slots; the proxy's own answers (400, 408, 413, 431, 503) are logged with the request's and
 the answer's bytes and counted once. Every wait is bounded; nothing passes by sleeping.
 
 Usage: session_outcomes.py POOLPROXY_CLI"""
@@ -529,10 +530,30 @@ def generated_answers_logged():
     dead.close()
 
 
+def tunnel_pool_max_warning():
+    """http, pool_max 1: an open tunnel holds the only connection for its whole life, so the
+    requests behind it get 503 at queue_timeout; one warning for the burst says why, naming
+    pool_max, tunnel_timeout and the number of tunnels."""
+    be = Ctl()
+    px = Proxy("http", [be.port], "--workers", "1", "--pool-max", "1", "--queue-timeout", "300ms")
+    t = open_tunnel(px.port)
+    statuses = [get(px.port, "/behind/%d" % i)[0] for i in range(3)]
+    check(statuses == [503, 503, 503], "requests behind the tunnel: 503 at queue_timeout (%s)" % statuses)
+    px.wait(lambda: re.search(r"warn .*tunnel", px.log()), 5)
+    warns = re.findall(r"warn .*tunnel.*", px.log())
+    check(len(warns) == 1 and "pool_max (1)" in warns[0] and "tunnel_timeout" in warns[0] and
+          "1 upgraded tunnel" in warns[0],
+          "one warning for the burst, naming pool_max, tunnel_timeout and the tunnels (%r)" % warns[:2])
+    t.close()
+    check(px.wait(lambda: get(px.port, "/after")[0] == 200, 15), "once the tunnel closed, requests are served")
+    check(len(re.findall(r"warn .*tunnel.*", px.log())) == 1, "and no further warning")
+    px.stop()
+
+
 def main():
     for case in (http_probe_abort, tcp_probe_abort, slow_reader_frees_pool, backend_stall_ends_exchange,
                  stream_that_flows_is_not_cut, upgrade_counted_and_logged, tcp_pool_max_warning,
-                 generated_answers_logged):
+                 generated_answers_logged, tunnel_pool_max_warning):
         print("--", case.__name__, flush=True)
         try:
             case()
