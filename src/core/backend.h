@@ -41,6 +41,10 @@ struct Backend {
     // so the default request path touches no shared counter.
     std::atomic<int64_t> requests_in_flight{0};
     std::atomic<int64_t> pending{0};  // sessions waiting for a connection, attributed here
+    // Connections held by upgraded http tunnels (WebSocket), across all workers: each keeps its
+    // pool_max slot until the tunnel ends. Moves only when a tunnel starts or ends; read when a
+    // request times out in the queue, to say why (session::waited_too_long).
+    std::atomic<int64_t> tunnels{0};
     static bool take_below(std::atomic<int64_t> &v, int64_t limit) {
         int64_t cur = v.load(std::memory_order_relaxed);
         while (cur < limit) {

@@ -41,7 +41,8 @@ const OptionDef kOptions[] = {
     {"pool_max", PP_OPT_INT, "64", "", 0, 1000000,
      "hard cap on connections per backend across all workers (0 = no cap and no pre-warming); in tcp mode each "
      "client session holds one for its whole life, so this caps concurrent sessions per backend: clients beyond it "
-     "wait queue_timeout and are then closed (logged as a warning)",
+     "wait queue_timeout and are then closed (logged as a warning); in http mode an upgraded connection "
+     "(WebSocket) holds one until the tunnel ends (see tunnel_timeout)",
      &Settings::pool_max},
     {"pool_min_idle", PP_OPT_INT, "0", "", 0, 1000000,
      "connections per backend kept open ahead of demand, refilled in the background",
@@ -88,7 +89,8 @@ const OptionDef kOptions[] = {
      &Settings::backend_io_timeout},
     {"tunnel_timeout", PP_OPT_DURATION, "1h", "", 0, 7 * kDay,
      "http: an upgraded connection (WebSocket) with no byte in either direction for this long is closed "
-     "(0 = never; HAProxy's timeout tunnel)",
+     "(0 = never; HAProxy's timeout tunnel); until then the tunnel holds a pool_max slot of its backend, "
+     "and requests that time out in the queue behind tunnels are logged as a warning",
      &Settings::tunnel_timeout},
     {"lingering_timeout", PP_OPT_DURATION, "2s", "", 0, kHour,
      "http: after its last answer on a connection it then closes (an error such as 400, 413 or 431, or "

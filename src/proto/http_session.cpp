@@ -199,7 +199,9 @@ bool send(Session *s, bool to_client, const std::string &text, IoBlock *block, c
     if (n == 0) return true;
     size_t total = text.size() + len;
     (to_client ? s->worker->counters().bytes_down : s->worker->counters().bytes_up).add(total);
-    (to_client ? s->bytes_out : s->bytes_in) += total;
+    // The access log's bytes_out; its bytes_in are the request bytes read (process()), not the
+    // rewritten head sent upstream (once per retry).
+    if (to_client) s->bytes_out += total;
     int rc = uv_try_write(stream, bufs, n);
     size_t sent = rc > 0 ? static_cast<size_t>(rc) : 0;
     if (rc < 0 && rc != UV_EAGAIN) {
@@ -288,7 +290,6 @@ void respond_error(Session *s, int status, const char *why, Outcome o) {
         session::close(s, why);
         return;
     }
-    session::outcome(s, o, why, status, true);
     h.sent_status = status;
     h.phase = HttpState::Phase::closing;
     char body[160];
@@ -300,8 +301,13 @@ void respond_error(Session *s, int status, const char *why, Outcome o) {
     text.append(body, static_cast<size_t>(blen));
     stop_timer(s);
     s->worker->dequeue_waiter(s);
-    if (s->conn) session::close_conn(s, true);  // mid-exchange: the backend connection is not reusable
+    // The backend's attempt counts now (its breaker); the exchange once the answer is on its
+    // way, so that its entry has the answer's bytes (a write that fails closes the session,
+    // whose entry then says so). The backend connection goes after: the entry names it.
+    session::outcome(s, o, why, status, false);
     if (!send_text(s, true, text)) return;
+    session::outcome(s, o, why, status, true);
+    if (s->conn) session::close_conn(s, true);  // mid-exchange: the backend connection is not reusable
     close_if_done(s);
     if (s->state != Session::State::closing) update_reads(s);
 }
@@ -459,7 +465,7 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     const Settings &st = settings(s);
     s->httpc.requests++;
     s->t_start = uv_hrtime();
-    s->t_acquire = s->t_connect = s->t_ready = s->queue_wait_ns = s->bytes_in = s->bytes_out = 0;
+    s->t_acquire = s->t_connect = s->t_ready = s->queue_wait_ns = 0;  // (bytes: since the head began)
     h.t_first_byte = 0;
     h.http10 = head.http_major == 1 && head.http_minor == 0;
     h.client_keep_alive = head.keep_alive && !s->worker->draining() &&
@@ -518,27 +524,32 @@ void process(Session *s) {
         if (h.phase == HttpState::Phase::idle) {
             h.phase = HttpState::Phase::head;
             arm_timer(s, kHeaderDeadline);
+            s->bytes_in = s->bytes_out = 0;  // the access log's, for this request and its answer
         }
         const char *data = h.in->data + h.in_off;
         size_t avail = h.in->len - h.in_off;
         HttpStream::Step step = h.req.feed(data, avail);
         if (step.error_status) {
+            s->bytes_in += avail;  // read for the request it refuses
             respond_error(s, step.error_status, step.error.c_str());
             break;
         }
         h.in_off += step.consumed;
+        s->bytes_in += step.consumed;
         if (step.head_done) {
             start_exchange(s, step);
             if (!step.message_done) {
                 // Let the body's first bytes (or a bodiless end) show up before connecting.
                 HttpStream::Step rest = h.req.feed(h.in->data + h.in_off, h.in->len - h.in_off);
                 if (rest.error_status) {
+                    s->bytes_in += h.in->len - h.in_off;
                     respond_error(s, rest.error_status, rest.error.c_str());
                     break;
                 }
                 if (rest.consumed > 0) {
                     h.pending.emplace_back(h.in->data + h.in_off, rest.consumed);
                     h.in_off += rest.consumed;
+                    s->bytes_in += rest.consumed;
                 }
                 h.req_done = rest.message_done;
             }
@@ -695,8 +706,6 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
                 // desync). So the connection ends after this answer, and the lingering close
                 // reads and discards the rest of the body (bounded by the lingering_* options).
                 h.client_keep_alive = h.client_keep_alive && framed && h.req_done;
-                h.resp_head_sent = true;
-                h.sent_status = rh.status;
             }
             h.resp_head.clear();
             if (rh.status >= 200 || !h.http10) {  // no interim responses to HTTP/1.0 clients
@@ -716,6 +725,12 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
                     return;
                 }
                 step.message_done = rest.message_done;
+            }
+            // Only now is the head on its way: a failure found in the bytes read with it (a
+            // trailer over max_header_fields, an invalid chunk) still gets its 502 above.
+            if (rh.status >= 200) {
+                h.resp_head_sent = true;
+                h.sent_status = rh.status;
             }
             const size_t body = rest.consumed;
             if (h.dechunk) {
@@ -772,10 +787,17 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
     h.sent_status = 101;
     session::outcome(s, Outcome::done, "101 Switching Protocols", 101, false);
     s->exchange = Session::Exchange::tunnel;
+    // Its connection holds a pool_max slot for the tunnel's life: counted, so that requests
+    // timing out in the queue behind tunnels get a warning that says so.
+    s->holds_tunnel = true;
+    s->worker->pool(static_cast<size_t>(s->backend_id)).backend().tunnels.fetch_add(1, std::memory_order_relaxed);
     bool ok = send(s, true, h.resp_head, b, b->data + off, b->len - off);
     unref(s, b);
     if (!ok) return;
-    if (h.in && h.in_off < h.in->len && !send_bytes(s, false, h.in, h.in->data + h.in_off, h.in->len - h.in_off)) return;
+    if (h.in && h.in_off < h.in->len) {  // the client's first tunnel bytes, read with its head
+        s->bytes_in += h.in->len - h.in_off;
+        if (!send_bytes(s, false, h.in, h.in->data + h.in_off, h.in->len - h.in_off)) return;
+    }
     if (h.in) unref(s, h.in);
     h.in = nullptr;
     s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: upgraded to a tunnel", s->worker->index());

@@ -26,6 +26,37 @@ void on_handle_closed(uv_handle_t *h) {
     maybe_delete(s);
 }
 
+// http: a request timed out in the queue. When upgraded tunnels hold connections of a backend
+// (each keeps its pool_max slot until it ends, as HAProxy counts tunnels in maxconn), that is
+// likely why: say so once per burst (per worker), naming the backend with the most.
+void warn_tunnels_hold_slots(Worker &w) {
+    const Backend *most = nullptr;
+    int64_t most_tunnels = 0;
+    for (size_t i = 0; i < w.lb().size(); i++) {
+        const Backend &b = w.pool(i).backend();
+        const int64_t n = b.tunnels.load(std::memory_order_relaxed);
+        if (n > most_tunnels) {
+            most = &b;
+            most_tunnels = n;
+        }
+    }
+    if (!most) return;
+    thread_local uint64_t t_last_ms = 0;
+    const uint64_t now = mono_ms();
+    if (t_last_ms == 0 || now - t_last_ms >= kQueueWarnQuietMs) {
+        const Settings &st = w.settings();
+        w.shared().logger.log(PP_LOG_WARN,
+                              "worker %d: http requests are being answered 503 after queue_timeout (%lldms) while "
+                              "%lld upgraded tunnel%s (WebSocket) hold%s connections of backend %s: a tunnel keeps "
+                              "its pool_max (%lld) slot until it closes or is idle for tunnel_timeout (%lldms); "
+                              "raise pool_max or lower tunnel_timeout",
+                              w.index(), static_cast<long long>(st.queue_timeout), static_cast<long long>(most_tunnels),
+                              most_tunnels == 1 ? "" : "s", most_tunnels == 1 ? "s" : "", most->name.c_str(),
+                              static_cast<long long>(st.pool_max), static_cast<long long>(st.tunnel_timeout));
+    }
+    t_last_ms = now;
+}
+
 // No backend can take the session: http answers (the client learns why); tcp just closes.
 void give_up(Session *s, int status, const char *why) {
     if (is_http(*s->worker)) http_session::no_backend(s, status, why);
@@ -329,6 +360,10 @@ void leave_backend(Session *s) {
         pool.backend().requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
         s->holds_request_slot = false;
     }
+    if (s->holds_tunnel) {
+        pool.backend().tunnels.fetch_sub(1, std::memory_order_relaxed);
+        s->holds_tunnel = false;
+    }
 }
 
 void on_connected(Session *s, PooledConn *conn) {
@@ -460,6 +495,8 @@ void waited_too_long(Session *s) {
                                   static_cast<long long>(st.pool_max));
         }
         t_last_timeout_ms = now;
+    } else {
+        warn_tunnels_hold_slots(w);
     }
     give_up(s, 503, "queue timeout");
 }

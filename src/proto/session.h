@@ -109,6 +109,7 @@ struct Session {
     enum class Exchange : uint8_t { none, open, tunnel };
     Exchange exchange = Exchange::none;
     bool holds_request_slot = false;  // counted in its backend's requests_in_flight
+    bool holds_tunnel = false;        // counted in its backend's tunnels (an upgraded http connection)
     // http mode: what outlives one exchange (the rest is in `http`, which an idle connection
     // gives back to its worker, so that idle keep-alive clients cost little memory).
     struct HttpConn {

@@ -2,13 +2,16 @@
 """Header fields through the poolproxy CLI in http mode (issue 15 items 3 and 11), with raw
 sockets on both sides so that every byte is seen: the field count cap (max_header_fields: 431
 for a request, 502 for a response, the worst head of the issue refused too), Via only when
-asked for, TE: trailers passed upstream (other codings not), the Trailer field passed back.
+asked for, TE: trailers passed upstream (other codings not), the Trailer field passed back;
+trailers over the cap: 502 while nothing was sent, else a cut, and the access log says which.
 Every wait is bounded."""
 import os
 import re
 import socket
 import sys
+import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from http_proxy import FAILED, PASSED, Proxy, check, raw  # noqa: E402
@@ -17,7 +20,9 @@ from http_proxy import FAILED, PASSED, Proxy, check, raw  # noqa: E402
 class RawBackend:
     """Keep-alive HTTP/1.1 backend over raw sockets. Answers each request head (no bodies here)
     by its path: /fields/N sends N extra response fields; /trailer a chunked body with a Trailer
-    field and its trailer; anything else echoes the request head it received as the body."""
+    field and its trailer; /trailers/N a chunked body with N trailer fields, all of it in one
+    send; /late-trailers/N the same with the trailer sent only once `release` is set (after the
+    client saw the body); anything else echoes the request head it received as the body."""
 
     def __init__(self):
         self.lst = socket.socket()
@@ -25,6 +30,7 @@ class RawBackend:
         self.lst.listen(64)
         self.port = self.lst.getsockname()[1]
         self.heads = []
+        self.release = threading.Event()
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
@@ -50,11 +56,26 @@ class RawBackend:
                 while b"\r\n\r\n" in buf:
                     head, _, buf = buf.partition(b"\r\n\r\n")
                     self.heads.append(head)
+                    path = head.split(b" ", 2)[1]
+                    if path.startswith(b"/late-trailers/"):
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nTrailer: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     b"5\r\nhello\r\n")
+                        self.release.wait(30)
+                        self.release.clear()
+                        conn.sendall(b"0\r\n" + self.trailers(int(path.split(b"/")[2])) + b"\r\n")
+                        continue
                     conn.sendall(self.answer(head))
+
+    @staticmethod
+    def trailers(n):
+        return b"".join(b"X-T%d: v\r\n" % i for i in range(n))
 
     @staticmethod
     def answer(head):
         path = head.split(b" ", 2)[1]
+        if path.startswith(b"/trailers/"):  # 2 head fields + N trailer fields, one send
+            return (b"HTTP/1.1 200 OK\r\nTrailer: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" +
+                    RawBackend.trailers(int(path.split(b"/")[2])) + b"\r\n")
         if path.startswith(b"/fields/"):
             n = int(path.split(b"/")[2])
             fields = b"".join(b"X-R%d: v\r\n" % i for i in range(n))
@@ -162,9 +183,74 @@ def te_and_trailer(be):
         px.stop()
 
 
+def access_line(path, target, limit=15):
+    """The access-log line of `target` (bounded wait: the entry may follow the answer)."""
+    end = time.monotonic() + limit
+    while True:
+        lines = [l for l in open(path).read().splitlines() if ('"GET %s" ' % target) in l]
+        if lines or time.monotonic() > end:
+            return lines[0] if lines else ""
+        time.sleep(0.05)
+
+
+def trailer_cap(be):
+    """max_header_fields counts head and trailer fields. Trailers over it that arrive with the
+    head (one backend read, nothing sent to the client yet) get the documented 502, logged as
+    502 with the request's and the answer's bytes; trailers over it that arrive after the head and body went out
+    can only cut the response: logged with the status sent and the reason."""
+    log = os.path.join(tempfile.mkdtemp(prefix="pp-fields-"), "access.log")
+    px = Proxy("--backend", "127.0.0.1:%d" % be.port, "--access-log", log)
+    try:
+        out = raw(px.port, request(b"/trailers/98", b"TE: trailers\r\n"))  # Trailer, Transfer-Encoding + 98
+        check(out.startswith(b"HTTP/1.1 200 ") and out.count(b"\r\nX-T") == 98 and out.endswith(b"\r\n\r\n"),
+              "2 head fields + 98 trailer fields (the cap, 100) are forwarded whole")
+        for n in (99, 150):
+            target = b"/trailers/%d" % n
+            req = request(target, b"TE: trailers\r\n")
+            out = raw(px.port, req)
+            check(out.startswith(b"HTTP/1.1 502 ") and b"hello" not in out,
+                  "2 head + %d trailer fields in one backend read -> 502, none of it forwarded (%r)" % (n, out[:40]))
+            line = access_line(log, target.decode())
+            check(('"GET %s" 502 ' % target.decode()) in line and "max_header_fields" in line,
+                  "logged as 502 with the reason (%s)" % line[-120:])
+            m = re.search(r"bytes_in=(\d+) bytes_out=(\d+)", line)
+            check(bool(m) and int(m.group(1)) == len(req) and int(m.group(2)) == len(out),
+                  "with the request's bytes (%d) and the answer's (%d): %s" % (len(req), len(out), line[-60:]))
+        s = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        s.sendall(request(b"/late-trailers/150", b"TE: trailers\r\n"))
+        got = b""
+        end = time.monotonic() + 15
+        while b"5\r\nhello\r\n" not in got and time.monotonic() < end:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+        check(got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"\r\n\r\n5\r\nhello\r\n"),
+              "late trailers: the head and the body reach the client first (%r)" % got[-40:])
+        be.release.set()
+        s.settimeout(15)
+        rest = b""
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                rest += d
+        except OSError:
+            pass
+        s.close()
+        check(b"X-T" not in rest and not (got + rest).endswith(b"\r\n\r\n"),
+              "then 150 trailer fields: the response is cut, not completed (%r)" % rest[-40:])
+        line = access_line(log, "/late-trailers/150")
+        check('"GET /late-trailers/150" 200 ' in line and "max_header_fields" in line,
+              "logged with the status the client got (200) and the reason (%s)" % line[-120:])
+    finally:
+        px.stop()
+
+
 def main():
     be = RawBackend()
-    for case in (field_cap, via, te_and_trailer):
+    for case in (field_cap, via, te_and_trailer, trailer_cap):
         print("--", case.__name__, flush=True)
         case(be)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))

@@ -6,7 +6,9 @@ requests reach the backend again; body-phase inactivity timeouts in both directi
 pool_max 1 slot pinned by a client that stopped reading, end a backend that stalls mid-body,
 and never cut a stream that keeps flowing; upgraded tunnels are counted, logged, and timed by
 tunnel_timeout (not idle_timeout); tcp clients closed at queue_timeout get a warning naming
-pool_max. Every wait is bounded; nothing passes by sleeping.
+pool_max, and so do http requests timed out in the queue behind tunnels holding pool_max
+slots; the proxy's own answers (400, 408, 413, 431, 503) are logged with the request's and
+the answer's bytes and counted once. Every wait is bounded; nothing passes by sleeping.
 
 Usage: session_outcomes.py POOLPROXY_CLI"""
 import http.client
@@ -428,9 +430,130 @@ def tcp_pool_max_warning():
     lis.close()
 
 
+def open_tunnel(port):
+    """A client connection upgraded to a tunnel (the Ctl backend's /ws echo), once switched."""
+    t = socket.create_connection(("127.0.0.1", port), timeout=10)
+    t.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = t.recv(4096)
+        if not d:
+            break
+        head += d
+    check(head.startswith(b"HTTP/1.1 101 "), "the upgrade is switched")
+    return t
+
+
+def answered(port, data):
+    """What the proxy sends back to `data` on a fresh connection, up to its end."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    c.sendall(data)
+    got, _ = read_until_eof(c, 15)
+    c.close()
+    return got
+
+
+def logged_bytes(px, target, status):
+    """(bytes_in, bytes_out) of the access-log entry of `target` with `status`, once written (a
+    head refused before it was whole is logged as "-")."""
+    keys = ('"GET %s" %d ' % (target, status), '"-" %d ' % status)
+    px.wait(lambda: any(k in l for l in px.access() for k in keys), 10)
+    line = next((l for l in px.access() if any(k in l for k in keys)), "")
+    m = re.search(r"bytes_in=(\d+) bytes_out=(\d+)", line)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def counters_add_up(px, what):
+    """With every client gone: accepted = finished + rejected, responses by class = requests."""
+    px.wait(lambda: px.stats()["connections_active"] == 0, 15)
+    st = px.stats()
+    rejected = st["connections_rejected_max"] + st["connections_rejected_overflow"]
+    by_class = sum(st["responses_%dxx" % c] for c in range(1, 6))
+    check(st["connections_accepted"] == st["sessions_finished"] + rejected and by_class == st["requests"],
+          "%s: accepted %d = finished %d + rejected %d, by class %d = requests %d" %
+          (what, st["connections_accepted"], st["sessions_finished"], rejected, by_class, st["requests"]))
+    return st
+
+
+def generated_answers_logged():
+    """The proxy's own answers are logged like proxied ones: bytes_in the request bytes it read,
+    bytes_out the answer's head and body as the client got them; each exchange counted once."""
+    be = Ctl()
+    px = Proxy("http", [be.port], "--workers", "1", "--pool-max", "1", "--queue-timeout", "300ms",
+               "--client-header-timeout", "500ms", "--max-body-size", "100", "--lingering-timeout", "100ms")
+    cases = [
+        ("/fields431", 431, b"GET /fields431 HTTP/1.1\r\nHost: x\r\n" +
+         b"".join(b"X-%d: v\r\n" % i for i in range(120)) + b"\r\n"),
+        ("/len400", 400, b"GET /len400 HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
+        ("/big413", 413, b"GET /big413 HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"),
+        ("/slow408", 408, b"GET /slow408 HTTP/1.1\r\nHost: x\r\n"),
+    ]
+    for target, status, req in cases:
+        got = answered(px.port, req)
+        check(got.startswith(b"HTTP/1.1 %d " % status), "%s: %d (%r)" % (target, status, got[:30]))
+        check(logged_bytes(px, target, status) == (len(req), len(got)),
+              "%s logged with bytes_in=%d bytes_out=%d (%s)" % (target, len(req), len(got),
+                                                              logged_bytes(px, target, status)))
+    t = open_tunnel(px.port)  # holds the only connection (pool_max 1)
+    req = b"GET /queued HTTP/1.1\r\nHost: x\r\n\r\n"
+    got = answered(px.port, req)
+    check(got.startswith(b"HTTP/1.1 503 "), "behind the tunnel: 503 at queue_timeout (%r)" % got[:30])
+    check(logged_bytes(px, "/queued", 503) == (len(req), len(got)),
+          "logged with bytes_in=%d bytes_out=%d (%s)" % (len(req), len(got), logged_bytes(px, "/queued", 503)))
+    t.close()
+    st = counters_add_up(px, "own answers")
+    check(st["requests"] == 6 and st["responses_4xx"] == 4 and st["responses_5xx"] == 1,
+          "each exchange counted once: requests %d, 4xx %d, 5xx %d" %
+          (st["requests"], st["responses_4xx"], st["responses_5xx"]))
+    px.stop()
+    # Waiting queue full (queue_max 0), and a backend that refuses connections.
+    px = Proxy("http", [be.port], "--workers", "1", "--pool-max", "1", "--queue-max", "0")
+    t = open_tunnel(px.port)
+    req = b"GET /full HTTP/1.1\r\nHost: x\r\n\r\n"
+    got = answered(px.port, req)
+    check(got.startswith(b"HTTP/1.1 503 "), "queue_max 0 behind the tunnel: 503 (%r)" % got[:30])
+    check(logged_bytes(px, "/full", 503) == (len(req), len(got)),
+          "logged with bytes_in=%d bytes_out=%d (%s)" % (len(req), len(got), logged_bytes(px, "/full", 503)))
+    t.close()
+    counters_add_up(px, "queue full")
+    px.stop()
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
+    px = Proxy("http", [dead.getsockname()[1]], "--workers", "1", "--retries", "0")
+    req = b"GET /refused HTTP/1.1\r\nHost: x\r\n\r\n"
+    got = answered(px.port, req)
+    check(got.startswith(b"HTTP/1.1 503 "), "a refused connect: 503 (%r)" % got[:30])
+    check(logged_bytes(px, "/refused", 503) == (len(req), len(got)),
+          "logged with bytes_in=%d bytes_out=%d (%s)" % (len(req), len(got), logged_bytes(px, "/refused", 503)))
+    counters_add_up(px, "connect refused")
+    px.stop()
+    dead.close()
+
+
+def tunnel_pool_max_warning():
+    """http, pool_max 1: an open tunnel holds the only connection for its whole life, so the
+    requests behind it get 503 at queue_timeout; one warning for the burst says why, naming
+    pool_max, tunnel_timeout and the number of tunnels."""
+    be = Ctl()
+    px = Proxy("http", [be.port], "--workers", "1", "--pool-max", "1", "--queue-timeout", "300ms")
+    t = open_tunnel(px.port)
+    statuses = [get(px.port, "/behind/%d" % i)[0] for i in range(3)]
+    check(statuses == [503, 503, 503], "requests behind the tunnel: 503 at queue_timeout (%s)" % statuses)
+    px.wait(lambda: re.search(r"warn .*tunnel", px.log()), 5)
+    warns = re.findall(r"warn .*tunnel.*", px.log())
+    check(len(warns) == 1 and "pool_max (1)" in warns[0] and "tunnel_timeout" in warns[0] and
+          "1 upgraded tunnel" in warns[0],
+          "one warning for the burst, naming pool_max, tunnel_timeout and the tunnels (%r)" % warns[:2])
+    t.close()
+    check(px.wait(lambda: get(px.port, "/after")[0] == 200, 15), "once the tunnel closed, requests are served")
+    check(len(re.findall(r"warn .*tunnel.*", px.log())) == 1, "and no further warning")
+    px.stop()
+
+
 def main():
     for case in (http_probe_abort, tcp_probe_abort, slow_reader_frees_pool, backend_stall_ends_exchange,
-                 stream_that_flows_is_not_cut, upgrade_counted_and_logged, tcp_pool_max_warning):
+                 stream_that_flows_is_not_cut, upgrade_counted_and_logged, tcp_pool_max_warning,
+                 generated_answers_logged, tunnel_pool_max_warning):
         print("--", case.__name__, flush=True)
         try:
             case()
