@@ -285,11 +285,14 @@ bool Worker::hand_to_waiter(BackendPool &pool, PooledConn *conn, bool may_move) 
             return true;
         }
     }
-    // Ours is the oldest (or the connection cannot move): the first waiter that can use this
-    // backend; normally the head, unless it failed on this backend or its breaker refuses.
-    for (Session *s = waiters_.front(); s; s = waiters_.next(s)) {
-        if (session::take_conn(s, pool, conn)) return true;
-    }
+    // Ours is the oldest (or the connection cannot move): it goes to the idle list, where only
+    // our waiters can take it (a request not queued yet queues behind them while anyone
+    // waits), and the deferred pass after this loop turn's I/O gives it to the first of them
+    // that can use it. Handing it over here, inside the backend's read callback, wrote one
+    // request to the backend per response read: the backend woke for each request instead of
+    // taking a turn's worth at once, and saturated throughput fell by a quarter
+    // (bench/fair_queue.py, docs/BENCHMARKS.md). The order is the same: serve_waiters goes
+    // head first.
     return false;
 }
 
