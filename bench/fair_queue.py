@@ -15,6 +15,8 @@ machine.
 
     python3 bench/fair_queue.py [--build build] [--seconds 8] [--clients 4000] [--rounds 1]
                                 [--targets poolproxy-1w,poolproxy-2w,haproxy]
+A target poolproxy-Nw@DIR runs the CLI of build tree DIR, so that rounds interleave two builds:
+    --targets poolproxy-1w@/path/to/old/build,poolproxy-1w --rounds 5
 Needs: wrk, nginx (nginx-light), haproxy for its row (Debian bookworm: haproxy 2.6).
 """
 import argparse
@@ -128,8 +130,10 @@ http {
         self.admin = None
         if name.startswith("poolproxy-"):
             self.admin = free_port()
-            workers = name.split("-")[1].rstrip("w")
-            cli = os.path.join(self.args.build, "poolproxy")
+            # "poolproxy-1w@DIR": that build tree's CLI, to interleave two builds in one run
+            base, _, build = name.partition("@")
+            workers = base.split("-")[1].rstrip("w")
+            cli = os.path.join(build or self.args.build, "poolproxy")
             p = self.spawn([cli, "--mode", "http", "--listen", "127.0.0.1:%d" % port, "--workers", workers,
                             "--backend", "127.0.0.1:%d" % self.backend, "--pool-max", str(POOL_MAX),
                             "--queue-max", "4000", "--queue-timeout", "10s", "--add-forwarded", "off",
@@ -233,8 +237,10 @@ def main():
         if skipped:
             print("# haproxy not installed: skipping %s" % ", ".join(skipped), file=sys.stderr)
         targets = [t for t in targets if not t.startswith("haproxy")]
-    if any(t.startswith("poolproxy") for t in targets) and not os.access(os.path.join(args.build, "poolproxy"), os.X_OK):
-        sys.exit("bench: build first (%s/poolproxy missing)" % args.build)
+    for t in targets:
+        build = t.partition("@")[2] or args.build
+        if t.startswith("poolproxy") and not os.access(os.path.join(build, "poolproxy"), os.X_OK):
+            sys.exit("bench: build first (%s/poolproxy missing)" % build)
     b = Bench(args)
     rows = {t: [] for t in targets}
     try:
