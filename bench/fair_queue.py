@@ -84,7 +84,7 @@ class Bench:
         self.backend = free_port()
 
     def spawn(self, argv, name):
-        log = open(os.path.join(self.work, name + ".log"), "w")
+        log = open(os.path.join(self.work, re.sub(r"[^\w.-]", "_", name) + ".log"), "w")
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
@@ -164,7 +164,7 @@ backend be
         else:
             sys.exit("bench: unknown target %s" % name)
         if not wait_port(port):
-            sys.exit("bench: %s did not start (see %s)" % (name, os.path.join(self.work, name + ".log")))
+            sys.exit("bench: %s did not start (see %s)" % (name, os.path.join(self.work, re.sub(r"[^\w.-]", "_", name) + ".log")))
         return p, port
 
     def wrk(self, port, seconds):
