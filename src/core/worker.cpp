@@ -246,6 +246,13 @@ void Worker::serve_waiters() {
     // backends failed for it is passed over, so that it does not hold back the others.
     Session *s = waiters_.front();
     while (s) {
+        // The queue says who goes next: start loading its session while this one is served.
+        // With thousands waiting, each waiter's memory is cold by its turn (perf at 4,000
+        // clients: the misses land in dequeue_waiter and attach).
+        if (Session *n = waiters_.next(s)) {
+            const char *p = reinterpret_cast<const char *>(n);
+            for (size_t off = 0; off < sizeof(Session); off += 64) __builtin_prefetch(p + off);
+        }
         if (session::try_acquire(s)) {
             s = waiters_.front();
             continue;
