@@ -10,11 +10,14 @@ queue_max 4000, queue_timeout 10s, 1 and 2 workers; HAProxy 2.6 (when installed)
 `server ... maxconn 32` and its queue (`timeout queue 10s`, `http-reuse always`), 1 thread.
 wrk's own timeout is raised to 15 s so that a queued request is measured, not dropped.
 Reports, per target: req/s, median and p99 latency, p99/median, and errors (wrk's socket
-errors and non-2xx answers). Not a test: numbers for docs/BENCHMARKS.md, taken on a quiet
+errors and non-2xx answers); on stderr, per run, the proxy's and the backend's CPU time per
+request and their wake-ups (voluntary context switches) per request. Not a test: numbers for docs/BENCHMARKS.md, taken on a quiet
 machine.
 
     python3 bench/fair_queue.py [--build build] [--seconds 8] [--clients 4000] [--rounds 1]
                                 [--targets poolproxy-1w,poolproxy-2w,haproxy]
+A target poolproxy-Nw@DIR runs the CLI of build tree DIR, so that rounds interleave two builds:
+    --targets poolproxy-1w@/path/to/old/build,poolproxy-1w --rounds 5
 Needs: wrk, nginx (nginx-light), haproxy for its row (Debian bookworm: haproxy 2.6).
 """
 import argparse
@@ -74,6 +77,28 @@ def parse_wrk(out):
     return rps, p50, p99, errors
 
 
+def proc_cost(pid):
+    """CPU time (s, all threads) and voluntary context switches (all threads) of a process."""
+    try:
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        cpu = (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        vcs = 0
+        for t in os.listdir("/proc/%d/task" % pid):
+            for line in open("/proc/%d/task/%s/status" % (pid, t)):
+                if line.startswith("voluntary_ctxt_switches:"):
+                    vcs += int(line.split()[1])
+        return cpu, vcs
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def children(pid):
+    try:
+        return [int(x) for x in open("/proc/%d/task/%d/children" % (pid, pid)).read().split()]
+    except (OSError, ValueError):
+        return []
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -82,7 +107,7 @@ class Bench:
         self.backend = free_port()
 
     def spawn(self, argv, name):
-        log = open(os.path.join(self.work, name + ".log"), "w")
+        log = open(os.path.join(self.work, re.sub(r"[^\w.-]", "_", name) + ".log"), "w")
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
@@ -119,7 +144,7 @@ http {
         argv = ["nginx", "-c", conf, "-p", w, "-e", os.path.join(w, "backend-error.log")]
         if os.geteuid() == 0:
             argv[1:1] = ["-g", "user root;"]
-        self.spawn(argv, "backend")
+        self.backend_proc = self.spawn(argv, "backend")
         if not wait_port(self.backend):
             sys.exit("bench: the nginx backend did not start (see %s)" % os.path.join(w, "backend-error.log"))
 
@@ -128,8 +153,10 @@ http {
         self.admin = None
         if name.startswith("poolproxy-"):
             self.admin = free_port()
-            workers = name.split("-")[1].rstrip("w")
-            cli = os.path.join(self.args.build, "poolproxy")
+            # "poolproxy-1w@DIR": that build tree's CLI, to interleave two builds in one run
+            base, _, build = name.partition("@")
+            workers = base.split("-")[1].rstrip("w")
+            cli = os.path.join(build or self.args.build, "poolproxy")
             p = self.spawn([cli, "--mode", "http", "--listen", "127.0.0.1:%d" % port, "--workers", workers,
                             "--backend", "127.0.0.1:%d" % self.backend, "--pool-max", str(POOL_MAX),
                             "--queue-max", "4000", "--queue-timeout", "10s", "--add-forwarded", "off",
@@ -160,7 +187,7 @@ backend be
         else:
             sys.exit("bench: unknown target %s" % name)
         if not wait_port(port):
-            sys.exit("bench: %s did not start (see %s)" % (name, os.path.join(self.work, name + ".log")))
+            sys.exit("bench: %s did not start (see %s)" % (name, os.path.join(self.work, re.sub(r"[^\w.-]", "_", name) + ".log")))
         return p, port
 
     def wrk(self, port, seconds):
@@ -200,8 +227,19 @@ backend be
             if not self.admin:
                 time.sleep(1)
             before = self.queue_wait()
+            # CPU per request of the proxy and of the backend, and the backend's wake-ups per
+            # request (voluntary context switches): steadier than req/s on a shared machine.
+            watched = [("proxy", p.pid)] + [("backend", c) for c in children(self.backend_proc.pid)]
+            cost0 = [proc_cost(pid) for _, pid in watched]
             out = self.wrk(port, self.args.seconds)
+            cost1 = [proc_cost(pid) for _, pid in watched]
             after = self.queue_wait()
+            m = re.search(r"(\d+) requests in", out)
+            if m and int(m.group(1)) > 0:
+                n = int(m.group(1))
+                parts = ["%s %.1f us cpu, %.3f wake-ups" % (what, (c1[0] - c0[0]) * 1e6 / n, (c1[1] - c0[1]) / n)
+                         for (what, _), c0, c1 in zip(watched, cost0, cost1) if c0 and c1]
+                print("#   %s per request: %s" % (name, "; ".join(parts)), file=sys.stderr)
             if before and after:  # the proxy's own view: its queue-wait histogram (cumulative)
                 print("#   %s queue wait (since start): count %d p50 %.1f ms p99 %.1f ms; queue timeouts %d, "
                       "queue full %d" % (name, after[0], after[1] / 1000, after[2] / 1000, after[3], after[4]),
@@ -233,8 +271,10 @@ def main():
         if skipped:
             print("# haproxy not installed: skipping %s" % ", ".join(skipped), file=sys.stderr)
         targets = [t for t in targets if not t.startswith("haproxy")]
-    if any(t.startswith("poolproxy") for t in targets) and not os.access(os.path.join(args.build, "poolproxy"), os.X_OK):
-        sys.exit("bench: build first (%s/poolproxy missing)" % args.build)
+    for t in targets:
+        build = t.partition("@")[2] or args.build
+        if t.startswith("poolproxy") and not os.access(os.path.join(build, "poolproxy"), os.X_OK):
+            sys.exit("bench: build first (%s/poolproxy missing)" % build)
     b = Bench(args)
     rows = {t: [] for t in targets}
     try:

@@ -155,9 +155,10 @@ void BackendPool::make_idle(PooledConn *conn, bool may_move) {
         close(conn);
         return;
     }
-    // Fair waiting: while anyone waits, a free connection goes straight to the oldest waiter,
-    // never to the idle list where a later request could take it first. Otherwise (the
-    // keep-alive path under no pressure) this costs one relaxed load.
+    // Fair waiting: while anyone waits, a free connection goes to the oldest waiter: moved to
+    // its worker, or kept in our idle list for our waiters alone (a later request queues
+    // behind them) until the deferred pass hands it over. Otherwise (the keep-alive path
+    // under no pressure) this costs one relaxed load.
     if (worker_.shared().waiting.get() > 0 && worker_.hand_to_waiter(*this, conn, may_move)) return;
     conn->state = PooledConn::State::idle;
     conn->idle_since_ms = mono_ms();
@@ -174,7 +175,7 @@ void BackendPool::make_idle(PooledConn *conn, bool may_move) {
         counters_.closed_error.add();
         close(conn);
     }
-    worker_.schedule_deferred();  // a refill may be due; a waiter that came meanwhile may take it
+    worker_.schedule_deferred();  // a waiter takes it there; or a refill may be due
 }
 
 int BackendPool::start_reading(PooledConn *conn) {

@@ -111,8 +111,9 @@ public:
     // Fair waiting. The worker whose oldest waiter goes first: this one when its own waited
     // within kFairSlackNs of the oldest of all; nullptr when nobody waits.
     Worker *oldest_waiting();
-    // A free connection of `pool`: given to the oldest waiter (here, or moved to its worker
-    // when may_move and the connection can move). False: nobody here can take it (idle list).
+    // A free connection of `pool` while sessions wait: true when it moved to the worker whose
+    // waiter is older by more than kFairSlackNs (when may_move and it can move). False: it
+    // goes to this worker's idle list, where the deferred pass gives it to our oldest waiter.
     bool hand_to_waiter(BackendPool &pool, PooledConn *conn, bool may_move);
     // A connection of `pool` closed, its cap slot still taken: held for the oldest waiter
     // (here, or granted to its worker), or released to the cap when nobody waits.

@@ -217,32 +217,6 @@ void bind(Session *s, BackendPool &pool, int b, PooledConn *conn, const CircuitB
 
 }  // namespace
 
-bool take_conn(Session *s, BackendPool &pool, PooledConn *conn) {
-    Worker &w = *s->worker;
-    Backend &backend = pool.backend();
-    const int b = backend.id;
-    if (s->has_failed(static_cast<size_t>(b)) || !backend.takes_requests() ||
-        !backend.healthy.load(std::memory_order_relaxed)) {
-        return false;
-    }
-    const int64_t max_requests = w.settings().backend_max_requests;
-    const uint64_t now = mono_ms();
-    CircuitBreaker::Admission admission = backend.breaker.admit(now);
-    if (admission.transition != CircuitBreaker::Transition::none) {
-        breaker_changed(w, backend, admission.transition, "breaker_open_time passed");
-    }
-    if (!admission.allowed) return false;
-    if (max_requests > 0 && !Backend::take_below(backend.requests_in_flight, max_requests)) {
-        if (admission.probe) backend.breaker.release_probe(admission.epoch);
-        return false;
-    }
-    if (!s->t_acquire) s->t_acquire = uv_hrtime();
-    bind(s, pool, b, conn, admission);
-    conn->state = PooledConn::State::in_use;  // from the pool, like take_idle's (reused_conn)
-    on_connected(s, conn);
-    return true;
-}
-
 bool try_acquire(Session *s) {
     Worker &w = *s->worker;
     const Settings &st = w.shared().settings;

@@ -160,10 +160,6 @@ void start(Worker &w, int fd);
 bool try_acquire(Session *s);
 // Queues the session for a connection; closes it if the queue is full.
 void acquire_or_wait(Session *s);
-// A waiting session is offered a free connection of `pool` (fair waiting: the pool hands it
-// over instead of parking it in its idle list). False, and nothing changed, when the session
-// cannot use that backend now (failed on it, breaker, backend_max_requests, health).
-bool take_conn(Session *s, BackendPool &pool, PooledConn *conn);
 // The connection opened for the session is ready, or failed.
 void on_connected(Session *s, PooledConn *conn);
 void on_connect_failed(Session *s, int backend_id, const char *why);
