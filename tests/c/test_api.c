@@ -432,7 +432,7 @@ static int start_with_spare_fds(int spare) {
  * leaves no thread, listener or descriptor behind, and the proxy can then be freed; never a
  * crash. Each limit runs in a child process, since a crash there is the defect. */
 static void test_start_fails_part_way(void **state) {
-    int spare, failed = 0, started = 0, broken = 0;
+    int spare, failed = 0, started = 0, broken = 0, no_limit = 0;
     (void)state;
     for (spare = 0; spare <= 64; spare += 2) {
         int status = 0;
@@ -448,6 +448,8 @@ static void test_start_fails_part_way(void **state) {
         if (!WIFEXITED(status)) {
             print_error("spare %d: the child died of signal %d\n", spare, WTERMSIG(status));
             broken++;
+        } else if (WEXITSTATUS(status) == 3) {
+            no_limit++; /* setrlimit refused: valgrind keeps RLIMIT_NOFILE to itself */
         } else if (WEXITSTATUS(status) > 1) {
             print_error("spare %d: broken promise %d\n", spare, WEXITSTATUS(status));
             broken++;
@@ -455,6 +457,13 @@ static void test_start_fails_part_way(void **state) {
         failed += WIFEXITED(status) && WEXITSTATUS(status) == 1;
         started += WIFEXITED(status) && WEXITSTATUS(status) == 0;
     }
+    if (no_limit > 0 && failed == 0 && started == 0 && broken == 0) {
+        /* Under valgrind, which refuses a lower RLIMIT_NOFILE: nothing was tried here (the
+         * normal, ASan and TSan runs of this test try it). */
+        print_message("setrlimit(RLIMIT_NOFILE) is refused here (valgrind): not tried\n");
+        skip();
+    }
+    assert_int_equal(no_limit, 0);
     assert_int_equal(broken, 0);
     /* The range covers both sides: failures part-way through, and a start with enough. */
     assert_true(failed >= 5);
