@@ -26,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_proxy import FAILED, PASSED, check, stop_and_check  # noqa: E402  (same directory)
+from http_proxy import FAILED, PASSED, RawServer, check, stop_and_check  # noqa: E402  (same directory)
 
 CLI = sys.argv[1]
 # The docs' cross-worker slack is a few milliseconds; waiting this long between two requests
@@ -43,28 +43,15 @@ def wait_for(cond, limit=20):
     return cond()
 
 
-class GatedBackend:
+class GatedBackend(RawServer):
     """HTTP/1.1 keep-alive backend that records each request's path as it arrives and answers
     it (body: the path without '/') only when release() is called, one response per call."""
 
     def __init__(self):
+        super().__init__(backlog=64, reuse=True)
         self.received = []
-        self.lock = threading.Lock()
         self.gate = threading.Semaphore(0)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept_loop, daemon=True).start()
-
-    def accept_loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+        self.start()
 
     def serve(self, c):
         buf = b""

@@ -21,6 +21,35 @@ def check(cond, what):
     (PASSED if cond else FAILED).append(what)
 
 
+class RawServer:
+    """A loopback listener that serves each accepted connection on a thread of its own with
+    serve(conn), which a subclass writes: for backends whose bytes a test must control exactly
+    (faults, gates, streams), where http.server would answer for it."""
+
+    def __init__(self, host="127.0.0.1", port=0, backlog=128, reuse=False):
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        if reuse:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+
+    def start(self):
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    def accept_loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        raise NotImplementedError
+
+
 class Backend(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True

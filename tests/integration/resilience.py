@@ -18,12 +18,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_proxy import Backend, FAILED, PASSED, check, stop_and_check  # noqa: E402  (same directory)
+from http_proxy import Backend, FAILED, PASSED, RawServer, check, stop_and_check  # noqa: E402  (same directory)
 
 CLI = sys.argv[1]
 
 
-class Faulty:
+class Faulty(RawServer):
     """A loopback backend whose behaviour the test switches: 'ok' (HTTP/1.1 keep-alive answers),
     'reset' (read the request, then RST), 'hang' (read it, never answer), 'truncate' (a head
     promising 1000 bytes, 10 of them, then close), 'sick' (ok, except /health answers 500),
@@ -31,26 +31,13 @@ class Faulty:
     strict virtual-host servers answer; health_hosts lists the Host of each /health request."""
 
     def __init__(self, mode, host="127.0.0.1", port=0):
+        super().__init__(host, port, reuse=True)
         self.mode = mode
         self.requests = 0
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
         self.held = []
         self.strict_host = None
         self.health_hosts = []
-        threading.Thread(target=self.accept_loop, daemon=True).start()
-
-    def accept_loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+        self.start()
 
     def serve(self, c):
         buf = b""

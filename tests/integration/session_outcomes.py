@@ -24,34 +24,22 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_proxy import FAILED, PASSED, check, stop_and_check  # noqa: E402  (same directory)
+from http_proxy import FAILED, PASSED, RawServer, check, stop_and_check  # noqa: E402  (same directory)
 
 CLI = sys.argv[1]
 LINGER_RST = struct.pack("ii", 1, 0)  # close() sends a reset
 
 
-class Ctl:
+class Ctl(RawServer):
     """An HTTP/1.1 backend whose behaviour the test switches (mode 'ok', 'reset', 'hold') and
     whose paths do the rest: /huge (64 MiB), /stall (a head promising 1000 bytes, 10 of them,
     then silence), /sse (an event every 0.2 s, 30 of them), /ws (101, then echo)."""
 
     def __init__(self):
+        super().__init__()
         self.mode = "ok"
         self.requests = 0
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept_loop, daemon=True).start()
-
-    def accept_loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+        self.start()
 
     def serve(self, c):
         buf = b""
