@@ -57,14 +57,10 @@ class GatedBackend(RawServer):
         buf = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        c.close()
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                path = head.split(b" ")[1].decode()
+                got = self.read_head(c, buf)
+                if got is None:
+                    return
+                head, buf, path = got
                 with self.lock:
                     self.received.append(path)
                 if not self.gate.acquire(timeout=60):

@@ -49,6 +49,19 @@ class RawServer:
     def serve(self, c):
         raise NotImplementedError
 
+    @staticmethod
+    def read_head(c, buf):
+        """(head, rest, path) of the next request head on c, after what buf already holds;
+        None (and c closed) when the peer closes first."""
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                c.close()
+                return None
+            buf += d
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        return head, buf, head.split(b" ")[1].decode()
+
 
 class Backend(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True

@@ -44,14 +44,10 @@ class Faulty(RawServer):
         c.settimeout(30)
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        c.close()
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                path = head.split(b" ")[1].decode()
+                got = self.read_head(c, buf)
+                if got is None:
+                    return
+                head, buf, path = got
                 mode = self.mode
                 if path != "/health":
                     with self.lock:

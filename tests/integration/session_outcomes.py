@@ -46,14 +46,10 @@ class Ctl(RawServer):
         c.settimeout(60)
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        c.close()
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                path = head.split(b" ")[1].decode()
+                got = self.read_head(c, buf)
+                if got is None:
+                    return
+                head, buf, path = got
                 with self.lock:
                     self.requests += 1
                 mode = self.mode
