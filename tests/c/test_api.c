@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -378,14 +378,21 @@ static void test_stats_older_struct(void **state) {
     pp_config_free(cfg);
 }
 
+/* Counted with fcntl, not by reading /proc/self/fd: under a lowered RLIMIT_NOFILE there may be
+ * no descriptor left to open the directory with. */
 static int open_fds(void) {
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    if (!d) return -1;
-    while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own descriptor */
+    int n = 0, fd;
+    for (fd = 0; fd < 4096; fd++) n += fcntl(fd, F_GETFD) != -1;
+    return n;
+}
+
+/* RLIMIT_NOFILE caps the descriptor's number, not the count: the limit is set above the highest
+ * one open, so that `spare` new descriptors fit whatever holes there are below it. */
+static int highest_fd(void) {
+    int fd, top = -1;
+    for (fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) != -1) top = fd;
+    return top;
 }
 
 /* In a child process with at most `spare` descriptors beyond those open: start a proxy of 8
@@ -403,7 +410,7 @@ static int start_with_spare_fds(int spare) {
         return 2;
     pp_config_free(cfg);
     before = open_fds();
-    rl.rlim_cur = rl.rlim_max = (rlim_t)(before + spare);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)(highest_fd() + 1 + spare);
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 3;
     rc = pp_proxy_start(proxy);
     if (rc == 0) {
