@@ -9,6 +9,15 @@
 # request and p99 for every target (gnuplot).
 #
 #   sh bench/http_compare.sh [BUILD_DIR] [SECONDS] [ROUNDS] [CONNECTIONS]
+#
+# TARGETS picks and orders the targets (default: the seven below, keep-alive). A target named
+# NAME-churn is NAME with wrk sending "Connection: close" on every request, so that every
+# request is a new client connection. OLD_CLI=PATH adds old-poolproxy and old-poolproxy-tcp,
+# the same runs with another build's CLI, for before/after figures in one interleaved run:
+#   TARGETS="poolproxy-churn old-poolproxy-churn haproxy-churn nginx-churn" sh bench/http_compare.sh
+# PROBE=1 measures no speed: per request of each target it counts the proxy's system calls, by
+# name (strace -c -f, attached for one wrk run), and its context switches (perf stat, over
+# another run without strace), and prints them side by side.
 # Needs: haproxy nginx-light libnginx-mod-stream wrk (Debian; gnuplot-nox for CHART), a built
 # poolproxy CLI.
 set -eu
@@ -102,12 +111,14 @@ wait_port "$BE"
 
 # start NAME: the proxy alone on CPU 0; echoes its pid.
 start() {
-    case "$1" in
-    poolproxy) taskset -c 0 "$CLI" --mode http --listen "127.0.0.1:$PP" --backend "127.0.0.1:$BE" --workers 1 \
+    cli="$CLI"
+    case "$1" in old-*) cli="${OLD_CLI:?OLD_CLI names the old build's CLI}" ;; esac
+    case "${1#old-}" in
+    poolproxy) taskset -c 0 "$cli" --mode http --listen "127.0.0.1:$PP" --backend "127.0.0.1:$BE" --workers 1 \
                    --pool-max 64 --add-forwarded off --via off >/dev/null 2>&1 & p=$!; pt=$PP ;;
     haproxy) taskset -c 0 haproxy -f "$W/haproxy.cfg" -db >/dev/null 2>&1 & p=$!; pt=$HA ;;
     nginx) taskset -c 0 nginx -c "$W/nginx-proxy.conf" -e "$W/nginx-proxy-error.log" >/dev/null 2>&1 & p=$!; pt=$NG ;;
-    poolproxy-tcp) taskset -c 0 "$CLI" --mode tcp --listen "127.0.0.1:$PT" --backend "127.0.0.1:$BE" --workers 1 \
+    poolproxy-tcp) taskset -c 0 "$cli" --mode tcp --listen "127.0.0.1:$PT" --backend "127.0.0.1:$BE" --workers 1 \
                    --pool-max 64 >/dev/null 2>&1 & p=$!; pt=$PT ;;
     haproxy-tcp) taskset -c 0 haproxy -f "$W/haproxy-tcp.cfg" -db >/dev/null 2>&1 & p=$!; pt=$HT ;;
     nginx-stream) taskset -c 0 nginx -c "$W/nginx-stream.conf" -e "$W/nginx-stream-error.log" >/dev/null 2>&1 & p=$!; pt=$NS ;;
@@ -131,10 +142,12 @@ HZ=$(getconf CLK_TCK)
 
 run() {  # run NAME -> one line: name rps p50_us p99_us cpu_us_per_req backend_conns non2xx user_us sys_us
     name="$1"
-    if [ "$name" = direct ]; then pid=""; pt=$BE; else set -- $(start "$name"); pid=$1; pt=$2; fi
-    taskset -c 1 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$pt/" >/dev/null 2>&1  # warm up
+    base="${name%-churn}"
+    close=""; [ "$base" != "$name" ] && close="Connection: close"
+    if [ "$base" = direct ]; then pid=""; pt=$BE; else set -- $(start "$base"); pid=$1; pt=$2; fi
+    taskset -c 1 wrk -t1 -c"$CONNS" -d1s ${close:+-H "$close"} "http://127.0.0.1:$pt/" >/dev/null 2>&1  # warm up
     before="0 0"; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$pt/" >"$W/wrk.out" 2>&1
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${close:+-H "$close"} "http://127.0.0.1:$pt/" >"$W/wrk.out" 2>&1
     after="0 0"; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
     bconns=$(backend_conns)
     [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
@@ -160,7 +173,64 @@ print(name, round(rps), round(p50), round(p99), round(user + syst, 2), bconns, e
 PY
 }
 
+# probe NAME -> "NAME requests ctxsw" and the strace -c table in $W/strace-NAME.txt
+probe() {
+    name="$1"; base="${name%-churn}"
+    close=""; [ "$base" != "$name" ] && close="Connection: close"
+    set -- $(start "$base"); pid=$1; pt=$2
+    pids=$(echo "$pid" $(pgrep -P "$pid" || true) | tr ' ' ',')
+    taskset -c 1 wrk -t1 -c"$CONNS" -d1s ${close:+-H "$close"} "http://127.0.0.1:$pt/" >/dev/null 2>&1  # warm up
+    perf stat -x, -e context-switches -p "$pids" -o "$W/perf.out" &
+    perf_pid=$!
+    sleep 0.3
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" ${close:+-H "$close"} "http://127.0.0.1:$pt/" >"$W/wrk.out" 2>&1
+    kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+    reqs=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$W/wrk.out")
+    ctx=$(grep context-switches "$W/perf.out" | cut -d, -f1)
+    strace_args=""
+    for p in $(echo "$pids" | tr ',' ' '); do strace_args="$strace_args -p $p"; done
+    strace -c -f -o "$W/strace-$name.txt" $strace_args &
+    strace_pid=$!
+    sleep 0.5
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" ${close:+-H "$close"} "http://127.0.0.1:$pt/" >"$W/wrk-strace.out" 2>&1
+    kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null || true
+    sreqs=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$W/wrk-strace.out")
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "$name $reqs $ctx $sreqs"
+}
+
 TARGETS="${TARGETS:-direct poolproxy haproxy nginx poolproxy-tcp haproxy-tcp nginx-stream}"
+if [ -n "${PROBE:-}" ]; then
+    for t in strace perf; do command -v "$t" >/dev/null || { echo "bench: PROBE needs $t"; exit 1; }; done
+    echo "# $(date -u +%FT%TZ) $(nproc) CPUs; $SECS s per run, $CONNS connections; system calls and context switches per request" >&2
+    for name in $TARGETS; do probe "$name"; done >"$W/probe.txt"
+    python3 - "$W" <<'PY'
+import os, sys
+w = sys.argv[1]
+cols, calls = [], {}
+for line in open(os.path.join(w, "probe.txt")):
+    name, reqs, ctx, sreqs = line.split()
+    table = {}
+    for row in open(os.path.join(w, "strace-%s.txt" % name)):
+        f = row.split()
+        # "% time seconds usecs/call calls [errors] syscall"; the total row has no name
+        if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+            table[f[-1]] = int(f[3])
+    cols.append((name, int(reqs), int(ctx) if ctx.isdigit() else -1, int(sreqs), table))
+    for k, v in table.items():
+        calls[k] = calls.get(k, 0) + v / max(1, int(sreqs))
+names = [c[0] for c in cols]
+print("| per request | " + " | ".join(names) + " |")
+print("|---" * (len(names) + 1) + "|")
+print("| context switches | " + " | ".join("%.2f" % (c[2] / c[1]) if c[1] else "-" for c in cols) + " |")
+print("| system calls | " + " | ".join("%.2f" % (sum(c[4].values()) / c[3]) if c[3] else "-" for c in cols) + " |")
+for k in sorted(calls, key=lambda k: -calls[k]):
+    if calls[k] < 0.05:
+        continue
+    print("| %s | " % k + " | ".join("%.2f" % (c[4].get(k, 0) / c[3]) if c[3] else "-" for c in cols) + " |")
+PY
+    exit 0
+fi
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs; $SECS s x $ROUNDS rounds, $CONNS connections, 120-byte responses" >&2
 for r in $(seq "$ROUNDS"); do
     for name in $TARGETS; do run "$name"; done
@@ -179,11 +249,11 @@ meds = {}
 for name in names:
     cols = list(zip(*rows[name]))
     med = meds[name] = [statistics.median(c) for c in cols]
-    cpu = "-" if name == "direct" else "%.2f" % med[3]
-    split = "-" if name == "direct" else "%.2f + %.2f" % (med[6], med[7])
+    cpu = "-" if name.startswith("direct") else "%.2f" % med[3]
+    split = "-" if name.startswith("direct") else "%.2f + %.2f" % (med[6], med[7])
     print("| %s | %d | %d | %d | %s | %s | %d | %d |" % (name, med[0], med[1], med[2], cpu, split, med[4], med[5]))
 if chart:
-    proxies = [n for n in names if n != "direct"]
+    proxies = [n for n in names if not n.startswith("direct")]
     dat = tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False)
     for i, n in enumerate(proxies):
         dat.write("%d %s %.2f %.0f\n" % (i, n, meds[n][3], meds[n][2]))

@@ -3,6 +3,8 @@
 #   scripts/deps.sh          build dependencies (enough for the demo)
 #   scripts/deps.sh --test   also what the test suites drive (real servers, bindings' toolchains)
 #                            and the Debian packaging tools (CI builds and checks the packages)
+#   scripts/deps.sh --bench  also the peers and load tools bench/ compares against (HAProxy,
+#                            nginx with its stream module, wrk, ab, strace, perf, gnuplot)
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 
@@ -12,8 +14,10 @@ test_pkgs="libcmocka-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
  redis-server redis-tools nginx-light curl python3
  debhelper dpkg-dev help2man lintian abigail-tools
  valgrind clang libclang-rt-14-dev"
+bench_pkgs="haproxy nginx-light libnginx-mod-stream wrk apache2-utils strace linux-perf gnuplot-nox python3"
 
 pkgs="$build_pkgs"
+[ "${1:-}" = "--bench" ] && pkgs="$pkgs $bench_pkgs"
 if [ "${1:-}" = "--test" ]; then
     pkgs="$pkgs $test_pkgs"
     # The bindings' toolchains: whatever go/cargo the machine has, else Debian's.
