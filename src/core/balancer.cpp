@@ -1,5 +1,7 @@
 #include "core/balancer.h"
 
+#include <algorithm>
+
 namespace pp {
 
 Balancer::Balancer(int workers, int64_t worker_capacity, int64_t overflow_max, int64_t max_connections)
@@ -31,6 +33,20 @@ Balancer::Decision Balancer::pick(const std::vector<WorkerLoad> &loads, int64_t 
         if (has_spare(loads[w]) && (best < 0 || loads[w].total() < loads[best].total())) best = w;
     }
     return {Kind::overflow, best};
+}
+
+bool Balancer::may_accept(const std::vector<WorkerLoad> &loads, int self) const {
+    const WorkerLoad &me = loads[static_cast<size_t>(self)];
+    if (2 * me.total() >= capacity_) return false;
+    int least_busy = 1000;
+    int64_t sum = 0;
+    for (const WorkerLoad &l : loads) {
+        if (2 * l.total() < capacity_ && l.busy_permille < least_busy) least_busy = l.busy_permille;
+        sum += l.total();
+    }
+    if (me.busy_permille > least_busy + kBusySkew) return false;
+    const int64_t mean = sum / static_cast<int64_t>(loads.size());
+    return me.total() <= mean + std::max(kShareSlack, mean / 4);
 }
 
 }  // namespace pp

@@ -1,6 +1,9 @@
 // The acceptor's choice of worker for a new client connection. Pure logic: no sockets, no
 // threads; the caller passes a snapshot of the loads.
 //
+// Tier 0: a worker for which may_accept() holds polls the listener and accepts new connections
+//         itself, so that most connections never pass through the acceptor thread. When no
+//         worker may, the acceptor polls the listener and picks as below.
 // Tier 1: starting after the last worker chosen (round robin), the first worker whose load
 //         (active sessions + queued hand-offs) is below half its capacity, passing over a
 //         worker whose event loop is kBusySkew busier than the least busy one's. Sessions are
@@ -36,6 +39,14 @@ public:
     // open_connections counts client connections already open, not this one.
     Decision pick(const std::vector<WorkerLoad> &loads, int64_t open_connections, int64_t overflow_len);
 
+    // Tier 0: whether worker `self` takes connections from the listener itself: below half its
+    // capacity (tier 1's test), not kBusySkew busier than the least busy worker with room, and
+    // not above its share of the sessions (their mean over the workers, plus kShareSlack or a
+    // quarter of the mean). Which worker wins an accept is a race the kernel decides, usually
+    // for the one that was idle; the share keeps the winner of many races from gathering
+    // long-lived idle connections.
+    bool may_accept(const std::vector<WorkerLoad> &loads, int self) const;
+
     // Whether a worker with this load may take a connection from the overflow queue.
     bool has_spare(const WorkerLoad &load) const { return load.total() < capacity_; }
 
@@ -44,6 +55,8 @@ public:
     // How much busier than the least busy worker (per mille of wall time) a worker may be and
     // still get new sessions in tier 1.
     static constexpr int kBusySkew = 200;
+    // Sessions a worker may be above the mean and still accept (see may_accept).
+    static constexpr int64_t kShareSlack = 4;
 
 private:
     int workers_;

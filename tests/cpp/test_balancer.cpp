@@ -98,3 +98,44 @@ TEST(Balancer, SpreadsEvenlyUnderUniformLoad) {
     for (int i = 0; i < 400; i++) l[static_cast<size_t>(b.pick(l, 0, 0).worker)].sessions++;
     for (const WorkerLoad &w : l) EXPECT_EQ(w.sessions, 100);
 }
+
+// Tier 0: which workers accept from the listener themselves.
+TEST(Balancer, MayAcceptBelowHalfCapacityOnly) {
+    Balancer b(1, 10, 8, 1000);
+    EXPECT_TRUE(b.may_accept(loads({0}), 0));
+    EXPECT_TRUE(b.may_accept(loads({4}), 0));
+    EXPECT_FALSE(b.may_accept(loads({5}), 0));  // half of 10: the acceptor's tiers take over
+    std::vector<WorkerLoad> queued = {{3, 2, 0}};  // hand-offs not yet taken count too
+    EXPECT_FALSE(b.may_accept(queued, 0));
+}
+
+TEST(Balancer, MayAcceptUpToItsShare) {
+    Balancer b(2, 1000, 8, 100000);
+    // Mean 10, slack kShareSlack: up to 14.
+    EXPECT_TRUE(b.may_accept(loads({14, 6}), 0));
+    EXPECT_FALSE(b.may_accept(loads({15, 5}), 0));
+    EXPECT_TRUE(b.may_accept(loads({15, 5}), 1));
+    // Mean 200: a quarter of it, 50, is the slack.
+    EXPECT_TRUE(b.may_accept(loads({250, 150}), 0));
+    EXPECT_FALSE(b.may_accept(loads({252, 148}), 0));
+    // Somebody always may: the least loaded worker is never above the mean.
+    for (int64_t a = 0; a < 60; a += 7) {
+        for (int64_t c = 0; c < 60; c += 5) {
+            auto l = loads({a, c});
+            EXPECT_TRUE(b.may_accept(l, 0) || b.may_accept(l, 1)) << a << " " << c;
+        }
+    }
+}
+
+TEST(Balancer, MayAcceptNotWhenFarBusierThanTheLeastBusy) {
+    Balancer b(2, 100, 8, 1000);
+    std::vector<WorkerLoad> l = {{10, 0, 900}, {10, 0, 400}};
+    EXPECT_FALSE(b.may_accept(l, 0));
+    EXPECT_TRUE(b.may_accept(l, 1));
+    l[0].busy_permille = 400 + Balancer::kBusySkew;
+    EXPECT_TRUE(b.may_accept(l, 0));
+    // A less busy worker at half capacity does not count.
+    std::vector<WorkerLoad> full = {{10, 0, 900}, {50, 0, 100}};
+    EXPECT_TRUE(b.may_accept(full, 0));
+    EXPECT_FALSE(b.may_accept(full, 1));
+}
