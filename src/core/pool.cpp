@@ -38,7 +38,6 @@ void BackendPool::settle_probe(PooledConn *conn) {
 PooledConn *BackendPool::take_idle() {
     PooledConn *conn = idle_.pop_back();
     if (!conn) return nullptr;
-    if (worker_.settings().mode != static_cast<int64_t>(Mode::http)) stop_reading(conn);
     counters_.idle.sub();
     worker_.idle_changed(-1);
     conn->state = PooledConn::State::in_use;

@@ -80,8 +80,9 @@ public:
     PoolCounters &counters_mut() { return counters_; }
     size_t idle_count() const { return idle_.size(); }
 
-    // An open idle connection, or nullptr. In http mode its read stays armed (see
-    // PooledConn::on_read); in tcp mode it is stopped for the relay to start its own.
+    // An open idle connection, or nullptr. Its read stays armed (see PooledConn::on_read):
+    // what arrives before the session sets on_read is kept as `early` (tcp) or ends the
+    // connection (http), as while idle.
     PooledConn *take_idle();
     // Arms / disarms the connection's read (idempotent). Buffers come from the worker's pool
     // with refs = 1; the handler owns them. start_reading: 0, or libuv's error (the connection

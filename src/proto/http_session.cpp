@@ -433,8 +433,14 @@ void on_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
 
 IoBlock *block_of(const uv_buf_t *buf) { return reinterpret_cast<IoBlock *>(buf->base - offsetof(IoBlock, data)); }
 
+void on_linger_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
 void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     auto *s = static_cast<Session *>(stream->data);
+    if (s->http && s->http->phase == HttpState::Phase::lingering) {
+        on_linger_read(stream, nread, buf);
+        return;
+    }
     if (nread <= 0) {
         if (buf->base) unref(s, block_of(buf));
         if (nread == 0) return;
@@ -899,21 +905,26 @@ void linger(Session *s, const char *why) {
     h->linger_since_ms = uv_now(s->worker->loop());
     h->linger_bytes = 0;
     uv_stream_t *c = client_stream(s);
-    h->linger_shutdown.data = s;
-    int rc = uv_shutdown(&h->linger_shutdown, c, on_linger_shutdown);
+    int rc = session::shutdown_now(c);
+    if (rc == UV_EAGAIN) {  // the answer's last bytes are still queued: shut down after them
+        h->linger_shutdown.data = s;
+        rc = uv_shutdown(&h->linger_shutdown, c, on_linger_shutdown);
+        if (rc == 0) s->shutdowns_pending++;
+    }
     if (rc != 0) {
         session::close(s, why);
         return;
     }
-    s->shutdowns_pending++;
-    if (s->httpc.reading) uv_read_stop(c);
-    rc = uv_read_start(c, on_alloc, on_linger_read);
-    if (rc != 0) {
-        s->httpc.reading = false;
-        session::close(s, why);
-        return;
+    // A read still armed stays so: on_client_read passes what comes to on_linger_read. Stopping
+    // and starting it again would cost two epoll_ctl calls on every connection that closes.
+    if (!s->httpc.reading) {
+        rc = uv_read_start(c, on_alloc, on_client_read);
+        if (rc != 0) {
+            session::close(s, why);
+            return;
+        }
+        s->httpc.reading = true;
     }
-    s->httpc.reading = true;
     arm_timer(s, session::kLingerDeadline);
 }
 

@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstring>
 
 #include "core/clock.h"
 #include "core/uv_result.h"
@@ -71,13 +72,28 @@ void on_write(uv_write_t *req, int status) {
 
 void relay(Session *s, IoBlock *b, size_t len, int dir);
 void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
-void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf);
+
+void stop_reading(Session *s, int dir) {
+    if (dir == kDown) {
+        BackendPool::stop_reading(s->conn);
+    } else if (s->relay->client_reading) {
+        uv_read_stop(client_stream(s));
+        s->relay->client_reading = false;
+    }
+}
 
 // false: the side cannot be read, and the session is closed (a relay that stopped reading one
 // side would otherwise hang until its idle timeout).
+// The backend's read goes through its pool (BackendPool::start_reading), which keeps it armed
+// from the connect on and passes what comes to conn->on_read: so taking a connection costs no
+// epoll change. The client's read stays armed from begin() on (on_client_read passes what comes
+// early to on_client_read_early).
 bool start_reading(Session *s, int dir) {
-    uv_stream_t *stream = dir == kUp ? client_stream(s) : backend_stream(s);
-    const int rc = uv_read_start(stream, on_alloc, dir == kUp ? on_client_read : on_backend_read);
+    if (dir == kUp && s->relay->client_reading) return true;
+    const int rc = dir == kUp ? uv_read_start(client_stream(s), on_alloc, on_client_read)
+                              : BackendPool::start_reading(s->conn);
+    if (dir == kUp && rc == 0) s->relay->client_reading = true;
     if (rc == 0) return true;
     warn_uv_failure(s->worker->shared().logger,
                     dir == kUp ? "tcp relay: cannot read the client" : "tcp relay: cannot read the backend", rc);
@@ -88,9 +104,12 @@ bool start_reading(Session *s, int dir) {
 // A half-close passed on with a shutdown. UV_ENOTCONN: that side is already shut or gone, as
 // on_shutdown accepts too; anything else ends the session.
 bool start_shutdown(Session *s, uv_shutdown_t *req, uv_stream_t *to) {
-    req->data = s;
-    const int rc = uv_shutdown(req, to, on_shutdown);
-    if (rc == 0) s->shutdowns_pending++;
+    int rc = session::shutdown_now(to);
+    if (rc == UV_EAGAIN) {  // what was read is not all written yet: shut down after it
+        req->data = s;
+        rc = uv_shutdown(req, to, on_shutdown);
+        if (rc == 0) s->shutdowns_pending++;
+    }
     if (rc == 0 || rc == UV_ENOTCONN) return true;
     session::close(s, uv_strerror(rc));
     return false;
@@ -101,7 +120,6 @@ bool start_shutdown(Session *s, uv_shutdown_t *req, uv_stream_t *to) {
 // callback and no epoll change (as in http mode). Only what it does not take is queued.
 void relay(Session *s, IoBlock *b, size_t len, int dir) {
     uv_stream_t *to = dir == kUp ? backend_stream(s) : client_stream(s);
-    uv_stream_t *from = dir == kUp ? client_stream(s) : backend_stream(s);
     WorkerCounters &c = s->worker->counters();
     (dir == kUp ? c.bytes_up : c.bytes_down).add(len);
     (dir == kUp ? s->bytes_in : s->bytes_out) += len;
@@ -129,7 +147,7 @@ void relay(Session *s, IoBlock *b, size_t len, int dir) {
     }
     s->writes_pending++;
     if (to->write_queue_size > kHighWater) {
-        uv_read_stop(from);
+        stop_reading(s, dir);
         (dir == kUp ? s->client_read_paused : s->backend_read_paused) = true;
     }
 }
@@ -146,23 +164,25 @@ void on_read(Session *s, ssize_t nread, const uv_buf_t *buf, int dir) {
         return;
     }
     // Half-close: pass the EOF on with a shutdown once what was read is written.
-    uv_stream_t *from = dir == kUp ? client_stream(s) : backend_stream(s);
     uv_stream_t *to = dir == kUp ? backend_stream(s) : client_stream(s);
-    if (!s->relay) s->relay = new RelayExtras;
     uv_shutdown_t *req = &s->relay->shutdown[dir == kUp ? 0 : 1];
-    uv_read_stop(from);
+    stop_reading(s, dir);
     (dir == kUp ? s->client_eof : s->backend_eof) = true;
     if (start_shutdown(s, req, to)) maybe_finish(s);
 }
 
+void on_client_read_early(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
 void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-    on_read(static_cast<Session *>(stream->data), nread, buf, kUp);
+    auto *s = static_cast<Session *>(stream->data);
+    if (!s->relay->attached) {
+        on_client_read_early(stream, nread, buf);
+        return;
+    }
+    on_read(s, nread, buf, kUp);
 }
 
-void on_backend_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-    auto *conn = static_cast<PooledConn *>(stream->data);
-    on_read(conn->owner, nread, buf, kDown);
-}
+void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) { on_read(conn->owner, nread, buf, kDown); }
 
 void on_idle_timer(uv_timer_t *t) {
     auto *s = static_cast<Session *>(t->data);
@@ -178,28 +198,39 @@ void on_idle_timer(uv_timer_t *t) {
 
 // Passes a client's EOF on toward the backend once what was read is written (half-close).
 void pass_client_eof(Session *s) {
-    if (!s->relay) s->relay = new RelayExtras;
     if (start_shutdown(s, &s->relay->shutdown[0], backend_stream(s))) maybe_finish(s);
 }
 
 // Before the backend connection is ready (waiting in the queue, connecting): the client's read
 // stays armed so that a client that resets is noticed at once (its exchange abandoned, its
-// queue place or half-open probe given back). What it sends meanwhile, one block at most, is
-// held for the backend; its EOF is passed on once attached.
+// queue place or half-open probe given back). What it sends meanwhile is held for the backend:
+// what fits in one block (a request, a greeting reply) keeps the read armed, so that attaching
+// costs no epoll change; more pauses the read until then. Its EOF is passed on once attached.
 void on_client_read_early(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     auto *s = static_cast<Session *>(stream->data);
+    RelayExtras &r = *s->relay;
     if (nread > 0) {
         IoBlock *b = block_of(buf);
         b->len = static_cast<size_t>(nread);
-        s->relay->early_up = b;
-        uv_read_stop(stream);
+        if (!r.early_up) {
+            r.early_up = b;
+            return;
+        }
+        if (r.early_up->len + b->len <= IoBlock::kSize) {
+            std::memcpy(r.early_up->data + r.early_up->len, b->data, b->len);
+            r.early_up->len += b->len;
+            s->worker->buffers().put(b);
+            return;
+        }
+        r.early_more = b;  // a second block: enough until the backend is there
+        stop_reading(s, kUp);
         return;
     }
     if (buf->base) s->worker->buffers().put(block_of(buf));
     if (nread == 0) return;
     if (nread == UV_EOF) {
         s->client_eof = true;
-        uv_read_stop(stream);
+        stop_reading(s, kUp);
         return;
     }
     session::close(s, uv_strerror(static_cast<int>(nread)));
@@ -228,7 +259,8 @@ void attach(Session *s, PooledConn *conn) {
         }
         PP_UV_MUST(uv_timer_start(&s->relay->idle_timer, on_idle_timer, static_cast<uint64_t>(idle), 0));
     }
-    uv_read_stop(client_stream(s));  // the early read (tcp mode), if it is still armed
+    s->relay->attached = true;  // from here on on_client_read relays
+    conn->on_read = on_backend_read;
     if (!s->client_eof && !start_reading(s, kUp)) return;
     if (!start_reading(s, kDown)) return;
     if (IoBlock *early = conn->early) {  // a server-first greeting that arrived while idle
@@ -236,21 +268,24 @@ void attach(Session *s, PooledConn *conn) {
         relay(s, early, early->len, kDown);
         if (s->state == Session::State::closing) return;
     }
-    if (IoBlock *up = s->relay->early_up) {  // what the client sent while we connected
-        s->relay->early_up = nullptr;
-        relay(s, up, up->len, kUp);
-        if (s->state == Session::State::closing) return;
+    for (IoBlock **held : {&s->relay->early_up, &s->relay->early_more}) {  // what the client sent meanwhile
+        if (IoBlock *up = *held) {
+            *held = nullptr;
+            relay(s, up, up->len, kUp);
+            if (s->state == Session::State::closing) return;
+        }
     }
     if (s->client_eof) pass_client_eof(s);
 }
 
 void begin(Session *s) {
     if (!s->relay) s->relay = new RelayExtras;
-    const int rc = uv_read_start(client_stream(s), on_alloc, on_client_read_early);
+    const int rc = uv_read_start(client_stream(s), on_alloc, on_client_read);
     if (rc != 0) {
         session::close(s, uv_strerror(rc));
         return;
     }
+    s->relay->client_reading = true;
     session::acquire_or_wait(s);
 }
 
