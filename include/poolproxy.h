@@ -438,7 +438,9 @@ PP_API int pp_proxy_local_port(const pp_proxy *proxy);
     X(requests, COUNTER, SHARED, "0.1", "requests_total", "",                                      \
       "http: requests answered, by a backend or the proxy; tcp: sessions ended.")                  \
     X(retries, COUNTER, SHARED, "0.1", "retries_total", "",                                        \
-      "Requests sent again on another connection or backend.")
+      "Requests sent again on another connection or backend.")                                     \
+    X(accepted, COUNTER, WORKER, "0.2", "worker_accepted_total", "",                               \
+      "Client connections a worker accepted itself (the others: hand-off, overflow queue).")
 
 /** pp_backend_stats: one backend's counters, summed over workers. */
 #define PP_BACKEND_STATS_FIELDS(X)                                                                 \

@@ -156,6 +156,8 @@ type WorkerStats struct {
 	Requests uint64
 	// Requests sent again on another connection or backend. (counter; since 0.1)
 	Retries uint64
+	// Client connections a worker accepted itself (the others: hand-off, overflow queue). (counter; since 0.2)
+	Accepted uint64
 }
 
 func workerStatsFromC(s *C.pp_worker_stats) WorkerStats {
@@ -169,6 +171,7 @@ func workerStatsFromC(s *C.pp_worker_stats) WorkerStats {
 	out.BackendConnsIdle = uint64(s.backend_conns_idle)
 	out.Requests = uint64(s.requests)
 	out.Retries = uint64(s.retries)
+	out.Accepted = uint64(s.accepted)
 	return out
 }
 

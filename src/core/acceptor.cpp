@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,11 +48,14 @@ int Acceptor::bind(std::string *why) {
     bound_.len = sizeof bound_.storage;
     getsockname(fd, reinterpret_cast<sockaddr *>(&bound_.storage), &bound_.len);
     listen_fd_ = fd;
+    shared_.listen_fd = fd;
+    // Set once here, inherited by every accepted socket (Linux copies it from the listener).
+    shared_.listener_nodelay = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
     return PP_OK;
 }
 
 int Acceptor::start(std::string *why) {
-    int rc = thread_.init("acceptor", nullptr, [this] { on_stop(); }, why);
+    int rc = thread_.init("acceptor", [this] { update_polling(); }, [this] { on_stop(); }, why);
     if (rc != PP_OK) return rc;
     uv_loop_t *loop = thread_.loop();
     rc = LoopThread::check(uv_poll_init(loop, &poll_, listen_fd_), "acceptor: cannot watch the listener", why);
@@ -60,7 +64,11 @@ int Acceptor::start(std::string *why) {
         if (rc == PP_OK) rc = LoopThread::check(uv_timer_init(loop, t), "acceptor: timer", why);
     }
     poll_.data = backoff_timer_.data = overflow_timer_.data = this;
-    if (rc == PP_OK) rc = LoopThread::check(uv_poll_start(&poll_, UV_READABLE, on_readable), "acceptor: listener", why);
+    if (rc == PP_OK && shared_.accepting_workers.load(std::memory_order_acquire) == 0) {
+        // No worker accepts for itself (all full, or none could poll): the acceptor does.
+        rc = LoopThread::check(uv_poll_start(&poll_, UV_READABLE, on_readable), "acceptor: listener", why);
+        polling_ = rc == PP_OK;
+    }
     if (rc == PP_OK) {
         rc = LoopThread::check(uv_timer_start(&overflow_timer_, on_overflow_sweep, kOverflowSweepMs, kOverflowSweepMs),
                                "acceptor: overflow timer", why);
@@ -80,7 +88,10 @@ void Acceptor::stop() {
 void Acceptor::on_stop() {
     // The poll stops watching before its descriptor goes (close_all closes the handles next).
     if (poll_ready_) uv_poll_stop(&poll_);
-    ::close(listen_fd_);  // stop accepting now; the kernel refuses new connections
+    polling_ = false;
+    // Stop accepting: once the workers' copies close too (at the start of their drain, which
+    // the proxy posts next), the kernel refuses new connections.
+    ::close(listen_fd_);
     listen_fd_ = -1;
     for (int fd : shared_.overflow.take_older_than(UINT64_MAX)) {
         reject(fd, shared_.accept.rejected_overflow);
@@ -92,6 +103,26 @@ void Acceptor::on_readable(uv_poll_t *p, int status, int) {
     auto *self = static_cast<Acceptor *>(p->data);
     if (status < 0) return;
     self->accept_batch();
+    self->update_polling();  // a worker that has room again accepts for itself
+}
+
+void Acceptor::update_polling() {
+    if (!poll_ready_ || listen_fd_ < 0) return;
+    const bool want = !backing_off_ && shared_.accepting_workers.load(std::memory_order_acquire) == 0;
+    if (want == polling_) return;
+    if (!want) {
+        uv_poll_stop(&poll_);
+        polling_ = false;
+        return;
+    }
+    const int rc = uv_poll_start(&poll_, UV_READABLE, on_readable);
+    if (rc != 0) {  // the listener can no longer be watched: say so loudly, and try again later
+        shared_.logger.log(PP_LOG_ERROR, "acceptor: cannot watch the listener: %s", uv_strerror(rc));
+        backing_off_ = true;
+        PP_UV_MUST(uv_timer_start(&backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0));
+        return;
+    }
+    polling_ = true;
 }
 
 void Acceptor::accept_batch() {
@@ -112,6 +143,8 @@ void Acceptor::accept_batch() {
         }
         // EMFILE/ENFILE/ENOBUFS: the listener stays readable, so polling again would spin.
         uv_poll_stop(&poll_);
+        polling_ = false;
+        backing_off_ = true;
         PP_UV_MUST(uv_timer_start(&backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0));
         return;
     }
@@ -119,11 +152,8 @@ void Acceptor::accept_batch() {
 
 void Acceptor::on_backoff_over(uv_timer_t *t) {
     auto *self = static_cast<Acceptor *>(t->data);
-    int rc = uv_poll_start(&self->poll_, UV_READABLE, on_readable);
-    if (rc != 0) {  // the listener can no longer be watched: say so loudly, and try again later
-        self->shared_.logger.log(PP_LOG_ERROR, "acceptor: cannot watch the listener again: %s", uv_strerror(rc));
-        PP_UV_MUST(uv_timer_start(&self->backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0));
-    }
+    self->backing_off_ = false;
+    self->update_polling();
 }
 
 void Acceptor::reject(int fd, Counter &reason) {

@@ -1,6 +1,9 @@
-// The acceptor: one thread that owns the listening socket, accepts with accept4(2) and hands
-// each socket to a worker chosen by the Balancer, or to the overflow queue, or rejects it.
-// It takes raw fds (not libuv handles) so a socket can move to another loop with uv_tcp_open.
+// The acceptor: one thread that owns the listening socket. Workers below their share accept
+// from it themselves (Worker's listener poll, Balancer::may_accept); while none does, the
+// acceptor polls it, accepts with accept4(2) and hands each socket to a worker chosen by the
+// Balancer, or to the overflow queue, or rejects it. So the hand-off, a wake-up of another
+// thread per connection, is the exception (every worker busy or full), not the rule. It takes
+// raw fds (not libuv handles) so a socket can move to another loop with uv_tcp_open.
 #pragma once
 #include <uv.h>
 
@@ -30,9 +33,15 @@ public:
 
     const Address &bound() const { return bound_; }
 
+    // Any thread: the number of workers accepting for themselves dropped to 0, so the acceptor
+    // looks whether it must poll the listener.
+    void workers_changed() { thread_.wake(); }
+
 private:
     static void on_readable(uv_poll_t *p, int status, int events);
     void on_stop();  // the loop thread (or the caller's, when it never ran)
+    // Polls the listener while no worker accepts for itself and no EMFILE back-off runs.
+    void update_polling();
     static void on_backoff_over(uv_timer_t *t);
     static void on_overflow_sweep(uv_timer_t *t);
 
@@ -47,6 +56,8 @@ private:
     Address bound_;
     uv_poll_t poll_{};
     bool poll_ready_ = false;
+    bool polling_ = false;
+    bool backing_off_ = false;
     uv_timer_t backoff_timer_{};
     uv_timer_t overflow_timer_{};
     uint64_t last_error_log_ms_ = 0;

@@ -35,6 +35,11 @@ const OptionDef kOptions[] = {
     {"overflow_max", PP_OPT_INT, "1024", "", 0, 1000000,
      "accepted connections that may wait for a worker when all are busy; beyond, rejected",
      &Settings::overflow_max},
+    {"exact_balance", PP_OPT_BOOL, "off", "", 0, 0,
+     "the acceptor thread hands every new connection to a worker (round robin among those below half their "
+     "capacity), like Envoy's exact_balance; off: workers below their share accept for themselves, which spares "
+     "a cross-thread hand-off per connection",
+     &Settings::exact_balance},
     {"lb", PP_OPT_ENUM, "round_robin", "round_robin|least_conn|random", 0, 0,
      "backend choice: smooth weighted round robin, least outstanding by power of two choices, or random",
      &Settings::lb},

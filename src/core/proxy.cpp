@@ -65,11 +65,13 @@ Proxy::Proxy(const Settings &settings) {
     shared_ = std::make_unique<Shared>(settings, workers);
     for (int i = 0; i < workers; i++) shared_->workers.push_back(std::make_unique<Worker>(*shared_, i));
     acceptor_ = std::make_unique<Acceptor>(*shared_);
+    shared_->acceptor = acceptor_.get();
 }
 
 Proxy::~Proxy() {
     // Only a stopped or never-started proxy is destroyed (the C API refuses otherwise).
     acceptor_.reset();
+    shared_->acceptor = nullptr;
     shared_->workers.clear();
 }
 
@@ -87,9 +89,13 @@ int Proxy::start(std::string *why) {
     if (st.pool_min_idle == 0 && st.pool_max != 0) {
         shared_->start_probes.store(static_cast<int>(shared_->backends.size()), std::memory_order_relaxed);
     }
-    for (auto &w : shared_->workers) {
+    for (auto &w : shared_->workers) {  // all set up before any runs (see Worker::start)
         rc = w->start(why);
         if (rc != PP_OK) break;
+    }
+    for (auto &w : shared_->workers) {
+        if (rc != PP_OK) break;
+        rc = w->run(why);
     }
     if (rc == PP_OK && shared_->settings.health_check != static_cast<int64_t>(HealthCheck::none)) {
         health_ = std::make_unique<HealthChecker>(*shared_);

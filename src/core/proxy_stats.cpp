@@ -39,6 +39,9 @@ void Proxy::stats(pp_stats *out) const {
         PP_STATS_FIELDS(PP_SUM_)
 #undef PP_SUM_
         s.connections_rejected_no_backend += c.rejected_no_backend.get();
+        s.connections_accepted += c.accepted.get();  // the workers' own accepts
+        s.connections_rejected_max += c.rejected_max.get();
+        s.accept_errors += c.accept_errors.get();
         s.bytes_client_to_backend += c.bytes_up.get();
         s.bytes_backend_to_client += c.bytes_down.get();
         s.responses_1xx += c.responses[0].get();
@@ -59,12 +62,12 @@ void Proxy::stats(pp_stats *out) const {
             s.backend_closed_session_end += p.closed_session_end.get();
         }
     }
-    s.connections_accepted = sh.accept.accepted.get();
+    s.connections_accepted += sh.accept.accepted.get();  // and the acceptor's
     s.connections_active = static_cast<uint64_t>(sh.open_connections.get());
-    s.connections_rejected_max = sh.accept.rejected_max.get();
+    s.connections_rejected_max += sh.accept.rejected_max.get();
     s.connections_rejected_overflow = sh.accept.rejected_overflow.get();
     s.overflow_queued = sh.accept.overflow_queued.get();
-    s.accept_errors = sh.accept.accept_errors.get();
+    s.accept_errors += sh.accept.accept_errors.get();
     s.queue_waiting = static_cast<uint64_t>(sh.waiting.get());
     for (size_t i = 0; i < sh.backends.size(); i++) {
         s.backend_transitions += sh.backends[i].transitions.load();

@@ -47,6 +47,7 @@ struct Settings {
     int64_t max_connections = 0;
     int64_t worker_max_sessions = 0;
     int64_t overflow_max = 0;
+    int64_t exact_balance = 0;
     int64_t lb = 0;
     int64_t pool_max = 0;
     int64_t pool_min_idle = 0;

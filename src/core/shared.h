@@ -15,9 +15,10 @@
 
 namespace pp {
 
+class Acceptor;
 class Worker;
 
-struct AcceptCounters {  // written by the acceptor thread only
+struct AcceptCounters {  // written by the acceptor thread only (workers count their own accepts)
     Counter accepted;
     Counter rejected_max;
     Counter rejected_overflow;
@@ -44,6 +45,14 @@ struct Shared {
     // Adds a backend (callers hold backends_mu, or no thread runs yet). Returns its id.
     int add_backend(const BackendSpec &spec);
     std::vector<std::unique_ptr<Worker>> workers;
+    Acceptor *acceptor = nullptr;  // set before any thread starts
+    // The listening socket, bound before the threads start. Each worker polls a dup of its own
+    // while Balancer::may_accept holds for it; the acceptor polls it only while none does.
+    int listen_fd = -1;
+    // Accepted sockets inherit TCP_NODELAY from the listener, set on it once: then no accepted
+    // socket needs a setsockopt of its own.
+    bool listener_nodelay = false;
+    std::atomic<int> accepting_workers{0};
     OverflowQueue overflow;
 
     // Start probes (BackendPool) not settled yet: pp_proxy_start waits for them, bounded.

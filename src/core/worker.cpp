@@ -30,6 +30,9 @@ int64_t warm_share(int64_t min_idle, int workers, int index) {
 Worker::Worker(Shared &shared, int index)
     : shared_(shared), index_(index), thread_("pp-worker-" + std::to_string(index), &shared),
       loop_(*thread_.loop()),
+      balancer_(shared.worker_count, shared.worker_capacity, shared.settings.overflow_max,
+                shared.settings.max_connections),
+      loads_(static_cast<size_t>(shared.worker_count)),
       lb_(static_cast<LbPolicy>(shared.settings.lb), {},
           0x9e3779b97f4a7c15ull * static_cast<uint64_t>(index + 1) ^ uv_hrtime()),
       buffers_(kBuffersKept) {
@@ -56,7 +59,7 @@ void Worker::sync_backends() {
 void Worker::post_backends_changed() { post(kBackends); }
 
 Worker::~Worker() {
-    thread_.join();  // before the handles it may still close go away
+    join();  // before the handles it may still close go away
     for (int fd : inbox_) ::close(fd);
     for (auto &m : adoptions_) drop_adoption(m);  // lent to us after we had stopped
     for (size_t b : grants_) shared_.backends[b].release();
@@ -77,7 +80,8 @@ int Worker::start(std::string *why) {
     // Idle-time accounting for the balancer's busy measure (one clock read per loop turn).
     rc = LoopThread::check(uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME), what + ": idle-time metrics", why);
     if (rc == PP_OK) rc = LoopThread::check(uv_idle_init(&loop_, &deferred_), what + ": idle handle", why);
-    for (uv_timer_t *t : {&sweep_timer_, &queue_timer_, &drain_timer_, &shed_timer_, &deadline_timer_}) {
+    for (uv_timer_t *t : {&sweep_timer_, &queue_timer_, &drain_timer_, &shed_timer_, &deadline_timer_,
+                          &accept_backoff_timer_}) {
         if (rc == PP_OK) rc = LoopThread::check(uv_timer_init(&loop_, t), what + ": timer", why);
         t->data = this;
     }
@@ -86,11 +90,21 @@ int Worker::start(std::string *why) {
     rc = LoopThread::check(uv_timer_start(&sweep_timer_, on_sweep, kSweepIntervalMs, kSweepIntervalMs),
                            what + ": sweep timer", why);
     if (rc != PP_OK) return rc;
+    rc = open_listener(why);
+    if (rc != PP_OK) return rc;
     schedule_deferred();  // the first pass opens the warm connections
-    return thread_.start(why);
+    return PP_OK;
 }
 
-void Worker::join() { thread_.join(); }
+int Worker::run(std::string *why) { return thread_.start(why); }
+
+void Worker::join() {
+    thread_.join();  // closes the listener's poll handle, if the loop never ran
+    if (listen_fd_ >= 0) {
+        ::close(listen_fd_);
+        listen_fd_ = -1;
+    }
+}
 
 // ---- cross-thread entry points -------------------------------------------------------------
 
@@ -188,6 +202,7 @@ void Worker::session_closed(Session *s) {
     counters_.sessions_finished.add();
     shared_.open_connections.sub();
     schedule_deferred();  // room for an overflowed connection, maybe the end of a drain
+    if (!accepting_) update_accepting();  // below its share again?
 }
 
 // ---- waiting for a backend connection -------------------------------------------------------
@@ -477,6 +492,7 @@ void Worker::on_sweep(uv_timer_t *t) {
     uint64_t now = mono_ms();
     for (size_t b = 0; b < w->pools_.size(); b++) w->pools_[b].sweep(now);
     w->sample_busy();
+    w->update_accepting();  // the others' loads and busy times moved too
 }
 
 void Worker::set_deadline(Session *s, int kind, uint64_t ms) {
@@ -539,6 +555,7 @@ void Worker::sample_busy() {
 void Worker::begin_drain() {
     if (draining_) return;
     draining_ = true;
+    close_listener();  // no new connections here; those accepted already are served
     for (size_t b = 0; b < pools_.size(); b++) pools_[b].close_idle(SIZE_MAX);
     // Idle client connections close now instead of holding the stop until the drain deadline;
     // those with an exchange in flight close after it. Rotate once: drain() may close (unlink)

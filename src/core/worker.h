@@ -34,6 +34,8 @@ struct WorkerCounters {  // written by the worker only
     Counter rejected_no_backend;  // pp_stats.connections_rejected_no_backend
     Counter bytes_up;             // pp_stats.bytes_client_to_backend
     Counter bytes_down;           // pp_stats.bytes_backend_to_client
+    Counter rejected_max;   // pp_stats.connections_rejected_max: accepted here, over max_connections
+    Counter accept_errors;  // pp_stats.accept_errors: accept4 failures on this worker's poll
     Counter idle_total;  // idle pooled connections, all backends
     Counter responses[5];  // http: by status class, 1xx..5xx (pp_stats.responses_1xx..5xx)
     LatencyHistogram request_latency;  // request received -> response complete (tcp: session)
@@ -49,7 +51,13 @@ public:
     Worker &operator=(const Worker &) = delete;
 
     // Caller's thread: sets up the loop and its handles, then runs it on a new thread.
+    // start sets the worker up on the caller's thread (its loop, handles and copy of the
+    // listener); run starts its thread. Proxy::start sets every worker up before any runs: a
+    // copy of the listener then never takes a descriptor number that a running worker's libuv
+    // has just closed, which ThreadSanitizer (it sees neither libuv's syscall(SYS_close) nor
+    // fcntl's F_DUPFD) would report as a race between the two threads.
     int start(std::string *why);
+    int run(std::string *why);
     void join();
 
     // Any thread.
@@ -146,6 +154,16 @@ private:
 
     void take_handoffs();
     void steal_overflow();
+
+    // Accepting for itself (worker_accept.cpp): a dup of the shared listener, polled while
+    // Balancer::may_accept holds for this worker.
+    int open_listener(std::string *why);  // caller's thread, before the loop runs
+    void update_accepting();
+    void set_accepting(bool on);
+    static void on_listener_readable(uv_poll_t *p, int status, int events);
+    static void on_accept_backoff_over(uv_timer_t *t);
+    void accept_some();
+    void close_listener();  // the loop thread (drain); join() closes the descriptor otherwise
     void serve_waiters();
     void shed_one_idle();
     void take_adoptions();
@@ -168,6 +186,15 @@ private:
     uv_timer_t queue_timer_{};
     uv_timer_t drain_timer_{};
     uv_timer_t shed_timer_{};
+    int listen_fd_ = -1;  // this worker's dup of Shared::listen_fd
+    uv_poll_t listen_poll_{};
+    bool listen_ready_ = false;  // listen_poll_ is initialised and not closed
+    bool accepting_ = false;     // listen_poll_ is started (counted in Shared::accepting_workers)
+    bool accept_backing_off_ = false;
+    uv_timer_t accept_backoff_timer_{};
+    uint64_t last_accept_error_log_ms_ = 0;
+    Balancer balancer_;  // for may_accept only
+    std::vector<WorkerLoad> loads_;
 
     std::atomic<uint32_t> ops_{0};
     std::mutex inbox_mu_;

@@ -20,6 +20,8 @@ private:
 class SharedGauge {
 public:
     void add(int64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
+    // Adds and returns the new value: a limit two threads check at once holds exactly.
+    int64_t add_fetch(int64_t n = 1) { return v_.fetch_add(n, std::memory_order_relaxed) + n; }
     void sub(int64_t n = 1) { v_.fetch_sub(n, std::memory_order_relaxed); }
     int64_t get() const { return v_.load(std::memory_order_relaxed); }
 

@@ -2,9 +2,13 @@
 // one, or a place in the waiting queue), trying another backend when one fails, and closing.
 #include "proto/session.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <cstdio>
+#include <cstring>
 
 #include "core/clock.h"
 #include "core/uv_result.h"
@@ -137,6 +141,13 @@ void outcome(Session *s, Outcome o, const char *why, int status, bool ends) {
     log.access(e);
 }
 
+int shutdown_now(uv_stream_t *stream) {
+    if (stream->write_queue_size > 0) return UV_EAGAIN;
+    uv_os_fd_t fd;
+    if (const int rc = uv_fileno(reinterpret_cast<uv_handle_t *>(stream), &fd)) return rc;
+    return ::shutdown(fd, SHUT_WR) == 0 ? 0 : uv_translate_sys_error(errno);
+}
+
 bool write_done(Session *s, int status) {
     s->writes_pending--;
     if (s->state == Session::State::closing) {
@@ -150,7 +161,7 @@ bool write_done(Session *s, int status) {
     return true;
 }
 
-void start(Worker &w, int fd) {
+void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
     auto *s = new Session;
     s->t_start = uv_hrtime();
     s->worker = &w;
@@ -166,17 +177,27 @@ void start(Worker &w, int fd) {
     }
     // Responses are small and latency-bound: a client socket that cannot take TCP_NODELAY is
     // closed (counted as a finished session) rather than served slowly without anyone knowing.
-    if (const int rc = uv_tcp_nodelay(&s->client, 1)) {
-        warn_uv_failure(w.shared().logger, "client connection: cannot set TCP_NODELAY", rc);
-        close(s, "cannot set TCP_NODELAY");
-        return;
+    // Sockets accepted from our listener have it already (inherited).
+    if (!w.shared().listener_nodelay) {
+        if (const int rc = uv_tcp_nodelay(&s->client, 1)) {
+            warn_uv_failure(w.shared().logger, "client connection: cannot set TCP_NODELAY", rc);
+            close(s, "cannot set TCP_NODELAY");
+            return;
+        }
     }
     if (is_http(w) || w.shared().logger.access_enabled()) {  // read now: once the client is gone it cannot be
-        sockaddr_storage peer{};
-        int len = sizeof peer;
-        if (uv_tcp_getpeername(&s->client, reinterpret_cast<sockaddr *>(&peer), &len) == 0) {
-            Address a;
-            a.storage = peer;
+        Address a;
+        bool known = false;
+        if (peer && peer_len > 0 && static_cast<size_t>(peer_len) <= sizeof a.storage) {
+            std::memcpy(&a.storage, peer, static_cast<size_t>(peer_len));
+            a.len = peer_len;
+            known = true;
+        } else {
+            int len = sizeof a.storage;
+            known = uv_tcp_getpeername(&s->client, reinterpret_cast<sockaddr *>(&a.storage), &len) == 0;
+            a.len = static_cast<socklen_t>(len);
+        }
+        if (known) {
             s->peer = a.to_string();
             // "1.2.3.4:5678" or "[::1]:5678": the address alone, for X-Forwarded-For
             const size_t colon = s->peer.rfind(':');
@@ -433,9 +454,11 @@ void let_go(Session *s, const char *why) {
         s->conn = nullptr;
         s->backend_id = -1;
     }
-    if (s->relay && s->relay->early_up) {
-        w.buffers().put(s->relay->early_up);
-        s->relay->early_up = nullptr;
+    if (s->relay) {
+        for (IoBlock **held : {&s->relay->early_up, &s->relay->early_more}) {
+            if (*held) w.buffers().put(*held);
+            *held = nullptr;
+        }
     }
 }
 

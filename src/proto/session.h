@@ -31,6 +31,9 @@ struct RelayExtras {
     // tcp: the client's first bytes, read while the session waits for or opens its backend
     // connection (the read stays armed then so that a client that resets is noticed at once).
     IoBlock *early_up = nullptr;
+    IoBlock *early_more = nullptr;  // a second block; the read pauses after it
+    bool attached = false;          // the backend connection is there: reads are relayed
+    bool client_reading = false;    // the client's read is armed
 };
 
 // Laid out with the small fields together: an idle keep-alive client costs its Session and
@@ -154,7 +157,8 @@ enum class Outcome : uint8_t {
 void outcome(Session *s, Outcome o, const char *why, int status, bool ends);
 
 // Starts a session for an accepted client fd (closes the fd on failure).
-void start(Worker &w, int fd);
+// `peer`: the client's address as accept4 gave it (len bytes), or nullptr to ask the socket.
+void start(Worker &w, int fd, const sockaddr *peer = nullptr, socklen_t peer_len = 0);
 // Tries to give a session a backend connection now. Returns false when every eligible backend
 // is at its cap (the caller queues it); true when it got one, is connecting, or was closed.
 bool try_acquire(Session *s);
@@ -181,6 +185,11 @@ void close_conn(Session *s, bool failed);
 // A write the session issued has called back. Returns false when the caller must stop: the
 // session is closing (and may now be deleted) or the write failed (the session is closed).
 bool write_done(Session *s, int status);
+// Half-closes `stream` at once when everything written to it has reached the socket: one
+// shutdown(2), where uv_shutdown would also arm and disarm the write watcher (two epoll_ctl
+// calls). 0: done; UV_EAGAIN: writes are still queued (use uv_shutdown, which waits for
+// them); another error: the socket's, e.g. UV_ENOTCONN.
+int shutdown_now(uv_stream_t *stream);
 // Called by the protocol when every handle of the session has closed.
 void maybe_delete(Session *s);
 // queue_timeout passed while the session waited for a connection.

@@ -386,13 +386,16 @@ static int open_fds(void) {
     return n;
 }
 
-/* RLIMIT_NOFILE caps the descriptor's number, not the count: the limit is set above the highest
- * one open, so that `spare` new descriptors fit whatever holes there are below it. */
-static int highest_fd(void) {
-    int fd, top = -1;
-    for (fd = 0; fd < 4096; fd++)
-        if (fcntl(fd, F_GETFD) != -1) top = fd;
-    return top;
+/* RLIMIT_NOFILE caps the numbers of new descriptors, not their count: the limit that leaves
+ * exactly `spare` free numbers below it, whatever descriptors (and holes) there are already. */
+static int limit_for_spare(int spare) {
+    int fd, free_seen = 0;
+    for (fd = 0; fd < 65536; fd++) {
+        if (fcntl(fd, F_GETFD) != -1) continue;
+        if (free_seen == spare) return fd;
+        free_seen++;
+    }
+    return fd;
 }
 
 /* In a child process with at most `spare` descriptors beyond those open: start a proxy of 8
@@ -410,7 +413,7 @@ static int start_with_spare_fds(int spare) {
         return 2;
     pp_config_free(cfg);
     before = open_fds();
-    rl.rlim_cur = rl.rlim_max = (rlim_t)(highest_fd() + 1 + spare);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)limit_for_spare(spare);
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 3;
     rc = pp_proxy_start(proxy);
     if (rc == 0) {

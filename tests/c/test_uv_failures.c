@@ -30,6 +30,8 @@
 #define WAIT_MS 10000 /* upper bound for any wait: only reached when something is broken */
 static const char *const kCause = "not enough memory"; /* libuv's text for the ENOMEM injected */
 
+static atomic_int g_fail_clients;    /* TCP_NODELAY fails on every socket but backend connections: */
+static atomic_int g_backend_port;    /* ... the listener (so accepted sockets do not inherit it) and clients */
 static atomic_int g_fail_local_port; /* TCP_NODELAY fails on sockets bound to this port (accepted clients) */
 static atomic_int g_fail_peer_port;  /* ... and on sockets connected to this one (backend connections) */
 static atomic_int g_failed;          /* how many times it failed */
@@ -54,7 +56,8 @@ __attribute__((visibility("default"))) int setsockopt(int fd, int level, int nam
     }
     if (level == IPPROTO_TCP && name == TCP_NODELAY) {
         const int local = atomic_load(&g_fail_local_port), peer = atomic_load(&g_fail_peer_port);
-        if ((local && port_of(fd, 0) == local) || (peer && port_of(fd, 1) == peer)) {
+        const int clients = atomic_load(&g_fail_clients) && port_of(fd, 1) != atomic_load(&g_backend_port);
+        if (clients || (local && port_of(fd, 0) == local) || (peer && port_of(fd, 1) == peer)) {
             atomic_fetch_add(&g_failed, 1);
             errno = ENOMEM;
             return -1;
@@ -122,21 +125,28 @@ static void expect_closed_unserved(int port) {
     close(fd);
 }
 
+/* The listener normally carries TCP_NODELAY for every socket accepted from it. Where it
+ * cannot (here: injected), each accepted socket gets it set on its own, and one that cannot
+ * take it either is closed. */
 static void test_client_nodelay_failure_closes_session(void **state) {
     (void)state;
     logs l = {PTHREAD_MUTEX_INITIALIZER, 0, ""};
     char last[256];
     int i;
     echo_server *es = echo_server_start(0);
+    atomic_store(&g_failed, 0);
+    atomic_store(&g_backend_port, echo_server_port(es));
+    atomic_store(&g_fail_clients, 1);
     pp_proxy *proxy = start_proxy(echo_server_port(es), &l);
     const int port = pp_proxy_local_port(proxy);
-    atomic_store(&g_failed, 0);
+    assert_int_equal(atomic_load(&g_failed), 1); /* the listener's */
     atomic_store(&g_fail_local_port, port);
+    atomic_store(&g_fail_clients, 0);
     expect_closed_unserved(port);
     for (i = 0; i < WAIT_MS / 10 && stats_of(proxy).sessions_finished < 1; i++) usleep(10000);
     assert_int_equal(stats_of(proxy).connections_accepted, 1);
     assert_int_equal(stats_of(proxy).sessions_finished, 1); /* closed, and counted */
-    assert_int_equal(atomic_load(&g_failed), 1);
+    assert_int_equal(atomic_load(&g_failed), 2);
     /* A second one within the quiet period is closed too, but not warned about again. */
     expect_closed_unserved(port);
     for (i = 0; i < WAIT_MS / 10 && stats_of(proxy).sessions_finished < 2; i++) usleep(10000);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/options.h"
 #include "core/proxy.h"
@@ -83,6 +84,18 @@ public:
 private:
     int fd_;
 };
+
+// n clients, each connected and echoed once (so the proxy has taken it): held open until
+// the vector goes. Fewer if one failed (the caller asserts the size).
+inline std::vector<std::unique_ptr<Client>> held_clients(int port, int n) {
+    std::vector<std::unique_ptr<Client>> held;
+    for (int i = 0; i < n; i++) {
+        auto c = std::make_unique<Client>(port);
+        if (!c->echo("hold " + std::to_string(i))) break;
+        held.push_back(std::move(c));
+    }
+    return held;
+}
 
 struct EchoServer {
     echo_server *s;

@@ -43,10 +43,14 @@ TEST(Pool, CapHoldsAndSlotFreedOnOtherWorkerServesWaiter) {
     p.set("workers", "2");
     p.set("pool_max", "2");
     p.set("queue_timeout", "30s");
+    // The acceptor's round robin places the clients (workers that accept for themselves do
+    // not say which one wins a connection).
+    p.set("exact_balance", "on");
     p.add_backend(es.port());
     p.start();
 
-    // One after another, so the round robin is a->w0, b->w1, c->w0 and a, b hold both slots.
+    // One after another, so the round robin is a->w0, b->w1, c->w0 and a, b hold both slots
+    // (a takes worker 0's start probe connection).
     Client a(p.port());
     ASSERT_TRUE(a.echo("a"));
     Client b(p.port());
@@ -170,6 +174,7 @@ TEST(Pool, IdleConnectionOnAnotherWorkerIsShedForAWaiter) {
     p.set("pool_min_idle", "1");  // worker 0's share is 1, worker 1's is 0
     p.set("queue_timeout", "30s");
     p.set("pool_idle_timeout", "1m");  // without shedding, the waiter would time out first
+    p.set("exact_balance", "on");      // the acceptor's round robin: a to worker 0, b to worker 1
     p.add_backend(es.port());
     p.start();
     ASSERT_TRUE(wait_until([&] { return p.stats().backend_conns_idle == 1; }));
@@ -193,11 +198,8 @@ TEST(Pool, NoCapWhenPoolMaxIsZero) {
     p.set("pool_max", "0");
     p.add_backend(es.port());
     p.start();
-    std::vector<std::unique_ptr<Client>> clients;
-    for (int i = 0; i < 10; i++) {
-        clients.push_back(std::make_unique<Client>(p.port()));
-        ASSERT_TRUE(clients.back()->echo("x"));
-    }
+    auto clients = held_clients(p.port(), 10);
+    ASSERT_EQ(clients.size(), 10u);
     EXPECT_EQ(echo_server_open_now(es.s), 10);
     EXPECT_EQ(p.stats().queue_waits, 0u);
 }

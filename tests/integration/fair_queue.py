@@ -7,8 +7,8 @@ request's path, and pool_max is 1, so the order in which the proxy hands its one
 requests is the order in which the backend sees them. A, B, C are queued in that order; D is
 pipelined behind A on A's client connection, so it reaches the proxy in the very loop turn in
 which A's connection comes back to the pool: the moment a late request used to take it first.
-With 2 workers the acceptor's round robin puts A and C on one worker and B on the other, so the
-connection has to follow the oldest waiter across workers.
+With 2 workers (and exact_balance) the acceptor's round robin puts A and C on one worker and B
+on the other, so the connection has to follow the oldest waiter across workers.
 
 Also: a request that times out in the queue shows its wait in the access log and the
 queue-wait histogram. Every wait is bounded; nothing passes or fails on a measured duration.
@@ -160,7 +160,10 @@ def arrival_order(workers):
     """A, B, C queued in that order (D pipelined behind A): answered A, B, C, D."""
     tag = "%d worker%s" % (workers, "" if workers == 1 else "s")
     be = GatedBackend()
-    px = Proxy(be.port, workers, "--pool-max", "1", "--queue-max", "100", "--queue-timeout", "60s")
+    # exact_balance: the acceptor's round robin places the clients, so that the order has to hold
+    # across workers (with workers accepting for themselves, the kernel picks who wins).
+    px = Proxy(be.port, workers, "--pool-max", "1", "--queue-max", "100", "--queue-timeout", "60s",
+               "--exact-balance", "on")
     answers, lock = [], threading.Lock()
     a = Client(px.port, answers, lock)
     a.send("/A", "/D")  # D waits in A's input until A's response is complete

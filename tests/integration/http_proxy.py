@@ -391,11 +391,16 @@ def main():
     rude.bind(("127.0.0.1", 0))
     rude.listen(8)
 
+    def hang_up_one(conn):
+        conn.recv(65536)
+        conn.close()
+
     def hang_up():
-        for _ in range(2):
+        # A thread per connection: the request may come on the start probe's idle connection
+        # (then a retry on a new one) or on a new one, whichever worker took the client.
+        for _ in range(8):
             conn, _ = rude.accept()
-            conn.recv(65536)
-            conn.close()
+            threading.Thread(target=hang_up_one, args=(conn,), daemon=True).start()
 
     threading.Thread(target=hang_up, daemon=True).start()
     px = Proxy("--backend", "127.0.0.1:%d" % rude.getsockname()[1])
@@ -412,14 +417,21 @@ def main():
     drib.bind(("127.0.0.1", 0))
     drib.listen(4)
 
-    def dribble():
-        conn, _ = drib.accept()
-        conn.recv(65536)
+    def dribble_one(conn):
+        if not conn.recv(65536):
+            return  # the start probe's connection, closed unused
         for piece in (b"HTTP/1.1 200 OK\r\nConte", b"nt-Length: 2\r\nX-Split: ", b"yes\r\n\r", b"\nok"):
             conn.sendall(piece)
             time.sleep(0.1)
         time.sleep(0.5)
         conn.close()
+
+    def dribble():
+        # A thread per connection: the request comes on the start probe's connection or on a
+        # new one, whichever worker took the client.
+        for _ in range(4):
+            conn, _ = drib.accept()
+            threading.Thread(target=dribble_one, args=(conn,), daemon=True).start()
 
     threading.Thread(target=dribble, daemon=True).start()
     px = Proxy("--backend", "127.0.0.1:%d" % drib.getsockname()[1], "--via", "off")

@@ -112,6 +112,8 @@ pub struct pp_worker_stats {
     pub requests: u64,
     /// Requests sent again on another connection or backend. (counter; since 0.1)
     pub retries: u64,
+    /// Client connections a worker accepted itself (the others: hand-off, overflow queue). (counter; since 0.2)
+    pub accepted: u64,
 }
 
 /// `pp_backend_stats`: one backend's counters, summed over workers (`PP_BACKEND_STATS_FIELDS` in `poolproxy.h`).

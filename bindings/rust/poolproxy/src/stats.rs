@@ -157,6 +157,8 @@ pub struct WorkerStats {
     pub requests: u64,
     /// Requests sent again on another connection or backend. (counter; since 0.1)
     pub retries: u64,
+    /// Client connections a worker accepted itself (the others: hand-off, overflow queue). (counter; since 0.2)
+    pub accepted: u64,
 }
 
 impl WorkerStats {
@@ -171,6 +173,7 @@ impl WorkerStats {
             backend_conns_idle: s.backend_conns_idle,
             requests: s.requests,
             retries: s.retries,
+            accepted: s.accepted,
         }
     }
 }

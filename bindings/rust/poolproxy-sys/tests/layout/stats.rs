@@ -57,6 +57,7 @@ fn stats_layouts() -> Vec<StructLayout> {
             backend_conns_idle,
             requests,
             retries,
+            accepted,
         }),
         layout!(pp_backend_stats {
             struct_size,

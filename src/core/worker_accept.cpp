@@ -1,0 +1,137 @@
+// A worker accepting client connections for itself. Each worker polls its own dup of the
+// shared listening socket while Balancer::may_accept holds for it (below half its capacity,
+// not far busier than the least busy worker, not above its share of the sessions), and starts
+// the sessions it accepts on its own loop: no other thread, hand-off queue, lock or wake-up is
+// involved in the common case. When no worker may accept, the acceptor thread polls the
+// listener and its tiers (a worker, the overflow queue, rejection) decide, as before.
+//
+// Why a dup: a descriptor registered in several epoll sets must not be closed while others
+// still poll it (its number could be reused under them); each worker closes its own copy, on
+// its own thread, when its drain begins. Why a poll and our own accept4 rather than a libuv
+// server handle: polling can stop and start again (a server handle cannot stop listening),
+// and accept4 hands us the peer's address, which saves a getpeername per connection.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/acceptor.h"
+#include "core/clock.h"
+#include "core/uv_result.h"
+#include "core/worker.h"
+
+namespace pp {
+
+namespace {
+// Connections taken per readiness event. One, like nginx without multi_accept: the loop turns
+// once per connection anyway for its I/O, a readable listener is reported again on the next
+// turn, and this spares the accept4 that would only say EAGAIN. Under a storm of connects the
+// listener's backlog holds them; other events of the loop are served in between.
+constexpr int kAcceptPerEvent = 1;
+constexpr uint64_t kEmfileBackoffMs = 100;  // out of descriptors: pause instead of spinning
+
+}  // namespace
+
+int Worker::open_listener(std::string *why) {
+    const std::string what = "worker " + std::to_string(index_);
+    // exact_balance: the acceptor hands every connection out. No listener of our own: none to poll.
+    if (shared_.listen_fd < 0 || shared_.settings.exact_balance) return PP_OK;
+    listen_fd_ = fcntl(shared_.listen_fd, F_DUPFD_CLOEXEC, 0);
+    if (listen_fd_ < 0) {
+        *why = what + ": cannot share the listener: " + uv_strerror(uv_translate_sys_error(errno));
+        return PP_ESYS;
+    }
+    int rc = LoopThread::check(uv_poll_init(&loop_, &listen_poll_, listen_fd_), what + ": cannot watch the listener", why);
+    if (rc != PP_OK) return rc;  // join() closes the descriptor
+    listen_poll_.data = this;
+    listen_ready_ = true;
+    update_accepting();
+    return PP_OK;
+}
+
+void Worker::update_accepting() {
+    bool want = listen_ready_ && !draining_ && !finished_ && !accept_backing_off_;
+    if (want) {
+        for (size_t w = 0; w < loads_.size(); w++) {
+            loads_[w] = static_cast<int>(w) == index_ ? load() : shared_.workers[w]->load();
+        }
+        want = balancer_.may_accept(loads_, index_);
+    }
+    set_accepting(want);
+}
+
+void Worker::set_accepting(bool on) {
+    if (on == accepting_) return;
+    if (on) {
+        const int rc = uv_poll_start(&listen_poll_, UV_READABLE, on_listener_readable);
+        if (rc != 0) {  // the acceptor polls while no worker does, so nobody waits unserved
+            warn_uv_failure(shared_.logger, "worker: cannot watch the listener", rc);
+            return;
+        }
+        accepting_ = true;
+        shared_.accepting_workers.fetch_add(1, std::memory_order_acq_rel);
+        return;
+    }
+    if (listen_ready_) uv_poll_stop(&listen_poll_);
+    accepting_ = false;
+    if (shared_.accepting_workers.fetch_sub(1, std::memory_order_acq_rel) == 1 && shared_.acceptor) {
+        shared_.acceptor->workers_changed();  // the last one to stop: the acceptor takes over
+    }
+}
+
+void Worker::on_listener_readable(uv_poll_t *p, int status, int) {
+    auto *w = static_cast<Worker *>(p->data);
+    if (status < 0) return;
+    w->accept_some();
+    w->update_accepting();
+}
+
+void Worker::accept_some() {
+    for (int i = 0; i < kAcceptPerEvent && accepting_; i++) {
+        sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr *>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // another worker was faster
+            counters_.accept_errors.add();
+            const uint64_t now = mono_ms();
+            if (now - last_accept_error_log_ms_ >= 1000) {  // at most one line a second under a storm
+                last_accept_error_log_ms_ = now;
+                shared_.logger.log(PP_LOG_WARN, "worker %d: accept failed: %s; pausing its accepts for %llums", index_,
+                                   std::strerror(errno), static_cast<unsigned long long>(kEmfileBackoffMs));
+            }
+            // EMFILE/ENFILE/ENOBUFS: the listener stays readable, so polling again would spin.
+            accept_backing_off_ = true;
+            set_accepting(false);
+            PP_UV_MUST(uv_timer_start(&accept_backoff_timer_, on_accept_backoff_over, kEmfileBackoffMs, 0));
+            return;
+        }
+        counters_.accepted.add();
+        if (shared_.open_connections.add_fetch() > shared_.settings.max_connections) {
+            shared_.open_connections.sub();
+            counters_.rejected_max.add();
+            ::close(fd);
+            continue;
+        }
+        session::start(*this, fd, reinterpret_cast<const sockaddr *>(&peer), len);
+    }
+}
+
+void Worker::on_accept_backoff_over(uv_timer_t *t) {
+    auto *w = static_cast<Worker *>(t->data);
+    w->accept_backing_off_ = false;
+    w->update_accepting();
+}
+
+void Worker::close_listener() {
+    if (!listen_ready_) return;
+    set_accepting(false);
+    uv_close(reinterpret_cast<uv_handle_t *>(&listen_poll_), nullptr);  // stops watching the fd at once
+    listen_ready_ = false;
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+}
+
+}  // namespace pp

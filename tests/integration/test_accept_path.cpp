@@ -1,0 +1,103 @@
+// The accept path through real sockets: workers below their share accept from the listener
+// themselves (no hand-off), connections spread over the workers, and the acceptor's two tiers
+// still hold when the workers are full: the overflow queue that a worker drains once it has
+// room, and clean rejection at max_connections and when the overflow queue is full.
+#include "proxy_fixture.h"
+
+using namespace pp_test;
+
+namespace {
+
+pp_worker_stats worker(ProxyUnderTest &p, int i) {
+    pp_worker_stats w{};
+    w.struct_size = sizeof w;
+    p.core().worker_stats(i, &w);
+    return w;
+}
+
+}  // namespace
+
+TEST(AcceptPath, WorkersAcceptForThemselves) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "2");
+    p.add_backend(es.port());
+    p.start();
+    constexpr int kClients = 40;
+    for (int i = 0; i < kClients; i++) {
+        Client c(p.port());
+        ASSERT_TRUE(c.echo("ping " + std::to_string(i)));
+    }
+    ASSERT_TRUE(wait_until([&] { return p.stats().sessions_finished == kClients; }));
+    EXPECT_EQ(p.stats().connections_accepted, static_cast<uint64_t>(kClients));
+    // Every connection was accepted by the worker that served it: none went through the
+    // acceptor thread's hand-off.
+    EXPECT_EQ(worker(p, 0).accepted + worker(p, 1).accepted, static_cast<uint64_t>(kClients));
+    EXPECT_EQ(worker(p, 0).accepted, worker(p, 0).sessions_started);
+    EXPECT_EQ(worker(p, 1).accepted, worker(p, 1).sessions_started);
+}
+
+TEST(AcceptPath, ConnectionsSpreadOverWorkers) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "2");
+    p.set("pool_max", "100");
+    p.add_backend(es.port());
+    p.start();
+    constexpr int kClients = 40;
+    auto held = held_clients(p.port(), kClients);
+    ASSERT_EQ(held.size(), static_cast<size_t>(kClients));
+    ASSERT_TRUE(wait_until([&] { return p.stats().connections_active == kClients; }));
+    const uint64_t a = worker(p, 0).sessions_active, b = worker(p, 1).sessions_active;
+    EXPECT_EQ(a + b, static_cast<uint64_t>(kClients));
+    // Neither worker takes much more than its share of the idle-but-open sessions.
+    EXPECT_GE(a, 10u) << a << " and " << b;
+    EXPECT_GE(b, 10u) << a << " and " << b;
+}
+
+TEST(AcceptPath, RejectsAtMaxConnections) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "2");
+    p.set("max_connections", "3");
+    p.add_backend(es.port());
+    p.start();
+    auto held = held_clients(p.port(), 3);
+    ASSERT_EQ(held.size(), 3u);
+    Client fourth(p.port());
+    ASSERT_TRUE(fourth.ok());
+    EXPECT_TRUE(fourth.closed_by_peer());  // accepted and closed at once, never served
+    ASSERT_TRUE(wait_until([&] { return p.stats().connections_rejected_max == 1; }));
+    held[0]->close();
+    ASSERT_TRUE(wait_until([&] { return p.stats().connections_active == 2; }));
+    Client again(p.port());
+    EXPECT_TRUE(again.echo("room again"));
+    EXPECT_EQ(p.stats().connections_rejected_max, 1u);
+}
+
+TEST(AcceptPath, OverflowQueueThenRejection) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "1");
+    p.set("worker_max_sessions", "2");
+    p.set("overflow_max", "1");
+    p.set("queue_timeout", "60s");  // a bound: the queued connection waits for a test step
+    p.add_backend(es.port());
+    p.start();
+    Client a(p.port()), b(p.port());
+    ASSERT_TRUE(a.echo("a"));
+    ASSERT_TRUE(b.echo("b"));
+    // The worker is full: the third waits in the overflow queue, unserved, the fourth finds
+    // the queue full and is closed.
+    Client c(p.port());
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(wait_until([&] { return p.stats().connections_active == 3; }));
+    Client d(p.port());
+    EXPECT_TRUE(d.closed_by_peer());
+    EXPECT_EQ(p.stats().connections_rejected_overflow, 1u);
+    EXPECT_EQ(worker(p, 0).sessions_active, 2u);
+    // Room on the worker: it takes the queued connection from the overflow queue.
+    a.close();
+    EXPECT_TRUE(c.echo("c, after a wait"));
+    EXPECT_GE(worker(p, 0).overflow_stolen, 1u);
+}
