@@ -18,9 +18,21 @@ namespace pp {
 
 namespace {
 constexpr int kAcceptBatch = 64;          // per readiness event, so one busy listener can't starve the loop
-constexpr uint64_t kEmfileBackoffMs = 100;  // out of fds: pause accepting instead of spinning
 constexpr uint64_t kOverflowSweepMs = 100;
 }  // namespace
+
+AcceptFailure accept_failed(int err, Counter &errors, const Logger &logger, const char *who, uint64_t *last_log_ms) {
+    if (err == EINTR || err == ECONNABORTED) return AcceptFailure::again;
+    if (err == EAGAIN || err == EWOULDBLOCK) return AcceptFailure::drained;
+    errors.add();
+    const uint64_t now = mono_ms();
+    if (now - *last_log_ms >= 1000) {  // at most one line a second under a storm
+        *last_log_ms = now;
+        logger.log(PP_LOG_WARN, "%s: accept failed: %s; pausing accepts for %llums", who, std::strerror(err),
+                   static_cast<unsigned long long>(kAcceptPauseMs));
+    }
+    return AcceptFailure::pause;
+}
 
 Acceptor::Acceptor(Shared &shared)
     : shared_(shared),
@@ -119,7 +131,7 @@ void Acceptor::update_polling() {
     if (rc != 0) {  // the listener can no longer be watched: say so loudly, and try again later
         shared_.logger.log(PP_LOG_ERROR, "acceptor: cannot watch the listener: %s", uv_strerror(rc));
         backing_off_ = true;
-        PP_UV_MUST(uv_timer_start(&backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0));
+        PP_UV_MUST(uv_timer_start(&backoff_timer_, on_backoff_over, kAcceptPauseMs, 0));
         return;
     }
     polling_ = true;
@@ -132,20 +144,14 @@ void Acceptor::accept_batch() {
             dispatch(fd);
             continue;
         }
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        shared_.accept.accept_errors.add();
-        uint64_t now = mono_ms();
-        if (now - last_error_log_ms_ >= 1000) {  // at most one line a second under a storm
-            last_error_log_ms_ = now;
-            shared_.logger.log(PP_LOG_WARN, "accept failed: %s; pausing accepts for %llums", std::strerror(errno),
-                               static_cast<unsigned long long>(kEmfileBackoffMs));
-        }
-        // EMFILE/ENFILE/ENOBUFS: the listener stays readable, so polling again would spin.
+        const AcceptFailure f = accept_failed(errno, shared_.accept.accept_errors, shared_.logger,
+                                              thread_.name().c_str(), &last_error_log_ms_);
+        if (f == AcceptFailure::again) continue;
+        if (f == AcceptFailure::drained) return;
         uv_poll_stop(&poll_);
         polling_ = false;
         backing_off_ = true;
-        PP_UV_MUST(uv_timer_start(&backoff_timer_, on_backoff_over, kEmfileBackoffMs, 0));
+        PP_UV_MUST(uv_timer_start(&backoff_timer_, on_backoff_over, kAcceptPauseMs, 0));
         return;
     }
 }

@@ -16,6 +16,17 @@
 
 namespace pp {
 
+// How both accept loops (the acceptor's and a worker's) treat a failed accept4(2).
+constexpr uint64_t kAcceptPauseMs = 100;  // out of descriptors: pause accepting instead of spinning
+enum class AcceptFailure {
+    again,    // EINTR, ECONNABORTED: try the next one
+    drained,  // EAGAIN: nothing left (or another thread was faster)
+    pause,    // EMFILE, ENFILE, ENOBUFS...: the listener stays readable, so polling again would
+              // spin; the caller stops polling for kAcceptPauseMs. Counted and warned about
+              // (at most one line a second, per caller, whose clock is *last_log_ms).
+};
+AcceptFailure accept_failed(int err, Counter &errors, const Logger &logger, const char *who, uint64_t *last_log_ms);
+
 class Acceptor {
 public:
     explicit Acceptor(Shared &shared);

@@ -27,6 +27,7 @@ public:
     // `name`: the thread's name (at most 15 characters). `context`: the proxy whose threads
     // refuse pp_proxy_stop/free from a callback (ThreadContext).
     LoopThread(std::string name, const Shared *context) : name_(std::move(name)), context_(context) {}
+    const std::string &name() const { return name_; }
     ~LoopThread() { join(); }
     LoopThread(const LoopThread &) = delete;
     LoopThread &operator=(const LoopThread &) = delete;

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "core/acceptor.h"
 #include "core/clock.h"
@@ -29,7 +28,6 @@ namespace {
 // turn, and this spares the accept4 that would only say EAGAIN. Under a storm of connects the
 // listener's backlog holds them; other events of the loop are served in between.
 constexpr int kAcceptPerEvent = 1;
-constexpr uint64_t kEmfileBackoffMs = 100;  // out of descriptors: pause instead of spinning
 
 }  // namespace
 
@@ -93,19 +91,13 @@ void Worker::accept_some() {
         socklen_t len = sizeof peer;
         const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr *>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // another worker was faster
-            counters_.accept_errors.add();
-            const uint64_t now = mono_ms();
-            if (now - last_accept_error_log_ms_ >= 1000) {  // at most one line a second under a storm
-                last_accept_error_log_ms_ = now;
-                shared_.logger.log(PP_LOG_WARN, "worker %d: accept failed: %s; pausing its accepts for %llums", index_,
-                                   std::strerror(errno), static_cast<unsigned long long>(kEmfileBackoffMs));
-            }
-            // EMFILE/ENFILE/ENOBUFS: the listener stays readable, so polling again would spin.
+            const AcceptFailure f = accept_failed(errno, counters_.accept_errors, shared_.logger,
+                                                  thread_.name().c_str(), &last_accept_error_log_ms_);
+            if (f == AcceptFailure::again) continue;
+            if (f == AcceptFailure::drained) return;
             accept_backing_off_ = true;
             set_accepting(false);
-            PP_UV_MUST(uv_timer_start(&accept_backoff_timer_, on_accept_backoff_over, kEmfileBackoffMs, 0));
+            PP_UV_MUST(uv_timer_start(&accept_backoff_timer_, on_accept_backoff_over, kAcceptPauseMs, 0));
             return;
         }
         counters_.accepted.add();
