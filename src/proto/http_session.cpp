@@ -50,6 +50,7 @@ struct HttpState {
     uint64_t t_first_byte = 0;    // uv_hrtime of the first response byte
     int sent_status = 0;          // the status of the response head sent to the client (0: none)
     bool client_keep_alive = true;
+    bool client_said_close = false;  // the request itself ended the connection (see linger())
     bool http10 = false;
     bool processing = false;
     uint64_t linger_since_ms = 0;  // loop time lingering began
@@ -73,7 +74,7 @@ struct HttpState {
         head.clear();
         resp_head.clear();
         req_done = has_body = idempotent = resp_any = resp_head_sent = resp_in_body = false;
-        wants_upgrade = dechunk = http10 = processing = false;
+        wants_upgrade = dechunk = http10 = processing = client_said_close = false;
         client_keep_alive = true;
         t_first_byte = 0;
         sent_status = 0;
@@ -474,6 +475,7 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     s->t_acquire = s->t_connect = s->t_ready = s->queue_wait_ns = 0;  // (bytes: since the head began)
     h.t_first_byte = 0;
     h.http10 = head.http_major == 1 && head.http_minor == 0;
+    h.client_said_close = !head.keep_alive;
     h.client_keep_alive = head.keep_alive && !s->worker->draining() &&
                           (st.max_client_requests == 0 || s->httpc.requests < st.max_client_requests);
     h.has_body = head.chunked || head.content_length > 0;
@@ -893,6 +895,15 @@ void linger(Session *s, const char *why) {
     const Settings &st = settings(s);
     if (!h || s->client_eof || st.lingering_timeout <= 0 || s->worker->draining()) {
         session::close(s, why);  // nothing more can come, or nobody may wait for it
+        return;
+    }
+    // The client asked for the close (Connection: close, or HTTP/1.0 without keep-alive), its
+    // request is read to the end and nothing of its is left unparsed: it has nothing more to
+    // send, so no reset can hide the answer, and closing now spares the half-close, the read of
+    // its FIN and a loop pass on every short connection (nginx's lingering_close on does the
+    // same). Bytes a client sends after its own close are a protocol error it gets reset for.
+    if (h->client_said_close && h->req_done && (!h->in || h->in_off >= h->in->len)) {
+        session::close(s, why);
         return;
     }
     session::let_go(s, why);  // its outcome (if still open), its backend connection

@@ -435,6 +435,48 @@ def linger_bounded(be):
     s.close()
 
 
+def active_after(px, want, secs=10):
+    """connections_active once it is `want`, or its last value after secs (bounded polling)."""
+    end = time.time() + secs
+    while True:
+        got = px.stats()["connections_active"]
+        if got == want or time.time() > end:
+            return got
+        time.sleep(0.05)
+
+
+def close_without_linger(be):
+    """A client that asked for the close and sent nothing past its request has nothing more to
+    send: the proxy closes at once instead of lingering for its FIN. A client with bytes left
+    past a Connection: close request still gets the lingering close."""
+    px = Proxy(be.port, "--lingering-time", "10m", "--lingering-timeout", "10m")
+    try:
+        for what, req in (("Connection: close", b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+                          ("HTTP/1.0", b"GET /a HTTP/1.0\r\nHost: a\r\n\r\n")):
+            s = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+            s.sendall(req)
+            out = read_to_end(s, 20)  # the answer, then the proxy's FIN; this side stays open
+            check(out.startswith(b"HTTP/1.") and b" 200 " in out[:16] and b"path=/a " in out,
+                  "%s: answered (%r)" % (what, out[:20]))
+            left = active_after(px, 0)
+            check(left == 0, "%s, nothing more sent: the proxy closed without waiting for the client (%d active)"
+                  % (what, left))
+            s.close()
+        # A request pipelined behind a Connection: close one is never served, but it was sent:
+        # closing with it unread would reset the connection, so the proxy lingers.
+        s = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        s.sendall(b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+        out = read_to_end(s, 20)
+        check(out.startswith(b"HTTP/1.1 200 ") and out.count(b"HTTP/1.1") == 1 and b"path=/a " in out,
+              "bytes past a Connection: close request: one answer (%r)" % out[:20])
+        left = px.stats()["connections_active"]
+        check(left == 1, "bytes past a Connection: close request: the proxy lingers (%d active)" % left)
+        s.close()
+        check(active_after(px, 0) == 0, "the lingering connection ends when the client closes")
+    finally:
+        px.stop()
+
+
 class EarlyBackend:
     """A backend that answers each request as soon as its head arrived (keep-alive), as nginx
     does for 405/413/401, then reads and discards the body by its Content-Length and serves the
@@ -532,7 +574,7 @@ def get_ok_via(port):
 def main():
     be = Backend()
     cases = (slowloris, endless_body, big_head_answered, body_413_while_sending, backend_stops_reading,
-             early_answer_desync, linger_bounded, max_connections, emfile, bad_configuration)
+             early_answer_desync, linger_bounded, close_without_linger, max_connections, emfile, bad_configuration)
     only = sys.argv[2:]  # optional: the names of the cases to run
     for case in cases:
         if only and case.__name__ not in only:
