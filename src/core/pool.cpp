@@ -76,6 +76,12 @@ PooledConn *BackendPool::open(Session *owner) {
         return nullptr;
     }
     PP_UV_MUST(uv_timer_start(&conn->timer, on_connect_timeout, static_cast<uint64_t>(st.connect_timeout), 0));
+    // The read is armed now, beside the connect's POLLOUT: libuv registers both in one
+    // epoll_ctl and changes it once when the connect completes. Armed after the connect, it
+    // costs two (libuv forgot the registration: an ADD that fails EEXIST, then a MOD). libuv
+    // reports the connect before any read, and a failed connect closes the handle first. If
+    // this fails, arming again after the connect (make_idle, the session) reports it.
+    (void)start_reading(conn);
     return conn;
 }
 

@@ -165,9 +165,15 @@ void on_read(Session *s, ssize_t nread, const uv_buf_t *buf, int dir) {
     }
     // Half-close: pass the EOF on with a shutdown once what was read is written.
     uv_stream_t *to = dir == kUp ? backend_stream(s) : client_stream(s);
+    (dir == kUp ? s->client_eof : s->backend_eof) = true;
+    if (s->client_eof && s->backend_eof && to->write_queue_size == 0 && s->shutdowns_pending == 0) {
+        // The second EOF, with everything written: the close's own FIN ends the other side as
+        // the shutdown would, one system call fewer on every session that ends cleanly.
+        session::close(s, session::kBothSidesClosed);
+        return;
+    }
     uv_shutdown_t *req = &s->relay->shutdown[dir == kUp ? 0 : 1];
     stop_reading(s, dir);
-    (dir == kUp ? s->client_eof : s->backend_eof) = true;
     if (start_shutdown(s, req, to)) maybe_finish(s);
 }
 
