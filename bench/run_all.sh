@@ -1,7 +1,8 @@
 #!/bin/sh
 # Every benchmark of docs/BENCHMARKS.md in one run, on loopback: http and tcp side by side with
 # HAProxy and nginx (pinned, interleaved, medians, chart), memory per idle keep-alive client
-# beside them, and the churn / balance / overload scenarios. Not a test: numbers.
+# beside them, the churn / balance / overload scenarios, churn side by side (a new client
+# connection per request) and the time to a first byte, pooled and not. Not a test: numbers.
 #   sh bench/run_all.sh [BUILD_DIR] [SECONDS] [ROUNDS]        default: build 5 3
 # Needs (Debian): haproxy nginx-light libnginx-mod-stream wrk gnuplot-nox, and a built poolproxy.
 set -eu
@@ -16,3 +17,8 @@ echo
 python3 bench/idle_memory.py "$BUILD/poolproxy" --conns 8000 --peers
 echo
 python3 bench/scenarios.py "$BUILD/poolproxy" --seconds "$SECS"
+echo
+TARGETS="poolproxy-churn haproxy-churn nginx-churn poolproxy-tcp-churn haproxy-tcp-churn nginx-stream-churn" \
+    sh bench/http_compare.sh "$BUILD" "$SECS" "$ROUNDS" 64
+echo
+python3 bench/setup_time.py "$BUILD/poolproxy" --rounds "$ROUNDS"
