@@ -6,6 +6,7 @@
 #include "core/address.h"
 #include "core/backend.h"
 #include "core/errors.h"
+#include "proto/protocols.h"
 
 namespace pp {
 
@@ -44,7 +45,7 @@ PP_API int pp_proxy_new(pp_proxy **out, const pp_config *cfg) {
     if (int rc = pp::check_config(cfg, "pp_proxy_new")) return rc;
     return guard("pp_proxy_new", [&]() -> int {
         auto proxy = std::make_unique<pp_proxy>();
-        proxy->core = std::make_unique<pp::Proxy>(cfg->settings);
+        proxy->core = std::make_unique<pp::Proxy>(cfg->settings, pp::protocol_for(cfg->settings));
         *out = proxy.release();
         return PP_OK;
     });

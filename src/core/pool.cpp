@@ -8,7 +8,8 @@
 #include "core/clock.h"
 #include "core/uv_result.h"
 #include "core/worker.h"
-#include "proto/session.h"
+#include "core/breaker_report.h"
+#include "core/protocol.h"
 
 namespace pp {
 
@@ -62,7 +63,7 @@ PooledConn *BackendPool::new_conn(uint64_t created_ms) {
     return conn;
 }
 
-PooledConn *BackendPool::open(Session *owner) {
+PooledConn *BackendPool::open(ClientBase *owner) {
     const Settings &st = worker_.shared().settings;
     PooledConn *conn = new_conn(mono_ms());
     conn->owner = owner;
@@ -114,7 +115,7 @@ void BackendPool::on_connect(uv_connect_t *req, int status) {
     }
     pool.backend_.down_until_ms.store(0, std::memory_order_relaxed);
     if (conn->owner) {
-        session::on_connected(conn->owner, conn);
+        pool.worker_.shared().protocol->attached(conn->owner, conn);
     } else {
         pool.warm_connecting_--;
         conn->warm = false;
@@ -138,13 +139,13 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason, bool owne
     } else {
         sh.logger.log(PP_LOG_DEBUG, "backend %s: %s", backend_.name.c_str(), reason);
     }
-    Session *owner = conn->owner;
+    ClientBase *owner = conn->owner;
     // A session's connect is an attempt of its exchange: the session records it (with its
     // probe) through session::outcome. Here only connects nobody waits for: warm ones, and
     // those whose session left while they were opening.
     if (!owner && !owner_records) {
         CircuitBreaker::Transition t = backend_.breaker.record(false, false, 0, mono_ms());
-        if (t != CircuitBreaker::Transition::none) session::breaker_changed(worker_, backend_, t, reason);
+        if (t != CircuitBreaker::Transition::none) report_breaker(worker_.shared().logger, backend_, t, reason);
     }
     if (conn->warm && conn->state == PooledConn::State::connecting) {
         warm_connecting_--;
@@ -152,7 +153,7 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason, bool owne
     }
     conn->owner = nullptr;
     close(conn);
-    if (owner) session::on_connect_failed(owner, backend_.id, reason);
+    if (owner) worker_.shared().protocol->connect_failed(owner, backend_.id, reason);
 }
 
 void BackendPool::make_idle(PooledConn *conn, bool may_move) {

@@ -20,7 +20,7 @@
 namespace pp {
 
 class Worker;
-struct Session;
+struct ClientBase;
 class BackendPool;
 
 struct PooledConn {
@@ -30,7 +30,7 @@ struct PooledConn {
     uv_timer_t timer;  // connect timeout
     uv_connect_t connect_req;
     BackendPool *pool = nullptr;
-    Session *owner = nullptr;  // the session it was opened for or handed to
+    ClientBase *owner = nullptr;  // the session it was opened for or handed to
     State state = State::connecting;
     bool warm = false;  // opened ahead of demand and still connecting
     bool start_probe = false;  // the start probe pp_proxy_start waits for (see BackendPool)
@@ -92,7 +92,7 @@ public:
     // Opens a connection for `owner` (nullptr: a warm one for the idle list). The caller has
     // already reserved a slot with Backend::try_reserve. nullptr if the connect could not even
     // start (the slot is released and the failure recorded).
-    PooledConn *open(Session *owner);
+    PooledConn *open(ClientBase *owner);
     // Closes a connection and releases its slot.
     void close(PooledConn *conn);
     // The session is done with its connection and it is closed (tcp mode: always; http: the

@@ -51,7 +51,7 @@ int Shared::add_backend(const BackendSpec &spec) {
     return static_cast<int>(backends.add(std::move(b)));
 }
 
-Proxy::Proxy(const Settings &settings) {
+Proxy::Proxy(const Settings &settings, const Protocol &protocol) {
     std::string why;
     int rc = validate_settings(settings, &why);
     if (rc != PP_OK) throw Error(rc, why);
@@ -63,6 +63,7 @@ Proxy::Proxy(const Settings &settings) {
     }
     int workers = resolve_worker_count(settings.workers);
     shared_ = std::make_unique<Shared>(settings, workers);
+    shared_->protocol = &protocol;
     for (int i = 0; i < workers; i++) shared_->workers.push_back(std::make_unique<Worker>(*shared_, i));
     acceptor_ = std::make_unique<Acceptor>(*shared_);
     shared_->acceptor = acceptor_.get();

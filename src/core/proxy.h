@@ -16,10 +16,13 @@
 
 namespace pp {
 
+class Protocol;
+
 class Proxy {
 public:
-    // Throws Error for settings that do not fit together.
-    explicit Proxy(const Settings &settings);
+    // Throws Error for settings that do not fit together. `protocol`: what the client sessions
+    // speak (proto/protocols.h picks it by mode); it outlives the proxy.
+    Proxy(const Settings &settings, const Protocol &protocol);
     ~Proxy();
     Proxy(const Proxy &) = delete;
     Proxy &operator=(const Proxy &) = delete;

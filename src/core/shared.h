@@ -16,6 +16,7 @@
 namespace pp {
 
 class Acceptor;
+class Protocol;
 class Worker;
 
 struct AcceptCounters {  // written by the acceptor thread only (workers count their own accepts)
@@ -31,6 +32,8 @@ struct Shared {
 
     const Settings settings;
     const Logger logger;
+    // What the client sessions speak: the only way the core reaches them (core/protocol.h).
+    const Protocol *protocol = nullptr;
     const int worker_count;
     const int64_t worker_capacity;  // sessions per worker before the balancer overflows
 

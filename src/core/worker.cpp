@@ -176,7 +176,7 @@ void Worker::take_handoffs() {
     }
     for (int fd : inbox_taken_) {
         handoffs_queued_.sub();
-        session::start(*this, fd);
+        shared_.protocol->start(*this, fd, nullptr, 0);
     }
     inbox_taken_.clear();
 }
@@ -186,17 +186,17 @@ void Worker::steal_overflow() {
         int fd = shared_.overflow.pop();
         if (fd < 0) return;
         counters_.overflow_stolen.add();
-        session::start(*this, fd);
+        shared_.protocol->start(*this, fd, nullptr, 0);
     }
 }
 
-void Worker::session_started(Session *s) {
+void Worker::session_started(ClientBase *s) {
     sessions_.push_back(s);
     counters_.sessions_started.add();
     counters_.sessions_active.add();
 }
 
-void Worker::session_closed(Session *s) {
+void Worker::session_closed(ClientBase *s) {
     sessions_.remove(s);
     counters_.sessions_active.sub();
     counters_.sessions_finished.add();
@@ -207,7 +207,7 @@ void Worker::session_closed(Session *s) {
 
 // ---- waiting for a backend connection -------------------------------------------------------
 
-bool Worker::enqueue_waiter(Session *s) {
+bool Worker::enqueue_waiter(ClientBase *s) {
     if (shared_.waiting.get() >= shared_.settings.queue_max) {
         counters_.queue_full.add();
         return false;
@@ -242,7 +242,7 @@ bool Worker::enqueue_waiter(Session *s) {
     return true;
 }
 
-void Worker::dequeue_waiter(Session *s) {
+void Worker::dequeue_waiter(ClientBase *s) {
     if (s->pending_backend >= 0) {
         shared_.backends[static_cast<size_t>(s->pending_backend)].pending.fetch_sub(1, std::memory_order_relaxed);
         s->pending_backend = -1;
@@ -262,7 +262,7 @@ void Worker::dequeue_waiter(Session *s) {
 }
 
 void Worker::publish_head() {
-    Session *head = waiters_.front();
+    ClientBase *head = waiters_.front();
     head_since_ns_.store(head ? head->wait_since_ns : kNoWaiter, std::memory_order_relaxed);
 }
 
@@ -271,20 +271,20 @@ void Worker::serve_waiters() {
     // out of the queue whenever it returns true (connected, connecting or closed), and may
     // change the queue: start again at its head. A session that finds no room only because
     // backends failed for it is passed over, so that it does not hold back the others.
-    Session *s = waiters_.front();
+    ClientBase *s = waiters_.front();
     while (s) {
         // The queue says who goes next: start loading its session while this one is served.
         // With thousands waiting, each waiter's memory is cold by its turn (perf at 4,000
         // clients: the misses land in dequeue_waiter and attach).
-        if (Session *n = waiters_.next(s)) {
+        if (ClientBase *n = waiters_.next(s)) {
             const char *p = reinterpret_cast<const char *>(n);
-            for (size_t off = 0; off < sizeof(Session); off += 64) __builtin_prefetch(p + off);
+            for (size_t off = 0; off < shared_.protocol->client_bytes; off += 64) __builtin_prefetch(p + off);
         }
-        if (session::try_acquire(s)) {
+        if (shared_.protocol->try_acquire(s)) {
             s = waiters_.front();
             continue;
         }
-        if (s->failed_low == 0 && !s->failed_high) return;
+        if (!s->any_failed()) return;
         s = waiters_.next(s);
     }
 }
@@ -378,7 +378,7 @@ void Worker::release_held_slots() {
 }
 
 void Worker::arm_queue_timer() {
-    Session *head = waiters_.front();
+    ClientBase *head = waiters_.front();
     if (!head) {
         uv_timer_stop(&queue_timer_);
         return;
@@ -392,11 +392,11 @@ void Worker::on_queue_timer(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
     const uint64_t now = uv_hrtime();
     const uint64_t timeout = static_cast<uint64_t>(w->shared_.settings.queue_timeout) * 1000000u;
-    while (Session *s = w->waiters_.front()) {
+    while (ClientBase *s = w->waiters_.front()) {
         if (s->wait_since_ns + timeout > now) break;
         w->dequeue_waiter(s);
         w->counters_.queue_timeouts.add();
-        session::waited_too_long(s);
+        w->shared_.protocol->waited_too_long(s);
     }
     w->arm_queue_timer();
 }
@@ -495,7 +495,7 @@ void Worker::on_sweep(uv_timer_t *t) {
     w->update_accepting();  // the others' loads and busy times moved too
 }
 
-void Worker::set_deadline(Session *s, int kind, uint64_t ms) {
+void Worker::set_deadline(ClientBase *s, int kind, uint64_t ms) {
     clear_deadline(s);
     s->deadline_due_ms = uv_now(&loop_) + ms;
     s->deadline_kind = kind;
@@ -506,7 +506,7 @@ void Worker::set_deadline(Session *s, int kind, uint64_t ms) {
     }
 }
 
-void Worker::clear_deadline(Session *s) {
+void Worker::clear_deadline(ClientBase *s) {
     if (s->deadline_kind < 0) return;
     deadlines_[s->deadline_kind].remove(s);
     s->deadline_kind = -1;  // the timer may fire for nothing; it then runs to the next one
@@ -515,7 +515,7 @@ void Worker::clear_deadline(Session *s) {
 void Worker::arm_deadline_timer() {
     uint64_t earliest = 0;
     for (auto &list : deadlines_) {
-        if (Session *s = list.front()) earliest = earliest == 0 ? s->deadline_due_ms : std::min(earliest, s->deadline_due_ms);
+        if (ClientBase *s = list.front()) earliest = earliest == 0 ? s->deadline_due_ms : std::min(earliest, s->deadline_due_ms);
     }
     deadline_timer_due_ms_ = earliest;
     if (earliest == 0 || finished_) return;
@@ -528,11 +528,11 @@ void Worker::on_deadline_timer(uv_timer_t *t) {
     const uint64_t now = uv_now(&w->loop_);
     for (auto &list : w->deadlines_) {
         // A handler may set a new deadline of this kind: it goes to the back, due later than now.
-        while (Session *s = list.front()) {
+        while (ClientBase *s = list.front()) {
             if (s->deadline_due_ms > now) break;
             const int kind = s->deadline_kind;
             w->clear_deadline(s);
-            session::deadline_passed(s, kind);
+            w->shared_.protocol->deadline_passed(s, kind);
         }
     }
     w->arm_deadline_timer();
@@ -561,9 +561,9 @@ void Worker::begin_drain() {
     // those with an exchange in flight close after it. Rotate once: drain() may close (unlink)
     // the session it is given, and only that one.
     for (size_t n = sessions_.size(); n > 0; n--) {
-        Session *s = sessions_.pop_front();
+        ClientBase *s = sessions_.pop_front();
         sessions_.push_back(s);
-        session::drain(s);
+        shared_.protocol->drain(s);
     }
     uint64_t deadline = drain_deadline_ms_.load(std::memory_order_acquire);
     uint64_t now = mono_ms();
@@ -582,7 +582,7 @@ void Worker::on_drain_deadline(uv_timer_t *t) {
     if (w->finished_) return;
     w->shared_.logger.log(PP_LOG_INFO, "worker %d: drain deadline, closing %zu session(s)", w->index_,
                           w->sessions_.size());
-    while (Session *s = w->sessions_.front()) session::close(s, "drain deadline");
+    while (ClientBase *s = w->sessions_.front()) w->shared_.protocol->close(s, "drain deadline");
     w->finish();
 }
 

@@ -12,14 +12,15 @@
 
 #include "core/balancer.h"
 #include "core/buffer_pool.h"
+#include "core/client.h"
 #include "core/intrusive_list.h"
 #include "core/lb_policy.h"
 #include "core/loop_thread.h"
 #include "core/pool.h"
+#include "core/protocol.h"
 #include "core/shared.h"
 #include "obs/histogram.h"
 #include "obs/stats_schema.h"
-#include "proto/session.h"
 
 namespace pp {
 
@@ -105,15 +106,15 @@ public:
     void idle_changed(int64_t delta);
 
     // Session life.
-    void session_started(Session *s);
-    void session_closed(Session *s);
+    void session_started(ClientBase *s);
+    void session_closed(ClientBase *s);
     // Puts a session into the waiting queue (false: the queue is full).
     // A session's timeout of one kind (every deadline of a kind has the same length `ms`):
     // O(1), and the worker's one deadline timer is touched only when the earliest changes.
-    void set_deadline(Session *s, int kind, uint64_t ms);
-    void clear_deadline(Session *s);
-    bool enqueue_waiter(Session *s);
-    void dequeue_waiter(Session *s);
+    void set_deadline(ClientBase *s, int kind, uint64_t ms);
+    void clear_deadline(ClientBase *s);
+    bool enqueue_waiter(ClientBase *s);
+    void dequeue_waiter(ClientBase *s);
     // A connection slot of some backend was released here: serve waiters, here and elsewhere.
     void slot_released();
     // Fair waiting. The worker whose oldest waiter goes first: this one when its own waited
@@ -219,9 +220,9 @@ private:
     std::vector<bool> lb_scratch_;
     std::vector<int> full_scratch_;  // backends try_acquire found at pool_max
     BufferPool buffers_;
-    IntrusiveList<Session, &Session::link> sessions_;
-    IntrusiveList<Session, &Session::wait_link> waiters_;
-    IntrusiveList<Session, &Session::deadline_link> deadlines_[session::kDeadlineKinds];
+    IntrusiveList<ClientBase, &ClientBase::link> sessions_;
+    IntrusiveList<ClientBase, &ClientBase::wait_link> waiters_;
+    IntrusiveList<ClientBase, &ClientBase::deadline_link> deadlines_[kMaxDeadlineKinds];
     uv_timer_t deadline_timer_{};
     uint64_t deadline_timer_due_ms_ = 0;  // loop time it is set for; 0: not running
     WorkerCounters counters_;

@@ -107,7 +107,7 @@ void Worker::accept_some() {
             ::close(fd);
             continue;
         }
-        session::start(*this, fd, reinterpret_cast<const sockaddr *>(&peer), len);
+        shared_.protocol->start(*this, fd, reinterpret_cast<const sockaddr *>(&peer), len);
     }
 }
 

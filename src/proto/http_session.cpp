@@ -659,7 +659,7 @@ void backend_failed(Session *s, const char *why) {
 }
 
 void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
-    Session *s = conn->owner;
+    Session *s = session::of(conn->owner);
     HttpState &h = *s->http;
     if (nread <= 0) {
         if (buf->base) unref(s, block_of(buf));

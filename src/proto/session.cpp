@@ -1,6 +1,7 @@
 // The part of a session both modes share: getting a pooled backend connection (idle one, new
 // one, or a place in the waiting queue), trying another backend when one fails, and closing.
 #include "proto/session.h"
+#include "proto/protocols.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/breaker_report.h"
 #include "core/clock.h"
 #include "core/uv_result.h"
 #include "core/worker.h"
@@ -92,7 +94,7 @@ void outcome(Session *s, Outcome o, const char *why, int status, bool ends) {
             if (s->probe) b.breaker.release_probe(s->probe_epoch);
         } else {
             CircuitBreaker::Transition t = b.breaker.record(o == Outcome::done, s->probe, s->probe_epoch, mono_ms());
-            if (t != CircuitBreaker::Transition::none) breaker_changed(w, b, t, why);
+            if (t != CircuitBreaker::Transition::none) report_breaker(w.shared().logger, b, t, why);
         }
         s->probe = false;
         s->probe_epoch = 0;
@@ -267,7 +269,7 @@ bool try_acquire(Session *s) {
         Backend &backend = pool.backend();
         CircuitBreaker::Admission admission = backend.breaker.admit(now);
         if (admission.transition != CircuitBreaker::Transition::none) {
-            breaker_changed(w, backend, admission.transition, "breaker_open_time passed");
+            report_breaker(w.shared().logger, backend, admission.transition, "breaker_open_time passed");
         }
         if (!admission.allowed) {  // half-open with its probes taken by other requests
             skip[b] = true;
@@ -389,28 +391,6 @@ void on_connect_failed(Session *s, int backend_id, const char *why) {
     acquire_or_wait(s);
 }
 
-void breaker_changed(Worker &w, Backend &b, CircuitBreaker::Transition t, const char *why) {
-    const Logger &log = w.shared().logger;
-    char reason[256];
-    switch (t) {
-    case CircuitBreaker::Transition::opened:
-        std::snprintf(reason, sizeof reason, "%s; open for %llums", why,
-                      static_cast<unsigned long long>(b.breaker.current_open_ms()));
-        log.event(PP_EVENT_BREAKER_OPEN, b.id, b.name, reason);
-        log.log(PP_LOG_WARN, "backend %s: breaker open: %s", b.name.c_str(), reason);
-        break;
-    case CircuitBreaker::Transition::half_opened:
-        log.event(PP_EVENT_BREAKER_HALF_OPEN, b.id, b.name, why);
-        log.log(PP_LOG_INFO, "backend %s: breaker half-open: %s", b.name.c_str(), why);
-        break;
-    case CircuitBreaker::Transition::closed:
-        log.event(PP_EVENT_BREAKER_CLOSED, b.id, b.name, why);
-        log.log(PP_LOG_INFO, "backend %s: breaker closed: %s", b.name.c_str(), why);
-        break;
-    case CircuitBreaker::Transition::none: break;
-    }
-}
-
 // The session stops using its backend connection: the in-flight counts drop, and the
 // connection goes back to its pool (a clean keep-alive exchange) or is closed.
 static void release_conn(Session *s, bool reuse, bool failed) {
@@ -508,5 +488,38 @@ void drain(Session *s) {
     // drain deadline).
 }
 
+namespace {
+
+// The core's calls, for sessions of either mode (session.cpp branches on the mode where the
+// two differ).
+class SessionProtocol final : public Protocol {
+public:
+    SessionProtocol() : Protocol(sizeof(Session)) {}
+    void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) const override {
+        session::start(w, fd, peer, peer_len);
+    }
+    bool try_acquire(ClientBase *c) const override { return session::try_acquire(of(c)); }
+    void waited_too_long(ClientBase *c) const override { session::waited_too_long(of(c)); }
+    void attached(ClientBase *c, PooledConn *conn) const override { session::on_connected(of(c), conn); }
+    void connect_failed(ClientBase *c, int backend_id, const char *why) const override {
+        session::on_connect_failed(of(c), backend_id, why);
+    }
+    void deadline_passed(ClientBase *c, int kind) const override { session::deadline_passed(of(c), kind); }
+    void drain(ClientBase *c) const override { session::drain(of(c)); }
+    void close(ClientBase *c, const char *why) const override { session::close(of(c), why); }
+};
+
+}  // namespace
+
+const Protocol &protocol() {
+    static const SessionProtocol p;
+    return p;
+}
+
 }  // namespace session
+
+// Both modes share one session type for now: session.cpp, tcp_relay.cpp and http_session.cpp
+// branch on the mode where they differ.
+const Protocol &protocol_for(const Settings &) { return session::protocol(); }
+
 }  // namespace pp

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/client.h"
 #include "core/intrusive_list.h"
+#include "core/protocol.h"
 
 namespace pp {
 
@@ -38,39 +40,14 @@ struct RelayExtras {
 
 // Laid out with the small fields together: an idle keep-alive client costs its Session and
 // little else, so every padding byte counts (bench/idle_memory.py).
-struct Session {
+// What the core keeps (worker, lists, the deadline: no timer of its own, as a libuv timer is 152
+// bytes; what waiting needs) is in ClientBase.
+struct Session : ClientBase {
     enum class State : uint8_t { acquiring, connecting, relaying, closing };
 
-    Worker *worker = nullptr;
     uv_tcp_t client;
-    // http: the current phase's timeout, in one of the worker's deadline lists (no timer of
-    // its own: a libuv timer is 152 bytes).
-    ListHook deadline_link;
-    uint64_t deadline_due_ms = 0;  // loop time
     RelayExtras *relay = nullptr;
     PooledConn *conn = nullptr;
-    // Backends that failed for this session (the current request, in http mode): not tried
-    // again. Ids below 64 in a mask; the rest, rare, in a set allocated on the first such failure.
-    uint64_t failed_low = 0;
-    std::unique_ptr<std::vector<bool>> failed_high;
-    bool has_failed(size_t b) const {
-        if (b < 64) return (failed_low >> b) & 1u;
-        return failed_high && b - 64 < failed_high->size() && (*failed_high)[b - 64];
-    }
-    void mark_failed(size_t b) {
-        if (b < 64) {
-            failed_low |= uint64_t{1} << b;
-            return;
-        }
-        if (!failed_high) failed_high = std::make_unique<std::vector<bool>>();
-        if (failed_high->size() <= b - 64) failed_high->resize(b - 63, false);
-        (*failed_high)[b - 64] = true;
-    }
-    void clear_failed() {
-        failed_low = 0;
-        if (failed_high) failed_high->clear();
-    }
-    uint64_t wait_since_ns = 0;  // uv_hrtime when it joined the waiting queue (its place in the order)
     uint64_t last_activity_ms = 0;
     // Access-log timing (uv_hrtime ns): when the current request (tcp: session) began, when it
     // started waiting for / opening a connection, when the connection was ready.
@@ -78,7 +55,6 @@ struct Session {
     uint64_t t_acquire = 0;
     uint64_t t_connect = 0;
     uint64_t t_ready = 0;
-    uint64_t queue_wait_ns = 0;
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;
     // The client's "ip:port" ("[ip]:port" for IPv6), read once at accept: in http mode (for
@@ -86,16 +62,12 @@ struct Session {
     std::string peer;
     std::string_view peer_ip() const { return std::string_view(peer).substr(peer_ip_off, peer_ip_len); }
     HttpState *http = nullptr;     // http mode, while an exchange (or its input) is under way
-    ListHook link;       // in the worker's session list
-    ListHook wait_link;  // in the worker's waiting queue
 
     int backend_id = -1;
     int writes_pending = 0;
-    int pending_backend = -1;      // waiting, counted in this backend's pending
     int16_t open_handles = 0;
     int16_t retries_used = 0;      // of the `retries` option, for the current request
     int8_t shutdowns_pending = 0;
-    int8_t deadline_kind = -1;
     State state = State::acquiring;
     uint8_t peer_ip_off = 0;
     uint8_t peer_ip_len = 0;
@@ -124,8 +96,8 @@ struct Session {
 // What the worker and the pools call, whatever the mode.
 namespace session {
 
-// Deadline kinds (the worker keeps one list per kind): each has one length for the whole
-// proxy, which keeps each list in order.
+// Deadline kinds (the worker keeps one list per kind, kMaxDeadlineKinds at most): each has one
+// length for the whole proxy, which keeps each list in order.
 enum Deadline : int {
     kHeaderDeadline = 0,     // client_header_timeout
     kResponseDeadline = 1,   // response_timeout: the request is sent, no response byte yet
@@ -135,6 +107,10 @@ enum Deadline : int {
     kLingerDeadline = 5,     // lingering_timeout: answered, half-closed, the client sends nothing
     kDeadlineKinds = 6
 };
+static_assert(kDeadlineKinds <= kMaxDeadlineKinds, "the worker keeps kMaxDeadlineKinds deadline lists");
+// The Protocol the core calls for sessions of either mode (protocols.h picks it).
+const Protocol &protocol();
+inline Session *of(ClientBase *c) { return static_cast<Session *>(c); }
 // The worker's deadline timer: this session's deadline of `kind` came.
 void deadline_passed(Session *s, int kind);
 // The worker starts draining: an idle client connection closes now; one with an exchange in
@@ -194,8 +170,6 @@ int shutdown_now(uv_stream_t *stream);
 void maybe_delete(Session *s);
 // queue_timeout passed while the session waited for a connection.
 void waited_too_long(Session *s);
-// Reports a breaker transition once: an event and a log line.
-void breaker_changed(Worker &w, Backend &b, CircuitBreaker::Transition t, const char *why);
 
 }  // namespace session
 

@@ -188,7 +188,7 @@ void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     on_read(s, nread, buf, kUp);
 }
 
-void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) { on_read(conn->owner, nread, buf, kDown); }
+void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) { on_read(session::of(conn->owner), nread, buf, kDown); }
 
 void on_idle_timer(uv_timer_t *t) {
     auto *s = static_cast<Session *>(t->data);

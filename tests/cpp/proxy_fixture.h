@@ -12,6 +12,7 @@
 
 #include "core/options.h"
 #include "core/proxy.h"
+#include "proto/protocols.h"
 #include "echo_server.h"
 
 namespace pp_test {
@@ -41,7 +42,7 @@ public:
     }
     void add_backend(int port) { set("backend", "127.0.0.1:" + std::to_string(port)); }
     void start() {
-        proxy_ = std::make_unique<pp::Proxy>(settings_);
+        proxy_ = std::make_unique<pp::Proxy>(settings_, pp::protocol_for(settings_));
         std::string why;
         ASSERT_EQ(proxy_->start(&why), PP_OK) << why;
     }
