@@ -440,7 +440,9 @@ PP_API int pp_proxy_local_port(const pp_proxy *proxy);
     X(retries, COUNTER, SHARED, "0.1", "retries_total", "",                                        \
       "Requests sent again on another connection or backend.")                                     \
     X(accepted, COUNTER, WORKER, "0.2", "worker_accepted_total", "",                               \
-      "Client connections a worker accepted itself (the others: hand-off, overflow queue).")
+      "Client connections a worker accepted itself (the others: hand-off, overflow queue).")       \
+    X(accepts_empty, COUNTER, WORKER, "0.2", "worker_accepts_empty_total", "",                     \
+      "Wake-ups for the listener that found no connection (another worker had taken it).")
 
 /** pp_backend_stats: one backend's counters, summed over workers. */
 #define PP_BACKEND_STATS_FIELDS(X)                                                                 \

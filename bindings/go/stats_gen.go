@@ -158,6 +158,8 @@ type WorkerStats struct {
 	Retries uint64
 	// Client connections a worker accepted itself (the others: hand-off, overflow queue). (counter; since 0.2)
 	Accepted uint64
+	// Wake-ups for the listener that found no connection (another worker had taken it). (counter; since 0.2)
+	AcceptsEmpty uint64
 }
 
 func workerStatsFromC(s *C.pp_worker_stats) WorkerStats {
@@ -172,6 +174,7 @@ func workerStatsFromC(s *C.pp_worker_stats) WorkerStats {
 	out.Requests = uint64(s.requests)
 	out.Retries = uint64(s.retries)
 	out.Accepted = uint64(s.accepted)
+	out.AcceptsEmpty = uint64(s.accepts_empty)
 	return out
 }
 

@@ -104,6 +104,10 @@ void Worker::join() {
         ::close(listen_fd_);
         listen_fd_ = -1;
     }
+    if (listen_tag_fd_ >= 0) {
+        ::close(listen_tag_fd_);
+        listen_tag_fd_ = -1;
+    }
 }
 
 // ---- cross-thread entry points -------------------------------------------------------------

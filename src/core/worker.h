@@ -51,7 +51,6 @@ public:
     Worker(const Worker &) = delete;
     Worker &operator=(const Worker &) = delete;
 
-    // Caller's thread: sets up the loop and its handles, then runs it on a new thread.
     // start sets the worker up on the caller's thread (its loop, handles and copy of the
     // listener); run starts its thread. Proxy::start sets every worker up before any runs: a
     // copy of the listener then never takes a descriptor number that a running worker's libuv
@@ -161,6 +160,8 @@ private:
     int open_listener(std::string *why);  // caller's thread, before the loop runs
     void update_accepting();
     void set_accepting(bool on);
+    int register_listener(bool on);
+    void warn_listener_error(int status);
     static void on_listener_readable(uv_poll_t *p, int status, int events);
     static void on_accept_backoff_over(uv_timer_t *t);
     void accept_some();
@@ -188,6 +189,9 @@ private:
     uv_timer_t drain_timer_{};
     uv_timer_t shed_timer_{};
     int listen_fd_ = -1;  // this worker's dup of Shared::listen_fd
+    int listen_tag_fd_ = -1;  // the eventfd listen_poll_ watches: the listener's tag (worker_accept.cpp)
+    bool listen_exclusive_ = true;  // registered with EPOLLEXCLUSIVE (false: the kernel lacks it)
+    bool listen_poll_stopped_ = false;  // stopped after an error, until the pause ends
     uv_poll_t listen_poll_{};
     bool listen_ready_ = false;  // listen_poll_ is initialised and not closed
     bool accepting_ = false;     // listen_poll_ is started (counted in Shared::accepting_workers)

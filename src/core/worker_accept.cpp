@@ -10,6 +10,17 @@
 // its own thread, when its drain begins. Why a poll and our own accept4 rather than a libuv
 // server handle: polling can stop and start again (a server handle cannot stop listening),
 // and accept4 hands us the peer's address, which saves a getpeername per connection.
+//
+// One connection, one wake-up: every worker polling the same listener would be woken by each
+// connection, and all but one would find nothing (the thundering herd). EPOLLEXCLUSIVE makes
+// the kernel wake one worker blocked in epoll_wait, as nginx does; libuv cannot set it, so the
+// worker registers the listener in its loop's epoll set itself (uv_backend_fd), tagged with the
+// descriptor of an eventfd that a uv_poll watches: libuv finds the watcher by that tag and calls
+// on_listener_readable; the eventfd itself never becomes readable. The registration is added
+// while the worker accepts and deleted when it stops (EPOLLEXCLUSIVE cannot be modified). A
+// kernel without EPOLLEXCLUSIVE (before 4.5) gets the same registration without it.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,12 +51,34 @@ int Worker::open_listener(std::string *why) {
         *why = what + ": cannot share the listener: " + uv_strerror(uv_translate_sys_error(errno));
         return PP_ESYS;
     }
-    int rc = LoopThread::check(uv_poll_init(&loop_, &listen_poll_, listen_fd_), what + ": cannot watch the listener", why);
-    if (rc != PP_OK) return rc;  // join() closes the descriptor
+    listen_tag_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (listen_tag_fd_ < 0) {
+        *why = what + ": cannot make an eventfd: " + uv_strerror(uv_translate_sys_error(errno));
+        return PP_ESYS;  // join() closes the descriptors
+    }
+    int rc = LoopThread::check(uv_poll_init(&loop_, &listen_poll_, listen_tag_fd_), what + ": cannot watch the listener", why);
+    if (rc != PP_OK) return rc;
     listen_poll_.data = this;
     listen_ready_ = true;
+    rc = LoopThread::check(uv_poll_start(&listen_poll_, UV_READABLE, on_listener_readable),
+                           what + ": cannot watch the listener", why);
+    if (rc != PP_OK) return rc;
     update_accepting();
     return PP_OK;
+}
+
+// Adds (on) or deletes the listener's registration in this loop's epoll set. 0 or an errno.
+int Worker::register_listener(bool on) {
+    const int epfd = uv_backend_fd(&loop_);
+    if (!on) return epoll_ctl(epfd, EPOLL_CTL_DEL, listen_fd_, nullptr) == 0 ? 0 : errno;
+    epoll_event ev{};
+    ev.events = listen_exclusive_ ? static_cast<uint32_t>(EPOLLIN | EPOLLEXCLUSIVE) : static_cast<uint32_t>(EPOLLIN);
+    ev.data.fd = listen_tag_fd_;  // libuv dispatches by this: listen_poll_'s watcher
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd_, &ev) == 0) return 0;
+    if (errno != EINVAL || !listen_exclusive_) return errno;
+    listen_exclusive_ = false;  // a kernel before 4.5: every polling worker is woken
+    ev.events = EPOLLIN;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd_, &ev) == 0 ? 0 : errno;
 }
 
 void Worker::update_accepting() {
@@ -62,16 +95,18 @@ void Worker::update_accepting() {
 void Worker::set_accepting(bool on) {
     if (on == accepting_) return;
     if (on) {
-        const int rc = uv_poll_start(&listen_poll_, UV_READABLE, on_listener_readable);
-        if (rc != 0) {  // the acceptor polls while no worker does, so nobody waits unserved
-            warn_uv_failure(shared_.logger, "worker: cannot watch the listener", rc);
+        if (const int err = register_listener(true)) {  // the acceptor polls while no worker does
+            warn_uv_failure(shared_.logger, "worker: cannot watch the listener", uv_translate_sys_error(err));
             return;
         }
         accepting_ = true;
         shared_.accepting_workers.fetch_add(1, std::memory_order_acq_rel);
         return;
     }
-    if (listen_ready_) uv_poll_stop(&listen_poll_);
+    if (const int err = register_listener(false)) {
+        // Still registered: wake-ups for the listener come and find accepting_ false (ignored).
+        warn_uv_failure(shared_.logger, "worker: cannot stop watching the listener", uv_translate_sys_error(err));
+    }
     accepting_ = false;
     if (shared_.accepting_workers.fetch_sub(1, std::memory_order_acq_rel) == 1 && shared_.acceptor) {
         shared_.acceptor->workers_changed();  // the last one to stop: the acceptor takes over
@@ -80,9 +115,24 @@ void Worker::set_accepting(bool on) {
 
 void Worker::on_listener_readable(uv_poll_t *p, int status, int) {
     auto *w = static_cast<Worker *>(p->data);
-    if (status < 0) return;
+    if (status < 0) {
+        // An error on the listener (libuv has stopped the watcher): stop accepting here, so that
+        // the acceptor takes over if no worker is left, and look again after the pause.
+        w->warn_listener_error(status);
+        return;
+    }
+    if (!w->accepting_) return;  // a wake-up from before the registration was deleted
     w->accept_some();
     w->update_accepting();
+}
+
+void Worker::warn_listener_error(int status) {
+    warn_uv_failure(shared_.logger, "worker: the listener reported an error; pausing accepts", status);
+    set_accepting(false);
+    uv_poll_stop(&listen_poll_);
+    listen_poll_stopped_ = true;
+    accept_backing_off_ = true;
+    PP_UV_MUST(uv_timer_start(&accept_backoff_timer_, on_accept_backoff_over, kAcceptPauseMs, 0));
 }
 
 void Worker::accept_some() {
@@ -94,7 +144,10 @@ void Worker::accept_some() {
             const AcceptFailure f = accept_failed(errno, counters_.accept_errors, shared_.logger,
                                                   thread_.name().c_str(), &last_accept_error_log_ms_);
             if (f == AcceptFailure::again) continue;
-            if (f == AcceptFailure::drained) return;
+            if (f == AcceptFailure::drained) {
+                if (i == 0) counters_.accepts_empty.add();  // woken for nothing
+                return;
+            }
             accept_backing_off_ = true;
             set_accepting(false);
             PP_UV_MUST(uv_timer_start(&accept_backoff_timer_, on_accept_backoff_over, kAcceptPauseMs, 0));
@@ -114,6 +167,14 @@ void Worker::accept_some() {
 void Worker::on_accept_backoff_over(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
     w->accept_backing_off_ = false;
+    if (w->listen_poll_stopped_) {
+        const int rc = uv_poll_start(&w->listen_poll_, UV_READABLE, on_listener_readable);
+        if (rc != 0) {
+            w->warn_listener_error(rc);
+            return;
+        }
+        w->listen_poll_stopped_ = false;
+    }
     w->update_accepting();
 }
 
@@ -124,6 +185,8 @@ void Worker::close_listener() {
     listen_ready_ = false;
     ::close(listen_fd_);
     listen_fd_ = -1;
+    ::close(listen_tag_fd_);  // libuv's watcher of it is closed: nothing polls it any more
+    listen_tag_fd_ = -1;
 }
 
 }  // namespace pp

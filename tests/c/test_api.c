@@ -444,7 +444,7 @@ static int start_with_spare_fds(int spare) {
 static void test_start_fails_part_way(void **state) {
     int spare, failed = 0, started = 0, broken = 0, no_limit = 0;
     (void)state;
-    for (spare = 0; spare <= 64; spare += 2) {
+    for (spare = 0; spare <= 96; spare += 2) {
         int status = 0;
         pid_t pid = fork();
         assert_true(pid >= 0);

@@ -114,6 +114,8 @@ pub struct pp_worker_stats {
     pub retries: u64,
     /// Client connections a worker accepted itself (the others: hand-off, overflow queue). (counter; since 0.2)
     pub accepted: u64,
+    /// Wake-ups for the listener that found no connection (another worker had taken it). (counter; since 0.2)
+    pub accepts_empty: u64,
 }
 
 /// `pp_backend_stats`: one backend's counters, summed over workers (`PP_BACKEND_STATS_FIELDS` in `poolproxy.h`).

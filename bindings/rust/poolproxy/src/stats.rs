@@ -159,6 +159,8 @@ pub struct WorkerStats {
     pub retries: u64,
     /// Client connections a worker accepted itself (the others: hand-off, overflow queue). (counter; since 0.2)
     pub accepted: u64,
+    /// Wake-ups for the listener that found no connection (another worker had taken it). (counter; since 0.2)
+    pub accepts_empty: u64,
 }
 
 impl WorkerStats {
@@ -174,6 +176,7 @@ impl WorkerStats {
             requests: s.requests,
             retries: s.retries,
             accepted: s.accepted,
+            accepts_empty: s.accepts_empty,
         }
     }
 }

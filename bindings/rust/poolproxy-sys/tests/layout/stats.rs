@@ -58,6 +58,7 @@ fn stats_layouts() -> Vec<StructLayout> {
             requests,
             retries,
             accepted,
+            accepts_empty,
         }),
         layout!(pp_backend_stats {
             struct_size,
