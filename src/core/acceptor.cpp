@@ -22,7 +22,15 @@ constexpr uint64_t kOverflowSweepMs = 100;
 }  // namespace
 
 AcceptFailure accept_failed(int err, Counter &errors, const Logger &logger, const char *who, uint64_t *last_log_ms) {
-    if (err == EINTR || err == ECONNABORTED) return AcceptFailure::again;
+    // accept(2): Linux passes errors already pending on the new connection on through
+    // accept; they are the connection's, not the listener's, and are retried at once. EPERM:
+    // a firewall refused this one connection.
+    switch (err) {
+    case EINTR: case ECONNABORTED: case EPROTO: case ENOPROTOOPT: case ENETDOWN: case EHOSTDOWN:
+    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case EPERM:
+        return AcceptFailure::again;
+    default: break;
+    }
     if (err == EAGAIN || err == EWOULDBLOCK) return AcceptFailure::drained;
     errors.add();
     const uint64_t now = mono_ms();
@@ -113,7 +121,14 @@ void Acceptor::on_stop() {
 
 void Acceptor::on_readable(uv_poll_t *p, int status, int) {
     auto *self = static_cast<Acceptor *>(p->data);
-    if (status < 0) return;
+    if (status < 0) {  // libuv has stopped the watcher: look again after the pause
+        self->shared_.logger.log(PP_LOG_ERROR, "acceptor: the listener reported an error: %s; pausing accepts",
+                                 uv_strerror(status));
+        self->polling_ = false;
+        self->backing_off_ = true;
+        PP_UV_MUST(uv_timer_start(&self->backoff_timer_, on_backoff_over, kAcceptPauseMs, 0));
+        return;
+    }
     self->accept_batch();
     self->update_polling();  // a worker that has room again accepts for itself
 }
@@ -170,14 +185,16 @@ void Acceptor::reject(int fd, Counter &reason) {
 void Acceptor::dispatch(int fd) {
     shared_.accept.accepted.add();
     for (size_t w = 0; w < loads_.size(); w++) loads_[w] = shared_.workers[w]->load();
-    Balancer::Decision d = balancer_.pick(loads_, shared_.open_connections.get(), shared_.overflow.size());
+    // Counted before the decision, as a worker accepting for itself counts (add_fetch): the two
+    // may accept at once, and a check before the count would let both pass at the last place.
+    const int64_t open_before = shared_.open_connections.add_fetch() - 1;
+    Balancer::Decision d = balancer_.pick(loads_, open_before, shared_.overflow.size());
+    if (d.kind != Balancer::Kind::worker && d.kind != Balancer::Kind::overflow) shared_.open_connections.sub();
     switch (d.kind) {
     case Balancer::Kind::worker:
-        shared_.open_connections.add();
         shared_.workers[static_cast<size_t>(d.worker)]->post_handoff(fd);
         return;
     case Balancer::Kind::overflow:
-        shared_.open_connections.add();  // before the push: a worker may take it at once
         if (!shared_.overflow.push(fd, mono_ms())) {
             shared_.open_connections.sub();
             reject(fd, shared_.accept.rejected_overflow);

@@ -19,7 +19,7 @@ namespace pp {
 // How both accept loops (the acceptor's and a worker's) treat a failed accept4(2).
 constexpr uint64_t kAcceptPauseMs = 100;  // out of descriptors: pause accepting instead of spinning
 enum class AcceptFailure {
-    again,    // EINTR, ECONNABORTED: try the next one
+    again,    // EINTR, ECONNABORTED, the new connection's own network errors (accept(2)): try the next one
     drained,  // EAGAIN: nothing left (or another thread was faster)
     pause,    // EMFILE, ENFILE, ENOBUFS...: the listener stays readable, so polling again would
               // spin; the caller stops polling for kAcceptPauseMs. Counted and warned about
