@@ -63,14 +63,39 @@ PooledConn *BackendPool::new_conn(uint64_t created_ms) {
     return conn;
 }
 
-PooledConn *BackendPool::open(ClientBase *owner) {
+namespace {
+// Errors of this process, not of the backend: connecting again elsewhere would fail the same.
+bool local_failure(int rc) {
+    return rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOBUFS || rc == UV_ENOMEM || rc == UV_EADDRNOTAVAIL;
+}
+}  // namespace
+
+PooledConn *BackendPool::open(ClientBase *owner, bool *local) {
     const Settings &st = worker_.shared().settings;
+    if (local) *local = false;
     PooledConn *conn = new_conn(mono_ms());
     conn->owner = owner;
     conn->warm = (owner == nullptr);
     if (conn->warm) warm_connecting_++;
     conn->connect_start_ns = uv_hrtime();
     int rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, backend_.addr.sa(), on_connect);
+    if (rc != 0 && local_failure(rc)) {
+        counters_.connect_failures.add();
+        const uint64_t now = mono_ms();
+        if (now - last_local_warn_ms_ >= 1000) {  // at most a line a second under a storm
+            last_local_warn_ms_ = now;
+            worker_.shared().logger.log(PP_LOG_WARN, "backend %s: cannot connect: %s (this process's limit, not the "
+                                        "backend's fault)", backend_.name.c_str(), uv_strerror(rc));
+        }
+        if (conn->warm) {
+            warm_connecting_--;
+            refill_after_ms_ = now + kRefillBackoffMs;
+        }
+        conn->owner = nullptr;
+        close(conn);
+        if (local) *local = true;
+        return nullptr;
+    }
     if (rc != 0) {
         conn->owner = nullptr;  // the caller learns of the failure from the returned nullptr
         connect_failed(conn, uv_strerror(rc), owner != nullptr);

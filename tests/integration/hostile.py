@@ -192,6 +192,48 @@ def emfile(be):
         px.stop()
 
 
+def emfile_backend_connect(be):
+    """Out of descriptors at the backend connect: the request gets a 503 at once, but the
+    backend is not to blame: once descriptors are free again the next request is served, with
+    no breaker opened and no backend marked down."""
+    nofile = 96
+    px = Proxy(be.port, "--workers", "1", "--max-requests-per-conn", "1", "--breaker-failures", "2", nofile=nofile)
+    held = []
+    try:
+        check(get_ok(px.port), "served before (the start probe's connection is used up)")
+        time.sleep(0.3)
+        # Fill the descriptor table but one: the next client is accepted, its backend connect is not.
+        for _ in range(nofile):
+            if px.fds() >= nofile - 1:
+                break
+            held.append(socket.create_connection(("127.0.0.1", px.port), timeout=2))
+            end = time.time() + 5
+            while px.stats()["connections_active"] < len(held) and time.time() < end:
+                time.sleep(0.01)
+        answers = []
+        for _ in range(4):  # more than breaker_failures
+            s = socket.create_connection(("127.0.0.1", px.port), timeout=5)
+            s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            answers.append(read_to_end(s, 10)[:12])
+            s.close()
+            time.sleep(0.05)
+        check(all(a == b"HTTP/1.1 503" for a in answers), "no descriptor for the backend connect: 503 at once (%r)"
+              % answers)
+        for c in held:
+            c.close()
+        held = []
+        time.sleep(0.3)
+        st = px.stats()
+        check(get_ok(px.port), "served as soon as descriptors are free (no breaker, no backend marked down)")
+        check(st["backend_transitions"] == 0 and "breaker open" not in px.log(),
+              "the backend was never marked down nor its breaker opened (transitions %d)" % st["backend_transitions"])
+        check("this process's limit, not the backend's fault" in px.log(), "the cause is logged")
+    finally:
+        for c in held:
+            c.close()
+        px.stop()
+
+
 def bad_configuration(be):
     """Bad configuration never starts a half-working proxy: each mistake names its option (or
     file and line) and the reason, and the CLI exits 2 without listening."""
@@ -574,7 +616,7 @@ def get_ok_via(port):
 def main():
     be = Backend()
     cases = (slowloris, endless_body, big_head_answered, body_413_while_sending, backend_stops_reading,
-             early_answer_desync, linger_bounded, close_without_linger, max_connections, emfile, bad_configuration)
+             early_answer_desync, linger_bounded, close_without_linger, max_connections, emfile, emfile_backend_connect, bad_configuration)
     only = sys.argv[2:]  # optional: the names of the cases to run
     for case in cases:
         if only and case.__name__ not in only:
