@@ -126,3 +126,25 @@ TEST(AcceptPath, OverflowQueueThenRejection) {
     EXPECT_TRUE(c.echo("c, after a wait"));
     EXPECT_GE(worker(p, 0).overflow_stolen, 1u);
 }
+
+// A burst larger than the workers' share of half capacity goes to the overflow queue; every
+// worker with room takes from it, not only the one the acceptor woke: none of the admitted
+// connections waits for queue_timeout while a worker could serve it.
+TEST(AcceptPath, OverflowBurstIsDrainedByEveryWorkerWithRoom) {
+    EchoServer es;
+    ProxyUnderTest p;
+    p.set("workers", "2");
+    p.set("max_connections", "40");  // a worker's capacity: 20
+    p.set("pool_max", "100");
+    p.set("queue_timeout", "2s");
+    p.add_backend(es.port());
+    p.start();
+    constexpr int kClients = 40;
+    std::vector<std::unique_ptr<Client>> burst;
+    for (int i = 0; i < kClients; i++) burst.push_back(std::make_unique<Client>(p.port()));
+    for (int i = 0; i < kClients; i++) {
+        EXPECT_TRUE(burst[static_cast<size_t>(i)]->echo("burst " + std::to_string(i))) << "client " << i;
+    }
+    EXPECT_EQ(p.stats().connections_rejected_overflow, 0u);
+    EXPECT_EQ(worker(p, 0).sessions_active + worker(p, 1).sessions_active, static_cast<uint64_t>(kClients));
+}
