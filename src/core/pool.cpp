@@ -16,6 +16,7 @@ namespace pp {
 namespace {
 constexpr int kWarmConnectsInFlight = 2;  // bounded refill rate (pgbouncer#300's stampede)
 constexpr uint64_t kRefillBackoffMs = 1000;
+constexpr uint64_t kShortLivedMs = 1000;  // closed this soon after opening, unused: see closed_unused
 constexpr uint64_t kDownMs = 1000;  // a backend that refused is skipped this long when others exist
 }  // namespace
 
@@ -239,12 +240,29 @@ void BackendPool::on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn->pool->on_idle_read(conn, nread, b);
 }
 
+// A connection that never carried anything is closed because of what the backend did: if the
+// backend does that right after accepting, pre-warming would reopen it at once, again and again
+// (a backend at its maxclients, one that closes what it accepts). Refills pause instead, and
+// the cause is said once a second.
+void BackendPool::closed_unused(PooledConn *conn, const char *why) {
+    const uint64_t now = mono_ms();
+    if (conn->requests != 0 || now - conn->created_ms >= kShortLivedMs) return;
+    refill_after_ms_ = now + kRefillBackoffMs;
+    if (now - last_unused_warn_ms_ >= 1000) {
+        last_unused_warn_ms_ = now;
+        worker_.shared().logger.log(PP_LOG_WARN, "backend %s: a pooled connection was %s right after it opened; "
+                                    "pausing pre-warming for %llums", backend_.name.c_str(), why,
+                                    static_cast<unsigned long long>(kRefillBackoffMs));
+    }
+}
+
 void BackendPool::on_idle_read(PooledConn *conn, ssize_t nread, IoBlock *b) {
     BackendPool &pool = *this;
     if (nread > 0 && pool.worker_.settings().mode == static_cast<int64_t>(Mode::http)) {
         // An HTTP server may not speak unasked: whatever this is, the connection is unusable.
         pool.worker_.buffers().put(b);
         pool.counters_.closed_by_backend.add();
+        pool.closed_unused(conn, "sent bytes unasked (an HTTP server may not)");
         pool.close(conn);
         return;
     }
@@ -263,12 +281,15 @@ void BackendPool::on_idle_read(PooledConn *conn, ssize_t nread, IoBlock *b) {
         }
         // More unsolicited bytes than one block: not a greeting we can hold; drop it.
         pool.worker_.buffers().put(b);
+        pool.counters_.closed_error.add();
+        pool.closed_unused(conn, "closed: its greeting is larger than a buffer (16 KiB)");
         pool.close(conn);
         return;
     }
     if (b) pool.worker_.buffers().put(b);
     if (nread < 0) {
         pool.counters_.closed_by_backend.add();
+        pool.closed_unused(conn, "closed by the backend");
         pool.close(conn);
     }
 }

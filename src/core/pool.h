@@ -149,6 +149,7 @@ private:
     static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
     static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
     void on_idle_read(PooledConn *conn, ssize_t nread, IoBlock *b);
+    void closed_unused(PooledConn *conn, const char *why);
     static void on_handle_closed(uv_handle_t *h);
 
     PooledConn *new_conn(uint64_t created_ms);
@@ -169,7 +170,8 @@ private:
     int warm_connecting_ = 0;
     int64_t held_slots_ = 0;
     uint64_t refill_after_ms_ = 0;
-    uint64_t last_local_warn_ms_ = 0;  // the last "this process's limit" warning (mono_ms)
+    uint64_t last_local_warn_ms_ = 0;
+    uint64_t last_unused_warn_ms_ = 0;  // the last closed_unused warning (mono_ms)  // the last "this process's limit" warning (mono_ms)
     PoolCounters counters_;
 };
 

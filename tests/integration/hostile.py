@@ -234,6 +234,41 @@ def emfile_backend_connect(be):
         px.stop()
 
 
+def refill_backs_off():
+    """A backend that closes every connection it accepts (at its maxclients, say): pre-warming
+    (pool_min_idle) pauses between attempts instead of reconnecting as fast as it can, and says
+    why. Before, some 40,000 connects a second."""
+    lst = socket.socket()
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(128)
+    stop = threading.Event()
+
+    def closer():
+        lst.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = lst.accept()
+                c.close()
+            except OSError:
+                pass
+    t = threading.Thread(target=closer, daemon=True)
+    t.start()
+    px = Proxy(lst.getsockname()[1], "--workers", "1", "--pool-min-idle", "4")
+    try:
+        time.sleep(0.5)
+        c0 = px.stats()["backend_connects"]
+        time.sleep(2)
+        opened = px.stats()["backend_connects"] - c0
+        check(opened <= 40, "a backend that closes what it accepts: %d connects in 2 s (refills pause)" % opened)
+        check("right after it opened; pausing pre-warming" in px.log(), "the cause is logged")
+    finally:
+        px.stop()
+        stop.set()
+        t.join(5)
+        lst.close()
+
+
 def bad_configuration(be):
     """Bad configuration never starts a half-working proxy: each mistake names its option (or
     file and line) and the reason, and the CLI exits 2 without listening."""
@@ -618,11 +653,11 @@ def main():
     cases = (slowloris, endless_body, big_head_answered, body_413_while_sending, backend_stops_reading,
              early_answer_desync, linger_bounded, close_without_linger, max_connections, emfile, emfile_backend_connect, bad_configuration)
     only = sys.argv[2:]  # optional: the names of the cases to run
-    for case in cases:
+    for case in cases + (refill_backs_off,):
         if only and case.__name__ not in only:
             continue
         print("--", case.__name__, flush=True)
-        case(be)
+        case() if case is refill_backs_off else case(be)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
 
