@@ -470,6 +470,13 @@ void append_field(std::string *out, const std::string &name, const std::string &
     out->append(name).append(": ", 2).append(value).append(", ", 2).append(extra, extra_len).append("\r\n", 2);
 }
 
+// Requests go on as HTTP/1.1, except an HTTP/1.0 one without Host: HTTP/1.1 requires Host
+// (RFC 9112 3.2) and a backend answers 400 without it, while the client's own request is valid.
+// It goes on as HTTP/1.0, with Connection: keep-alive so that the backend connection stays.
+bool goes_as_http10(const HttpHead &head) {
+    return head.http_major == 1 && head.http_minor == 0 && !head.find("host");
+}
+
 void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std::string *out) {
     bool had_xff = false, had_via = false;
     char via_entry[96];
@@ -522,7 +529,10 @@ void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std
         out->append("X-Forwarded-Proto: ").append(rw.proto).append("\r\n", 2);
     }
     if (via_len && !had_via) out->append("Via: ", 5).append(via_entry, via_len).append("\r\n", 2);
-    const char *option = rw.keep_upgrade ? "upgrade" : !rw.keep_alive ? "close" : rw.http10_peer ? "keep-alive" : nullptr;
+    const char *option = rw.keep_upgrade ? "upgrade"
+                         : !rw.keep_alive ? "close"
+                         : rw.http10_peer || (request && goes_as_http10(head)) ? "keep-alive"
+                                                                             : nullptr;
     if (te_trailers) {
         // RFC 9112 7.4: a sender of TE also lists it in Connection, so that a hop that does
         // not know TE drops it instead of passing it on.
@@ -538,7 +548,8 @@ void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std
 }  // namespace
 
 void write_request_head(const HttpHead &head, const HeadRewrite &rw, std::string *out) {
-    out->append(head.method).append(" ", 1).append(head.target).append(" HTTP/1.1\r\n", 11);
+    out->append(head.method).append(" ", 1).append(head.target);
+    out->append(goes_as_http10(head) ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
     write_fields(head, rw, true, out);
 }
 

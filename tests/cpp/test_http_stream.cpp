@@ -354,6 +354,20 @@ TEST(HttpRewrite, RequestDropsHopByHopAndAddsForwarding) {
               "\r\n");  // TE: trailers from an HTTP/1.0 client is not passed on
 }
 
+// An HTTP/1.0 request without Host cannot go on as HTTP/1.1, which requires one (a backend
+// answers 400): it goes on as HTTP/1.0, asking to keep the connection. One with Host goes on
+// as HTTP/1.1.
+TEST(HttpRewrite, Http10WithoutHostGoesOnAsHttp10) {
+    HeadRewrite rw;
+    rw.add_forwarded = false;
+    std::string out;
+    pp::write_request_head(parse(kReq, "GET /a HTTP/1.0\r\nAccept: */*\r\n\r\n").heads[0], rw, &out);
+    EXPECT_EQ(out, "GET /a HTTP/1.0\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n");
+    out.clear();
+    pp::write_request_head(parse(kReq, "GET /a HTTP/1.0\r\nhost: b\r\n\r\n").heads[0], rw, &out);
+    EXPECT_EQ(out, "GET /a HTTP/1.1\r\nhost: b\r\n\r\n");
+}
+
 // Issue 15 item 3: the Connection tokens are collected once per head, not rescanned per field.
 // The result must be what the per-field scan gave: every named field dropped, whichever
 // Connection field names it, in any case, with OWS and empty elements around it.
