@@ -44,8 +44,8 @@ public:
 
     const Address &bound() const { return bound_; }
 
-    // Any thread: the number of workers accepting for themselves dropped to 0, so the acceptor
-    // looks whether it must poll the listener.
+    // Any thread: the number of workers accepting for themselves dropped to 0 or rose from 0,
+    // so the acceptor looks whether it must poll the listener.
     void workers_changed() { thread_.wake(); }
 
 private:

@@ -66,9 +66,8 @@ PooledConn *BackendPool::new_conn(uint64_t created_ms) {
 
 namespace {
 // Errors of this process, not of the backend: connecting again elsewhere would fail the same.
-bool local_failure(int rc) {
-    return rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOBUFS || rc == UV_ENOMEM || rc == UV_EADDRNOTAVAIL;
-}
+// (Not EADDRNOTAVAIL: local ports run out per destination, so another backend may still do.)
+bool local_failure(int rc) { return rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOBUFS || rc == UV_ENOMEM; }
 }  // namespace
 
 PooledConn *BackendPool::open(ClientBase *owner, bool *local) {

@@ -92,7 +92,7 @@ public:
     // Opens a connection for `owner` (nullptr: a warm one for the idle list). The caller has
     // already reserved a slot with Backend::try_reserve. nullptr if the connect could not even
     // start (the slot is released and the failure recorded); then *local says whether the
-    // cause was this process's (out of descriptors, memory or local ports), which is not the
+    // cause was this process's (out of descriptors or memory), which is not the
     // backend's fault: it is neither marked down nor counted by its breaker.
     PooledConn *open(ClientBase *owner, bool *local = nullptr);
     // Closes a connection and releases its slot.
@@ -170,8 +170,8 @@ private:
     int warm_connecting_ = 0;
     int64_t held_slots_ = 0;
     uint64_t refill_after_ms_ = 0;
-    uint64_t last_local_warn_ms_ = 0;
-    uint64_t last_unused_warn_ms_ = 0;  // the last closed_unused warning (mono_ms)  // the last "this process's limit" warning (mono_ms)
+    uint64_t last_local_warn_ms_ = 0;   // the last "this process's limit" warning (mono_ms)
+    uint64_t last_unused_warn_ms_ = 0;  // the last closed_unused warning (mono_ms)
     PoolCounters counters_;
 };
 

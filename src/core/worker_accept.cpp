@@ -17,14 +17,17 @@
 // worker registers the listener in its loop's epoll set itself (uv_backend_fd), tagged with the
 // descriptor of an eventfd that a uv_poll watches: libuv finds the watcher by that tag and calls
 // on_listener_readable; the eventfd itself never becomes readable. The registration is added
-// while the worker accepts and deleted when it stops (EPOLLEXCLUSIVE cannot be modified). A
-// kernel without EPOLLEXCLUSIVE (before 4.5) gets the same registration without it.
+// while the worker accepts and deleted when it stops (EPOLLEXCLUSIVE cannot be modified), and
+// always deleted before the eventfd's watcher stops: libuv, finding no watcher for a tag,
+// deletes the tag, not the listener, and the level-triggered listener would then wake the loop
+// for ever. (A kernel before 4.5 ignores the flag: every accepting worker is woken, as before.)
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "core/acceptor.h"
 #include "core/clock.h"
@@ -100,12 +103,15 @@ void Worker::set_accepting(bool on) {
             return;
         }
         accepting_ = true;
-        shared_.accepting_workers.fetch_add(1, std::memory_order_acq_rel);
+        if (shared_.accepting_workers.fetch_add(1, std::memory_order_acq_rel) == 0 && shared_.acceptor) {
+            shared_.acceptor->workers_changed();  // the first one to start: the acceptor stops polling
+        }
         return;
     }
     if (const int err = register_listener(false)) {
-        // Still registered: wake-ups for the listener come and find accepting_ false (ignored).
-        warn_uv_failure(shared_.logger, "worker: cannot stop watching the listener", uv_translate_sys_error(err));
+        // Deleting a registration we added, on our own epoll set, does not fail; if it did, the
+        // listener would keep waking this loop (see above). Say so loudly.
+        shared_.logger.log(PP_LOG_ERROR, "worker: cannot stop watching the listener: %s", std::strerror(err));
     }
     accepting_ = false;
     if (shared_.accepting_workers.fetch_sub(1, std::memory_order_acq_rel) == 1 && shared_.acceptor) {
@@ -167,6 +173,7 @@ void Worker::accept_some() {
 void Worker::on_accept_backoff_over(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
     w->accept_backing_off_ = false;
+    if (!w->listen_ready_) return;  // closed meanwhile (a drain)
     if (w->listen_poll_stopped_) {
         const int rc = uv_poll_start(&w->listen_poll_, UV_READABLE, on_listener_readable);
         if (rc != 0) {
@@ -181,6 +188,8 @@ void Worker::on_accept_backoff_over(uv_timer_t *t) {
 void Worker::close_listener() {
     if (!listen_ready_) return;
     set_accepting(false);
+    uv_timer_stop(&accept_backoff_timer_);  // its callback would start the closed poll again
+    listen_poll_stopped_ = false;
     uv_close(reinterpret_cast<uv_handle_t *>(&listen_poll_), nullptr);  // stops watching the fd at once
     listen_ready_ = false;
     ::close(listen_fd_);
