@@ -37,11 +37,12 @@
 namespace pp {
 
 namespace {
-// Connections taken per readiness event. One, like nginx without multi_accept: the loop turns
-// once per connection anyway for its I/O, a readable listener is reported again on the next
-// turn, and this spares the accept4 that would only say EAGAIN. Under a storm of connects the
-// listener's backlog holds them; other events of the loop are served in between.
-constexpr int kAcceptPerEvent = 1;
+// Connections taken per readiness event, at most. One per loop pass made new connections wait
+// behind every other event of the loop under churn; a batch (HAProxy's tune.maxaccept is 64)
+// measured 3-6% more requests a second and a lower p99 (docs/BENCHMARKS.md). With several
+// workers the share test runs again after each connection, so a batch never takes a worker
+// past its share; the batch ends at EAGAIN.
+constexpr int kAcceptPerEvent = 16;
 
 }  // namespace
 
@@ -167,6 +168,7 @@ void Worker::accept_some() {
             continue;
         }
         shared_.protocol->start(*this, fd, reinterpret_cast<const sockaddr *>(&peer), len);
+        if (shared_.worker_count > 1) update_accepting();  // still below its share?
     }
 }
 
