@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/clock.h"
+
 namespace pp {
 
 void report_breaker(const Logger &log, Backend &b, CircuitBreaker::Transition t, const char *why) {
@@ -23,6 +25,11 @@ void report_breaker(const Logger &log, Backend &b, CircuitBreaker::Transition t,
         break;
     case CircuitBreaker::Transition::none: break;
     }
+}
+
+void record_attempt(const Logger &log, Backend &b, bool success, bool probe, uint32_t epoch, const char *why) {
+    const CircuitBreaker::Transition t = b.breaker.record(success, probe, epoch, mono_ms());
+    if (t != CircuitBreaker::Transition::none) report_breaker(log, b, t, why);
 }
 
 }  // namespace pp

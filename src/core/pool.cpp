@@ -168,10 +168,7 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason, bool owne
     // A session's connect is an attempt of its exchange: the session records it (with its
     // probe) through session::outcome. Here only connects nobody waits for: warm ones, and
     // those whose session left while they were opening.
-    if (!owner && !owner_records) {
-        CircuitBreaker::Transition t = backend_.breaker.record(false, false, 0, mono_ms());
-        if (t != CircuitBreaker::Transition::none) report_breaker(worker_.shared().logger, backend_, t, reason);
-    }
+    if (!owner && !owner_records) record_attempt(worker_.shared().logger, backend_, false, false, 0, reason);
     if (conn->warm && conn->state == PooledConn::State::connecting) {
         warm_connecting_--;
         refill_after_ms_ = mono_ms() + kRefillBackoffMs;

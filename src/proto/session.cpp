@@ -93,8 +93,7 @@ void outcome(Session *s, Outcome o, const char *why, int status, bool ends) {
             // that the next request probes instead (else the breaker stays half-open forever).
             if (s->probe) b.breaker.release_probe(s->probe_epoch);
         } else {
-            CircuitBreaker::Transition t = b.breaker.record(o == Outcome::done, s->probe, s->probe_epoch, mono_ms());
-            if (t != CircuitBreaker::Transition::none) report_breaker(w.shared().logger, b, t, why);
+            record_attempt(w.shared().logger, b, o == Outcome::done, s->probe, s->probe_epoch, why);
         }
         s->probe = false;
         s->probe_epoch = 0;
