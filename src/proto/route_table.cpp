@@ -120,6 +120,73 @@ const Route *RouteTable::match(const HttpHead &head) const {
     return nullptr;
 }
 
+bool parse_route(std::string_view spec, const std::function<int(std::string_view)> &group_id, Route *out,
+                 std::string *why) {
+    if (spec.size() > 4 * RouteTable::kMaxText) {
+        *why = "a route is at most " + std::to_string(4 * RouteTable::kMaxText) + " bytes";
+        return false;
+    }
+    const size_t arrow = spec.find("->");
+    if (arrow == std::string_view::npos) {
+        *why = "expected '... -> GROUP'";
+        return false;
+    }
+    std::string_view group = spec.substr(arrow + 2);
+    while (!group.empty() && group.front() == ' ') group.remove_prefix(1);
+    while (!group.empty() && group.back() == ' ') group.remove_suffix(1);
+    if (group.empty() || group.find(' ') != std::string_view::npos) {
+        *why = "expected one group name after '->'";
+        return false;
+    }
+    Route r;
+    r.group = group_id(group);
+    if (r.group < 0) {
+        *why = "no backend group named '" + std::string(group) + "'";
+        return false;
+    }
+    std::string_view rest = spec.substr(0, arrow);
+    while (!rest.empty()) {
+        const size_t sp = rest.find(' ');
+        std::string_view word = rest.substr(0, sp);
+        rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+        if (word.empty()) continue;
+        const size_t eq = word.find('=');
+        const std::string_view key = word.substr(0, eq);
+        const std::string_view value = eq == std::string_view::npos ? std::string_view() : word.substr(eq + 1);
+        const bool has_value = eq != std::string_view::npos && !value.empty();
+        if (key == "strip_prefix" && eq == std::string_view::npos) {
+            r.strip_prefix = true;
+        } else if (!has_value) {
+            *why = "'" + std::string(word) + "': expected host=, path=, method=, header=, host_rewrite= or strip_prefix";
+            return false;
+        } else if (key == "host") {
+            r.host = std::string(value);
+        } else if (key == "path") {
+            r.path_prefix = std::string(value);
+        } else if (key == "method") {
+            r.method = std::string(value);
+        } else if (key == "host_rewrite") {
+            r.host_rewrite = std::string(value);
+        } else if (key == "header") {
+            const size_t colon = value.find(':');
+            r.header = std::string(value.substr(0, colon));
+            if (colon != std::string_view::npos) {
+                r.header_value = std::string(value.substr(colon + 1));
+                r.has_header_value = true;
+            }
+            if (r.header.empty()) {
+                *why = "'" + std::string(word) + "': the header needs a name";
+                return false;
+            }
+        } else {
+            *why = "'" + std::string(word) + "': expected host=, path=, method=, header=, host_rewrite= or strip_prefix";
+            return false;
+        }
+    }
+    *out = std::move(r);
+    return true;
+}
+
 std::string RouteTable::rewritten_target(const Route &r, std::string_view target) {
     if (!r.strip_prefix) return std::string(target);
     const size_t at = target.find(r.path_prefix);

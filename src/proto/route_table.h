@@ -10,6 +10,7 @@
 // Built once from the configuration, then read-only: shared by the workers without a lock.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,14 @@ private:
     std::vector<Route> routes_;
     int default_group_ = 0;
 };
+
+// A route as the config file and the CLI write it: space-separated conditions and actions, then
+// "->" and the group's name:
+//   host=*.example.com path=/api/ method=GET header=X-Env:canary strip_prefix host_rewrite=api.internal -> api
+// `header=NAME` asks for presence, `header=NAME:VALUE` for that exact value. `group_id` maps a
+// group's name to its id, or -1 if there is no such group. False, with *why naming the word.
+bool parse_route(std::string_view spec, const std::function<int(std::string_view)> &group_id, Route *out,
+                 std::string *why);
 
 // The host of a Host field value, lower-cased, without its port or a trailing dot; IPv6
 // literals keep their brackets ("[::1]:8080" -> "[::1]").

@@ -119,3 +119,42 @@ TEST(RouteTable, InvalidRoutesAreRefusedWithAReason) {
     EXPECT_FALSE(t.add(to(1), &why));
     EXPECT_NE(why.find("at most"), std::string::npos) << why;
 }
+
+TEST(RouteTable, ParsesTheConfigSyntax) {
+    auto groups = [](std::string_view name) { return name == "api" ? 1 : name == "web" ? 2 : -1; };
+    Route r;
+    std::string why;
+    ASSERT_TRUE(pp::parse_route("host=*.example.com path=/api/ method=GET header=X-Env:canary strip_prefix "
+                                "host_rewrite=api.internal -> api",
+                                groups, &r, &why))
+        << why;
+    EXPECT_EQ(r.host, "*.example.com");
+    EXPECT_EQ(r.path_prefix, "/api/");
+    EXPECT_EQ(r.method, "GET");
+    EXPECT_EQ(r.header, "X-Env");
+    EXPECT_TRUE(r.has_header_value);
+    EXPECT_EQ(r.header_value, "canary");
+    EXPECT_TRUE(r.strip_prefix);
+    EXPECT_EQ(r.host_rewrite, "api.internal");
+    EXPECT_EQ(r.group, 1);
+    ASSERT_TRUE(pp::parse_route("header=x-trace  ->  web", groups, &r, &why)) << why;
+    EXPECT_EQ(r.header, "x-trace");
+    EXPECT_FALSE(r.has_header_value);
+    EXPECT_EQ(r.group, 2);
+    ASSERT_TRUE(pp::parse_route("-> web", groups, &r, &why)) << why;  // matches everything
+    // Refusals name what is wrong.
+    EXPECT_FALSE(pp::parse_route("host=a.com", groups, &r, &why));
+    EXPECT_NE(why.find("-> GROUP"), std::string::npos) << why;
+    EXPECT_FALSE(pp::parse_route("host=a.com -> nope", groups, &r, &why));
+    EXPECT_NE(why.find("no backend group named 'nope'"), std::string::npos) << why;
+    EXPECT_FALSE(pp::parse_route("hots=a.com -> api", groups, &r, &why));
+    EXPECT_NE(why.find("'hots=a.com'"), std::string::npos) << why;
+    EXPECT_FALSE(pp::parse_route("host= -> api", groups, &r, &why));
+    EXPECT_FALSE(pp::parse_route("header=:v -> api", groups, &r, &why));
+    EXPECT_FALSE(pp::parse_route("path=/a -> api web", groups, &r, &why));
+    EXPECT_FALSE(pp::parse_route(std::string(5000, 'x') + " -> api", groups, &r, &why));
+    // What parses may still be refused by the table (its checks are RouteTable::add's).
+    ASSERT_TRUE(pp::parse_route("path=api -> api", groups, &r, &why));
+    RouteTable t;
+    EXPECT_FALSE(t.add(r, &why));
+}
