@@ -201,7 +201,14 @@ void Acceptor::dispatch(int fd) {
             return;
         }
         shared_.accept.overflow_queued.add();
-        if (d.worker >= 0) shared_.workers[static_cast<size_t>(d.worker)]->post_overflow_ready();
+        // Every worker with room is told, not only the least loaded: in a burst one worker
+        // alone drains the queue too slowly, and the queue (overflow_max) fills and refuses
+        // connections while others have room. The posts coalesce (one wake-up per worker loop).
+        for (size_t w = 0; w < loads_.size(); w++) {
+            if (static_cast<int>(w) == d.worker || loads_[w].total() < shared_.worker_capacity) {
+                shared_.workers[w]->post_overflow_ready();
+            }
+        }
         return;
     case Balancer::Kind::reject_max_connections:
         reject(fd, shared_.accept.rejected_max);

@@ -80,7 +80,7 @@ PooledConn *BackendPool::open(ClientBase *owner, bool *local) {
     conn->connect_start_ns = uv_hrtime();
     int rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, backend_.addr.sa(), on_connect);
     if (rc != 0 && local_failure(rc)) {
-        counters_.connect_failures.add();
+        // Not counted in the backend's connect_failures: the backend never saw it.
         const uint64_t now = mono_ms();
         if (now - last_local_warn_ms_ >= 1000) {  // at most a line a second under a storm
             last_local_warn_ms_ = now;
