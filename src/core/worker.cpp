@@ -192,22 +192,6 @@ void Worker::steal_overflow() {
         counters_.overflow_stolen.add();
         shared_.protocol->start(*this, fd, nullptr, 0);
     }
-    // Full, with connections still queued: the acceptor woke only one worker, so pass the
-    // queue on to the least loaded one with room. Each does the same once full, so the queue
-    // drains while any worker has room, instead of waiting for a session to end (or for
-    // queue_timeout to close what was admitted).
-    if (finished_ || shared_.overflow.size() == 0) return;
-    Worker *best = nullptr;
-    int64_t least = shared_.worker_capacity;
-    for (auto &other : shared_.workers) {
-        if (other.get() == this) continue;
-        const int64_t l = other->load().total();
-        if (l < least) {
-            least = l;
-            best = other.get();
-        }
-    }
-    if (best) best->post_overflow_ready();
 }
 
 void Worker::session_started(ClientBase *s) {

@@ -127,8 +127,8 @@ TEST(AcceptPath, OverflowQueueThenRejection) {
     EXPECT_GE(worker(p, 0).overflow_stolen, 1u);
 }
 
-// A burst larger than the workers' share of half capacity goes to the overflow queue; every
-// worker with room takes from it, not only the one the acceptor woke: none of the admitted
+// A burst larger than the workers' share of half capacity goes to the overflow queue; the
+// acceptor tells every worker with room, not only the least loaded: none of the admitted
 // connections waits for queue_timeout while a worker could serve it.
 TEST(AcceptPath, OverflowBurstIsDrainedByEveryWorkerWithRoom) {
     EchoServer es;
