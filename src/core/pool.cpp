@@ -79,26 +79,21 @@ PooledConn *BackendPool::open(ClientBase *owner, bool *local) {
     if (conn->warm) warm_connecting_++;
     conn->connect_start_ns = uv_hrtime();
     int rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, backend_.addr.sa(), on_connect);
-    if (rc != 0 && local_failure(rc)) {
-        // Not counted in the backend's connect_failures: the backend never saw it.
+    if (rc != 0) {
+        conn->owner = nullptr;  // the caller learns of the failure from the returned nullptr
+        if (!local_failure(rc)) {
+            connect_failed(conn, uv_strerror(rc), owner != nullptr);
+            return nullptr;
+        }
+        // Not counted in the backend's connect_failures, nor by its breaker: it never saw it.
         const uint64_t now = mono_ms();
         if (now - last_local_warn_ms_ >= 1000) {  // at most a line a second under a storm
             last_local_warn_ms_ = now;
             worker_.shared().logger.log(PP_LOG_WARN, "backend %s: cannot connect: %s (this process's limit, not the "
                                         "backend's fault)", backend_.name.c_str(), uv_strerror(rc));
         }
-        if (conn->warm) {
-            warm_connecting_--;
-            refill_after_ms_ = now + kRefillBackoffMs;
-        }
-        conn->owner = nullptr;
-        close(conn);
+        abandon_connect(conn);
         if (local) *local = true;
-        return nullptr;
-    }
-    if (rc != 0) {
-        conn->owner = nullptr;  // the caller learns of the failure from the returned nullptr
-        connect_failed(conn, uv_strerror(rc), owner != nullptr);
         return nullptr;
     }
     PP_UV_MUST(uv_timer_start(&conn->timer, on_connect_timeout, static_cast<uint64_t>(st.connect_timeout), 0));
@@ -169,13 +164,18 @@ void BackendPool::connect_failed(PooledConn *conn, const char *reason, bool owne
     // probe) through session::outcome. Here only connects nobody waits for: warm ones, and
     // those whose session left while they were opening.
     if (!owner && !owner_records) record_attempt(worker_.shared().logger, backend_, false, false, 0, reason);
+    abandon_connect(conn);
+    if (owner) worker_.shared().protocol->connect_failed(owner, backend_.id, reason);
+}
+
+// A connect that will not complete: a warm one stops counting as in flight and refills back off.
+void BackendPool::abandon_connect(PooledConn *conn) {
     if (conn->warm && conn->state == PooledConn::State::connecting) {
         warm_connecting_--;
         refill_after_ms_ = mono_ms() + kRefillBackoffMs;
     }
     conn->owner = nullptr;
     close(conn);
-    if (owner) worker_.shared().protocol->connect_failed(owner, backend_.id, reason);
 }
 
 void BackendPool::make_idle(PooledConn *conn, bool may_move) {

@@ -150,6 +150,7 @@ private:
     static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
     void on_idle_read(PooledConn *conn, ssize_t nread, IoBlock *b);
     void closed_unused(PooledConn *conn, const char *why);
+    void abandon_connect(PooledConn *conn);
     static void on_handle_closed(uv_handle_t *h);
 
     PooledConn *new_conn(uint64_t created_ms);
