@@ -33,9 +33,7 @@ AcceptFailure accept_failed(int err, Counter &errors, const Logger &logger, cons
     }
     if (err == EAGAIN || err == EWOULDBLOCK) return AcceptFailure::drained;
     errors.add();
-    const uint64_t now = mono_ms();
-    if (now - *last_log_ms >= 1000) {  // at most one line a second under a storm
-        *last_log_ms = now;
+    if (quiet_long_enough(last_log_ms, 1000)) {  // at most one line a second under a storm
         logger.log(PP_LOG_WARN, "%s: accept failed: %s; pausing accepts for %llums", who, std::strerror(err),
                    static_cast<unsigned long long>(kAcceptPauseMs));
     }

@@ -86,9 +86,7 @@ PooledConn *BackendPool::open(ClientBase *owner, bool *local) {
             return nullptr;
         }
         // Not counted in the backend's connect_failures, nor by its breaker: it never saw it.
-        const uint64_t now = mono_ms();
-        if (now - last_local_warn_ms_ >= 1000) {  // at most a line a second under a storm
-            last_local_warn_ms_ = now;
+        if (quiet_long_enough(&last_local_warn_ms_, 1000)) {
             worker_.shared().logger.log(PP_LOG_WARN, "backend %s: cannot connect: %s (this process's limit, not the "
                                         "backend's fault)", backend_.name.c_str(), uv_strerror(rc));
         }
@@ -244,8 +242,7 @@ void BackendPool::closed_unused(PooledConn *conn, const char *why) {
     const uint64_t now = mono_ms();
     if (conn->requests != 0 || now - conn->created_ms >= kShortLivedMs) return;
     refill_after_ms_ = now + kRefillBackoffMs;
-    if (now - last_unused_warn_ms_ >= 1000) {
-        last_unused_warn_ms_ = now;
+    if (quiet_long_enough(&last_unused_warn_ms_, 1000)) {
         worker_.shared().logger.log(PP_LOG_WARN, "backend %s: a pooled connection was %s right after it opened; "
                                     "pausing pre-warming for %llums", backend_.name.c_str(), why,
                                     static_cast<unsigned long long>(kRefillBackoffMs));
