@@ -15,6 +15,22 @@ pp_worker_stats worker(ProxyUnderTest &p, int i) {
     return w;
 }
 
+// n clients one after the other, each echoed once, until every session has ended. With
+// `each_ended`, a client connects only after the previous session ended (the workers are back
+// in epoll_wait by then).
+bool echo_in_turn(ProxyUnderTest &p, int n, bool each_ended) {
+    for (int i = 0; i < n; i++) {
+        {
+            Client c(p.port());
+            if (!c.echo("ping " + std::to_string(i))) return false;
+        }
+        if (each_ended && !wait_until([&] { return p.stats().sessions_finished == static_cast<uint64_t>(i + 1); })) {
+            return false;
+        }
+    }
+    return wait_until([&] { return p.stats().sessions_finished == static_cast<uint64_t>(n); });
+}
+
 }  // namespace
 
 TEST(AcceptPath, WorkersAcceptForThemselves) {
@@ -24,11 +40,7 @@ TEST(AcceptPath, WorkersAcceptForThemselves) {
     p.add_backend(es.port());
     p.start();
     constexpr int kClients = 40;
-    for (int i = 0; i < kClients; i++) {
-        Client c(p.port());
-        ASSERT_TRUE(c.echo("ping " + std::to_string(i)));
-    }
-    ASSERT_TRUE(wait_until([&] { return p.stats().sessions_finished == kClients; }));
+    ASSERT_TRUE(echo_in_turn(p, kClients, false));
     EXPECT_EQ(p.stats().connections_accepted, static_cast<uint64_t>(kClients));
     // Every connection was accepted by the worker that served it: none went through the
     // acceptor thread's hand-off.
@@ -48,14 +60,7 @@ TEST(AcceptPath, OneConnectionWakesOneWorker) {
     p.add_backend(es.port());
     p.start();
     constexpr int kClients = 40;
-    for (int i = 0; i < kClients; i++) {
-        {
-            Client c(p.port());
-            ASSERT_TRUE(c.echo("ping " + std::to_string(i)));
-        }
-        // Both workers back in epoll_wait before the next one connects.
-        ASSERT_TRUE(wait_until([&] { return p.stats().sessions_finished == static_cast<uint64_t>(i + 1); }));
-    }
+    ASSERT_TRUE(echo_in_turn(p, kClients, true));  // both workers in epoll_wait as each connects
     const uint64_t empty = worker(p, 0).accepts_empty + worker(p, 1).accepts_empty;
     // Seen without EPOLLEXCLUSIVE: 7 to 17 of 40; with it, 0.
     EXPECT_LE(empty, static_cast<uint64_t>(kClients / 8)) << "wake-ups that found no connection";
