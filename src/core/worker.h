@@ -161,7 +161,7 @@ private:
     void update_accepting();
     void set_accepting(bool on);
     int register_listener(bool on);
-    void warn_listener_error(int status);
+    void pause_after_listener_error(int status);  // warns, stops accepting, retries later
     static void on_listener_readable(uv_poll_t *p, int status, int events);
     static void on_accept_backoff_over(uv_timer_t *t);
     void accept_some();

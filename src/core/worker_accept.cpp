@@ -125,7 +125,7 @@ void Worker::on_listener_readable(uv_poll_t *p, int status, int) {
     if (status < 0) {
         // An error on the listener (libuv has stopped the watcher): stop accepting here, so that
         // the acceptor takes over if no worker is left, and look again after the pause.
-        w->warn_listener_error(status);
+        w->pause_after_listener_error(status);
         return;
     }
     if (!w->accepting_) return;  // a wake-up from before the registration was deleted
@@ -133,7 +133,7 @@ void Worker::on_listener_readable(uv_poll_t *p, int status, int) {
     w->update_accepting();
 }
 
-void Worker::warn_listener_error(int status) {
+void Worker::pause_after_listener_error(int status) {
     warn_uv_failure(shared_.logger, "worker: the listener reported an error; pausing accepts", status);
     set_accepting(false);
     uv_poll_stop(&listen_poll_);
@@ -179,7 +179,7 @@ void Worker::on_accept_backoff_over(uv_timer_t *t) {
     if (w->listen_poll_stopped_) {
         const int rc = uv_poll_start(&w->listen_poll_, UV_READABLE, on_listener_readable);
         if (rc != 0) {
-            w->warn_listener_error(rc);
+            w->pause_after_listener_error(rc);
             return;
         }
         w->listen_poll_stopped_ = false;
