@@ -302,23 +302,20 @@ bool try_acquire(Session *s) {
         bool local = false;
         s->conn = pool.open(s, &local);
         if (s->conn) return true;
+        // The connect could not even start. Out of descriptors or memory here (local): no
+        // backend is to blame and none would do better now, so the attempt is abandoned (a
+        // probe gives its slot back) and the client answered at once. Otherwise this backend
+        // has failed for the session.
+        outcome(s, local ? Outcome::abandoned : Outcome::failed,
+                local ? "connect could not start: out of local resources" : "connect could not start", 0, false);
+        leave_backend(s);
+        s->backend_id = -1;
+        s->state = Session::State::acquiring;
         if (local) {
-            // Out of descriptors or memory here: no backend is to blame, and none would do
-            // better now. The attempt is abandoned (a probe gives its slot back) and the client
-            // answered at once.
-            outcome(s, Outcome::abandoned, "connect could not start: out of local resources", 0, false);
-            leave_backend(s);
-            s->backend_id = -1;
-            s->state = Session::State::acquiring;
             w.dequeue_waiter(s);
             give_up(s, 503, "out of local resources (descriptors or memory)");
             return true;
         }
-        // The connect could not even start: this backend has failed for the session.
-        outcome(s, Outcome::failed, "connect could not start", 0, false);
-        leave_backend(s);
-        s->backend_id = -1;
-        s->state = Session::State::acquiring;
         s->mark_failed(b);
         skip[b] = true;
     }
