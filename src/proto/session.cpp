@@ -246,7 +246,7 @@ bool try_acquire(Session *s) {
     // within this attempt (the worker's scratch set, reused to allocate nothing).
     std::vector<bool> &skip = w.lb_scratch();
     skip.assign(w.lb().size(), false);
-    if (s->failed_low != 0 || s->failed_high) {
+    if (s->any_failed()) {
         for (size_t b = 0; b < skip.size(); b++) skip[b] = s->has_failed(b);
     }
     bool any_full = false;
