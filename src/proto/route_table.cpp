@@ -189,8 +189,10 @@ bool parse_route(std::string_view spec, const std::function<int(std::string_view
 
 std::string RouteTable::rewritten_target(const Route &r, std::string_view target) {
     if (!r.strip_prefix) return std::string(target);
-    const size_t at = target.find(r.path_prefix);
-    if (target.empty() || target[0] != '/' || at != 0) return std::string(target);
+    // Origin-form only, and only when it starts with the prefix (compared there, not searched for).
+    if (target.empty() || target[0] != '/' || target.compare(0, r.path_prefix.size(), r.path_prefix) != 0) {
+        return std::string(target);
+    }
     std::string out(target.substr(r.path_prefix.size()));
     if (out.empty() || out[0] != '/') out.insert(out.begin(), '/');
     return out;
