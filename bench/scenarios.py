@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import free_port, wait_port
+from benchlib import free_port, nginx_backend, wait_port
 
 BODY = "x" * 120
 
@@ -154,17 +154,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     a = ap.parse_args()
     w = tempfile.mkdtemp(prefix="pp-scen-")
-    os.makedirs(w + "/tmp")
-    be = free_port()
-    open(w + "/be.conf", "w").write(
-        "worker_processes 1; daemon off; user root; pid %s/be.pid; error_log %s/err.log;"
-        " events { worker_connections 8192; } http { access_log off; keepalive_requests 1000000;"
-        " keepalive_timeout 60s; client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;"
-        " uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp; server { listen 127.0.0.1:%d; location / {"
-        " default_type text/plain; return 200 '%s'; } } }" % (w, w, w, w, w, w, w, be, BODY))
-    backend = subprocess.Popen(["taskset", "-c", "1", "nginx", "-c", w + "/be.conf"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    wait_port(be)
+    backend, be = nginx_backend(w, BODY)
     try:
         print("# %s, %d CPUs, nginx backend with a 120-byte body\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                                                      os.cpu_count()))

@@ -30,26 +30,9 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import free_port, wait_port
+from benchlib import free_port, nginx_backend, wait_port
 
 REQ = b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
-
-
-def backend(workdir):
-    port = free_port()
-    body = "x" * 120
-    conf = os.path.join(workdir, "backend.conf")
-    with open(conf, "w") as f:
-        f.write("""worker_processes 1; daemon off; user root; pid %(w)s/backend.pid; error_log %(w)s/err.log;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
-  client_body_temp_path %(w)s; proxy_temp_path %(w)s; fastcgi_temp_path %(w)s; uwsgi_temp_path %(w)s; scgi_temp_path %(w)s;
-  server { listen 127.0.0.1:%(p)d; location / { default_type text/plain; return 200 "%(b)s"; } } }
-""" % {"w": workdir, "p": port, "b": body})
-    p = subprocess.Popen(["taskset", "-c", "1", "nginx", "-c", conf, "-e", os.path.join(workdir, "err.log")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port)
-    return p, port
 
 
 def stats(admin):
@@ -108,7 +91,7 @@ def main():
     a = ap.parse_args()
     os.sched_setaffinity(0, {1})
     w = tempfile.mkdtemp(prefix="pp-setup-")
-    bp, be = backend(w)
+    bp, be = nginx_backend(w, "x" * 120)
     cases = [("http, pooled", "http", []), ("http, no reuse", "http", ["--max-requests-per-conn", "1"]),
              ("tcp, pre-warmed", "tcp", ["--pool-min-idle", "4"]), ("tcp, no pre-warm", "tcp", ["--pool-min-idle", "0"])]
     res = {"direct": []}
