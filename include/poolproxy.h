@@ -57,7 +57,7 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define PP_VERSION_MAJOR 0
-#define PP_VERSION_MINOR 1
+#define PP_VERSION_MINOR 2
 #define PP_VERSION_PATCH 0
 /** The version as one number, (major << 16) | (minor << 8) | patch, for compile-time checks. */
 #define PP_VERSION_HEX ((PP_VERSION_MAJOR << 16) | (PP_VERSION_MINOR << 8) | PP_VERSION_PATCH)
@@ -119,8 +119,9 @@ typedef enum pp_option_type {
     PP_OPT_BOOL = 3,     /**< on/off, true/false, yes/no, 1/0 */
     PP_OPT_ENUM = 4,     /**< one of the words listed in `choices` */
     PP_OPT_ADDRESS = 5,  /**< "host:port", "[v6]:port" */
-    PP_OPT_BACKEND = 6,  /**< "host:port[,weight=N]"; each set appends one backend */
-    PP_OPT_STRING = 7    /**< text checked by the option itself (e.g. a path, a status range) */
+    PP_OPT_BACKEND = 6,  /**< "host:port[,weight=N][,group=G][,pool_max=N][,host=H]"; each set appends one backend */
+    PP_OPT_STRING = 7,   /**< text checked by the option itself (e.g. a path, a status range) */
+    PP_OPT_LIST = 8      /**< each set appends one entry (a group, a route); reads back one entry per line */
 } pp_option_type;
 
 /** Describes one option of the table. Strings are static and owned by the library. */
@@ -534,6 +535,12 @@ PP_API int pp_proxy_backend_stats(const pp_proxy *proxy, int index, pp_backend_s
  *  (removed ones do not count) or once all 8192 ids are used. Workers start using it at once;
  *  health checks cover it; a PP_EVENT_BACKEND_ADDED event reports it. */
 PP_API int pp_proxy_add_backend(pp_proxy *proxy, const char *address, int weight);
+
+/** Like pp_proxy_add_backend, with the `backend` option's text:
+ *  "host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]" (an address, not a host name to
+ *  resolve). The group must be one the proxy was made with (groups are fixed for a proxy's
+ *  life): PP_EBADVALUE names it otherwise. Since 0.2.0. */
+PP_API int pp_proxy_add_backend_spec(pp_proxy *proxy, const char *spec);
 
 /** Removes backend `id` from any thread: it gets no new requests, those in flight finish, its
  *  idle pooled connections close. Its id and stats stay (state 2); it cannot come back (add it

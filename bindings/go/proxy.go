@@ -337,6 +337,21 @@ func (p *Proxy) AddBackend(address string, weight int) (int, error) {
 	return callInt(func() C.int { return C.pp_proxy_add_backend(c, ca, C.int(weight)) })
 }
 
+// AddBackendSpec adds a backend given as the "backend" option writes it,
+// "host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]", to a group the proxy was made
+// with, and returns its id.
+func (p *Proxy) AddBackendSpec(spec string) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return 0, err
+	}
+	cs := C.CString(spec)
+	defer C.free(unsafe.Pointer(cs))
+	return callInt(func() C.int { return C.pp_proxy_add_backend_spec(c, cs) })
+}
+
 // RemoveBackend removes backend id: no new requests, those in flight finish, idle connections close.
 func (p *Proxy) RemoveBackend(id int) error {
 	p.mu.RLock()

@@ -348,3 +348,48 @@ func TestAccessLog(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupsAndRoutes(t *testing.T) {
+	named := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s %s %s", name, r.URL.Path, r.Host)
+		}))
+	}
+	plain, api := named("plain"), named("api")
+	defer plain.Close()
+	defer api.Close()
+	p, url := startProxy(t, hostPort(plain.URL), func(cfg *poolproxy.Config) {
+		must(t, cfg.Set("mode", "http"))
+		must(t, cfg.Set("group", "api lb=least_conn pool_max=4"))
+		must(t, cfg.Set("backend", hostPort(api.URL)+",group=api,host=api.internal"))
+		must(t, cfg.Set("route", "header=X-Api:yes -> api"))
+		if err := cfg.Set("route", "-> "); !errors.Is(err, poolproxy.ErrBadValue) {
+			t.Fatalf("a route without a group: %v", err)
+		}
+	})
+	ask := func(api string) string {
+		req, _ := http.NewRequest("GET", url+"/x", nil)
+		if api != "" {
+			req.Header.Set("X-Api", api)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := ask("yes"); got != "api /x api.internal" {
+		t.Fatalf("routed by header: %q", got)
+	}
+	if got := ask("no"); !strings.HasPrefix(got, "plain /x ") {
+		t.Fatalf("not routed: %q", got)
+	}
+	if _, err := p.AddBackendSpec("127.0.0.1:9,group=nope"); !errors.Is(err, poolproxy.ErrBadValue) {
+		t.Fatalf("an unknown group: %v", err)
+	}
+	if id, err := p.AddBackendSpec(hostPort(api.URL) + ",group=api"); err != nil || id != 2 {
+		t.Fatalf("added: %d %v", id, err)
+	}
+}

@@ -7,6 +7,7 @@
 #include "capi/handles.h"
 #include "core/errors.h"
 #include "core/options.h"
+#include "proto/route_table.h"
 
 namespace pp {
 
@@ -26,6 +27,22 @@ int copy_out(const std::string &text, char *buf, size_t buflen, const char *fn) 
     }
     std::memcpy(buf, text.c_str(), text.size() + 1);
     return PP_OK;
+}
+
+// set_option, and for a route its syntax too (the http protocol's, proto/route_table.h), so
+// that a bad route is refused where it is written; the group it names is checked when the proxy
+// is made, as groups may be declared after it.
+int set_checked(Settings *s, const std::string &name, const std::string &value, std::string *why) {
+    if (name == "route") {
+        Route r;
+        RouteTable scratch;
+        std::string reason;
+        if (!parse_route(value, [](std::string_view) { return 0; }, &r, &reason) || !scratch.add(std::move(r), &reason)) {
+            *why = "option 'route' '" + value + "': " + reason;
+            return PP_EBADVALUE;
+        }
+    }
+    return set_option(s, name, value, why);
 }
 
 static std::string trim(const std::string &s) {
@@ -87,7 +104,7 @@ PP_API int pp_config_set(pp_config *cfg, const char *name, const char *value) {
     if (!value) return fail(PP_EINVAL, std::string("pp_config_set: value for '") + name + "' is NULL");
     return guard("pp_config_set", [&]() -> int {
         std::string why;
-        int rc = pp::set_option(&cfg->settings, name, value, &why);
+        int rc = pp::set_checked(&cfg->settings, name, value, &why);
         return rc == PP_OK ? PP_OK : fail(rc, why);
     });
 }
@@ -150,7 +167,7 @@ PP_API int pp_config_load_file(pp_config *cfg, const char *path) {
             std::string name = pp::trim(line.substr(0, eq));
             std::string value = pp::trim(line.substr(eq + 1));
             std::string why;
-            int rc = pp::set_option(&next, name, value, &why);
+            int rc = pp::set_checked(&next, name, value, &why);
             if (rc != PP_OK) return fail(rc, where + why);
         }
         cfg->settings = next;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "capi/handles.h"
+#include "core/options.h"
 #include "core/address.h"
 #include "core/backend.h"
 #include "core/errors.h"
@@ -223,6 +224,29 @@ PP_API int pp_proxy_add_backend(pp_proxy *proxy, const char *address, int weight
         spec.weight = weight;
         int rc = proxy->core->add_backend(spec, &why);
         return rc < 0 ? fail(rc, "pp_proxy_add_backend: " + why) : rc;
+    });
+}
+
+PP_API int pp_proxy_add_backend_spec(pp_proxy *proxy, const char *spec_text) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_add_backend_spec")) return rc;
+    if (!spec_text) return fail(PP_EINVAL, "pp_proxy_add_backend_spec: spec is NULL");
+    if (proxy->core->on_own_thread()) return fail(PP_ESTATE, "pp_proxy_add_backend_spec: not allowed from inside a callback");
+    return guard("pp_proxy_add_backend_spec", [&]() -> int {
+        // The option's own parser, on a scratch configuration: one syntax, one set of messages.
+        pp::Settings scratch;
+        std::string why;
+        if (int rc = pp::set_option(&scratch, "backend", spec_text, &why)) return fail(rc, "pp_proxy_add_backend_spec: " + why);
+        const pp::BackendSpec &spec = scratch.backends.back();
+        if (spec.dynamic) {
+            return fail(PP_EADDR, std::string("pp_proxy_add_backend_spec: '") + spec.text +
+                                      "' is a host name: give an address (names are resolved only from the configuration)");
+        }
+        if (proxy->core->group_id(spec.group) < 0) {
+            return fail(PP_EBADVALUE, "pp_proxy_add_backend_spec: no backend group named '" + spec.group +
+                                          "' (groups are fixed when the proxy is made)");
+        }
+        int rc = proxy->core->add_backend(spec, &why);
+        return rc < 0 ? fail(rc, "pp_proxy_add_backend_spec: " + why) : rc;
     });
 }
 

@@ -8,11 +8,21 @@
 
 #include "core/address.h"
 #include "core/circuit_breaker.h"
+#include "obs/counter.h"
 
 namespace pp {
 
+struct Settings;
+
 struct Backend {
     int id = 0;
+    // Its backend group (Shared::groups), fixed for its life, and what it reads of its group's
+    // options (pool limits, timeouts, checks): never the top level's directly.
+    int group = 0;
+    const Settings *gs = nullptr;
+    SharedGauge *group_waiting = nullptr;  // its group's Group::waiting
+    int64_t pool_max = 0;     // its cap: its own pool_max= or its group's
+    std::string host_header;  // "" = the request's Host goes on; else the Host sent to it
     Address addr;
     std::string name;  // "host:port" as configured; a DNS answer's: "name:port/ip:port"
     std::string authority;  // "host:port" as configured (never a '/'): the Host of health checks

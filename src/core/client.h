@@ -26,7 +26,11 @@ struct ClientBase {
     uint64_t failed_low = 0;
     std::unique_ptr<std::vector<bool>> failed_high;
     int pending_backend = -1;  // waiting, counted in this backend's pending
+    // The backend group its current exchange goes to (Shared::groups; 0 the default): set by
+    // the protocol before it asks for a connection, and not changed while it waits.
+    int16_t group = 0;
     int8_t deadline_kind = -1;
+    int8_t deadline_list = -1;  // the worker's list it is in (one per deadline length)
 
     bool has_failed(size_t b) const {
         if (b < 64) return (failed_low >> b) & 1u;

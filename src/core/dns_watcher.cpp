@@ -108,6 +108,9 @@ void DnsWatcher::Name::resolved(int status, addrinfo *res) {
         b.authority = spec.text;  // the name as configured, which virtual hosts know
         b.addr = a.second;
         b.weight = spec.weight;
+        b.group = spec.group;  // what the name's entry says of its group and overrides holds for each address
+        b.pool_max = spec.pool_max;
+        b.host_header = spec.host_header;
         std::string reason = "dns: " + spec.text + " resolves to it";
         int id = proxy.add_backend(b, &why, reason.c_str());
         if (id < 0) {

@@ -76,7 +76,9 @@ void HealthChecker::Check::start_probe() {
             c->finish(true, "connect succeeded");
             return;
         }
-        const std::string &host = c->settings.health_host.empty() ? c->backend.authority : c->settings.health_host;
+        const std::string &host = !c->settings.health_host.empty() ? c->settings.health_host
+                                  : !c->backend.host_header.empty() ? c->backend.host_header
+                                                                    : c->backend.authority;
         pr->request = "GET " + c->settings.health_path + " HTTP/1.1\r\nHost: " + host +
                       "\r\nUser-Agent: poolproxy-health-check\r\nConnection: close\r\n\r\n";
         uv_buf_t b = uv_buf_init(&pr->request[0], static_cast<unsigned>(pr->request.size()));
@@ -161,17 +163,20 @@ int HealthChecker::start(std::string *why) {
 }
 
 int HealthChecker::add_checks(std::string *why) {
-    const Settings &st = shared_.settings;
     const size_t n = shared_.backends.size();
+    const auto off = [](const Settings &st) { return st.health_check == static_cast<int64_t>(HealthCheck::none); };
     uv_loop_t *loop = thread_.loop();
     for (auto &c : checks_) {  // a removed backend back in a DNS answer: its checks resume
         if (c->backend.admin.load(std::memory_order_relaxed) == Backend::removed) continue;
-        if (uv_is_active(reinterpret_cast<uv_handle_t *>(&c->interval))) continue;
+        if (off(c->settings) || uv_is_active(reinterpret_cast<uv_handle_t *>(&c->interval))) continue;
         PP_UV_MUST(uv_timer_start(
             &c->interval, [](uv_timer_t *t) { static_cast<Check *>(t->data)->start_probe(); }, 0,
-            static_cast<uint64_t>(st.health_interval)));
+            static_cast<uint64_t>(c->settings.health_interval)));
     }
     for (size_t i = checks_.size(); i < n; i++) {
+        // Each backend is checked as its group says (a group without checks: never, though it
+        // keeps its place here, the checks being indexed by backend id).
+        const Settings &st = *shared_.backends[i].gs;
         auto c = std::make_unique<Check>(*this, shared_.backends[i], st);
         c->interval.data = c.get();
         c->timeout.data = c.get();
@@ -181,6 +186,10 @@ int HealthChecker::add_checks(std::string *why) {
         if (rc != PP_OK) {
             uv_close(reinterpret_cast<uv_handle_t *>(&c->interval), nullptr);
             return rc;
+        }
+        if (off(st)) {
+            checks_.push_back(std::move(c));
+            continue;
         }
         // Spread the backends' checks over one interval instead of checking all at once.
         uint64_t first = static_cast<uint64_t>(st.health_interval) * i / n;

@@ -42,6 +42,21 @@ public:
         const ListHook *n = (item->*Hook).next;
         return n == &head_ ? nullptr : owner(n);
     }
+    // The element before `item` (which must be linked here), or nullptr at the front.
+    T *prev(const T *item) const {
+        const ListHook *p = (item->*Hook).prev;
+        return p == &head_ ? nullptr : owner(p);
+    }
+    // Links `item` right after `pos` (linked here), or first when pos is nullptr.
+    void insert_after(T *pos, T *item) {
+        ListHook *p = pos ? &(pos->*Hook) : &head_;
+        ListHook *h = &(item->*Hook);
+        h->prev = p;
+        h->next = p->next;
+        p->next->prev = h;
+        p->next = h;
+        size_++;
+    }
     T *back() const { return empty() ? nullptr : owner(head_.prev); }
     T *pop_front() {
         T *item = front();

@@ -16,7 +16,7 @@ void LoadBalancer::add_backend(Backend *b) {
     candidates_.reserve(backends_.size());
 }
 
-int LoadBalancer::pick(const std::vector<bool> &excluded, uint64_t now_ms, NoBackend *why) {
+int LoadBalancer::pick(LbPolicy policy, const std::vector<bool> &excluded, uint64_t now_ms, NoBackend *why) {
     const size_t n = backends_.size();
     std::vector<bool> &eligible = eligible_;
     eligible.assign(n, false);
@@ -50,7 +50,7 @@ int LoadBalancer::pick(const std::vector<bool> &excluded, uint64_t now_ms, NoBac
                           b.breaker.available(now_ms);
         }
     }
-    switch (policy_) {
+    switch (policy) {
     case LbPolicy::least_conn: return pick_least_conn(eligible);
     case LbPolicy::random: return pick_random(eligible);
     case LbPolicy::round_robin: break;

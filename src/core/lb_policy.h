@@ -26,7 +26,11 @@ public:
     // failure) at now_ms; when every such candidate is down, picks among them anyway (panic
     // mode: the down mark is a guess, the health and breaker states are not). Returns -1 when
     // none is left, and says why in *why when why is not null.
-    int pick(const std::vector<bool> &excluded, uint64_t now_ms, NoBackend *why = nullptr);
+    int pick(const std::vector<bool> &excluded, uint64_t now_ms, NoBackend *why = nullptr) {
+        return pick(policy_, excluded, now_ms, why);
+    }
+    // The same with another policy (a backend group's own lb).
+    int pick(LbPolicy policy, const std::vector<bool> &excluded, uint64_t now_ms, NoBackend *why = nullptr);
     // A session of this worker started / stopped using backend b (least_conn's input).
     void started(int b) { in_flight_[static_cast<size_t>(b)]++; }
     void finished(int b) { in_flight_[static_cast<size_t>(b)]--; }

@@ -22,8 +22,19 @@ const OptionDef kOptions[] = {
     {"listen", PP_OPT_ADDRESS, "127.0.0.1:8080", "", 0, 0,
      "address to accept clients on, host:port or [v6]:port (port 0 picks a free port)", nullptr},
     {"backend", PP_OPT_BACKEND, "", "", 0, 0,
-     "backend host:port[,weight=N]; repeat for several backends; a host name is resolved at start and every "
-     "dns_refresh, each of its addresses a backend",
+     "backend host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]; repeat for several backends; a host name "
+     "is resolved at start and every dns_refresh, each of its addresses a backend; group: the backend group it "
+     "belongs to (default: the unnamed one); pool_max: its own cap instead of its group's; host: the Host sent to it",
+     nullptr},
+    {"group", PP_OPT_LIST, "", "", 0, 0,
+     "a backend group: 'NAME [option=value ...]' with its own lb, pool_max, pool_min_idle, pool_idle_timeout, "
+     "max_conn_lifetime, connect_timeout, response_timeout, retries, max_requests_per_conn, health_*, breaker_*, "
+     "backend_max_requests or backend_max_pending (the rest follow the top level); repeat for several groups",
+     nullptr},
+    {"route", PP_OPT_LIST, "", "", 0, 0,
+     "http: '[host=H] [path=/P] [method=M] [header=NAME[:VALUE]] [strip_prefix] [host_rewrite=H] -> GROUP'; the "
+     "first route whose conditions all match picks the request's group (host *.example.com: any name below it); "
+     "no match: the default group; repeat for several routes (docs/ROUTING.md)",
      nullptr},
     {"workers", PP_OPT_INT, "0", "", 0, 256,
      "worker threads, each with its own event loop (0 = one per CPU)", &Settings::workers},
@@ -184,6 +195,42 @@ const OptionDef kOptions[] = {
 
 constexpr size_t kOptionCount = sizeof kOptions / sizeof kOptions[0];
 
+// What a backend group may set for itself (GroupSpec): what its backends, their pools and their
+// checks read. Options of the client side, the workers and the waiting queue stay proxy-wide.
+const char *const kGroupOptions[] = {
+    "lb", "pool_max", "pool_min_idle", "pool_idle_timeout", "max_conn_lifetime", "connect_timeout",
+    "response_timeout", "retries", "max_requests_per_conn", "health_check", "health_path", "health_host",
+    "health_status", "health_interval", "health_timeout", "health_rise", "health_fall", "breaker_failures",
+    "breaker_open_time", "breaker_max_open_time", "breaker_half_open_requests", "breaker_on_5xx",
+    "backend_max_requests", "backend_max_pending",
+};
+
+bool group_scoped(const std::string &name) {
+    for (const char *g : kGroupOptions) {
+        if (name == g) return true;
+    }
+    return false;
+}
+
+// A group's name: what a route and a backend's group= refer to it by.
+// "default" names the default group (a route's "-> default").
+bool valid_group_name(const std::string &name) {
+    if (name.empty() || name.size() > 64 || name == "default") return false;
+    for (char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                        c == '-' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+GroupSpec *find_group(Settings *s, const std::string &name) {
+    for (GroupSpec &g : s->groups) {
+        if (g.name == name) return &g;
+    }
+    return nullptr;
+}
+
 std::string range_text(const OptionDef &d) {
     if (d.type == PP_OPT_DURATION) {
         return std::to_string(d.min) + "ms.." + std::to_string(d.max) + "ms";
@@ -243,20 +290,38 @@ std::string enum_word(const OptionDef &d, int64_t index) {
     return index >= 0 && static_cast<size_t>(index) < words.size() ? words[static_cast<size_t>(index)] : "?";
 }
 
-// "host:port[,weight=N]"
+// "host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]"
 int parse_backend(const std::string &value, BackendSpec *out, std::string *why) {
-    std::string addr_text = value;
-    int weight = 1;
+    const std::string form = "expected 'host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]'";
+    if (value.size() > 1024) {
+        *why = "option 'backend': " + form + ", got " + std::to_string(value.size()) + " bytes";
+        return PP_EBADVALUE;
+    }
     size_t comma = value.find(',');
-    if (comma != std::string::npos) {
-        addr_text = value.substr(0, comma);
-        std::string rest = value.substr(comma + 1);
-        int64_t w = 0;
-        if (rest.compare(0, 7, "weight=") != 0 || !parse_int(rest.substr(7), &w) || w < 1 || w > 1000) {
-            *why = "option 'backend': expected 'host:port[,weight=N]' with N in 1..1000, got " + quote(value);
+    std::string addr_text = value.substr(0, comma);
+    int weight = 1;
+    while (comma != std::string::npos) {
+        const size_t next = value.find(',', comma + 1);
+        const std::string item = value.substr(comma + 1, next == std::string::npos ? std::string::npos : next - comma - 1);
+        comma = next;
+        const size_t eq = item.find('=');
+        const std::string key = item.substr(0, eq), val = eq == std::string::npos ? "" : item.substr(eq + 1);
+        int64_t n = 0;
+        if (key == "weight" && parse_int(val, &n) && n >= 1 && n <= 1000) {
+            weight = static_cast<int>(n);
+        } else if (key == "pool_max" && parse_int(val, &n) && n >= 0 && n <= 1000000) {
+            out->pool_max = n;
+        } else if (key == "group" && valid_group_name(val)) {
+            out->group = val;
+        } else if (key == "host" && !val.empty() && val.size() <= 255 &&
+                   val.find_first_of(" \t/@?#\r\n") == std::string::npos) {
+            out->host_header = val;
+        } else {
+            *why = "option 'backend': " + form +
+                   " (weight 1..1000, pool_max 0..1000000, group a name of letters, digits, '_', '-', '.'), got " +
+                   quote(value) + " (at " + quote(item) + ")";
             return PP_EBADVALUE;
         }
-        weight = static_cast<int>(w);
     }
     std::string reason;
     if (parse_host_name_port(addr_text, &out->host, &out->port) && addr_text.compare(0, 10, "localhost:") != 0) {
@@ -267,6 +332,57 @@ int parse_backend(const std::string &value, BackendSpec *out, std::string *why) 
     }
     out->text = addr_text;
     out->weight = weight;
+    return PP_OK;
+}
+
+// "NAME [option=value ...]": declares a group, or adds to one declared before.
+int parse_group(Settings *s, const std::string &value, std::string *why) {
+    std::vector<std::string> words;
+    size_t i = 0;
+    while (i < value.size()) {
+        while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) i++;
+        size_t j = i;
+        while (j < value.size() && value[j] != ' ' && value[j] != '\t') j++;
+        if (j > i) words.push_back(value.substr(i, j - i));
+        i = j;
+    }
+    if (words.empty() || !valid_group_name(words[0])) {
+        *why = "option 'group': expected 'NAME [option=value ...]' with NAME of letters, digits, '_', '-', '.' "
+               "(at most 64; 'default' is the unnamed group's), got " + quote(value);
+        return PP_EBADVALUE;
+    }
+    if (words.size() > 64) {
+        *why = "option 'group': at most 63 options in one line, got " + std::to_string(words.size() - 1);
+        return PP_EBADVALUE;
+    }
+    // Each option is checked as the top level would take it, in a scratch copy.
+    Settings scratch = *s;
+    for (size_t w = 1; w < words.size(); w++) {
+        const size_t eq = words[w].find('=');
+        const std::string name = words[w].substr(0, eq);
+        if (eq == std::string::npos || !group_scoped(name)) {
+            *why = "option 'group' " + quote(value) + ": " + quote(words[w]) +
+                   " is not 'option=value' with an option a group may set (see --help for 'group')";
+            return PP_EBADVALUE;
+        }
+        std::string reason;
+        if (const int rc = set_option(&scratch, name, words[w].substr(eq + 1), &reason)) {
+            *why = "option 'group' " + quote(words[0]) + ": " + reason;
+            return rc;
+        }
+    }
+    if (!find_group(s, words[0])) {
+        if (s->groups.size() >= kMaxGroups) {
+            *why = "option 'group': at most " + std::to_string(kMaxGroups) + " groups";
+            return PP_EBADVALUE;
+        }
+        s->groups.push_back(GroupSpec{words[0], {}});
+    }
+    GroupSpec *g = find_group(s, words[0]);
+    for (size_t w = 1; w < words.size(); w++) {
+        const size_t eq = words[w].find('=');
+        g->options.emplace_back(words[w].substr(0, eq), words[w].substr(eq + 1));
+    }
     return PP_OK;
 }
 
@@ -298,7 +414,7 @@ bool parse_duration_ms(const std::string &text, int64_t *out_ms) {
 
 Settings::Settings() {
     for (const OptionDef &d : kOptions) {
-        if (d.type == PP_OPT_BACKEND) continue;
+        if (d.type == PP_OPT_BACKEND || d.type == PP_OPT_LIST) continue;
         std::string why;
         if (set_option(this, d.name, d.default_text, &why) != PP_OK) std::abort();  // table bug
     }
@@ -418,9 +534,31 @@ int set_option(Settings *s, const std::string &name, const std::string &value, s
         BackendSpec spec;
         int rc = parse_backend(value, &spec, why);
         if (rc != PP_OK) return rc == PP_EADDR ? PP_EBADVALUE : rc;
+        if (!spec.group.empty() && !find_group(s, spec.group)) {  // naming a group declares it
+            if (s->groups.size() >= kMaxGroups) {
+                *why = "option 'backend': at most " + std::to_string(kMaxGroups) + " groups";
+                return PP_EBADVALUE;
+            }
+            s->groups.push_back(GroupSpec{spec.group, {}});
+        }
         s->backends.push_back(spec);
         return PP_OK;
     }
+    case PP_OPT_LIST:
+        if (std::strcmp(d->name, "group") == 0) return parse_group(s, value, why);
+        // route: its syntax is the http protocol's (proto/route_table.h), checked where the
+        // configuration is taken in; here only its size is.
+        if (value.empty() || value.size() > 4096 || value.find_first_of("\r\n") != std::string::npos) {
+            *why = "option 'route': expected '[conditions] -> GROUP' on one line of at most 4096 bytes, got " +
+                   quote(value.substr(0, 80));
+            return PP_EBADVALUE;
+        }
+        if (s->routes.size() >= 1024) {
+            *why = "option 'route': at most 1024 routes";
+            return PP_EBADVALUE;
+        }
+        s->routes.push_back(value);
+        return PP_OK;
     }
     s->*(d->field) = v;
     if (d->field == &Settings::health_timeout) s->health_timeout_explicit = true;
@@ -432,6 +570,29 @@ int set_option(Settings *s, const std::string &name, const std::string &value, s
         s->health_timeout = v < dflt ? v : dflt;
     }
     return PP_OK;
+}
+
+std::string backend_text(const BackendSpec &b) {
+    std::string out = b.text;
+    if (b.weight != 1) out += ",weight=" + std::to_string(b.weight);
+    if (!b.group.empty()) out += ",group=" + b.group;
+    if (b.pool_max >= 0) out += ",pool_max=" + std::to_string(b.pool_max);
+    if (!b.host_header.empty()) out += ",host=" + b.host_header;
+    return out;
+}
+
+Settings group_settings(const Settings &top, const GroupSpec *group) {
+    Settings g;
+    g = top;
+    g.backends.clear();
+    g.groups.clear();
+    g.routes.clear();
+    if (!group) return g;
+    for (const auto &o : group->options) {
+        std::string why;
+        set_option(&g, o.first, o.second, &why);  // each was checked when the group was set
+    }
+    return g;
 }
 
 std::string get_option(const Settings &s, const OptionDef &d) {
@@ -448,8 +609,23 @@ std::string get_option(const Settings &s, const OptionDef &d) {
         std::string out;
         for (const BackendSpec &b : s.backends) {
             if (!out.empty()) out += ", ";
-            out += b.text;
-            if (b.weight != 1) out += ",weight=" + std::to_string(b.weight);
+            out += backend_text(b);
+        }
+        return out;
+    }
+    case PP_OPT_LIST: {
+        std::string out;
+        if (std::strcmp(d.name, "group") == 0) {
+            for (const GroupSpec &g : s.groups) {
+                if (!out.empty()) out += "\n";
+                out += g.name;
+                for (const auto &o : g.options) out += " " + o.first + "=" + o.second;
+            }
+            return out;
+        }
+        for (const std::string &r : s.routes) {
+            if (!out.empty()) out += "\n";
+            out += r;
         }
         return out;
     }
@@ -457,30 +633,66 @@ std::string get_option(const Settings &s, const OptionDef &d) {
     return "";
 }
 
+namespace {
+
+// The checks one group's options must pass against each other (the top level's are the
+// default group's).
+int validate_group(const Settings &s, const std::string &where, std::string *why) {
+    if (s.pool_max > 0 && s.pool_min_idle > s.pool_max) {
+        *why = where + "option 'pool_min_idle' (" + std::to_string(s.pool_min_idle) + ") must not exceed 'pool_max' (" +
+               std::to_string(s.pool_max) + ")";
+        return PP_EBADVALUE;
+    }
+    if (s.pool_max == 0 && s.pool_min_idle > 0) {
+        *why = where + "option 'pool_min_idle' needs pooling: 'pool_max' 0 turns the pool off";
+        return PP_EBADVALUE;
+    }
+    if (s.breaker_max_open_time < s.breaker_open_time) {
+        *why = where + "option 'breaker_max_open_time' (" + std::to_string(s.breaker_max_open_time) +
+               "ms) must not be shorter than 'breaker_open_time' (" + std::to_string(s.breaker_open_time) + "ms)";
+        return PP_EBADVALUE;
+    }
+    if (s.health_check != 0 && s.health_timeout > s.health_interval) {
+        *why = where + "option 'health_timeout' (" + std::to_string(s.health_timeout) +
+               "ms) must not exceed 'health_interval' (" + std::to_string(s.health_interval) +
+               "ms): a check must end before the next one starts";
+        return PP_EBADVALUE;
+    }
+    return PP_OK;
+}
+
+}  // namespace
+
 int validate_settings(const Settings &s, std::string *why) {
     if (s.backends.empty()) {
         *why = "no backend configured: add one with pp_config_add_backend or option 'backend'";
         return PP_ENOBACKEND;
     }
-    if (s.pool_max > 0 && s.pool_min_idle > s.pool_max) {
-        *why = "option 'pool_min_idle' (" + std::to_string(s.pool_min_idle) + ") must not exceed 'pool_max' (" +
-               std::to_string(s.pool_max) + ")";
+    if (int rc = validate_group(s, "", why)) return rc;
+    for (const GroupSpec &g : s.groups) {
+        bool any = false;
+        for (const BackendSpec &b : s.backends) any = any || b.group == g.name;
+        if (!any) {
+            *why = "group '" + g.name + "' has no backend: add one with option 'backend' (host:port,group=" + g.name + ")";
+            return PP_ENOBACKEND;
+        }
+        if (int rc = validate_group(group_settings(s, &g), "group '" + g.name + "': ", why)) return rc;
+    }
+    if (!s.routes.empty() && s.mode != static_cast<int64_t>(Mode::http)) {
+        *why = "option 'route' needs mode http (a tcp connection has no request to route)";
         return PP_EBADVALUE;
     }
-    if (s.pool_max == 0 && s.pool_min_idle > 0) {
-        *why = "option 'pool_min_idle' needs pooling: 'pool_max' 0 turns the pool off";
-        return PP_EBADVALUE;
-    }
-    if (s.breaker_max_open_time < s.breaker_open_time) {
-        *why = "option 'breaker_max_open_time' (" + std::to_string(s.breaker_max_open_time) +
-               "ms) must not be shorter than 'breaker_open_time' (" + std::to_string(s.breaker_open_time) + "ms)";
-        return PP_EBADVALUE;
-    }
-    if (s.health_check != 0 && s.health_timeout > s.health_interval) {
-        *why = "option 'health_timeout' (" + std::to_string(s.health_timeout) +
-               "ms) must not exceed 'health_interval' (" + std::to_string(s.health_interval) +
-               "ms): a check must end before the next one starts";
-        return PP_EBADVALUE;
+    // What no route sends elsewhere goes to the default group: with no route at all it must
+    // have backends (else every request would fail); with routes it may be empty (503).
+    bool default_backends = false;
+    for (const BackendSpec &b : s.backends) default_backends = default_backends || b.group.empty();
+    if (!default_backends && s.routes.empty()) {
+        *why = std::string("every backend is in a named group and no route sends a request to one: ") +
+               (s.mode == static_cast<int64_t>(Mode::http) ? "add a route (option 'route', '... -> GROUP') or a backend "
+                                                             "without group="
+                                                           : "tcp mode sends every connection to the default group: add "
+                                                             "a backend without group=");
+        return PP_ENOBACKEND;
     }
     return PP_OK;
 }

@@ -30,6 +30,16 @@ int set_option(Settings *s, const std::string &name, const std::string &value, s
 // The option's current value as text (durations as "<n>ms", bools as on/off, enums as words).
 std::string get_option(const Settings &s, const OptionDef &def);
 
+// Backend groups: at most this many named ones.
+constexpr size_t kMaxGroups = 256;
+
+// A backend as the 'backend' option writes it (what pp_config_get reads back).
+std::string backend_text(const BackendSpec &b);
+
+// A group's effective options: the top level's, with the group's own applied (nullptr: the
+// default group). Backends, groups and routes are left empty.
+Settings group_settings(const Settings &top, const GroupSpec *group);
+
 // Checks the options against each other, before a proxy is made from them.
 int validate_settings(const Settings &s, std::string *why);
 

@@ -71,7 +71,7 @@ bool local_failure(int rc) { return rc == UV_EMFILE || rc == UV_ENFILE || rc == 
 }  // namespace
 
 PooledConn *BackendPool::open(ClientBase *owner, bool *local) {
-    const Settings &st = worker_.shared().settings;
+    const Settings &st = *backend_.gs;  // its group's options
     if (local) *local = false;
     PooledConn *conn = new_conn(mono_ms());
     conn->owner = owner;
@@ -185,7 +185,10 @@ void BackendPool::make_idle(PooledConn *conn, bool may_move) {
     // its worker, or kept in our idle list for our waiters alone (a later request queues
     // behind them) until the deferred pass hands it over. Otherwise (the keep-alive path
     // under no pressure) this costs one relaxed load.
-    if (worker_.shared().waiting.get() > 0 && worker_.hand_to_waiter(*this, conn, may_move)) return;
+    if (backend_.group_waiting->get() > 0 &&
+        worker_.hand_to_waiter(*this, conn, may_move)) {
+        return;
+    }
     conn->state = PooledConn::State::idle;
     conn->idle_since_ms = mono_ms();
     idle_.push_back(conn);
@@ -359,7 +362,7 @@ void BackendPool::finish_session(PooledConn *conn, bool failed) {
 }
 
 void BackendPool::recycle(PooledConn *conn) {
-    const Settings &st = worker_.shared().settings;
+    const Settings &st = *backend_.gs;  // its group's options
     conn->owner = nullptr;
     conn->on_read = nullptr;  // the read stays armed: make_idle's handler takes over
     if (st.max_requests_per_conn > 0 && conn->requests >= static_cast<uint64_t>(st.max_requests_per_conn)) {
@@ -382,7 +385,7 @@ void BackendPool::recycle(PooledConn *conn) {
 
 void BackendPool::adopt_connecting(PooledConn *conn) {
     conn->owner = nullptr;
-    if (worker_.shared().settings.pool_max == 0) {  // no pooling: nobody will reuse it
+    if (backend_.pool_max == 0) {  // no pooling: nobody will reuse it
         close(conn);
         return;
     }
@@ -391,15 +394,14 @@ void BackendPool::adopt_connecting(PooledConn *conn) {
 }
 
 void BackendPool::refill() {
-    const Settings &st = worker_.shared().settings;
     if (probe_pending_) {
         // The connection stays pooled (the first request reuses it) and takes a slot under
         // pool_max like any other; a failed connect reports the backend down at once. A probe
         // not made (draining, no room, or a connect that could not even start) is settled now.
         probe_pending_ = false;
         PooledConn *probe = nullptr;
-        if (!worker_.draining() && backend_.takes_requests() && st.pool_max != 0 && idle_.empty() &&
-            warm_connecting_ == 0 && backend_.try_reserve(st.pool_max)) {
+        if (!worker_.draining() && backend_.takes_requests() && backend_.pool_max != 0 && idle_.empty() &&
+            warm_connecting_ == 0 && backend_.try_reserve(backend_.pool_max)) {
             probe = open(nullptr);
         }
         if (probe) probe->start_probe = true;
@@ -407,16 +409,16 @@ void BackendPool::refill() {
     }
     if (warm_share_ == 0 || worker_.draining() || !backend_.takes_requests()) return;
     if (mono_ms() < refill_after_ms_) return;
-    if (worker_.shared().waiting.get() > 0) return;  // a waiting session needs the slot more
+    if (backend_.group_waiting->get() > 0) return;  // a waiting session needs the slot more
     while (static_cast<int64_t>(idle_.size()) + warm_connecting_ < warm_share_ &&
            warm_connecting_ < kWarmConnectsInFlight) {
-        if (!backend_.try_reserve(st.pool_max)) return;
+        if (!backend_.try_reserve(backend_.pool_max)) return;
         if (!open(nullptr)) return;
     }
 }
 
 void BackendPool::sweep(uint64_t now_ms) {
-    const Settings &st = worker_.shared().settings;
+    const Settings &st = *backend_.gs;  // its group's options
     // Rotate through the list once; close() unlinks, so no iterator is held across it.
     size_t n = idle_.size();
     for (size_t i = 0; i < n; i++) {

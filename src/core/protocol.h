@@ -14,8 +14,8 @@ namespace pp {
 class Worker;
 struct PooledConn;
 
-// Deadline lists a worker keeps (one per kind, each kind one length for the whole proxy, which
-// keeps each list in order). A protocol uses kinds 0 .. kMaxDeadlineKinds-1.
+// Deadline kinds a protocol may use (0 .. kMaxDeadlineKinds-1); a worker keeps one list per
+// length, so a kind may have several lengths (a backend group's own response_timeout).
 constexpr int kMaxDeadlineKinds = 8;
 
 class Protocol {

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/options.h"
+#include "core/protocol.h"
 #include "core/thread_context.h"
 #include "core/worker.h"
 
@@ -29,29 +30,50 @@ Shared::Shared(const Settings &s, int workers)
       worker_capacity(s.worker_max_sessions > 0 ? s.worker_max_sessions
                                                 : (s.max_connections + workers - 1) / workers),
       overflow(s.overflow_max) {
+    groups.push_back(std::make_unique<Group>());
+    groups.back()->settings = group_settings(s, nullptr);
+    for (const GroupSpec &g : s.groups) {
+        groups.push_back(std::make_unique<Group>());
+        groups.back()->name = g.name;
+        groups.back()->settings = group_settings(s, &g);
+    }
     for (const BackendSpec &spec : s.backends) {
         if (!spec.dynamic) add_backend(spec);  // names become backends once resolved (DnsWatcher)
     }
 }
 
+int Shared::group_id(const std::string &name) const {
+    for (size_t g = 0; g < groups.size(); g++) {
+        if (groups[g]->name == name) return static_cast<int>(g);
+    }
+    return -1;
+}
+
 int Shared::add_backend(const BackendSpec &spec) {
     auto b = std::make_unique<Backend>();
     b->id = static_cast<int>(backends.size());
+    const int g = group_id(spec.group);  // checked by the callers
+    b->group = g < 0 ? 0 : g;
+    const Settings &gs = groups[static_cast<size_t>(b->group)]->settings;
+    b->gs = &gs;
+    b->group_waiting = &groups[static_cast<size_t>(b->group)]->waiting;
+    b->pool_max = spec.pool_max >= 0 ? spec.pool_max : gs.pool_max;
+    b->host_header = spec.host_header;
     b->addr = spec.addr;
     b->name = spec.text;
     b->authority = spec.authority.empty() ? spec.text : spec.authority;
     b->weight = spec.weight;
     CircuitBreaker::Config bc;
-    bc.failures = static_cast<int>(settings.breaker_failures);
-    bc.open_ms = static_cast<uint64_t>(settings.breaker_open_time);
-    bc.max_open_ms = static_cast<uint64_t>(settings.breaker_max_open_time);
-    bc.half_open_requests = static_cast<int>(settings.breaker_half_open_requests);
+    bc.failures = static_cast<int>(gs.breaker_failures);
+    bc.open_ms = static_cast<uint64_t>(gs.breaker_open_time);
+    bc.max_open_ms = static_cast<uint64_t>(gs.breaker_max_open_time);
+    bc.half_open_requests = static_cast<int>(gs.breaker_half_open_requests);
     b->breaker.configure(bc);
     live_backends++;
     return static_cast<int>(backends.add(std::move(b)));
 }
 
-Proxy::Proxy(const Settings &settings, const Protocol &protocol) {
+Proxy::Proxy(const Settings &settings, std::unique_ptr<Protocol> protocol) : protocol_(std::move(protocol)) {
     std::string why;
     int rc = validate_settings(settings, &why);
     if (rc != PP_OK) throw Error(rc, why);
@@ -63,7 +85,7 @@ Proxy::Proxy(const Settings &settings, const Protocol &protocol) {
     }
     int workers = resolve_worker_count(settings.workers);
     shared_ = std::make_unique<Shared>(settings, workers);
-    shared_->protocol = &protocol;
+    shared_->protocol = protocol_.get();
     for (int i = 0; i < workers; i++) shared_->workers.push_back(std::make_unique<Worker>(*shared_, i));
     acceptor_ = std::make_unique<Acceptor>(*shared_);
     shared_->acceptor = acceptor_.get();
@@ -87,9 +109,11 @@ int Proxy::start(std::string *why) {
     int rc = acceptor_->bind(why);
     if (rc != PP_OK) return rc;
     const Settings &st = shared_->settings;
-    if (st.pool_min_idle == 0 && st.pool_max != 0) {
-        shared_->start_probes.store(static_cast<int>(shared_->backends.size()), std::memory_order_relaxed);
-    }
+    // Worker 0 probes each backend whose group keeps no connection warm (Worker::sync_backends);
+    // each probe settles once, made or not.
+    int probes = 0;
+    for (size_t b = 0; b < shared_->backends.size(); b++) probes += shared_->backends[b].gs->pool_min_idle == 0 ? 1 : 0;
+    shared_->start_probes.store(probes, std::memory_order_relaxed);
     for (auto &w : shared_->workers) {  // all set up before any runs (see Worker::start)
         rc = w->start(why);
         if (rc != PP_OK) break;
@@ -98,7 +122,9 @@ int Proxy::start(std::string *why) {
         if (rc != PP_OK) break;
         rc = w->run(why);
     }
-    if (rc == PP_OK && shared_->settings.health_check != static_cast<int64_t>(HealthCheck::none)) {
+    bool any_checks = false;
+    for (const auto &g : shared_->groups) any_checks = any_checks || g->settings.health_check != static_cast<int64_t>(HealthCheck::none);
+    if (rc == PP_OK && any_checks) {
         health_ = std::make_unique<HealthChecker>(*shared_);
         rc = health_->start(why);
     }

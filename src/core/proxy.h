@@ -21,8 +21,8 @@ class Protocol;
 class Proxy {
 public:
     // Throws Error for settings that do not fit together. `protocol`: what the client sessions
-    // speak (proto/protocols.h picks it by mode); it outlives the proxy.
-    Proxy(const Settings &settings, const Protocol &protocol);
+    // speak (proto/protocols.h makes it by mode); the proxy keeps it until its threads are gone.
+    Proxy(const Settings &settings, std::unique_ptr<Protocol> protocol);
     ~Proxy();
     Proxy(const Proxy &) = delete;
     Proxy &operator=(const Proxy &) = delete;
@@ -37,6 +37,8 @@ public:
     int worker_count() const { return shared_->worker_count; }
     int backend_count() const { return static_cast<int>(shared_->backends.size()); }
     const Backend &backend(int i) const { return shared_->backends[static_cast<size_t>(i)]; }
+    // The id of the backend group named `name` ("" = the default group), or -1.
+    int group_id(const std::string &name) const { return shared_->group_id(name); }
 
     void stats(pp_stats *out) const;
     void worker_stats(int index, pp_worker_stats *out) const;
@@ -69,6 +71,7 @@ private:
     void abandon_start();
     AdminResponse admin_answer(const std::string &path) const;
 
+    std::unique_ptr<Protocol> protocol_;  // declared first: destroyed after everything that calls it
     std::unique_ptr<Shared> shared_;
     std::unique_ptr<Acceptor> acceptor_;
     std::unique_ptr<AdminServer> admin_;

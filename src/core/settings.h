@@ -25,6 +25,19 @@ struct BackendSpec {
     // "host:port" as the user configured it, when text is not (a DNS answer's backend):
     // what health checks send as Host.
     std::string authority;
+    // Backend groups: the group it belongs to ("" = the default group), and what it overrides
+    // of its group (HAProxy's per-server maxconn, Envoy's endpoint hostname).
+    std::string group;
+    int64_t pool_max = -1;    // -1: the group's pool_max
+    std::string host_header;  // "" = the Host the request has; else the Host sent to this backend
+};
+
+// A named backend group ("group = NAME opt=value ..."): its own lb, pool limits, health check,
+// timeouts and breaker; an option it does not set follows the top-level value (HAProxy's
+// defaults section). Backends join it with "backend = host:port,group=NAME".
+struct GroupSpec {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> options;  // in the order set
 };
 
 struct Callbacks {
@@ -100,6 +113,11 @@ struct Settings {
     int64_t dns_refresh = 0;
     int64_t backend_max_requests = 0;
     int64_t backend_max_pending = 0;
+    // Named backend groups, in the order first named (group id i + 1; the default group is 0),
+    // and the routes (http mode) in order, as written: parsed by the http protocol, which
+    // owns the route syntax.
+    std::vector<GroupSpec> groups;
+    std::vector<std::string> routes;
     Callbacks callbacks;
 
     // Every option at its default (parsed from the table's default text).

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "core/backend.h"
@@ -27,10 +28,21 @@ struct AcceptCounters {  // written by the acceptor thread only (workers count t
     Counter accept_errors;
 };
 
+// A backend group as the proxy runs it: 0 is the default group, i + 1 the settings' groups[i].
+// Made with the proxy and fixed for its life.
+struct Group {
+    std::string name;    // "" for the default group
+    Settings settings;   // its effective options (group_settings): what its backends read
+    SharedGauge waiting; // sessions waiting for a connection of this group, all workers
+};
+
 struct Shared {
     Shared(const Settings &s, int worker_count);
 
     const Settings settings;
+    std::vector<std::unique_ptr<Group>> groups;
+    // The id of the group named `name` ("" = the default group), or -1.
+    int group_id(const std::string &name) const;
     const Logger logger;
     // What the client sessions speak: the only way the core reaches them (core/protocol.h).
     const Protocol *protocol = nullptr;
@@ -61,7 +73,7 @@ struct Shared {
     // Start probes (BackendPool) not settled yet: pp_proxy_start waits for them, bounded.
     std::atomic<int> start_probes{0};
     SharedGauge open_connections;  // client connections open, for max_connections
-    SharedGauge waiting;           // sessions waiting for a backend connection, all workers
+    SharedGauge waiting;           // sessions waiting for a backend connection, all workers and groups
     AcceptCounters accept;
 };
 

@@ -36,19 +36,24 @@ Worker::Worker(Shared &shared, int index)
       lb_(static_cast<LbPolicy>(shared.settings.lb), {},
           0x9e3779b97f4a7c15ull * static_cast<uint64_t>(index + 1) ^ uv_hrtime()),
       buffers_(kBuffersKept) {
+    queue_count_ = shared.groups.size();
+    queues_.reset(new WaitQueue[queue_count_]);
+    outside_group_.resize(queue_count_);
     sync_backends();  // no thread runs yet: the configured backends
 }
 
 void Worker::sync_backends() {
-    const int64_t share = warm_share(shared_.settings.pool_min_idle, shared_.worker_count, index_);
-    // With no connection kept warm, worker 0 still opens one to each backend as it appears, so
-    // that one which cannot be reached is reported at start (a warning and an event).
-    const bool probe = shared_.settings.pool_min_idle == 0 && index_ == 0;
     const bool at_start = !thread_.ready();  // pp_proxy_start waits for these probes
     for (size_t b = pools_.size(); b < shared_.backends.size(); b++) {
         Backend &backend = shared_.backends[b];
+        const int64_t share = warm_share(backend.gs->pool_min_idle, shared_.worker_count, index_);
+        // With no connection kept warm, worker 0 still opens one to each backend as it
+        // appears, so that one which cannot be reached is reported at start (a warning and an
+        // event).
+        const bool probe = backend.gs->pool_min_idle == 0 && index_ == 0;
         pools_.add(std::make_unique<BackendPool>(*this, backend, share, probe, at_start));
         lb_.add_backend(&backend);
+        for (size_t g = 0; g < outside_group_.size(); g++) outside_group_[g].push_back(backend.group != static_cast<int>(g));
     }
     for (size_t b = 0; b < pools_.size(); b++) {
         if (!pools_[b].backend().takes_requests()) pools_[b].close_idle(SIZE_MAX);
@@ -216,24 +221,29 @@ bool Worker::enqueue_waiter(ClientBase *s) {
         counters_.queue_full.add();
         return false;
     }
+    const int g = s->group;
+    WaitQueue &q = queues_[static_cast<size_t>(g)];
     s->wait_since_ns = uv_hrtime();
-    waiters_.push_back(s);
-    if (waiters_.size() == 1) publish_head();
+    q.list.push_back(s);
+    const bool first = q.list.size() == 1;
+    if (first) publish_head(g);
     // Register first, then look again (serve_waiters below): a slot freed on another worker
     // after this point sees our count and wakes us, so no wake-up is lost.
+    q.count.fetch_add(1, std::memory_order_seq_cst);
     waiters_count_.fetch_add(1, std::memory_order_seq_cst);
     shared_.waiting.add();
+    shared_.groups[static_cast<size_t>(g)]->waiting.add();
     counters_.queue_waits.add();
-    if (waiters_.size() == 1) arm_queue_timer();
+    if (first) arm_queue_timer();
     // An idle connection parked on another worker may hold the slot we need. A worker that has
     // idle connections and nobody waiting lends one at once (its socket moves, nothing is
     // reopened), so that pool_max below the worker count does not cost each request the shed
     // timer's wait. Under saturation every worker has waiters and nobody lends; then a worker
     // with spares is asked only after the timer, because connections come back to pools all
     // the time under keep-alive load.
-    if (waiters_.size() == 1) {
+    if (first) {
         for (auto &other : shared_.workers) {
-            if (other.get() != this && other->waiters() == 0 && other->counters().idle_total.get() > 0) {
+            if (other.get() != this && other->waiters(g) == 0 && other->counters().idle_total.get() > 0) {
                 other->post_shed_idle(index_);
                 break;
             }
@@ -252,56 +262,65 @@ void Worker::dequeue_waiter(ClientBase *s) {
         s->pending_backend = -1;
     }
     if (!s->wait_link.linked()) return;
-    const bool was_head = waiters_.front() == s;
-    waiters_.remove(s);
+    const int g = s->group;  // a session's group does not change while it waits
+    WaitQueue &q = queues_[static_cast<size_t>(g)];
+    const bool was_head = q.list.front() == s;
+    q.list.remove(s);
+    q.count.fetch_sub(1, std::memory_order_seq_cst);
     waiters_count_.fetch_sub(1, std::memory_order_seq_cst);
     shared_.waiting.sub();
+    shared_.groups[static_cast<size_t>(g)]->waiting.sub();
     // Every wait is counted, however it ended (a connection, queue_timeout, the client gone):
     // the histogram and the request's access-log entry (queue_wait_us) both show it.
     const uint64_t now = uv_hrtime();
     const uint64_t waited = now > s->wait_since_ns ? now - s->wait_since_ns : 0;
     s->queue_wait_ns += waited;
     counters_.queue_wait.record(waited / 1000);
-    if (was_head) publish_head();
+    if (was_head) publish_head(g);
 }
 
-void Worker::publish_head() {
-    ClientBase *head = waiters_.front();
-    head_since_ns_.store(head ? head->wait_since_ns : kNoWaiter, std::memory_order_relaxed);
+void Worker::publish_head(int group) {
+    WaitQueue &q = queues_[static_cast<size_t>(group)];
+    ClientBase *head = q.list.front();
+    q.head_since_ns.store(head ? head->wait_since_ns : kNoWaiter, std::memory_order_relaxed);
 }
 
 void Worker::serve_waiters() {
-    // FIFO: stop at the first session that still finds no room. try_acquire takes a session
-    // out of the queue whenever it returns true (connected, connecting or closed), and may
-    // change the queue: start again at its head. A session that finds no room only because
-    // backends failed for it is passed over, so that it does not hold back the others.
-    ClientBase *s = waiters_.front();
-    while (s) {
-        // The queue says who goes next: start loading its session while this one is served.
-        // With thousands waiting, each waiter's memory is cold by its turn (perf at 4,000
-        // clients: the misses land in dequeue_waiter and attach).
-        if (ClientBase *n = waiters_.next(s)) {
-            const char *p = reinterpret_cast<const char *>(n);
-            for (size_t off = 0; off < shared_.protocol->client_bytes; off += 64) __builtin_prefetch(p + off);
+    // FIFO within each group: stop at the first session that still finds no room. try_acquire
+    // takes a session out of the queue whenever it returns true (connected, connecting or
+    // closed), and may change the queue: start again at its head. A session that finds no
+    // room only because backends failed for it is passed over, so that it does not hold back
+    // the others.
+    for (size_t g = 0; g < queue_count_; g++) {
+        auto &list = queues_[g].list;
+        ClientBase *s = list.front();
+        while (s) {
+            // The queue says who goes next: start loading its session while this one is
+            // served. With thousands waiting, each waiter's memory is cold by its turn (perf at
+            // 4,000 clients: the misses land in dequeue_waiter and attach).
+            if (ClientBase *n = list.next(s)) {
+                const char *p = reinterpret_cast<const char *>(n);
+                for (size_t off = 0; off < shared_.protocol->client_bytes; off += 64) __builtin_prefetch(p + off);
+            }
+            if (shared_.protocol->try_acquire(s)) {
+                s = list.front();
+                continue;
+            }
+            if (!s->any_failed()) break;
+            s = list.next(s);
         }
-        if (shared_.protocol->try_acquire(s)) {
-            s = waiters_.front();
-            continue;
-        }
-        if (!s->any_failed()) return;
-        s = waiters_.next(s);
     }
 }
 
-Worker *Worker::oldest_waiting() {
-    const uint64_t mine = head_since_ns_.load(std::memory_order_relaxed);
+Worker *Worker::oldest_waiting(int group) {
+    const uint64_t mine = head_since_ns(group);
     Worker *best = mine == kNoWaiter ? nullptr : this;
     // Ours goes first unless another worker's oldest waited kFairSlackNs longer.
     uint64_t best_since = mine == kNoWaiter ? kNoWaiter : (mine > kFairSlackNs ? mine - kFairSlackNs : 0);
     if (shared_.worker_count == 1) return best;
     for (auto &other : shared_.workers) {
         if (other.get() == this) continue;
-        const uint64_t since = other->head_since_ns();
+        const uint64_t since = other->head_since_ns(group);
         if (since < best_since) {
             best = other.get();
             best_since = since;
@@ -311,7 +330,7 @@ Worker *Worker::oldest_waiting() {
 }
 
 bool Worker::hand_to_waiter(BackendPool &pool, PooledConn *conn, bool may_move) {
-    Worker *to = oldest_waiting();
+    Worker *to = oldest_waiting(pool.backend().group);
     if (!to) return false;
     if (to != this && may_move && !finished_) {
         // The socket moves with its cap slot (the borrowing path); that worker's pool gives
@@ -336,8 +355,8 @@ bool Worker::hand_to_waiter(BackendPool &pool, PooledConn *conn, bool may_move) 
 
 void Worker::slot_freed(BackendPool &pool) {
     Backend &backend = pool.backend();
-    if (!finished_ && backend.takes_requests() && shared_.waiting.get() > 0) {
-        if (Worker *to = oldest_waiting()) {
+    if (!finished_ && backend.takes_requests() && backend.group_waiting->get() > 0) {
+        if (Worker *to = oldest_waiting(backend.group)) {
             if (to == this) {
                 pool.hold_slot();  // the deferred pass opens a connection with it
                 schedule_deferred();
@@ -358,7 +377,8 @@ void Worker::take_grants() {
     }
     for (size_t b : grants_taken_) {
         if (b >= pools_.size()) sync_backends();  // granted for a backend added meanwhile
-        if (!finished_ && b < pools_.size() && !waiters_.empty() && pools_[b].backend().takes_requests()) {
+        if (!finished_ && b < pools_.size() && waiters(pools_[b].backend().group) > 0 &&
+            pools_[b].backend().takes_requests()) {
             pools_[b].hold_slot();
             schedule_deferred();
         } else {  // our waiter left meanwhile: back to the cap, for whoever waits
@@ -382,12 +402,16 @@ void Worker::release_held_slots() {
 }
 
 void Worker::arm_queue_timer() {
-    ClientBase *head = waiters_.front();
-    if (!head) {
+    // queue_timeout is proxy-wide: the earliest head of any group times out first.
+    uint64_t since = kNoWaiter;
+    for (size_t g = 0; g < queue_count_; g++) {
+        if (ClientBase *head = queues_[g].list.front()) since = std::min(since, head->wait_since_ns);
+    }
+    if (since == kNoWaiter) {
         uv_timer_stop(&queue_timer_);
         return;
     }
-    const uint64_t deadline = head->wait_since_ns + static_cast<uint64_t>(shared_.settings.queue_timeout) * 1000000u;
+    const uint64_t deadline = since + static_cast<uint64_t>(shared_.settings.queue_timeout) * 1000000u;
     const uint64_t now = uv_hrtime();
     PP_UV_MUST(uv_timer_start(&queue_timer_, on_queue_timer, deadline > now ? (deadline - now + 999999u) / 1000000u : 0, 0));
 }
@@ -396,18 +420,20 @@ void Worker::on_queue_timer(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
     const uint64_t now = uv_hrtime();
     const uint64_t timeout = static_cast<uint64_t>(w->shared_.settings.queue_timeout) * 1000000u;
-    while (ClientBase *s = w->waiters_.front()) {
-        if (s->wait_since_ns + timeout > now) break;
-        w->dequeue_waiter(s);
-        w->counters_.queue_timeouts.add();
-        w->shared_.protocol->waited_too_long(s);
+    for (size_t g = 0; g < w->queue_count_; g++) {
+        while (ClientBase *s = w->queues_[g].list.front()) {
+            if (s->wait_since_ns + timeout > now) break;
+            w->dequeue_waiter(s);
+            w->counters_.queue_timeouts.add();
+            w->shared_.protocol->waited_too_long(s);
+        }
     }
     w->arm_queue_timer();
 }
 
 void Worker::on_shed_timer(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
-    if (w->waiters_.empty() || w->finished_) return;
+    if (w->waiters() == 0 || w->finished_) return;
     // One waiter, one connection asked for; the timer comes back while waiters remain.
     for (auto &other : w->shared_.workers) {
         if (other.get() != w && other->counters().idle_total.get() > 0) {
@@ -434,11 +460,16 @@ void Worker::shed_one_idle() {
         std::lock_guard<std::mutex> lock(inbox_mu_);
         requesters.swap(borrow_requests_);
     }
-    if (!waiters_.empty() || finished_) return;  // our own waiters get our idle connections first
+    if (finished_) return;
     for (int requester : requesters) {
+        const Worker &to = *shared_.workers[static_cast<size_t>(requester)];
         for (size_t b = 0; b < pools_.size(); b++) {
             BackendPool &p = pools_[b];
             if (p.idle_count() == 0) continue;
+            // Only a connection of a group the requester waits for helps it; our own waiters of
+            // that group get our idle connections first.
+            const int g = p.backend().group;
+            if (to.waiters(g) == 0 || waiters(g) > 0) continue;
             BackendPool::Moving m;
             if (p.give_away_idle(&m)) shared_.workers[static_cast<size_t>(requester)]->post_adopt(b, m);
             else p.close_idle(1);
@@ -499,11 +530,34 @@ void Worker::on_sweep(uv_timer_t *t) {
     w->update_accepting();  // the others' loads and busy times moved too
 }
 
+int Worker::deadline_list_for(int kind, uint64_t ms) {
+    const int hint = deadline_hint_[kind];
+    if (hint < deadline_lists_used_ && deadline_ms_[hint] == ms) return hint;
+    int i = 0;
+    while (i < deadline_lists_used_ && deadline_ms_[i] != ms) i++;
+    if (i == deadline_lists_used_) {
+        if (deadline_lists_used_ == kDeadlineLists - 1) return kDeadlineLists - 1;  // the mixed list
+        deadline_ms_[i] = ms;
+        deadline_lists_used_++;
+    }
+    deadline_hint_[kind] = static_cast<int8_t>(i);
+    return i;
+}
+
 void Worker::set_deadline(ClientBase *s, int kind, uint64_t ms) {
     clear_deadline(s);
     s->deadline_due_ms = uv_now(&loop_) + ms;
-    s->deadline_kind = kind;
-    deadlines_[kind].push_back(s);  // the latest of its kind: the list stays in order
+    s->deadline_kind = static_cast<int8_t>(kind);
+    const int l = deadline_list_for(kind, ms);
+    s->deadline_list = static_cast<int8_t>(l);
+    auto &list = deadlines_[l];
+    if (l < kDeadlineLists - 1) {
+        list.push_back(s);  // the latest of its length: the list stays in order
+    } else {
+        ClientBase *at = list.back();
+        while (at && at->deadline_due_ms > s->deadline_due_ms) at = list.prev(at);
+        list.insert_after(at, s);
+    }
     if (deadline_timer_due_ms_ == 0 || s->deadline_due_ms < deadline_timer_due_ms_) {
         PP_UV_MUST(uv_timer_start(&deadline_timer_, on_deadline_timer, ms, 0));
         deadline_timer_due_ms_ = s->deadline_due_ms;
@@ -511,9 +565,10 @@ void Worker::set_deadline(ClientBase *s, int kind, uint64_t ms) {
 }
 
 void Worker::clear_deadline(ClientBase *s) {
-    if (s->deadline_kind < 0) return;
-    deadlines_[s->deadline_kind].remove(s);
-    s->deadline_kind = -1;  // the timer may fire for nothing; it then runs to the next one
+    if (s->deadline_list < 0) return;
+    deadlines_[s->deadline_list].remove(s);
+    s->deadline_list = -1;  // the timer may fire for nothing; it then runs to the next one
+    s->deadline_kind = -1;
 }
 
 void Worker::arm_deadline_timer() {
@@ -531,7 +586,7 @@ void Worker::on_deadline_timer(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
     const uint64_t now = uv_now(&w->loop_);
     for (auto &list : w->deadlines_) {
-        // A handler may set a new deadline of this kind: it goes to the back, due later than now.
+        // A handler may set a new deadline of this length: it goes to the back, due later than now.
         while (ClientBase *s = list.front()) {
             if (s->deadline_due_ms > now) break;
             const int kind = s->deadline_kind;

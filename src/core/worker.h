@@ -80,10 +80,16 @@ public:
         return {static_cast<int64_t>(counters_.sessions_active.get()), handoffs_queued_.get(),
                 busy_permille_.load(std::memory_order_relaxed)};
     }
+    // Sessions waiting here for a backend connection: all of them, or those of one backend
+    // group (each group has its own queue: its backends are its own, so a waiter of one never
+    // holds back those of another).
     int64_t waiters() const { return waiters_count_.load(std::memory_order_seq_cst); }
-    // When this worker's oldest waiter began to wait (uv_hrtime ns); kNoWaiter when none does.
+    int64_t waiters(int group) const { return queues_[static_cast<size_t>(group)].count.load(std::memory_order_seq_cst); }
+    // When this worker's oldest waiter of `group` began to wait (uv_hrtime ns); kNoWaiter when none does.
     static constexpr uint64_t kNoWaiter = UINT64_MAX;
-    uint64_t head_since_ns() const { return head_since_ns_.load(std::memory_order_relaxed); }
+    uint64_t head_since_ns(int group) const {
+        return queues_[static_cast<size_t>(group)].head_since_ns.load(std::memory_order_relaxed);
+    }
     const WorkerCounters &counters() const { return counters_; }
     int64_t handoffs_queued() const { return handoffs_queued_.get(); }
     const BackendPool &pool(size_t backend) const { return pools_[backend]; }
@@ -100,6 +106,9 @@ public:
     BackendPool &pool(size_t backend) { return pools_[backend]; }
     LoadBalancer &lb() { return lb_; }
     std::vector<bool> &lb_scratch() { return lb_scratch_; }
+    // Per backend id: true when the backend is not in `group` (what a session of that group
+    // passes to LoadBalancer::pick as excluded to begin with). Kept with sync_backends.
+    const std::vector<bool> &outside_group(int group) const { return outside_group_[static_cast<size_t>(group)]; }
     std::vector<int> &full_scratch() { return full_scratch_; }
     bool draining() const { return draining_; }
     void idle_changed(int64_t delta);
@@ -108,17 +117,18 @@ public:
     void session_started(ClientBase *s);
     void session_closed(ClientBase *s);
     // Puts a session into the waiting queue (false: the queue is full).
-    // A session's timeout of one kind (every deadline of a kind has the same length `ms`):
-    // O(1), and the worker's one deadline timer is touched only when the earliest changes.
+    // A session's timeout of one kind, `ms` from now: O(1) (the worker keeps a list per length,
+    // each in order by itself), and its one deadline timer is touched only when the earliest
+    // changes.
     void set_deadline(ClientBase *s, int kind, uint64_t ms);
     void clear_deadline(ClientBase *s);
     bool enqueue_waiter(ClientBase *s);
     void dequeue_waiter(ClientBase *s);
     // A connection slot of some backend was released here: serve waiters, here and elsewhere.
     void slot_released();
-    // Fair waiting. The worker whose oldest waiter goes first: this one when its own waited
-    // within kFairSlackNs of the oldest of all; nullptr when nobody waits.
-    Worker *oldest_waiting();
+    // Fair waiting. The worker whose oldest waiter of `group` goes first: this one when its own
+    // waited within kFairSlackNs of the oldest of all; nullptr when nobody waits.
+    Worker *oldest_waiting(int group);
     // A free connection of `pool` while sessions wait: true when it moved to the worker whose
     // waiter is older by more than kFairSlackNs (when may_move and it can move). False: it
     // goes to this worker's idle list, where the deferred pass gives it to our oldest waiter.
@@ -170,7 +180,7 @@ private:
     void shed_one_idle();
     void take_adoptions();
     void take_grants();
-    void publish_head();
+    void publish_head(int group);
     void release_held_slots();
 
     void drop_adoption(const std::pair<size_t, BackendPool::Moving> &m);
@@ -216,17 +226,32 @@ private:
     uint64_t busy_sampled_ns_ = 0;
     uint64_t idle_sampled_ns_ = 0;
     std::atomic<uint64_t> drain_deadline_ms_{0};
-    std::atomic<int64_t> waiters_count_{0};
-    std::atomic<uint64_t> head_since_ns_{kNoWaiter};  // written by this worker only
+    std::atomic<int64_t> waiters_count_{0};  // all groups
+    // One waiting queue per backend group (Shared::groups), in arrival order.
+    struct WaitQueue {
+        IntrusiveList<ClientBase, &ClientBase::wait_link> list;
+        std::atomic<int64_t> count{0};
+        std::atomic<uint64_t> head_since_ns{kNoWaiter};  // written by this worker only
+    };
+    std::unique_ptr<WaitQueue[]> queues_;
+    size_t queue_count_ = 0;
 
     SlotTable<BackendPool, Shared::kMaxBackendIds> pools_;
     LoadBalancer lb_;
     std::vector<bool> lb_scratch_;
+    std::vector<std::vector<bool>> outside_group_;
     std::vector<int> full_scratch_;  // backends try_acquire found at pool_max
     BufferPool buffers_;
     IntrusiveList<ClientBase, &ClientBase::link> sessions_;
-    IntrusiveList<ClientBase, &ClientBase::wait_link> waiters_;
-    IntrusiveList<ClientBase, &ClientBase::deadline_link> deadlines_[kMaxDeadlineKinds];
+    // Deadline lists, one per length (deadline_ms_), each in due order because every entry of
+    // a list has the same length. Lengths are few (the timeouts, a group's response_timeout);
+    // past kDeadlineLists - 1 of them, the last list takes the rest, kept in order by insertion.
+    static constexpr int kDeadlineLists = 32;
+    IntrusiveList<ClientBase, &ClientBase::deadline_link> deadlines_[kDeadlineLists];
+    uint64_t deadline_ms_[kDeadlineLists] = {};
+    int deadline_lists_used_ = 0;
+    int8_t deadline_hint_[kMaxDeadlineKinds] = {};  // per kind, the list it used last
+    int deadline_list_for(int kind, uint64_t ms);
     uv_timer_t deadline_timer_{};
     uint64_t deadline_timer_due_ms_ = 0;  // loop time it is set for; 0: not running
     WorkerCounters counters_;

@@ -18,6 +18,7 @@
 #include "core/uv_result.h"
 #include "core/worker.h"
 #include "proto/http_stream.h"
+#include "proto/route_table.h"
 #include "proto/session.h"
 
 namespace pp {
@@ -39,6 +40,10 @@ struct HttpState {
     std::vector<std::pair<const char *, size_t>> pending;  // request bytes parsed before that
     std::string head;  // the rewritten request head, kept for a retry
     std::string resp_head;  // the rewritten response head (a buffer reused for every response)
+    // Host: a route rewrote it (then it stays), or a backend's host= is in `head` (the Host
+    // that backend gets; "" = the request's own).
+    bool route_host = false;
+    std::string backend_host;
     bool req_done = false;
     bool has_body = false;
     bool idempotent = false;
@@ -74,7 +79,8 @@ struct HttpState {
         head.clear();
         resp_head.clear();
         req_done = has_body = idempotent = resp_any = resp_head_sent = resp_in_body = false;
-        wants_upgrade = dechunk = http10 = processing = client_said_close = false;
+        wants_upgrade = dechunk = http10 = processing = client_said_close = route_host = false;
+        backend_host.clear();
         client_keep_alive = true;
         t_first_byte = 0;
         sent_status = 0;
@@ -326,7 +332,7 @@ void arm_timer(Session *s, int kind) {
     int64_t ms = st.client_idle_timeout;
     switch (kind) {
     case kHeaderDeadline: ms = st.client_header_timeout; break;
-    case kResponseDeadline: ms = st.response_timeout; break;
+    case kResponseDeadline: ms = s->worker->shared().groups[static_cast<size_t>(s->group)]->settings.response_timeout; break;
     case kClientIoDeadline: ms = st.client_io_timeout; break;
     case kBackendIoDeadline: ms = st.backend_io_timeout; break;
     case session::kLingerDeadline: ms = st.lingering_timeout; break;
@@ -488,7 +494,20 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     rw.keep_upgrade = head.upgrade;  // a protocol switch is the backend's to accept or refuse
     h.wants_upgrade = head.upgrade;
     h.head.clear();
+    // Routes pick the group (and may rewrite the target and Host); without any, every request
+    // goes to the default group and nothing is looked at.
+    const RouteTable &table = session::routes(*s->worker);
+    const Route *route = table.size() ? table.match(head) : nullptr;
+    s->group = static_cast<int16_t>(route ? route->group : table.default_group());
+    std::string target;
+    if (route && route->strip_prefix) {
+        target = RouteTable::rewritten_target(*route, head.target);
+        rw.target = target;
+    }
     write_request_head(head, rw, &h.head);
+    h.route_host = route && !route->host_rewrite.empty();
+    if (h.route_host) replace_host(&h.head, route->host_rewrite);
+    h.backend_host.clear();
     h.req_done = step.message_done;
     h.resp.reset();
     h.resp.expect_head_response(head.method == "HEAD");
@@ -823,7 +842,8 @@ void finish_exchange(Session *s) {
     bool reusable = s->conn && may_reuse({h.req_done, h.resp.head().keep_alive, backend_stream(s)->write_queue_size,
                                           s->conn->writes_pending});
     const int status = h.resp.head().status;
-    const bool backends_fault = settings(s).breaker_on_5xx && status >= 500;
+    const bool backends_fault = s->backend_id >= 0 && s->worker->pool(static_cast<size_t>(s->backend_id)).backend().gs->breaker_on_5xx &&
+                                status >= 500;
     session::outcome(s, backends_fault ? Outcome::failed : Outcome::done, "5xx response", status, true);
     if (s->conn) {  // its read stays armed: the pool's idle handler takes over
         if (reusable) session::give_back_conn(s);
@@ -948,6 +968,16 @@ void begin(Session *s) {
 
 void attach(Session *s, PooledConn *conn) {
     HttpState &h = *s->http;
+    // A backend with its own Host (host=) gets it, unless a route rewrote the Host; a retry
+    // on a backend without one puts the request's own back.
+    if (!h.route_host) {
+        const std::string &want = s->worker->pool(static_cast<size_t>(s->backend_id)).backend().host_header;
+        if (want != h.backend_host) {
+            const std::string *own = h.req.head().find("host");
+            replace_host(&h.head, !want.empty() ? std::string_view(want) : own ? std::string_view(*own) : std::string_view());
+            h.backend_host = want;
+        }
+    }
     conn->requests++;
     conn->on_read = on_backend_read;
     h.phase = HttpState::Phase::exchange;

@@ -548,9 +548,29 @@ void write_fields(const HttpHead &head, const HeadRewrite &rw, bool request, std
 }  // namespace
 
 void write_request_head(const HttpHead &head, const HeadRewrite &rw, std::string *out) {
-    out->append(head.method).append(" ", 1).append(head.target);
+    out->append(head.method).append(" ", 1);
+    if (rw.target.empty()) out->append(head.target);
+    else out->append(rw.target.data(), rw.target.size());
     out->append(goes_as_http10(head) ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
     write_fields(head, rw, true, out);
+}
+
+void replace_host(std::string *head, std::string_view host) {
+    const size_t first = head->find("\r\n");
+    if (first == std::string::npos) return;  // not a serialized head
+    // Each line after the start line is a field we wrote: the one named Host is the field.
+    size_t line = first + 2;
+    while (line < head->size()) {
+        const size_t end = head->find("\r\n", line);
+        if (end == std::string::npos || end == line) break;  // the blank line ends the head
+        if (end - line >= 5 && iequals(head->data() + line, 5, "host:", 5)) {
+            if (host.empty()) head->erase(line, end + 2 - line);
+            else head->replace(line, end - line, std::string("Host: ").append(host.data(), host.size()));
+            return;
+        }
+        line = end + 2;
+    }
+    if (!host.empty()) head->insert(first + 2, std::string("Host: ").append(host.data(), host.size()).append("\r\n"));
 }
 
 void write_response_head(const HttpHead &head, const HeadRewrite &rw, std::string *out) {

@@ -166,6 +166,7 @@ struct HeadRewrite {
     bool keep_upgrade = false;  // a protocol switch is being forwarded: keep Upgrade
     bool http10_peer = false;   // the next hop speaks HTTP/1.0: keep-alive must be explicit
     bool drop_transfer_encoding = false;  // the body goes on decoded (to an HTTP/1.0 client)
+    std::string_view target;    // requests: sent instead of the head's own target when not empty (a route's strip_prefix)
 };
 
 // Serializes a head for the next hop: HTTP/1.1 start line, hop-by-hop fields removed
@@ -178,5 +179,10 @@ struct HeadRewrite {
 constexpr size_t kMaxConnectionTokens = 32;
 void write_request_head(const HttpHead &head, const HeadRewrite &rw, std::string *out);
 void write_response_head(const HttpHead &head, const HeadRewrite &rw, std::string *out);
+
+// Sets the Host field of a serialized request head (write_request_head's output) to `host`:
+// its value replaced, or the field added after the start line when there is none; an empty
+// `host` removes the field. Linear in the head.
+void replace_host(std::string *head, std::string_view host);
 
 }  // namespace pp

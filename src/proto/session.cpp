@@ -12,6 +12,8 @@
 #include <cstring>
 
 #include "core/breaker_report.h"
+#include "core/errors.h"
+#include "proto/route_table.h"
 #include "core/clock.h"
 #include "core/uv_result.h"
 #include "core/worker.h"
@@ -58,7 +60,7 @@ void warn_tunnels_hold_slots(Worker &w) {
                               "raise pool_max or lower tunnel_timeout",
                               w.index(), static_cast<long long>(st.queue_timeout), static_cast<long long>(most_tunnels),
                               most_tunnels == 1 ? "" : "s", most_tunnels == 1 ? "s" : "", most->name.c_str(),
-                              static_cast<long long>(st.pool_max), static_cast<long long>(st.tunnel_timeout));
+                              static_cast<long long>(most->pool_max), static_cast<long long>(st.tunnel_timeout));
     }
     t_last_ms = now;
 }
@@ -228,7 +230,7 @@ void bind(Session *s, BackendPool &pool, int b, PooledConn *conn, const CircuitB
     s->probe = admission.probe;
     s->probe_epoch = admission.epoch;
     s->attempt_pending = true;  // outcome() tells the breaker how the attempt went
-    s->holds_request_slot = w.settings().backend_max_requests > 0;
+    s->holds_request_slot = pool.backend().gs->backend_max_requests > 0;
     w.dequeue_waiter(s);
     (conn ? w.counters().pool_hits : w.counters().pool_misses).add();
     s->backend_id = b;
@@ -241,13 +243,15 @@ void bind(Session *s, BackendPool &pool, int b, PooledConn *conn, const CircuitB
 
 bool try_acquire(Session *s) {
     Worker &w = *s->worker;
-    const Settings &st = w.shared().settings;
-    // Backends that failed for this session stay excluded; those found full are skipped only
-    // within this attempt (the worker's scratch set, reused to allocate nothing).
+    const Group &group = *w.shared().groups[static_cast<size_t>(s->group)];
+    const Settings &st = group.settings;  // the group's limits
+    // Only the backends of the session's group; of those, the ones that failed for this
+    // session stay excluded, and those found full are skipped only within this attempt (the
+    // worker's scratch set, reused to allocate nothing).
     std::vector<bool> &skip = w.lb_scratch();
-    skip.assign(w.lb().size(), false);
+    skip = w.outside_group(s->group);
     if (s->any_failed()) {
-        for (size_t b = 0; b < skip.size(); b++) skip[b] = s->has_failed(b);
+        for (size_t b = 0; b < skip.size(); b++) skip[b] = skip[b] || s->has_failed(b);
     }
     bool any_full = false;
     const uint64_t now = mono_ms();
@@ -256,13 +260,13 @@ bool try_acquire(Session *s) {
     // not queued yet finds every backend full and queues behind them (HAProxy serves a
     // server's queue before new requests the same way). One relaxed load of a counter that
     // only moves when sessions start or stop waiting.
-    const bool behind = !s->wait_link.linked() && w.shared().waiting.get() > 0;
+    const bool behind = !s->wait_link.linked() && group.waiting.get() > 0;
     LoadBalancer::NoBackend why = LoadBalancer::NoBackend::none;
     bool refused_by_breaker = false, over_limit = false;
     std::vector<int> &full = w.full_scratch();
     full.clear();
     for (;;) {
-        int b = w.lb().pick(skip, now, &why);
+        int b = w.lb().pick(static_cast<LbPolicy>(st.lb), skip, now, &why);
         if (b < 0) break;
         BackendPool &pool = w.pool(static_cast<size_t>(b));
         Backend &backend = pool.backend();
@@ -284,7 +288,7 @@ bool try_acquire(Session *s) {
         // An idle connection, a slot handed to this worker's waiters (Worker::slot_freed), or
         // a slot of its own under pool_max.
         PooledConn *conn = behind ? nullptr : pool.take_idle();
-        if (!conn && (behind || (!pool.take_reserved_slot() && !backend.try_reserve(st.pool_max)))) {
+        if (!conn && (behind || (!pool.take_reserved_slot() && !backend.try_reserve(backend.pool_max)))) {
             if (admission.probe) backend.breaker.release_probe(admission.epoch);
             if (st.backend_max_requests > 0) backend.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
             skip[b] = true;
@@ -391,7 +395,7 @@ void on_connect_failed(Session *s, int backend_id, const char *why) {
     s->backend_id = -1;
     s->state = Session::State::acquiring;
     s->mark_failed(static_cast<size_t>(backend_id));
-    if (s->retries_used >= w.settings().retries) {
+    if (s->retries_used >= w.shared().groups[static_cast<size_t>(s->group)]->settings.retries) {
         give_up(s, 503, "backend connect failed, no retry left");
         return;
     }
@@ -500,10 +504,11 @@ void drain(Session *s) {
 namespace {
 
 // The core's calls, for sessions of either mode (session.cpp branches on the mode where the
-// two differ).
+// two differ), and what the proxy's sessions share read-only: the routes.
 class SessionProtocol final : public Protocol {
 public:
-    SessionProtocol() : Protocol(sizeof(Session)) {}
+    explicit SessionProtocol(RouteTable table) : Protocol(sizeof(Session)), routes(std::move(table)) {}
+    const RouteTable routes;
     void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) const override {
         session::start(w, fd, peer, peer_len);
     }
@@ -520,15 +525,30 @@ public:
 
 }  // namespace
 
-const Protocol &protocol() {
-    static const SessionProtocol p;
-    return p;
-}
+const RouteTable &routes(Worker &w) { return static_cast<const SessionProtocol *>(w.shared().protocol)->routes; }
 
 }  // namespace session
 
 // Both modes share one session type for now: session.cpp, tcp_relay.cpp and http_session.cpp
 // branch on the mode where they differ.
-const Protocol &protocol_for(const Settings &) { return session::protocol(); }
+std::unique_ptr<Protocol> protocol_for(const Settings &settings) {
+    // A route names its group; "default" is the unnamed one (id 0), a named group i + 1.
+    const auto group_id = [&settings](std::string_view name) {
+        if (name == "default") return 0;
+        for (size_t g = 0; g < settings.groups.size(); g++) {
+            if (settings.groups[g].name == name) return static_cast<int>(g + 1);
+        }
+        return -1;
+    };
+    RouteTable table;
+    for (const std::string &text : settings.routes) {
+        Route r;
+        std::string why;
+        if (!parse_route(text, group_id, &r, &why) || !table.add(std::move(r), &why)) {
+            throw Error(PP_EBADVALUE, "option 'route' '" + text + "': " + why);
+        }
+    }
+    return std::make_unique<session::SessionProtocol>(std::move(table));
+}
 
 }  // namespace pp

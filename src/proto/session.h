@@ -19,6 +19,7 @@ namespace pp {
 
 class Worker;
 class BackendPool;
+class RouteTable;
 struct PooledConn;
 struct HttpState;
 struct IoBlock;
@@ -96,8 +97,8 @@ struct Session : ClientBase {
 // What the worker and the pools call, whatever the mode.
 namespace session {
 
-// Deadline kinds (the worker keeps one list per kind, kMaxDeadlineKinds at most): each has one
-// length for the whole proxy, which keeps each list in order.
+// Deadline kinds (kMaxDeadlineKinds at most): each has one length for the whole proxy, except
+// response_timeout, which a backend group may set for itself.
 enum Deadline : int {
     kHeaderDeadline = 0,     // client_header_timeout
     kResponseDeadline = 1,   // response_timeout: the request is sent, no response byte yet
@@ -108,8 +109,8 @@ enum Deadline : int {
     kDeadlineKinds = 6
 };
 static_assert(kDeadlineKinds <= kMaxDeadlineKinds, "the worker keeps kMaxDeadlineKinds deadline lists");
-// The Protocol the core calls for sessions of either mode (protocols.h picks it).
-const Protocol &protocol();
+// The proxy's routes (http mode; empty: every request goes to the default group).
+const RouteTable &routes(Worker &w);
 inline Session *of(ClientBase *c) { return static_cast<Session *>(c); }
 // The worker's deadline timer: this session's deadline of `kind` came.
 void deadline_passed(Session *s, int kind);

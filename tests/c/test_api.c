@@ -137,6 +137,14 @@ static void test_every_option_validates(void **state) {
             assert_int_equal(pp_config_backend_count(cfg), 0);
             continue;
         }
+        if (info.type == PP_OPT_LIST) { /* a group, a route: refused whole, naming the option and the text */
+            assert_int_equal(pp_config_set(cfg, info.name, "not a value!"), PP_EBADVALUE);
+            assert_error_mentions(needle);
+            assert_error_mentions("not a value!");
+            assert_int_equal(pp_config_get(cfg, info.name, before, sizeof before), 0);
+            assert_string_equal(before, "");
+            continue;
+        }
         assert_int_equal(pp_config_set(cfg, info.name, info.default_text), 0);
         assert_int_equal(pp_config_get(cfg, info.name, before, sizeof before), 0);
 
@@ -238,6 +246,54 @@ static void test_backend_addresses(void **state) {
     assert_int_equal(pp_config_set(cfg, "backend", "127.0.0.1:80,weight=0"), PP_EBADVALUE);
     assert_int_equal(pp_config_set(cfg, "backend", "127.0.0.1:80,wait=2"), PP_EBADVALUE);
     assert_int_equal(pp_config_backend_count(cfg), 4);
+    pp_config_free(cfg);
+}
+
+/* Groups and routes through the option table; a group's backends added to a made proxy. */
+static void test_groups_and_routes(void **state) {
+    (void)state;
+    pp_config *cfg;
+    pp_proxy *proxy;
+    char buf[512];
+    assert_int_equal(pp_config_new(&cfg), 0);
+    assert_int_equal(pp_config_set(cfg, "mode", "http"), 0);
+    assert_int_equal(pp_config_set(cfg, "listen", "127.0.0.1:0"), 0);
+    assert_int_equal(pp_config_set(cfg, "workers", "1"), 0);
+    assert_int_equal(pp_config_set(cfg, "backend", "127.0.0.1:9"), 0);
+    assert_int_equal(pp_config_set(cfg, "group", "api lb=least_conn pool_max=4"), 0);
+    assert_int_equal(pp_config_set(cfg, "group", "api response_timeout=5s"), 0); /* adds to it */
+    assert_int_equal(pp_config_set(cfg, "backend", "127.0.0.1:10,group=api,pool_max=2,host=api.internal,weight=3"), 0);
+    assert_int_equal(pp_config_set(cfg, "backend", "127.0.0.1:11,group=img"), 0); /* declares img */
+    assert_int_equal(pp_config_set(cfg, "route", "host=api.example.com -> api"), 0);
+    assert_int_equal(pp_config_set(cfg, "route", "path=/img/ strip_prefix -> img"), 0);
+    assert_int_equal(pp_config_get(cfg, "group", buf, sizeof buf), 0);
+    assert_string_equal(buf, "api lb=least_conn pool_max=4 response_timeout=5s\nimg");
+    assert_int_equal(pp_config_get(cfg, "route", buf, sizeof buf), 0);
+    assert_string_equal(buf, "host=api.example.com -> api\npath=/img/ strip_prefix -> img");
+    assert_int_equal(pp_config_get(cfg, "backend", buf, sizeof buf), 0);
+    assert_string_equal(buf, "127.0.0.1:9, 127.0.0.1:10,weight=3,group=api,pool_max=2,host=api.internal, 127.0.0.1:11,group=img");
+
+    assert_int_equal(pp_config_set(cfg, "group", "default"), PP_EBADVALUE);
+    assert_error_mentions("'default'");
+    assert_int_equal(pp_config_set(cfg, "group", "api health_check=maybe"), PP_EBADVALUE);
+    assert_error_mentions("option 'health_check'");
+    assert_int_equal(pp_config_set(cfg, "route", "method=GET strip_prefix -> api"), PP_EBADVALUE);
+    assert_error_mentions("option 'route'");
+
+    assert_int_equal(pp_proxy_new(&proxy, cfg), 0);
+    assert_int_equal(pp_proxy_add_backend_spec(proxy, "127.0.0.1:12,group=nope"), PP_EBADVALUE);
+    assert_error_mentions("no backend group named 'nope'");
+    assert_int_equal(pp_proxy_add_backend_spec(proxy, "example.com:80,group=api"), PP_EADDR);
+    assert_int_equal(pp_proxy_add_backend_spec(proxy, "127.0.0.1:12,weight=0"), PP_EBADVALUE);
+    assert_int_equal(pp_proxy_add_backend_spec(proxy, NULL), PP_EINVAL);
+    assert_int_equal(pp_proxy_add_backend_spec(proxy, "127.0.0.1:12,group=api"), 3);
+    assert_int_equal(pp_proxy_backend_count(proxy), 4);
+    pp_proxy_free(proxy);
+
+    /* A route naming a group nobody declared is refused when the proxy is made. */
+    assert_int_equal(pp_config_set(cfg, "route", "-> nowhere"), 0);
+    assert_int_equal(pp_proxy_new(&proxy, cfg), PP_EBADVALUE);
+    assert_error_mentions("no backend group named 'nowhere'");
     pp_config_free(cfg);
 }
 
@@ -488,6 +544,7 @@ int main(void) {
         cmocka_unit_test(test_every_option_validates),
         cmocka_unit_test(test_option_values_round_trip),
         cmocka_unit_test(test_backend_addresses),
+        cmocka_unit_test(test_groups_and_routes),
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_new_checks_options_together),
         cmocka_unit_test(test_lifecycle_misuse),

@@ -572,3 +572,29 @@ TEST(HttpReuse, OnlyWhenTheRequestIsCompleteAndFlushed) {
     f.writes_pending = 1;  // a write written out whose callback has not run yet
     EXPECT_FALSE(pp::may_reuse(f));
 }
+
+TEST(HttpRewrite, ReplaceHost) {
+    std::string head = "GET / HTTP/1.1\r\nAccept: */*\r\nhOsT: a.example\r\nX-Host: keep\r\n\r\n";
+    pp::replace_host(&head, "b.internal");
+    EXPECT_EQ(head, "GET / HTTP/1.1\r\nAccept: */*\r\nHost: b.internal\r\nX-Host: keep\r\n\r\n");
+    pp::replace_host(&head, "");
+    EXPECT_EQ(head, "GET / HTTP/1.1\r\nAccept: */*\r\nX-Host: keep\r\n\r\n");
+    pp::replace_host(&head, "c.internal");  // none left: added after the start line
+    EXPECT_EQ(head, "GET / HTTP/1.1\r\nHost: c.internal\r\nAccept: */*\r\nX-Host: keep\r\n\r\n");
+    std::string no_fields = "GET / HTTP/1.0\r\n\r\n";
+    pp::replace_host(&no_fields, "d");
+    EXPECT_EQ(no_fields, "GET / HTTP/1.0\r\nHost: d\r\n\r\n");
+}
+
+TEST(HttpRewrite, TargetOverride) {
+    pp::HttpHead head;
+    head.method = "GET";
+    head.target = "/api/users?x=1";
+    head.headers.push_back({"Host", "example.com"});
+    pp::HeadRewrite rw;
+    rw.add_forwarded = false;
+    rw.target = "/users?x=1";
+    std::string out;
+    pp::write_request_head(head, rw, &out);
+    EXPECT_EQ(out.substr(0, out.find("\r\n")), "GET /users?x=1 HTTP/1.1");
+}

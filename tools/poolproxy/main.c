@@ -137,7 +137,8 @@ static const char *type_word(int type) {
     case PP_OPT_BOOL: return "on|off";
     case PP_OPT_ENUM: return "WORD";
     case PP_OPT_ADDRESS: return "HOST:PORT";
-    case PP_OPT_BACKEND: return "HOST:PORT[,weight=N]";
+    case PP_OPT_BACKEND: return "HOST:PORT[,weight=N][,group=G][,pool_max=N][,host=H]";
+    case PP_OPT_LIST: return "ENTRY";
     case PP_OPT_STRING: return "TEXT";
     default: return "VALUE";
     }

@@ -5,24 +5,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The configuration's backends as "address weight" pairs, from pp_config_get's text
- * ("a, b,weight=2"). Returns how many, or -1. */
+/* The configuration's backends, from pp_config_get's text ("a, b,weight=2,group=api"): each
+ * entry's address, its text without the weight (its identity) and the weight. Returns how
+ * many, or -1. */
 static int backends_of(const pp_config *cfg, reload_backend *out, int max) {
-    static char text[RELOAD_MAX_BACKENDS * 280];
+    static char text[RELOAD_MAX_BACKENDS * 1100];
     char *save = NULL, *item;
     int n = 0;
     if (pp_config_get(cfg, "backend", text, sizeof text) != 0) return -1;
     for (item = strtok_r(text, " ", &save); item && n < max; item = strtok_r(NULL, " ", &save)) {
-        size_t len = strlen(item);
-        char *w;
+        size_t len = strlen(item), k = 0;
+        char *attr, *asave = NULL;
         if (len && item[len - 1] == ',') item[--len] = '\0'; /* the list's separator */
-        w = strstr(item, ",weight=");
+        snprintf(out[n].spec, sizeof out[n].spec, "%s", item);
         out[n].weight = 1;
-        if (w) {
-            out[n].weight = atoi(w + 8);
-            *w = '\0';
+        out[n].key[0] = '\0';
+        for (attr = strtok_r(item, ",", &asave); attr; attr = strtok_r(NULL, ",", &asave)) {
+            if (k == 0) snprintf(out[n].address, sizeof out[n].address, "%s", attr);
+            if (strncmp(attr, "weight=", 7) == 0) {
+                out[n].weight = atoi(attr + 7);
+            } else {
+                size_t used = strlen(out[n].key);
+                snprintf(out[n].key + used, sizeof out[n].key - used, "%s%s", k ? "," : "", attr);
+            }
+            k++;
         }
-        snprintf(out[n].address, sizeof out[n].address, "%s", item);
         out[n].id = -1;
         out[n].active = 1;
         n++;
@@ -39,14 +46,20 @@ int reload_init(reload_state *st, pp_config *cfg, const pp_proxy *proxy) {
         pp_config_free(cfg);
         return -1;
     }
+    /* The proxy made the configured addresses' backends in order (a host name's come later,
+     * from DNS): the i-th entry with an address has the first id of that address not taken by
+     * an earlier entry (one address may be in several groups). */
     for (i = 0; i < st->count; i++) {
         for (id = 0; id < n && st->backends[i].id < 0; id++) {
             pp_backend_stats bs;
             char addr[256];
+            int j, taken = 0;
             bs.struct_size = sizeof bs;
-            if (pp_proxy_backend_stats(proxy, id, &bs, addr, sizeof addr) == 0 && strcmp(addr, st->backends[i].address) == 0) {
-                st->backends[i].id = id;
+            if (pp_proxy_backend_stats(proxy, id, &bs, addr, sizeof addr) != 0 || strcmp(addr, st->backends[i].address) != 0) {
+                continue;
             }
+            for (j = 0; j < i && !taken; j++) taken = st->backends[j].id == id;
+            if (!taken) st->backends[i].id = id;
         }
     }
     st->applied = cfg;
@@ -81,7 +94,7 @@ void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh) {
     for (i = 0; i < st->count; i++) {
         int keep = 0;
         if (!st->backends[i].active) continue;
-        for (j = 0; j < n && !keep; j++) keep = strcmp(wanted[j].address, st->backends[i].address) == 0;
+        for (j = 0; j < n && !keep; j++) keep = strcmp(wanted[j].key, st->backends[i].key) == 0;
         if (keep) continue;
         if (st->backends[i].id < 0) {
             fprintf(stderr, "poolproxy: reload: %s is a host name: restart to remove it\n", st->backends[i].address);
@@ -98,7 +111,7 @@ void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh) {
     for (j = 0; j < n; j++) {
         reload_backend *known = NULL;
         for (i = 0; i < st->count && !known; i++) {
-            if (st->backends[i].active && strcmp(st->backends[i].address, wanted[j].address) == 0) known = &st->backends[i];
+            if (st->backends[i].active && strcmp(st->backends[i].key, wanted[j].key) == 0) known = &st->backends[i];
         }
         if (known) {
             if (known->weight != wanted[j].weight) {
@@ -115,7 +128,7 @@ void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh) {
             fprintf(stderr, "poolproxy: reload: too many backends, %s not added\n", wanted[j].address);
             continue;
         }
-        wanted[j].id = pp_proxy_add_backend(proxy, wanted[j].address, wanted[j].weight);
+        wanted[j].id = pp_proxy_add_backend_spec(proxy, wanted[j].spec);
         if (wanted[j].id < 0) {
             fprintf(stderr, "poolproxy: reload: %s\n", pp_last_error());
             continue;

@@ -1,7 +1,9 @@
 /* SIGHUP: re-reads the command line's configuration (flags and --config files, in order) and
- * applies what can change without a restart: backends added, removed, re-weighted. No client
- * connection is touched; a removed backend finishes its requests in flight. Other options that
- * changed are named in a warning (they need a restart). */
+ * applies what can change without a restart: backends added, removed, re-weighted, in any of
+ * the groups the proxy was started with (a backend whose group, pool_max or host changed is
+ * removed and added again). No client connection is touched; a removed backend finishes its
+ * requests in flight. Other options that changed (a group's options, the routes, a new group)
+ * are named in a warning (they need a restart). */
 #ifndef POOLPROXY_CLI_RELOAD_H
 #define POOLPROXY_CLI_RELOAD_H
 
@@ -10,7 +12,9 @@
 #define RELOAD_MAX_BACKENDS 1024
 
 typedef struct reload_backend {
-    char address[256];
+    char address[256]; /* host:port, as the proxy names it */
+    char key[1100];    /* the backend's text without its weight: what identifies it (group, pool_max, host) */
+    char spec[1100];   /* the whole text, for pp_proxy_add_backend_spec */
     int weight;
     int id;     /* in the running proxy */
     int active; /* 0 once removed */

@@ -73,6 +73,8 @@ pub const PP_OPT_ADDRESS: c_int = 5;
 pub const PP_OPT_BACKEND: c_int = 6;
 /// Option type: text the option checks itself (a path, a status range).
 pub const PP_OPT_STRING: c_int = 7;
+/// Option type: each set appends one entry (a backend group, a route).
+pub const PP_OPT_LIST: c_int = 8;
 
 /// Log level: errors.
 pub const PP_LOG_ERROR: c_int = 0;
@@ -298,6 +300,7 @@ extern "C" {
         address: *const c_char,
         weight: c_int,
     ) -> c_int;
+    pub fn pp_proxy_add_backend_spec(proxy: *mut pp_proxy, spec: *const c_char) -> c_int;
     pub fn pp_proxy_remove_backend(proxy: *mut pp_proxy, id: c_int) -> c_int;
     pub fn pp_proxy_drain_backend(proxy: *mut pp_proxy, id: c_int, drain: c_int) -> c_int;
     pub fn pp_proxy_set_backend_weight(proxy: *mut pp_proxy, id: c_int, weight: c_int) -> c_int;

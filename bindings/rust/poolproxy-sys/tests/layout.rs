@@ -95,6 +95,7 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
         ("PP_OPT_ADDRESS", PP_OPT_ADDRESS as i64),
         ("PP_OPT_BACKEND", PP_OPT_BACKEND as i64),
         ("PP_OPT_STRING", PP_OPT_STRING as i64),
+        ("PP_OPT_LIST", PP_OPT_LIST as i64),
         ("PP_LOG_ERROR", PP_LOG_ERROR as i64),
         ("PP_LOG_WARN", PP_LOG_WARN as i64),
         ("PP_LOG_INFO", PP_LOG_INFO as i64),

@@ -585,6 +585,16 @@ impl Proxy {
         Ok(id as usize)
     }
 
+    /// Adds a backend given as the `backend` option writes it,
+    /// `host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]`, to a group the proxy was
+    /// made with; returns its id.
+    pub fn add_backend_spec(&self, spec: &str) -> Result<usize, Error> {
+        let spec = cstring(spec, "backend spec")?;
+        // SAFETY: raw is live; spec is a valid C string for the call.
+        let id = check(unsafe { sys::pp_proxy_add_backend_spec(self.raw, spec.as_ptr()) })?;
+        Ok(id as usize)
+    }
+
     /// Removes backend `id`: no new requests, those in flight finish, idle connections close.
     pub fn remove_backend(&self, id: usize) -> Result<(), Error> {
         let id = c_int::try_from(id).unwrap_or(c_int::MAX);

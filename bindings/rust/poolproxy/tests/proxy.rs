@@ -43,6 +43,11 @@ fn echo_backend() -> (String, Arc<AtomicUsize>) {
 
 /// Minimal HTTP/1.1 backend: answers every request with its request line, then closes.
 fn http_backend() -> String {
+    http_backend_named("you asked")
+}
+
+/// The same, answering "NAME: request line".
+fn http_backend_named(name: &'static str) -> String {
     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = ln.local_addr().unwrap().to_string();
     thread::spawn(move || {
@@ -57,7 +62,7 @@ fn http_backend() -> String {
                 while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
                     line.clear();
                 }
-                let body = format!("you asked: {}", request_line.trim_end());
+                let body = format!("{name}: {}", request_line.trim_end());
                 let mut c = conn;
                 let _ = write!(
                     c,
@@ -250,6 +255,53 @@ fn http_through_tcp_mode() {
 }
 
 #[test]
+fn groups_and_routes() {
+    let plain = http_backend_named("plain");
+    let api = http_backend_named("api");
+    let mut cfg = config(&plain);
+    cfg.set("mode", "http").unwrap();
+    cfg.set("group", "api lb=least_conn pool_max=4").unwrap();
+    cfg.set("backend", &format!("{api},group=api")).unwrap();
+    cfg.set(
+        "route",
+        "host=api.example.com path=/v1/ strip_prefix -> api",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.set("route", "host=x").err().unwrap().code(),
+        ErrorCode::BadValue
+    );
+    let proxy = Proxy::start(&cfg).unwrap();
+    let ask = |host: &str, path: &str| {
+        let mut c = TcpStream::connect(proxy.local_addr()).unwrap();
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        c.read_to_string(&mut response).unwrap();
+        response
+    };
+    let r = ask("api.example.com", "/v1/users");
+    assert!(r.ends_with("api: GET /users HTTP/1.1"), "{r}");
+    let r = ask("www.example.com", "/v1/users");
+    assert!(r.ends_with("plain: GET /v1/users HTTP/1.1"), "{r}");
+    assert_eq!(
+        proxy
+            .add_backend_spec("127.0.0.1:9,group=nope")
+            .err()
+            .unwrap()
+            .code(),
+        ErrorCode::BadValue
+    );
+    let id = proxy
+        .add_backend_spec(&format!("{api},group=api,weight=2"))
+        .unwrap();
+    assert_eq!(id, 2);
+}
+
+#[test]
 fn backend_down_event_and_failover() {
     let dead = {
         let ln = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -324,7 +376,7 @@ fn errors_name_their_cause() {
         p.stop(Duration::ZERO).err().unwrap().code(),
         ErrorCode::State
     );
-    assert_eq!(poolproxy::version(), "0.1.0");
+    assert_eq!(poolproxy::version(), "0.2.0");
 }
 
 #[test]

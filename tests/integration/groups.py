@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Backend groups and routes (http mode) through the poolproxy CLI, with real sockets: which
+backend a request reaches (each backend answers its name, the target and the Host it got),
+per-group pool limits and health checks, per-backend Host, configuration errors, and a SIGHUP
+that changes a group's backends. Every wait is bounded."""
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_proxy import CLI, FAILED, PASSED, RawServer, check, stop_and_check  # noqa: E402
+
+
+class Echo(RawServer):
+    """HTTP/1.1 keep-alive backend answering "NAME TARGET HOST"; /slow takes `delay` seconds;
+    /health answers `health`. Counts connections, paths seen and requests in flight."""
+
+    def __init__(self, name, delay=0.5, health=200):
+        super().__init__()
+        self.name, self.delay, self.health = name, delay, health
+        self.conns = self.active = self.max_active = 0
+        self.paths = []
+        self.start()
+
+    def serve(self, c):
+        with self.lock:
+            self.conns += 1
+        buf = b""
+        while True:
+            r = self.read_head(c, buf)
+            if r is None:
+                return
+            head, buf, path = r
+            host = ""
+            for line in head.split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                if k.strip().lower() == b"host":
+                    host = v.strip().decode()
+            with self.lock:
+                self.paths.append(path)
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
+            if path.startswith("/slow"):
+                time.sleep(self.delay)
+            with self.lock:
+                self.active -= 1
+            status = self.health if path == "/health" else 200
+            body = ("%s %s %s" % (self.name, path, host)).encode()
+            try:
+                c.sendall(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
+            except OSError:
+                return
+
+
+class Cli:
+    def __init__(self, *args):
+        self.p = subprocess.Popen([CLI, "--mode", "http", "--listen", "127.0.0.1:0", "--workers", "2"] + list(args),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        assert line.startswith("listening on "), line + self.p.stderr.read()
+        self.port = int(line.rsplit(":", 1)[1])
+        self.err = []
+        threading.Thread(target=self.drain_stderr, daemon=True).start()
+
+    def drain_stderr(self):
+        for line in self.p.stderr:
+            self.err.append(line)
+
+    def stop(self):
+        stop_and_check(self.p)
+
+
+def get(port, path="/", host=None, fields=None, timeout=15):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    h = dict(fields or {})
+    if host:
+        h["Host"] = host
+    c.request("GET", path, headers=h)
+    r = c.getresponse()
+    body = r.read().decode(errors="replace")
+    c.close()
+    return r.status, body
+
+
+def routes():
+    a, b, c = Echo("A"), Echo("B"), Echo("C")
+    px = Cli("--backend", "127.0.0.1:%d" % b.port,
+             "--backend", "127.0.0.1:%d,group=api" % a.port,
+             "--backend", "127.0.0.1:%d,group=static" % c.port,
+             "--route", "host=api.example.com -> api",
+             "--route", "path=/static/ strip_prefix -> static",
+             "--route", "header=X-Canary:1 -> api",
+             "--route", "host=*.img.example.com host_rewrite=images.internal -> static",
+             "--route", "method=DELETE -> default")
+    try:
+        check(get(px.port, "/x", "api.example.com")[1].startswith("A /x api.example.com"), "routes: Host picks the api group")
+        check(get(px.port, "/x", "API.Example.COM:8080")[1].startswith("A "), "routes: Host matched without case and port")
+        check(get(px.port, "/static/app.css", "www.example.com")[1] == "C /app.css www.example.com",
+              "routes: a path prefix picks the static group and is stripped")
+        check(get(px.port, "/staticx", "www.example.com")[1].startswith("B "), "routes: a prefix is a prefix of the path, not of any text")
+        check(get(px.port, "/y", "www.example.com", {"X-Canary": "1"})[1].startswith("A "), "routes: a header's value picks a group")
+        check(get(px.port, "/y", "www.example.com", {"X-Canary": "2"})[1].startswith("B "), "routes: another value does not")
+        check(get(px.port, "/p.png", "cdn.img.example.com")[1] == "C /p.png images.internal",
+              "routes: *.suffix matches a name below it, and the Host sent is rewritten")
+        check(get(px.port, "/p.png", "img.example.com")[1].startswith("B "), "routes: *.suffix does not match the suffix itself")
+        check(get(px.port, "/z", "www.example.com")[1] == "B /z www.example.com", "routes: no match goes to the default group")
+        check(a.conns >= 1 and b.conns >= 1 and c.conns >= 1, "routes: each group's backend was connected to")
+    finally:
+        px.stop()
+
+
+def backend_host_and_pool():
+    """host= per backend; pool_max per group, and a full group holding back nobody else's."""
+    b, d, s = Echo("B"), Echo("D"), Echo("S", delay=0.5)
+    px = Cli("--queue-timeout", "20s",
+             "--backend", "127.0.0.1:%d" % b.port,
+             "--backend", "127.0.0.1:%d,group=named,host=d.internal" % d.port,
+             "--group", "slow pool_max=1",
+             "--backend", "127.0.0.1:%d,group=slow" % s.port,
+             "--route", "host=named.example.com -> named",
+             "--route", "host=slow.example.com -> slow")
+    try:
+        check(get(px.port, "/h", "named.example.com")[1] == "D /h d.internal", "backend host=: the backend gets its own Host")
+        done = []
+        lock = threading.Lock()
+
+        def one(name, host, path):
+            st, body = get(px.port, path, host, timeout=30)
+            with lock:
+                done.append((name, st, body))
+
+        slow = [threading.Thread(target=one, args=("slow", "slow.example.com", "/slow")) for _ in range(3)]
+        for t in slow:
+            t.start()
+        deadline = time.time() + 10
+        while s.active == 0 and time.time() < deadline:
+            time.sleep(0.01)
+        other = threading.Thread(target=one, args=("default", "www.example.com", "/quick"))
+        other.start()
+        other.join(20)
+        for t in slow:
+            t.join(30)
+        names = [n for n, _, _ in done]
+        check(len(done) == 4 and all(st == 200 for _, st, _ in done), "pool_max per group: every request answered 200")
+        check(s.max_active == 1 and s.conns == 1, "pool_max per group: the slow group's backend saw one connection, "
+              "one request at a time (max %d, conns %d)" % (s.max_active, s.conns))
+        check("default" in names and names.index("default") < 3,
+              "queues per group: a request to another group is not queued behind the full group (%s)" % names)
+    finally:
+        px.stop()
+
+
+def health_per_group():
+    b, h = Echo("B"), Echo("H", health=503)
+    px = Cli("--backend", "127.0.0.1:%d" % b.port,
+             "--group", "checked health_check=http health_path=/health health_interval=200ms health_timeout=100ms "
+             "health_fall=1",
+             "--backend", "127.0.0.1:%d,group=checked" % h.port,
+             "--route", "path=/checked -> checked")
+    try:
+        deadline = time.time() + 10
+        while "/health" not in h.paths and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # several checks, each failing: health_fall=1 marks it unhealthy
+        st, _ = get(px.port, "/checked", "www.example.com")
+        check(st == 503, "health per group: the checked group's only backend fails its check: 503 (got %d)" % st)
+        st, body = get(px.port, "/other", "www.example.com")
+        check(st == 200 and body.startswith("B "), "health per group: the default group still answers")
+        check("/health" not in b.paths, "health per group: the default group (no health_check) is never checked")
+    finally:
+        px.stop()
+
+
+def timeout_per_group():
+    """response_timeout per group: one kind of deadline with two lengths on the same workers."""
+    b, q = Echo("B", delay=1.0), Echo("Q", delay=1.0)
+    px = Cli("--response-timeout", "20s", "--backend", "127.0.0.1:%d" % b.port,
+             "--group", "quick response_timeout=200ms retries=0",
+             "--backend", "127.0.0.1:%d,group=quick" % q.port,
+             "--route", "header=X-Quick -> quick")
+    try:
+        out = {}
+
+        def one(name, fields):
+            out[name] = get(px.port, "/slow", "www.example.com", fields, timeout=30)
+
+        ts = [threading.Thread(target=one, args=("default", {})),
+              threading.Thread(target=one, args=("quick", {"X-Quick": "1"}))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(40)
+        check(out.get("quick", (0,))[0] == 504, "response_timeout per group: the quick group's slow answer is a 504 (%s)" %
+              (out.get("quick"),))
+        check(out.get("default", (0, ""))[0] == 200 and out["default"][1].startswith("B "),
+              "response_timeout per group: the default group waits for it (%s)" % (out.get("default"),))
+    finally:
+        px.stop()
+
+
+def refused(args, needle, what):
+    p = subprocess.run([CLI, "--listen", "127.0.0.1:0"] + args, capture_output=True, text=True, timeout=20)
+    check(p.returncode == 2 and needle in p.stderr, "bad configuration: %s (exit %d: %s)" % (what, p.returncode,
+                                                                                                p.stderr.strip()[:200]))
+
+
+def bad_configuration():
+    be = "127.0.0.1:9"
+    refused(["--mode", "http", "--backend", be, "--route", "host=x -> nope"], "no backend group named 'nope'",
+            "a route to an unknown group")
+    refused(["--mode", "http", "--backend", be, "--route", "host=x"], "option 'route'", "a route without '->'")
+    refused(["--mode", "http", "--backend", be, "--route", "host=a/b -> default"], "option 'route'",
+            "a route whose host is not a name")
+    refused(["--mode", "tcp", "--backend", be, "--backend", be + ",group=g", "--route", "-> g"], "needs mode http",
+            "a route in tcp mode")
+    refused(["--mode", "http", "--backend", be, "--group", "api workers=2"], "option 'group'",
+            "a group setting a proxy-wide option")
+    refused(["--mode", "http", "--backend", be, "--group", "api pool_max=x"], "option 'pool_max'",
+            "a group option with a bad value, named")
+    refused(["--mode", "http", "--backend", be, "--group", "empty"], "group 'empty' has no backend", "a group without a backend")
+    refused(["--mode", "http", "--backend", be + ",group=bad name"], "option 'backend'", "a bad group name")
+    refused(["--mode", "http", "--backend", be + ",group=a"], "no route", "only named groups and no route")
+    refused(["--mode", "http", "--backend", be, "--group", "g pool_max=2 pool_min_idle=3", "--backend", be + ",group=g"],
+            "group 'g': option 'pool_min_idle'", "a group's options checked against each other")
+
+
+def reload_groups():
+    a1, a2, b = Echo("A1"), Echo("A2"), Echo("B")
+    d = tempfile.mkdtemp()
+    conf = os.path.join(d, "groups.conf")
+
+    def write(api_port):
+        with open(conf, "w") as f:
+            f.write("mode = http\nbackend = 127.0.0.1:%d\n" % b.port)
+            f.write("group = api lb=least_conn pool_max=8\n")
+            f.write("backend = 127.0.0.1:%d,group=api\n" % api_port)
+            f.write("route = host=api.example.com -> api\n")
+
+    write(a1.port)
+    px = Cli("--config", conf)
+    try:
+        check(get(px.port, "/", "api.example.com")[1].startswith("A1 "), "config file: a group and a route")
+        write(a2.port)
+        px.p.send_signal(signal.SIGHUP)
+        deadline, body = time.time() + 10, ""
+        while time.time() < deadline:
+            body = get(px.port, "/", "api.example.com")[1]
+            if body.startswith("A2 "):
+                break
+            time.sleep(0.05)
+        check(body.startswith("A2 "), "SIGHUP: the api group's new backend takes its requests")
+        check(get(px.port, "/", "www.example.com")[1].startswith("B "), "SIGHUP: the default group is unchanged")
+        time.sleep(0.2)
+        check(any("1 backend(s) added, 1 removed" in line for line in px.err), "SIGHUP: the change is logged")
+    finally:
+        px.stop()
+
+
+def main():
+    for case in (routes, backend_host_and_pool, health_per_group, timeout_per_group, bad_configuration, reload_groups):
+        if len(sys.argv) > 2 and case.__name__ not in sys.argv[2:]:
+            continue
+        try:
+            case()
+        except Exception as e:  # a case that breaks is a failure, and the others still run
+            check(False, "%s raised %r" % (case.__name__, e))
+    print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
+    sys.exit(1 if FAILED else 0)
+
+
+if __name__ == "__main__":
+    main()
