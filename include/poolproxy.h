@@ -150,6 +150,9 @@ PP_API int pp_option_get_info(size_t index, pp_option_info *info);
 /** An opaque set of options and backends, read by pp_proxy_new. */
 typedef struct pp_config pp_config;
 
+/** An opaque proxy instance. */
+typedef struct pp_proxy pp_proxy;
+
 /** Log levels for the log callback. */
 typedef enum pp_log_level {
     PP_LOG_ERROR = 0,
@@ -257,11 +260,112 @@ PP_API int pp_config_set_event_callback(pp_config *cfg, pp_event_fn fn, void *us
 PP_API int pp_config_set_access_callback(pp_config *cfg, pp_access_fn fn, void *userdata);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Proxy                                                                                      */
+/* Hooks: steering the proxy per request (since 0.2.0)                                        */
 /* ------------------------------------------------------------------------------------------ */
 
-/** An opaque proxy instance. */
-typedef struct pp_proxy pp_proxy;
+/* Hooks run on the worker thread of the connection, for every request (http mode) or
+ * connection (tcp mode), and must not block: a lookup that takes time pauses the exchange
+ * (pp_exchange_pause) and resumes it from any thread (pp_exchange_resume). No hook set costs
+ * nothing. A hook may not call pp_proxy_stop or pp_proxy_free.
+ *
+ * A hook gets a pp_exchange handle and an info struct. Both are valid only during the call:
+ * keep neither (a pause gives a token, which stays valid). The strings an info struct or
+ * pp_exchange_field give are valid until the hook returns or changes the fields. The info
+ * structs are versioned by struct_size like the stats: fields are only ever appended. */
+
+/** The exchange a hook is steering (opaque; valid during the hook call only). */
+typedef struct pp_exchange pp_exchange;
+
+/** What a request hook sees of the request (http mode). */
+typedef struct pp_request_info {
+    size_t struct_size;   /**< sizeof(pp_request_info) of the library that filled it */
+    const char *method;   /**< "GET" */
+    const char *target;   /**< as the client sent it, "/path?query" */
+    int http_minor;       /**< 0 for HTTP/1.0, 1 for HTTP/1.1 */
+    const char *client;   /**< the client's "ip:port" ("[ip]:port" for IPv6) */
+    int worker;           /**< the worker running the hook */
+    uint32_t resumes;     /**< 0 on the first call; n when called again after the n-th resume */
+    uint64_t token;       /**< on a call after a resume: the token that resumed it; else 0 */
+    const char *group;    /**< the backend group a route picked ("" = the default group) */
+} pp_request_info;
+
+/** A request hook. It may read and change the request's fields and target, pick the group or a
+ *  backend, answer at once (pp_exchange_respond), or pause. Return 0 to go on; a negative
+ *  return answers the client 500 (the hook failed; logged). After pp_exchange_resume the hook
+ *  is called again with the same request, info->resumes counting the resumes. */
+typedef int (*pp_request_hook_fn)(void *userdata, pp_exchange *ex, const pp_request_info *info);
+
+/** What a response hook sees: the backend's final response head (not 1xx, not a 101 switch). */
+typedef struct pp_response_info {
+    size_t struct_size;
+    int status;           /**< 200..599 */
+    const char *method;   /**< of the request it answers */
+    const char *target;   /**< of the request as sent upstream */
+    int backend_id;       /**< the backend that answered */
+} pp_response_info;
+
+/** A response hook: may add, set or remove the response's fields. Return 0 to go on; a
+ *  negative return answers the client 500 instead (logged). */
+typedef int (*pp_response_hook_fn)(void *userdata, pp_exchange *ex, const pp_response_info *info);
+
+/** What a connect hook sees of a new client connection (tcp mode). */
+typedef struct pp_connect_info {
+    size_t struct_size;
+    const char *client;   /**< the client's "ip:port" */
+    int worker;
+} pp_connect_info;
+
+/** A connect hook (tcp mode): may pick the group (pp_exchange_set_group). Return 0 to go on,
+ *  nonzero to reject the connection (closed at once, counted as a finished session). */
+typedef int (*pp_connect_hook_fn)(void *userdata, pp_exchange *ex, const pp_connect_info *info);
+
+/** Sets (or with NULL clears) a hook. userdata is passed to every call. */
+PP_API int pp_config_set_request_hook(pp_config *cfg, pp_request_hook_fn fn, void *userdata);
+PP_API int pp_config_set_response_hook(pp_config *cfg, pp_response_hook_fn fn, void *userdata);
+PP_API int pp_config_set_connect_hook(pp_config *cfg, pp_connect_hook_fn fn, void *userdata);
+
+/** The number of fields of the head the hook sees (the request in a request hook, the
+ *  response in a response hook), or a negative PP_E code. */
+PP_API int pp_exchange_field_count(const pp_exchange *ex);
+/** Field `index` (0-based, in order) of that head: *name and *value point at NUL-terminated
+ *  strings. PP_ENOTFOUND past the last. */
+PP_API int pp_exchange_field(const pp_exchange *ex, size_t index, const char **name, const char **value);
+/** The value of the first field named `name` (case-insensitively), or NULL when none. */
+PP_API const char *pp_exchange_find_field(const pp_exchange *ex, const char *name);
+/** Sets field `name` to `value`: the first of that name is changed and the others removed, or
+ *  the field is added. The framing and hop-by-hop fields (Content-Length, Transfer-Encoding,
+ *  Connection, Keep-Alive, Upgrade, TE, Trailer, Proxy-Connection) are the proxy's: PP_EINVAL.
+ *  A name must be an HTTP token, a value must hold no CR, LF or NUL: PP_EINVAL. */
+PP_API int pp_exchange_set_field(pp_exchange *ex, const char *name, const char *value);
+/** Adds a field after the others (same rules). */
+PP_API int pp_exchange_add_field(pp_exchange *ex, const char *name, const char *value);
+/** Removes every field named `name`; PP_ENOTFOUND when there was none. */
+PP_API int pp_exchange_remove_field(pp_exchange *ex, const char *name);
+/** Request hook: the target sent upstream ("/path?query", or an absolute form). */
+PP_API int pp_exchange_set_target(pp_exchange *ex, const char *target);
+/** Request or connect hook: the backend group ("" or "default": the default group). An
+ *  unknown name returns PP_ENOTFOUND, and the request is answered 500 (the connection closed
+ *  in tcp mode) with a log line naming it. */
+PP_API int pp_exchange_set_group(pp_exchange *ex, const char *group);
+/** Request hook: this backend (an id of pp_proxy_backend_stats) and no other; retries stay on
+ *  it. An unknown id returns PP_ENOTFOUND and the request is answered 500. */
+PP_API int pp_exchange_set_backend(pp_exchange *ex, int backend_id);
+/** Request hook: answers the client now with `status` (200..599), the fields in `fields` (NULL,
+ *  or pairs name, value, ..., then NULL) and body_len bytes of `body`; no backend is asked.
+ *  The connection closes after it. */
+PP_API int pp_exchange_respond(pp_exchange *ex, int status, const char *const *fields, const char *body,
+                               size_t body_len);
+/** Request hook: the exchange waits when the hook returns, until pp_exchange_resume(token) or
+ *  response_timeout (then 504). Nothing is read or sent for it meanwhile. */
+PP_API int pp_exchange_pause(pp_exchange *ex, uint64_t *token);
+/** Any thread: the paused exchange goes on; its request hook is called again on its worker.
+ *  PP_ESTATE when the token was resumed already, or the exchange ended (the client left, the
+ *  response_timeout answered it, the proxy stopped). Never crashes on a stale token. */
+PP_API int pp_exchange_resume(pp_proxy *proxy, uint64_t token);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Proxy                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
 
 /** Where a proxy is in its lifecycle. */
 typedef enum pp_proxy_state_t {

@@ -28,3 +28,27 @@ int pp_go_set_log(pp_config *cfg, uintptr_t handle, int level) {
 int pp_go_set_event(pp_config *cfg, uintptr_t handle) {
     return pp_config_set_event_callback(cfg, handle ? pp_go_event_trampoline : NULL, (void *)handle);
 }
+
+static int pp_go_request_trampoline(void *ud, pp_exchange *ex, const pp_request_info *info) {
+    return ppGoRequest((uintptr_t)ud, ex, (pp_request_info *)info);
+}
+
+static int pp_go_response_trampoline(void *ud, pp_exchange *ex, const pp_response_info *info) {
+    return ppGoResponse((uintptr_t)ud, ex, (pp_response_info *)info);
+}
+
+static int pp_go_connect_trampoline(void *ud, pp_exchange *ex, const pp_connect_info *info) {
+    return ppGoConnect((uintptr_t)ud, ex, (pp_connect_info *)info);
+}
+
+int pp_go_set_request(pp_config *cfg, uintptr_t handle) {
+    return pp_config_set_request_hook(cfg, handle ? pp_go_request_trampoline : NULL, (void *)handle);
+}
+
+int pp_go_set_response(pp_config *cfg, uintptr_t handle) {
+    return pp_config_set_response_hook(cfg, handle ? pp_go_response_trampoline : NULL, (void *)handle);
+}
+
+int pp_go_set_connect(pp_config *cfg, uintptr_t handle) {
+    return pp_config_set_connect_hook(cfg, handle ? pp_go_connect_trampoline : NULL, (void *)handle);
+}

@@ -81,6 +81,9 @@ type Config struct {
 	logLevel LogLevel
 	event    func(Event)
 	access   func(AccessEntry)
+	request  func(*Exchange) error
+	response func(*Exchange) error
+	connect  func(*Exchange) error
 }
 
 // NewConfig returns a configuration with every option at its default and no backend.

@@ -48,5 +48,6 @@ var (
 	ErrIO        = sentinel(C.PP_EIO)        // a file cannot be read
 	ErrSystem    = sentinel(C.PP_ESYS)       // a system resource (thread, loop) failed
 	ErrTruncated = sentinel(C.PP_ETRUNC)     // a buffer was too small
+	ErrNotFound  = sentinel(C.PP_ENOTFOUND)  // no such thing (a group, a field, a backend)
 	ErrInternal  = sentinel(C.PP_EINTERNAL)  // a bug in the library
 )

@@ -9,6 +9,9 @@ package poolproxy
 int pp_go_set_log(pp_config *cfg, uintptr_t handle, int level);
 int pp_go_set_event(pp_config *cfg, uintptr_t handle);
 int pp_go_set_access(pp_config *cfg, uintptr_t handle);
+int pp_go_set_request(pp_config *cfg, uintptr_t handle);
+int pp_go_set_response(pp_config *cfg, uintptr_t handle);
+int pp_go_set_connect(pp_config *cfg, uintptr_t handle);
 */
 import "C"
 
@@ -40,8 +43,10 @@ func Start(cfg *Config) (*Proxy, error) {
 	}
 	p := &Proxy{}
 	var handle uintptr
-	if cfg.log != nil || cfg.event != nil || cfg.access != nil {
-		p.handle = cgo.NewHandle(&callbacks{log: cfg.log, event: cfg.event, access: cfg.access})
+	if cfg.log != nil || cfg.event != nil || cfg.access != nil || cfg.request != nil || cfg.response != nil ||
+		cfg.connect != nil {
+		p.handle = cgo.NewHandle(&callbacks{log: cfg.log, event: cfg.event, access: cfg.access, request: cfg.request,
+			response: cfg.response, connect: cfg.connect, proxy: p})
 		handle = uintptr(p.handle)
 	}
 	// The C proxy copies the callbacks with this proxy's own handle; the config itself is
@@ -57,10 +62,22 @@ func Start(cfg *Config) (*Proxy, error) {
 	if cfg.access != nil {
 		C.pp_go_set_access(h, C.uintptr_t(handle))
 	}
+	if cfg.request != nil {
+		C.pp_go_set_request(h, C.uintptr_t(handle))
+	}
+	if cfg.response != nil {
+		C.pp_go_set_response(h, C.uintptr_t(handle))
+	}
+	if cfg.connect != nil {
+		C.pp_go_set_connect(h, C.uintptr_t(handle))
+	}
 	rc := C.pp_proxy_new(&p.c, h)
 	C.pp_go_set_log(h, 0, C.int(LogInfo))
 	C.pp_go_set_event(h, 0)
 	C.pp_go_set_access(h, 0)
+	C.pp_go_set_request(h, 0)
+	C.pp_go_set_response(h, 0)
+	C.pp_go_set_connect(h, 0)
 	if rc < 0 {
 		err := newError(int(rc), C.GoString(C.pp_last_error()))
 		p.release()

@@ -42,9 +42,13 @@ func callInt(f func() C.int) (int, error) {
 
 // callbacks is what a running proxy's C side refers to, through a cgo.Handle.
 type callbacks struct {
-	log    func(level LogLevel, message string)
-	event  func(Event)
-	access func(AccessEntry)
+	log      func(level LogLevel, message string)
+	event    func(Event)
+	access   func(AccessEntry)
+	request  func(*Exchange) error
+	response func(*Exchange) error
+	connect  func(*Exchange) error
+	proxy    *Proxy // for the Resumers a hook's Pause gives
 }
 
 func recoverCallback(kind string) {

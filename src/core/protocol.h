@@ -43,6 +43,8 @@ public:
     virtual void drain(ClientBase *c) const = 0;
     // Close it now (the drain deadline passed, the worker stops).
     virtual void close(ClientBase *c, const char *why) const = 0;
+    // It was parked (Shared::parking) and someone resumed it.
+    virtual void resumed(ClientBase *c) const = 0;
 };
 
 }  // namespace pp

@@ -202,4 +202,14 @@ int Proxy::stop(int drain_ms, std::string *why) {
     return PP_OK;
 }
 
+int Proxy::resume(uint64_t token, std::string *why) {
+    const int w = shared_->parking.resume(token);
+    if (w < 0 || w >= shared_->worker_count) {
+        *why = "token " + std::to_string(token) + " is not a paused exchange (resumed already, or it ended)";
+        return PP_ESTATE;
+    }
+    shared_->workers[static_cast<size_t>(w)]->post_resume(token);
+    return PP_OK;
+}
+
 }  // namespace pp

@@ -61,6 +61,9 @@ public:
     int add_backend(const BackendSpec &spec, std::string *why, const char *reason = "added at runtime");
     int set_backend_admin(int id, int admin, std::string *why, const char *reason = nullptr);
     int set_backend_weight(int id, int weight, std::string *why);
+    // A client a hook paused goes on (any thread): PP_ESTATE when the token is unknown, was
+    // resumed already or its client is gone.
+    int resume(uint64_t token, std::string *why);
     // The DNS watcher only: a backend its answers removed is in an answer again (same address,
     // same name) and takes requests again under its old id.
     int revive_backend(int id, std::string *why, const char *reason);

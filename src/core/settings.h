@@ -48,6 +48,12 @@ struct Callbacks {
     void *event_userdata = nullptr;
     pp_access_fn access_fn = nullptr;
     void *access_userdata = nullptr;
+    pp_request_hook_fn request_hook = nullptr;
+    void *request_hook_userdata = nullptr;
+    pp_response_hook_fn response_hook = nullptr;
+    void *response_hook_userdata = nullptr;
+    pp_connect_hook_fn connect_hook = nullptr;
+    void *connect_hook_userdata = nullptr;
 };
 
 // Numbers are int64_t so one member-pointer type serves every numeric option; durations are ms.

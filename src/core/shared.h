@@ -9,6 +9,7 @@
 
 #include "core/backend.h"
 #include "core/overflow_queue.h"
+#include "core/parking.h"
 #include "core/settings.h"
 #include "core/slot_table.h"
 #include "obs/counter.h"
@@ -72,6 +73,7 @@ struct Shared {
 
     // Start probes (BackendPool) not settled yet: pp_proxy_start waits for them, bounded.
     std::atomic<int> start_probes{0};
+    Parking parking;  // clients a hook paused (pp_exchange_pause), by token
     SharedGauge open_connections;  // client connections open, for max_connections
     SharedGauge waiting;           // sessions waiting for a backend connection, all workers and groups
     AcceptCounters accept;

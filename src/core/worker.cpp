@@ -159,6 +159,25 @@ void Worker::post_slot_grant(size_t backend) {
     post(kGrant);
 }
 
+void Worker::post_resume(uint64_t token) {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        resumes_.push_back(token);
+    }
+    post(kResume);  // a stopped worker never takes it: its clients are gone, and so are their tokens
+}
+
+void Worker::take_resumes() {
+    std::vector<uint64_t> tokens;
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        tokens.swap(resumes_);
+    }
+    for (uint64_t t : tokens) {
+        if (ClientBase *c = shared_.parking.claim(t)) shared_.protocol->resumed(c);
+    }
+}
+
 void Worker::post_drain(uint64_t deadline_ms) {
     drain_deadline_ms_.store(deadline_ms, std::memory_order_release);
     post(kDrain);
@@ -172,6 +191,7 @@ void Worker::on_wake() {
     if (ops & kBackends) w->sync_backends();
     if (ops & kAdopt) w->take_adoptions();
     if (ops & kGrant) w->take_grants();
+    if (ops & kResume) w->take_resumes();
     if (ops & (kOverflow | kSlotFreed)) w->schedule_deferred();
     if (ops & kDrain) w->begin_drain();
 }

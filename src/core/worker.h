@@ -70,6 +70,8 @@ public:
     // Another worker hands this one's waiters a connection slot of a backend (fair waiting).
     void post_slot_grant(size_t backend);
     void post_drain(uint64_t deadline_ms);
+    // A client of this worker parked under `token` was resumed (Parking::resume said so).
+    void post_resume(uint64_t token);
     // Backends were added, or one's admin state changed (drain, removal).
     void post_backends_changed();
     // Makes pools for backends added since, and closes the idle connections of those that no
@@ -148,7 +150,8 @@ private:
         kDrain = 16,
         kAdopt = 32,
         kBackends = 64,
-        kGrant = 128
+        kGrant = 128,
+        kResume = 256
     };
 
     void post(uint32_t op);
@@ -180,6 +183,7 @@ private:
     void shed_one_idle();
     void take_adoptions();
     void take_grants();
+    void take_resumes();
     void publish_head(int group);
     void release_held_slots();
 
@@ -219,6 +223,7 @@ private:
     std::vector<std::pair<size_t, BackendPool::Moving>> adoptions_;  // inbox_mu_
     std::vector<size_t> grants_;        // slots granted by other workers, by backend; inbox_mu_
     std::vector<size_t> grants_taken_;  // (swapped out, so neither allocates once warm)
+    std::vector<uint64_t> resumes_;     // parked clients' tokens to resume; inbox_mu_
     SharedGauge handoffs_queued_;
     // The loop's busy time over the last sweep interval (written by this worker, read by the
     // acceptor), from libuv's idle-time metric.

@@ -17,6 +17,8 @@
 
 #include "core/uv_result.h"
 #include "core/worker.h"
+#include "core/clock.h"
+#include "proto/http_hooks.h"
 #include "proto/http_stream.h"
 #include "proto/route_table.h"
 #include "proto/session.h"
@@ -44,6 +46,14 @@ struct HttpState {
     // that backend gets; "" = the request's own).
     bool route_host = false;
     std::string backend_host;
+    const Route *route = nullptr;  // the route the request matched (the table lives as long as the proxy)
+    // The request hook: a target it set, and its pause (the token under which the session is
+    // parked in Shared::parking, 0 when not paused; how many times it was resumed).
+    bool hook_target_set = false;
+    std::string hook_target;
+    uint64_t park_token = 0;
+    uint64_t resumed_by = 0;
+    uint32_t resumes = 0;
     bool req_done = false;
     bool has_body = false;
     bool idempotent = false;
@@ -79,8 +89,12 @@ struct HttpState {
         head.clear();
         resp_head.clear();
         req_done = has_body = idempotent = resp_any = resp_head_sent = resp_in_body = false;
-        wants_upgrade = dechunk = http10 = processing = client_said_close = route_host = false;
+        wants_upgrade = dechunk = http10 = processing = client_said_close = route_host = hook_target_set = false;
         backend_host.clear();
+        hook_target.clear();
+        route = nullptr;
+        park_token = resumed_by = 0;
+        resumes = 0;
         client_keep_alive = true;
         t_first_byte = 0;
         sent_status = 0;
@@ -268,6 +282,7 @@ const char *status_text(int status) {
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 500: return "Internal Server Error";
     case 431: return "Request Header Fields Too Large";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
@@ -277,10 +292,11 @@ const char *status_text(int status) {
     }
 }
 
-// Answers the client with an error and closes once it is written: no client is left hanging.
-// `o`: whose doing it was (the backend's for 502/504 on a connection: a reset, an invalid
-// response, no response in time; else the client's or the proxy's own refusal).
-void respond_error(Session *s, int status, const char *why, Outcome o) {
+// Answers the client with `text` (a whole response, ending with Connection: close) and closes
+// once it is written: no client is left hanging. `o`: whose doing it was (the backend's for
+// 502/504 on a connection: a reset, an invalid response, no response in time; else the
+// client's, the proxy's own refusal, or a hook's answer).
+void answer(Session *s, int status, const std::string &text, const char *why, Outcome o) {
     if (!s->http) {  // between requests: nothing was asked, nothing to answer
         session::close(s, why);
         return;
@@ -299,13 +315,6 @@ void respond_error(Session *s, int status, const char *why, Outcome o) {
     }
     h.sent_status = status;
     h.phase = HttpState::Phase::closing;
-    char body[160];
-    int blen = std::snprintf(body, sizeof body, "%d %s\n", status, status_text(status));
-    std::string text = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
-    text += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(blen) + "\r\n";
-    if (status == 503) text += "Retry-After: 1\r\n";
-    text += "Connection: close\r\n\r\n";
-    text.append(body, static_cast<size_t>(blen));
     stop_timer(s);
     s->worker->dequeue_waiter(s);
     // The backend's attempt counts now (its breaker); the exchange once the answer is on its
@@ -317,6 +326,18 @@ void respond_error(Session *s, int status, const char *why, Outcome o) {
     if (s->conn) session::close_conn(s, true);  // mid-exchange: the backend connection is not reusable
     close_if_done(s);
     if (s->state != Session::State::closing) update_reads(s);
+}
+
+// The proxy's own error answers: a status line and a line of text.
+void respond_error(Session *s, int status, const char *why, Outcome o) {
+    char body[160];
+    int blen = std::snprintf(body, sizeof body, "%d %s\n", status, status_text(status));
+    std::string text = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
+    text += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(blen) + "\r\n";
+    if (status == 503) text += "Retry-After: 1\r\n";
+    text += "Connection: close\r\n\r\n";
+    text.append(body, static_cast<size_t>(blen));
+    answer(s, status, text, why, o);
 }
 
 void respond_error(Session *s, int status, const char *why) {
@@ -379,7 +400,15 @@ void deadline_passed(Session *s, int kind) {
     switch (kind) {
     case kIdleDeadline: session::close(s, "client idle timeout"); return;
     case kHeaderDeadline: respond_error(s, 408, "client_header_timeout"); return;
-    case kResponseDeadline: respond_error(s, 504, "response_timeout", Outcome::failed); return;
+    case kResponseDeadline:
+        if (s->http && s->http->park_token) {  // the request hook paused it and nobody resumed it in time
+            s->worker->shared().parking.forget(s->http->park_token);
+            s->http->park_token = 0;
+            respond_error(s, 504, "paused by the request hook past response_timeout", Outcome::abandoned);
+            return;
+        }
+        respond_error(s, 504, "response_timeout", Outcome::failed);
+        return;
     case kBackendIoDeadline:
         // Mid-response: the client sees its connection end; before a whole head: 504.
         c.backend_io_timeouts.add();
@@ -486,28 +515,15 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
                           (st.max_client_requests == 0 || s->httpc.requests < st.max_client_requests);
     h.has_body = head.chunked || head.content_length > 0;
     h.idempotent = is_idempotent(head.method);
-    HeadRewrite rw;
-    rw.add_forwarded = st.add_forwarded != 0;
-    rw.client_ip = s->peer_ip();
-    rw.via = st.via ? "poolproxy" : "";
-    rw.keep_alive = true;  // toward the backend we always ask to keep the connection
-    rw.keep_upgrade = head.upgrade;  // a protocol switch is the backend's to accept or refuse
     h.wants_upgrade = head.upgrade;
-    h.head.clear();
     // Routes pick the group (and may rewrite the target and Host); without any, every request
     // goes to the default group and nothing is looked at.
     const RouteTable &table = session::routes(*s->worker);
-    const Route *route = table.size() ? table.match(head) : nullptr;
-    s->group = static_cast<int16_t>(route ? route->group : table.default_group());
-    std::string target;
-    if (route && route->strip_prefix) {
-        target = RouteTable::rewritten_target(*route, head.target);
-        rw.target = target;
-    }
-    write_request_head(head, rw, &h.head);
-    h.route_host = route && !route->host_rewrite.empty();
-    if (h.route_host) replace_host(&h.head, route->host_rewrite);
-    h.backend_host.clear();
+    h.route = table.size() ? table.match(head) : nullptr;
+    s->group = static_cast<int16_t>(h.route ? h.route->group : table.default_group());
+    s->forced_backend = -1;
+    h.hook_target_set = false;
+    h.resumes = 0;
     h.req_done = step.message_done;
     h.resp.reset();
     h.resp.expect_head_response(head.method == "HEAD");
@@ -520,6 +536,125 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     h.sent_status = 0;
     s->exchange = Session::Exchange::open;
     clear_deadline(s);
+}
+
+// The request goes upstream: its head rewritten for the backend (with what a route or the
+// request hook changed), then a connection for it.
+void forward(Session *s) {
+    HttpState &h = *s->http;
+    const HttpHead &head = h.req.head();
+    const Settings &st = settings(s);
+    HeadRewrite rw;
+    rw.add_forwarded = st.add_forwarded != 0;
+    rw.client_ip = s->peer_ip();
+    rw.via = st.via ? "poolproxy" : "";
+    rw.keep_alive = true;  // toward the backend we always ask to keep the connection
+    rw.keep_upgrade = head.upgrade;  // a protocol switch is the backend's to accept or refuse
+    std::string target;
+    if (h.hook_target_set) {
+        rw.target = h.hook_target;
+    } else if (h.route && h.route->strip_prefix) {
+        target = RouteTable::rewritten_target(*h.route, head.target);
+        rw.target = target;
+    }
+    h.head.clear();
+    write_request_head(head, rw, &h.head);
+    h.route_host = h.route && !h.route->host_rewrite.empty();
+    if (h.route_host) replace_host(&h.head, h.route->host_rewrite);
+    h.backend_host.clear();
+    session::acquire_or_wait(s);  // may attach at once (idle connection)
+}
+
+// A hook's failure (a negative return, an unknown group or backend): 500, and a log line that
+// says which, at most once a second per worker.
+void hook_failed(Session *s, const char *hook, const std::string &why) {
+    thread_local uint64_t t_last_ms = 0;
+    if (quiet_long_enough(&t_last_ms, 1000)) {
+        s->worker->shared().logger.log(PP_LOG_WARN, "worker %d: %s: %s: answered 500", s->worker->index(), hook,
+                                       why.c_str());
+    }
+    respond_error(s, 500, why.c_str(), Outcome::abandoned);
+}
+
+// The request hook's turn (http_hooks.h has the handle). True when the request goes on to a
+// backend; false when the hook answered, paused or failed (each handled here).
+bool run_request_hook(Session *s) {
+    HttpState &h = *s->http;
+    const Callbacks &cb = settings(s).callbacks;
+    Shared &sh = s->worker->shared();
+    pp_exchange ex;
+    ex.kind = pp_exchange::Kind::request;
+    ex.head = &h.req.mutable_head();
+    ex.shared = &sh;
+    ex.client = static_cast<ClientBase *>(s);
+    ex.worker = s->worker->index();
+    pp_request_info info{};
+    info.struct_size = sizeof info;
+    info.method = ex.head->method.c_str();
+    info.target = ex.head->target.c_str();
+    info.http_minor = ex.head->http_minor;
+    info.client = s->peer.c_str();
+    info.worker = ex.worker;
+    info.resumes = h.resumes;
+    info.token = h.resumed_by;
+    info.group = sh.groups[static_cast<size_t>(s->group)]->name.c_str();
+    const int rc = cb.request_hook(cb.request_hook_userdata, &ex, &info);
+    ex.magic = 0;  // (a handle kept past the call is refused rather than trusted, while its memory lasts)
+    if (rc < 0 || !ex.failure.empty()) {
+        if (ex.paused) sh.parking.forget(ex.token);
+        hook_failed(s, "request hook", !ex.failure.empty() ? ex.failure : "it returned " + std::to_string(rc));
+        return false;
+    }
+    if (ex.group >= 0) s->group = static_cast<int16_t>(ex.group);
+    if (ex.backend >= 0) s->forced_backend = ex.backend;
+    if (ex.target_set) {
+        h.hook_target = std::move(ex.target);
+        h.hook_target_set = true;
+    }
+    if (ex.responded) {
+        if (ex.paused) sh.parking.forget(ex.token);
+        if (h.req.head().method == "HEAD") ex.response.resize(ex.response.find("\r\n\r\n") + 4);
+        answer(s, ex.status, ex.response, "answered by the request hook", Outcome::abandoned);
+        return false;
+    }
+    if (ex.paused) {
+        // Bound by response_timeout, like a backend that does not answer.
+        h.park_token = ex.token;
+        arm_timer(s, kResponseDeadline);
+        return false;
+    }
+    return true;
+}
+
+// The response hook's turn, before the final response head is written: false when it failed
+// (the client got a 500 instead).
+bool run_response_hook(Session *s) {
+    HttpState &h = *s->http;
+    const Callbacks &cb = settings(s).callbacks;
+    pp_exchange ex;
+    ex.kind = pp_exchange::Kind::response;
+    ex.head = &h.resp.mutable_head();
+    ex.shared = &s->worker->shared();
+    ex.worker = s->worker->index();
+    pp_response_info info{};
+    info.struct_size = sizeof info;
+    info.status = ex.head->status;
+    info.method = h.req.head().method.c_str();
+    info.target = h.hook_target_set ? h.hook_target.c_str() : h.req.head().target.c_str();
+    info.backend_id = s->backend_id;
+    const int rc = cb.response_hook(cb.response_hook_userdata, &ex, &info);
+    ex.magic = 0;
+    if (rc < 0) {
+        hook_failed(s, "response hook", "it returned " + std::to_string(rc));
+        return false;
+    }
+    return true;
+}
+
+// After the head (and the body bytes read with it): the request hook, if any, then upstream.
+void dispatch(Session *s) {
+    if (settings(s).callbacks.request_hook && !run_request_hook(s)) return;
+    forward(s);
 }
 
 // Sends what was parsed so far to the backend: the rewritten head, then raw request bytes.
@@ -584,7 +719,7 @@ void process(Session *s) {
                 h.pending_block = h.in;
                 h.in->refs++;
             }
-            session::acquire_or_wait(s);  // may attach at once (idle connection)
+            dispatch(s);
             continue;
         }
         if (h.phase == HttpState::Phase::exchange && step.consumed > 0) {
@@ -733,6 +868,10 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
                 // desync). So the connection ends after this answer, and the lingering close
                 // reads and discards the rest of the body (bounded by the lingering_* options).
                 h.client_keep_alive = h.client_keep_alive && framed && h.req_done;
+            }
+            if (rh.status >= 200 && settings(s).callbacks.response_hook && !run_response_hook(s)) {
+                unref(s, b);
+                return;
             }
             h.resp_head.clear();
             if (rh.status >= 200 || !h.http10) {  // no interim responses to HTTP/1.0 clients
@@ -993,9 +1132,21 @@ void attach(Session *s, PooledConn *conn) {
 
 void no_backend(Session *s, int status, const char *why) { respond_error(s, status, why); }
 
+void resumed(Session *s) {
+    HttpState *h = s->http;
+    if (s->state == Session::State::closing || !h || !h->park_token) return;  // ended meanwhile
+    h->resumed_by = h->park_token;
+    h->park_token = 0;
+    h->resumes++;
+    clear_deadline(s);
+    if (run_request_hook(s)) forward(s);
+    if (s->state != Session::State::closing && s->http) process(s);  // a body part, a pipelined request
+}
+
 void destroy(Session *s) {
     HttpState *h = s->http;
     if (!h) return;
+    if (h->park_token) s->worker->shared().parking.forget(h->park_token);  // resumed too late: nothing to resume
     if (h->in) unref(s, h->in);
     if (h->pending_block) unref(s, h->pending_block);
     h->in = h->pending_block = nullptr;

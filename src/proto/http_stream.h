@@ -82,6 +82,8 @@ public:
     // Ready for a new connection's first message.
     void reset();
     const HttpHead &head() const { return head_; }
+    // For a hook that changes fields (proto/http_hooks.h keeps the framing fields as they are).
+    HttpHead &mutable_head() { return head_; }
     // Responses only: the request this response answers was HEAD (no body follows).
     void expect_head_response(bool yes) { response_to_head_ = yes; }
     // Fill Step::body (off by default: a proxy needs only the raw bytes, and this allocates).

@@ -13,6 +13,7 @@
 
 #include "core/breaker_report.h"
 #include "core/errors.h"
+#include "proto/http_hooks.h"
 #include "proto/route_table.h"
 #include "core/clock.h"
 #include "core/uv_result.h"
@@ -164,6 +165,8 @@ bool write_done(Session *s, int status) {
     return true;
 }
 
+bool run_connect_hook(Session *s);
+
 void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
     auto *s = new Session;
     s->t_start = uv_hrtime();
@@ -188,7 +191,8 @@ void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
             return;
         }
     }
-    if (is_http(w) || w.shared().logger.access_enabled()) {  // read now: once the client is gone it cannot be
+    const Callbacks &cb = w.settings().callbacks;
+    if (is_http(w) || w.shared().logger.access_enabled() || cb.connect_hook) {  // read now: once the client is gone it cannot be
         Address a;
         bool known = false;
         if (peer && peer_len > 0 && static_cast<size_t>(peer_len) <= sizeof a.storage) {
@@ -211,10 +215,41 @@ void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
     }
     if (is_http(w)) {
         http_session::begin(s);
-    } else {
-        s->exchange = Session::Exchange::open;  // tcp: the session is the exchange
-        tcp_relay::begin(s);
+        return;
     }
+    if (cb.connect_hook && !run_connect_hook(s)) return;
+    s->exchange = Session::Exchange::open;  // tcp: the session is the exchange
+    tcp_relay::begin(s);
+}
+
+// tcp mode: the connect hook picks the group or rejects the connection. False: closed.
+bool run_connect_hook(Session *s) {
+    Worker &w = *s->worker;
+    const Callbacks &cb = w.settings().callbacks;
+    pp_exchange ex;
+    ex.kind = pp_exchange::Kind::connect;
+    ex.shared = &w.shared();
+    ex.worker = w.index();
+    pp_connect_info info{};
+    info.struct_size = sizeof info;
+    info.client = s->peer.c_str();
+    info.worker = w.index();
+    const int rc = cb.connect_hook(cb.connect_hook_userdata, &ex, &info);
+    ex.magic = 0;
+    if (!ex.failure.empty()) {
+        thread_local uint64_t t_last_ms = 0;
+        if (quiet_long_enough(&t_last_ms, 1000)) {
+            w.shared().logger.log(PP_LOG_WARN, "worker %d: connect hook: %s: connection closed", w.index(), ex.failure.c_str());
+        }
+        close(s, "the connect hook picked no existing group");
+        return false;
+    }
+    if (rc != 0) {
+        close(s, "rejected by the connect hook");
+        return false;
+    }
+    if (ex.group >= 0) s->group = static_cast<int16_t>(ex.group);
+    return true;
 }
 
 void acquire_or_wait(Session *s) {
@@ -250,6 +285,9 @@ bool try_acquire(Session *s) {
     // worker's scratch set, reused to allocate nothing).
     std::vector<bool> &skip = w.lb_scratch();
     skip = w.outside_group(s->group);
+    if (s->forced_backend >= 0) {  // a request hook picked it: no other
+        for (size_t b = 0; b < skip.size(); b++) skip[b] = b != static_cast<size_t>(s->forced_backend);
+    }
     if (s->any_failed()) {
         for (size_t b = 0; b < skip.size(); b++) skip[b] = skip[b] || s->has_failed(b);
     }
@@ -521,6 +559,7 @@ public:
     void deadline_passed(ClientBase *c, int kind) const override { session::deadline_passed(of(c), kind); }
     void drain(ClientBase *c) const override { session::drain(of(c)); }
     void close(ClientBase *c, const char *why) const override { session::close(of(c), why); }
+    void resumed(ClientBase *c) const override { http_session::resumed(of(c)); }
 };
 
 }  // namespace

@@ -65,6 +65,7 @@ struct Session : ClientBase {
     HttpState *http = nullptr;     // http mode, while an exchange (or its input) is under way
 
     int backend_id = -1;
+    int forced_backend = -1;       // a request hook's pp_exchange_set_backend: this backend only
     int writes_pending = 0;
     int16_t open_handles = 0;
     int16_t retries_used = 0;      // of the `retries` option, for the current request
@@ -195,6 +196,7 @@ ExchangeView view(const Session *s);
 void begin(Session *s);
 void attach(Session *s, PooledConn *conn);
 void no_backend(Session *s, int status, const char *why);  // answer instead of closing silently
+void resumed(Session *s);  // the request hook paused the exchange, and someone resumed it
 void destroy(Session *s);                                   // frees the http state
 }  // namespace http_session
 

@@ -34,19 +34,24 @@ typedef struct conn {
 } conn;
 
 /* Appends the bytes read to *pending and answers every complete request head in it. */
-static int answer_http(int fd, const char *buf, ssize_t n, char *pending, size_t *len) {
+static int answer_http(const echo_server *s, int fd, const char *buf, ssize_t n, char *pending, size_t *len) {
     char *end;
     if (*len + (size_t)n >= 16384) return -1;
     memcpy(pending + *len, buf, (size_t)n);
     *len += (size_t)n;
     pending[*len] = '\0';
     while ((end = strstr(pending, "\r\n\r\n")) != NULL) {
-        char out[128];
+        char out[16600];
         int status = 200, m;
         const char *sp = strchr(pending, ' ');
         size_t used = (size_t)(end + 4 - pending);
         if (sp && strncmp(sp + 1, "/status/", 8) == 0) status = atoi(sp + 9);
-        m = snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\nok", status);
+        if (sp && strncmp(sp + 1, "/echo", 5) == 0) { /* the head it got, as the body */
+            m = snprintf(out, sizeof out, "HTTP/1.1 200 X\r\nX-Backend-Port: %d\r\nContent-Length: %zu\r\n\r\n%.*s",
+                         s->port, used, (int)used, pending);
+        } else {
+            m = snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\nok", status);
+        }
         if (test_write_all(fd, out, m) != 0) return -1;
         memmove(pending, pending + used, *len - used + 1);
         *len -= used;
@@ -83,7 +88,7 @@ static void *echo_conn(void *p) {
         }
         if (n < 0) break;
         if (s->http) {
-            if (answer_http(c->fd, buf, n, pending, &pending_len) != 0) break;
+            if (answer_http(s, c->fd, buf, n, pending, &pending_len) != 0) break;
             continue;
         }
         if (test_write_all(c->fd, buf, n) != 0) break;

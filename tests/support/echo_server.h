@@ -12,7 +12,8 @@ typedef struct echo_server echo_server;
 /* Starts listening on 127.0.0.1 (port 0 picks one). NULL on failure. */
 echo_server *echo_server_start(int port);
 /* The same server speaking HTTP/1.1 instead of echoing: each bodiless request gets a keep-alive
- * response with body "ok", status NNN for a target "/status/NNN", else 200. */
+ * response with body "ok", status NNN for a target "/status/NNN", else 200; a target "/echo..."
+ * gets the request head it received as the body, and a field X-Backend-Port: its port. */
 echo_server *echo_server_start_http(int port);
 int echo_server_port(const echo_server *s);
 long echo_server_accepted(const echo_server *s);
