@@ -16,6 +16,13 @@ pub struct pp_config {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
+/// Opaque exchange handle a hook gets (`pp_exchange`), valid during the hook call only.
+#[repr(C)]
+pub struct pp_exchange {
+    _data: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
 /// Opaque proxy handle (`pp_proxy`).
 #[repr(C)]
 pub struct pp_proxy {
@@ -26,7 +33,7 @@ pub struct pp_proxy {
 /// `PP_VERSION_MAJOR` of the header these declarations follow.
 pub const PP_VERSION_MAJOR: c_uint = 0;
 /// `PP_VERSION_MINOR`.
-pub const PP_VERSION_MINOR: c_uint = 1;
+pub const PP_VERSION_MINOR: c_uint = 2;
 /// `PP_VERSION_PATCH`.
 pub const PP_VERSION_PATCH: c_uint = 0;
 
@@ -208,6 +215,83 @@ pub struct pp_access_entry {
 pub type pp_access_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, entry: *const pp_access_entry)>;
 
+/// `pp_request_info`: what a request hook sees.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct pp_request_info {
+    /// Size of the struct as the library knows it.
+    pub struct_size: usize,
+    /// The request method.
+    pub method: *const c_char,
+    /// The request target.
+    pub target: *const c_char,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub http_minor: c_int,
+    /// The client's "ip:port".
+    pub client: *const c_char,
+    /// The worker running the hook.
+    pub worker: c_int,
+    /// How many times the exchange was resumed.
+    pub resumes: u32,
+    /// The token that resumed it, else 0.
+    pub token: u64,
+    /// The group a route picked ("" = default).
+    pub group: *const c_char,
+}
+
+/// `pp_response_info`: what a response hook sees.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct pp_response_info {
+    /// Size of the struct as the library knows it.
+    pub struct_size: usize,
+    /// The response status.
+    pub status: c_int,
+    /// The request method.
+    pub method: *const c_char,
+    /// The request target.
+    pub target: *const c_char,
+    /// The backend that answered.
+    pub backend_id: c_int,
+}
+
+/// `pp_connect_info`: what a connect hook sees.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct pp_connect_info {
+    /// Size of the struct as the library knows it.
+    pub struct_size: usize,
+    /// The client's "ip:port".
+    pub client: *const c_char,
+    /// The worker running the hook.
+    pub worker: c_int,
+}
+
+/// `pp_request_hook_fn`.
+pub type pp_request_hook_fn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        ex: *mut pp_exchange,
+        info: *const pp_request_info,
+    ) -> c_int,
+>;
+/// `pp_response_hook_fn`.
+pub type pp_response_hook_fn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        ex: *mut pp_exchange,
+        info: *const pp_response_info,
+    ) -> c_int,
+>;
+/// `pp_connect_hook_fn`.
+pub type pp_connect_hook_fn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        ex: *mut pp_exchange,
+        info: *const pp_connect_info,
+    ) -> c_int,
+>;
+
 /// `pp_log_fn`.
 pub type pp_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, message: *const c_char)>;
@@ -257,6 +341,53 @@ extern "C" {
         f: pp_access_fn,
         userdata: *mut c_void,
     ) -> c_int;
+
+    pub fn pp_config_set_request_hook(
+        cfg: *mut pp_config,
+        f: pp_request_hook_fn,
+        userdata: *mut c_void,
+    ) -> c_int;
+    pub fn pp_config_set_response_hook(
+        cfg: *mut pp_config,
+        f: pp_response_hook_fn,
+        userdata: *mut c_void,
+    ) -> c_int;
+    pub fn pp_config_set_connect_hook(
+        cfg: *mut pp_config,
+        f: pp_connect_hook_fn,
+        userdata: *mut c_void,
+    ) -> c_int;
+    pub fn pp_exchange_field_count(ex: *const pp_exchange) -> c_int;
+    pub fn pp_exchange_field(
+        ex: *const pp_exchange,
+        index: usize,
+        name: *mut *const c_char,
+        value: *mut *const c_char,
+    ) -> c_int;
+    pub fn pp_exchange_find_field(ex: *const pp_exchange, name: *const c_char) -> *const c_char;
+    pub fn pp_exchange_set_field(
+        ex: *mut pp_exchange,
+        name: *const c_char,
+        value: *const c_char,
+    ) -> c_int;
+    pub fn pp_exchange_add_field(
+        ex: *mut pp_exchange,
+        name: *const c_char,
+        value: *const c_char,
+    ) -> c_int;
+    pub fn pp_exchange_remove_field(ex: *mut pp_exchange, name: *const c_char) -> c_int;
+    pub fn pp_exchange_set_target(ex: *mut pp_exchange, target: *const c_char) -> c_int;
+    pub fn pp_exchange_set_group(ex: *mut pp_exchange, group: *const c_char) -> c_int;
+    pub fn pp_exchange_set_backend(ex: *mut pp_exchange, backend_id: c_int) -> c_int;
+    pub fn pp_exchange_respond(
+        ex: *mut pp_exchange,
+        status: c_int,
+        fields: *const *const c_char,
+        body: *const c_char,
+        body_len: usize,
+    ) -> c_int;
+    pub fn pp_exchange_pause(ex: *mut pp_exchange, token: *mut u64) -> c_int;
+    pub fn pp_exchange_resume(proxy: *mut pp_proxy, token: u64) -> c_int;
 
     pub fn pp_proxy_new(out: *mut *mut pp_proxy, cfg: *const pp_config) -> c_int;
     pub fn pp_proxy_start(proxy: *mut pp_proxy) -> c_int;

@@ -41,6 +41,29 @@ fn rust_side() -> (Vec<StructLayout>, Vec<Constant>) {
     let mut structs = vec![
         layout!(pp_option_info { struct_size, name, type_ as type, default_text, choices, min, max, help }),
         layout!(pp_event { struct_size, type_ as type, backend_id, address, reason }),
+        layout!(pp_request_info {
+            struct_size,
+            method,
+            target,
+            http_minor,
+            client,
+            worker,
+            resumes,
+            token,
+            group
+        }),
+        layout!(pp_response_info {
+            struct_size,
+            status,
+            method,
+            target,
+            backend_id
+        }),
+        layout!(pp_connect_info {
+            struct_size,
+            client,
+            worker
+        }),
         layout!(pp_access_entry {
             struct_size,
             worker,

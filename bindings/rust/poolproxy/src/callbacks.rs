@@ -20,6 +20,10 @@ pub(crate) struct Callbacks {
     pub(crate) log: Option<std::sync::Arc<LogFn>>,
     pub(crate) event: Option<std::sync::Arc<EventFn>>,
     pub(crate) access: Option<std::sync::Arc<AccessFn>>,
+    pub(crate) request: Option<std::sync::Arc<crate::hooks::HookFn>>,
+    pub(crate) response: Option<std::sync::Arc<crate::hooks::HookFn>>,
+    pub(crate) connect: Option<std::sync::Arc<crate::hooks::HookFn>>,
+    pub(crate) gate: std::sync::Arc<crate::hooks::Gate>,
     pub(crate) panics: AtomicUsize,
 }
 

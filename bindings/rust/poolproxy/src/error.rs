@@ -98,6 +98,12 @@ impl Error {
         }
     }
 
+    /// An error a hook returns to fail its exchange (the client gets a 500): code
+    /// [`ErrorCode::Internal`], with the hook's message.
+    pub fn hook_failed(message: &str) -> Error {
+        Error::new(sys::PP_EINTERNAL, message)
+    }
+
     pub(crate) fn new(code: c_int, message: &str) -> Error {
         Error {
             raw: code,

@@ -29,6 +29,7 @@
 
 mod callbacks;
 mod error;
+mod hooks;
 mod stats;
 
 use std::ffi::{CStr, CString};
@@ -46,6 +47,8 @@ pub use error::{Error, ErrorCode};
 
 use callbacks::{AccessFn, Callbacks, EventFn, LogFn};
 use error::check;
+pub use hooks::{Exchange, HookKind, Resumer};
+use hooks::{Gate, HookFn};
 pub use stats::{BackendStats, Stats, WorkerStats};
 
 /// Severity of a log line.
@@ -231,6 +234,9 @@ pub struct Config {
     log: Option<(Arc<LogFn>, LogLevel)>,
     event: Option<Arc<EventFn>>,
     access: Option<Arc<AccessFn>>,
+    request: Option<Arc<HookFn>>,
+    response: Option<Arc<HookFn>>,
+    connect: Option<Arc<HookFn>>,
 }
 
 // SAFETY: a pp_config may move between threads; it must only not be used by two at once,
@@ -248,6 +254,9 @@ impl Config {
             log: None,
             event: None,
             access: None,
+            request: None,
+            response: None,
+            connect: None,
         })
     }
 
@@ -398,6 +407,36 @@ impl Config {
         self.event = Some(Arc::new(f));
         self
     }
+
+    /// The request hook (http mode), on worker threads (it must not block: pause instead). An
+    /// `Err` or a panic answers the client 500.
+    pub fn on_request<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(&mut Exchange<'_>) -> Result<(), Error> + Send + Sync + 'static,
+    {
+        self.request = Some(Arc::new(f));
+        self
+    }
+
+    /// The response hook (http mode): may change the response's fields. An `Err` or a panic
+    /// answers the client 500.
+    pub fn on_response<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(&mut Exchange<'_>) -> Result<(), Error> + Send + Sync + 'static,
+    {
+        self.response = Some(Arc::new(f));
+        self
+    }
+
+    /// The connect hook (tcp mode): may pick the group; an `Err` or a panic closes the
+    /// connection.
+    pub fn on_connect<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(&mut Exchange<'_>) -> Result<(), Error> + Send + Sync + 'static,
+    {
+        self.connect = Some(Arc::new(f));
+        self
+    }
 }
 
 impl Drop for Config {
@@ -429,6 +468,12 @@ impl Proxy {
             log: config.log.as_ref().map(|(f, _)| f.clone()),
             event: config.event.clone(),
             access: config.access.clone(),
+            request: config.request.clone(),
+            response: config.response.clone(),
+            connect: config.connect.clone(),
+            gate: Arc::new(Gate {
+                raw: std::sync::RwLock::new(ptr::null_mut()),
+            }),
             panics: AtomicUsize::new(0),
         });
         let ud = &*callbacks as *const Callbacks as *mut c_void;
@@ -458,6 +503,15 @@ impl Proxy {
                     ud,
                 );
             }
+            if config.request.is_some() {
+                sys::pp_config_set_request_hook(config.raw, Some(hooks::request_trampoline), ud);
+            }
+            if config.response.is_some() {
+                sys::pp_config_set_response_hook(config.raw, Some(hooks::response_trampoline), ud);
+            }
+            if config.connect.is_some() {
+                sys::pp_config_set_connect_hook(config.raw, Some(hooks::connect_trampoline), ud);
+            }
         }
         let mut raw = ptr::null_mut();
         // SAFETY: out pointer and config are valid.
@@ -468,10 +522,18 @@ impl Proxy {
             sys::pp_config_set_log_callback(config.raw, None, ptr::null_mut(), sys::PP_LOG_INFO);
             sys::pp_config_set_event_callback(config.raw, None, ptr::null_mut());
             sys::pp_config_set_access_callback(config.raw, None, ptr::null_mut());
+            sys::pp_config_set_request_hook(config.raw, None, ptr::null_mut());
+            sys::pp_config_set_response_hook(config.raw, None, ptr::null_mut());
+            sys::pp_config_set_connect_hook(config.raw, None, ptr::null_mut());
         }
         if let Some(e) = new_err {
             return Err(e);
         }
+        *callbacks
+            .gate
+            .raw
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = raw;
         let proxy = Proxy { raw, callbacks };
         // SAFETY: raw is a live, created proxy.
         check(unsafe { sys::pp_proxy_start(proxy.raw) })?; // on error, Drop frees it
@@ -675,6 +737,13 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
+        // Resumers still held elsewhere fail from here on instead of reaching a freed proxy.
+        *self
+            .callbacks
+            .gate
+            .raw
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = ptr::null_mut();
         // SAFETY: raw is live; after pp_proxy_free returns no callback runs, so the boxed
         // callbacks may be dropped with self.
         unsafe {
