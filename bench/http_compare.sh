@@ -15,6 +15,12 @@
 # request is a new client connection. OLD_CLI=PATH adds old-poolproxy and old-poolproxy-tcp,
 # the same runs with another build's CLI, for before/after figures in one interleaved run:
 #   TARGETS="poolproxy-churn old-poolproxy-churn haproxy-churn nginx-churn" sh bench/http_compare.sh
+# Programmable-proxy targets (issue 17): pp-embed and pp-hook-c (bench/hook_proxy.c: the
+# library embedded by a C program, without and with a request hook that reads two fields and
+# sets one), pp-hook-go and pp-hook-rust (the same hook in Go and Rust, built from the
+# bindings), poolproxy-route and haproxy-route (routing by Host over two groups, declaratively:
+# poolproxy's route option, HAProxy's use_backend on hdr(host); wrk sends the second group's
+# Host). Each is built on first use.
 # PROBE=1 measures no speed: per request of each target it counts the proxy's system calls, by
 # name (strace -c -f, attached for one wrk run), and its context switches (perf stat, over
 # another run without strace), and prints them side by side.
@@ -43,7 +49,7 @@ for _ in range(200):
 sys.exit(1)' "$1"
 }
 BODY=$(python3 -c 'print("x" * 120, end="")')
-BE=$(port); PP=$(port); HA=$(port); NG=$(port); PT=$(port); HT=$(port); NS=$(port)
+BE=$(port); BE2=$(port); PP=$(port); HA=$(port); NG=$(port); PT=$(port); HT=$(port); NS=$(port)
 STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 [ -f "$STREAM_MODULE" ] || { echo "bench: needs libnginx-mod-stream ($STREAM_MODULE)"; exit 1; }
 mkdir -p "$W/tmp"
@@ -54,7 +60,7 @@ events { worker_connections 4096; }
 http {
   access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
   client_body_temp_path $W/tmp; proxy_temp_path $W/tmp; fastcgi_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
-  server { listen 127.0.0.1:$BE; location / { default_type text/plain; return 200 "$BODY"; } }
+  server { listen 127.0.0.1:$BE; listen 127.0.0.1:$BE2; location / { default_type text/plain; return 200 "$BODY"; } }
 }
 CONF
 cat >"$W/nginx-proxy.conf" <<CONF
@@ -83,6 +89,40 @@ frontend fe
 backend be
   server s1 127.0.0.1:$BE maxconn 64
 CONF
+
+cat >"$W/haproxy-route.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$HA
+  use_backend a if { hdr(host) -i a.example }
+  use_backend b if { hdr(host) -i b.example }
+  default_backend a
+backend a
+  server s1 127.0.0.1:$BE maxconn 64
+backend b
+  server s1 127.0.0.1:$BE2 maxconn 64
+CONF
+
+# Embedders with hooks, built once per run (only when a target needs them).
+build_embedder() {
+    case "$1" in
+    c) [ -x "$W/hook_proxy" ] || cc -O2 -o "$W/hook_proxy" bench/hook_proxy.c -Iinclude -L"$BUILD" -lpoolproxy \
+           -Wl,-rpath,"$(cd "$BUILD" && pwd)" -lpthread ;;
+    go) [ -x "$W/hookbench-go" ] || (cd bindings/go && PKG_CONFIG_PATH="$(cd "../../$BUILD" && pwd)/pkgconfig" \
+           go build -o "$W/hookbench-go" ./cmd/hookbench) ;;
+    rust) [ -x "$W/hookbench-rust" ] || { (cd bindings/rust && PKG_CONFIG_PATH="$(cd "../../$BUILD" && pwd)/pkgconfig" \
+           CARGO_TARGET_DIR="$W/cargo" cargo build -q --release --example hookbench) && cp "$W/cargo/release/examples/hookbench" "$W/hookbench-rust"; } ;;
+    esac
+}
+LIBDIR="$(cd "$BUILD" && pwd)"
 
 cat >"$W/nginx-stream.conf" <<CONF
 load_module $STREAM_MODULE;
@@ -122,6 +162,16 @@ start() {
                    --pool-max 64 >/dev/null 2>&1 & p=$!; pt=$PT ;;
     haproxy-tcp) taskset -c 0 haproxy -f "$W/haproxy-tcp.cfg" -db >/dev/null 2>&1 & p=$!; pt=$HT ;;
     nginx-stream) taskset -c 0 nginx -c "$W/nginx-stream.conf" -e "$W/nginx-stream-error.log" >/dev/null 2>&1 & p=$!; pt=$NS ;;
+    poolproxy-route) taskset -c 0 "$cli" --mode http --listen "127.0.0.1:$PP" --workers 1 --pool-max 64 \
+                   --add-forwarded off --via off --backend "127.0.0.1:$BE,group=a" --backend "127.0.0.1:$BE2,group=b" \
+                   --route "host=a.example -> a" --route "host=b.example -> b" --route "-> a" >/dev/null 2>&1 & p=$!; pt=$PP ;;
+    haproxy-route) taskset -c 0 haproxy -f "$W/haproxy-route.cfg" -db >/dev/null 2>&1 & p=$!; pt=$HA ;;
+    pp-embed) build_embedder c >&2; taskset -c 0 "$W/hook_proxy" "$PP" "127.0.0.1:$BE" none >/dev/null 2>&1 & p=$!; pt=$PP ;;
+    pp-hook-c) build_embedder c >&2; taskset -c 0 "$W/hook_proxy" "$PP" "127.0.0.1:$BE" c >/dev/null 2>&1 & p=$!; pt=$PP ;;
+    pp-hook-go) build_embedder go >&2; LD_LIBRARY_PATH="$LIBDIR" taskset -c 0 "$W/hookbench-go" "$PP" "127.0.0.1:$BE" \
+                   >/dev/null 2>&1 & p=$!; pt=$PP ;;
+    pp-hook-rust) build_embedder rust >&2; LD_LIBRARY_PATH="$LIBDIR" taskset -c 0 "$W/hookbench-rust" "$PP" \
+                   "127.0.0.1:$BE" >/dev/null 2>&1 & p=$!; pt=$PP ;;
     esac
     wait_port "$pt"
     echo "$p $pt"
@@ -137,17 +187,18 @@ cpu_ticks() {
     done
     echo "$u $k"
 }
-backend_conns() { ss -Htn state established "( dport = :$BE )" | wc -l; }
+backend_conns() { ss -Htn state established "( dport = :$BE or dport = :$BE2 )" | wc -l; }
 HZ=$(getconf CLK_TCK)
 
 run() {  # run NAME -> one line: name rps p50_us p99_us cpu_us_per_req backend_conns non2xx user_us sys_us
     name="$1"
     base="${name%-churn}"
     close=""; [ "$base" != "$name" ] && close="Connection: close"
+    host=""; case "$base" in *-route) host="Host: b.example" ;; esac
     if [ "$base" = direct ]; then pid=""; pt=$BE; else set -- $(start "$base"); pid=$1; pt=$2; fi
-    taskset -c 1 wrk -t1 -c"$CONNS" -d1s ${close:+-H "$close"} "http://127.0.0.1:$pt/" >/dev/null 2>&1  # warm up
+    taskset -c 1 wrk -t1 -c"$CONNS" -d1s ${close:+-H "$close"} ${host:+-H "$host"} "http://127.0.0.1:$pt/" >/dev/null 2>&1  # warm up
     before="0 0"; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${close:+-H "$close"} "http://127.0.0.1:$pt/" >"$W/wrk.out" 2>&1
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${close:+-H "$close"} ${host:+-H "$host"} "http://127.0.0.1:$pt/" >"$W/wrk.out" 2>&1
     after="0 0"; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
     bconns=$(backend_conns)
     [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
