@@ -29,7 +29,7 @@ const OptionDef kOptions[] = {
     {"group", PP_OPT_LIST, "", "", 0, 0,
      "a backend group: 'NAME [option=value ...]' with its own lb, pool_max, pool_min_idle, pool_idle_timeout, "
      "max_conn_lifetime, connect_timeout, response_timeout, retries, max_requests_per_conn, health_*, breaker_*, "
-     "backend_max_requests or backend_max_pending (the rest follow the top level); repeat for several groups",
+     "backend_max_requests, backend_max_pending or queue_max (the rest follow the top level); repeat for several groups",
      nullptr},
     {"route", PP_OPT_LIST, "", "", 0, 0,
      "http: '[host=H] [path=/P] [method=M] [header=NAME[:VALUE]] [strip_prefix] [host_rewrite=H] -> GROUP'; the "
@@ -69,7 +69,7 @@ const OptionDef kOptions[] = {
      "a backend connection is retired at its next idle moment after this age (0 = no limit)",
      &Settings::max_conn_lifetime},
     {"queue_max", PP_OPT_INT, "1024", "", 0, 1000000,
-     "sessions that may wait for a backend connection when the pool is at pool_max",
+     "sessions that may wait for a backend connection when the pool is at pool_max (per backend group: each has its own queue)",
      &Settings::queue_max},
     {"queue_timeout", PP_OPT_DURATION, "2s", "", 1, kHour,
      "how long a session waits for a backend connection before it is closed", &Settings::queue_timeout},
@@ -202,7 +202,7 @@ const char *const kGroupOptions[] = {
     "response_timeout", "retries", "max_requests_per_conn", "health_check", "health_path", "health_host",
     "health_status", "health_interval", "health_timeout", "health_rise", "health_fall", "breaker_failures",
     "breaker_open_time", "breaker_max_open_time", "breaker_half_open_requests", "breaker_on_5xx",
-    "backend_max_requests", "backend_max_pending",
+    "backend_max_requests", "backend_max_pending", "queue_max",
 };
 
 bool group_scoped(const std::string &name) {
@@ -355,8 +355,9 @@ int parse_group(Settings *s, const std::string &value, std::string *why) {
         *why = "option 'group': at most 63 options in one line, got " + std::to_string(words.size() - 1);
         return PP_EBADVALUE;
     }
-    // Each option is checked as the top level would take it, in a scratch copy.
-    Settings scratch = *s;
+    // Each option is checked as the top level would take it, on a scratch configuration (the
+    // defaults: a copy of *s would copy its every backend and route for each group line).
+    Settings scratch;
     for (size_t w = 1; w < words.size(); w++) {
         const size_t eq = words[w].find('=');
         const std::string name = words[w].substr(0, eq);
@@ -581,9 +582,16 @@ std::string backend_text(const BackendSpec &b) {
     return out;
 }
 
-Settings group_settings(const Settings &top, const GroupSpec *group) {
-    Settings g;
-    g = top;
+Settings without_lists(const Settings &top) {
+    Settings g = top;
+    g.backends.clear();
+    g.groups.clear();
+    g.routes.clear();
+    return g;
+}
+
+Settings group_settings(const Settings &base, const GroupSpec *group) {
+    Settings g = base;  // list-free (without_lists): copying it copies no backend or route
     g.backends.clear();
     g.groups.clear();
     g.routes.clear();
@@ -669,6 +677,7 @@ int validate_settings(const Settings &s, std::string *why) {
         return PP_ENOBACKEND;
     }
     if (int rc = validate_group(s, "", why)) return rc;
+    const Settings base = without_lists(s);
     for (const GroupSpec &g : s.groups) {
         bool any = false;
         for (const BackendSpec &b : s.backends) any = any || b.group == g.name;
@@ -676,10 +685,15 @@ int validate_settings(const Settings &s, std::string *why) {
             *why = "group '" + g.name + "' has no backend: add one with option 'backend' (host:port,group=" + g.name + ")";
             return PP_ENOBACKEND;
         }
-        if (int rc = validate_group(group_settings(s, &g), "group '" + g.name + "': ", why)) return rc;
+        if (int rc = validate_group(group_settings(base, &g), "group '" + g.name + "': ", why)) return rc;
     }
     if (!s.routes.empty() && s.mode != static_cast<int64_t>(Mode::http)) {
         *why = "option 'route' needs mode http (a tcp connection has no request to route)";
+        return PP_EBADVALUE;
+    }
+    if (s.mode != static_cast<int64_t>(Mode::http) && !s.groups.empty() && !s.callbacks.connect_hook) {
+        *why = "group '" + s.groups[0].name + "' would get no connection: in tcp mode only a connect hook "
+               "(pp_config_set_connect_hook) sends connections to a named group";
         return PP_EBADVALUE;
     }
     // What no route sends elsewhere goes to the default group: with no route at all it must

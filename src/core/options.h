@@ -36,9 +36,12 @@ constexpr size_t kMaxGroups = 256;
 // A backend as the 'backend' option writes it (what pp_config_get reads back).
 std::string backend_text(const BackendSpec &b);
 
-// A group's effective options: the top level's, with the group's own applied (nullptr: the
-// default group). Backends, groups and routes are left empty.
-Settings group_settings(const Settings &top, const GroupSpec *group);
+// The top level's options without its backends, groups and routes (what group_settings
+// starts from: made once, it keeps the groups' copies from copying every route).
+Settings without_lists(const Settings &top);
+// A group's effective options: `base` (without_lists of the top level) with the group's own
+// applied (nullptr: the default group). Backends, groups and routes are empty.
+Settings group_settings(const Settings &base, const GroupSpec *group);
 
 // Checks the options against each other, before a proxy is made from them.
 int validate_settings(const Settings &s, std::string *why);

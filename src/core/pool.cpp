@@ -41,7 +41,7 @@ PooledConn *BackendPool::take_idle() {
     PooledConn *conn = idle_.pop_back();
     if (!conn) return nullptr;
     counters_.idle.sub();
-    worker_.idle_changed(-1);
+    worker_.idle_changed(backend_.group, -1);
     conn->state = PooledConn::State::in_use;
     worker_.schedule_deferred();  // a refill may be due
     return conn;
@@ -193,7 +193,7 @@ void BackendPool::make_idle(PooledConn *conn, bool may_move) {
     conn->idle_since_ms = mono_ms();
     idle_.push_back(conn);
     counters_.idle.add();
-    worker_.idle_changed(+1);
+    worker_.idle_changed(backend_.group, +1);
     // Keep a read armed while idle: a backend's close is noticed at once, and bytes a
     // server-first protocol sends (a greeting) are kept for the session that takes it.
     conn->on_read = nullptr;
@@ -294,7 +294,7 @@ void BackendPool::close_handles(PooledConn *conn) {
     if (conn->state == PooledConn::State::idle) {
         idle_.remove(conn);
         counters_.idle.sub();
-        worker_.idle_changed(-1);
+        worker_.idle_changed(backend_.group, -1);
     }
     conn->state = PooledConn::State::closing;
     if (conn->early) {

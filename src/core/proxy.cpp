@@ -30,12 +30,13 @@ Shared::Shared(const Settings &s, int workers)
       worker_capacity(s.worker_max_sessions > 0 ? s.worker_max_sessions
                                                 : (s.max_connections + workers - 1) / workers),
       overflow(s.overflow_max) {
+    const Settings base = without_lists(s);
     groups.push_back(std::make_unique<Group>());
-    groups.back()->settings = group_settings(s, nullptr);
+    groups.back()->settings = group_settings(base, nullptr);
     for (const GroupSpec &g : s.groups) {
         groups.push_back(std::make_unique<Group>());
         groups.back()->name = g.name;
-        groups.back()->settings = group_settings(s, &g);
+        groups.back()->settings = group_settings(base, &g);
     }
     for (const BackendSpec &spec : s.backends) {
         if (!spec.dynamic) add_backend(spec);  // names become backends once resolved (DnsWatcher)

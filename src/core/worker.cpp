@@ -237,11 +237,13 @@ void Worker::session_closed(ClientBase *s) {
 // ---- waiting for a backend connection -------------------------------------------------------
 
 bool Worker::enqueue_waiter(ClientBase *s) {
-    if (shared_.waiting.get() >= shared_.settings.queue_max) {
+    const int g = s->group;
+    // queue_max is each group's own: a full group does not take the others' places.
+    const Group &group = *shared_.groups[static_cast<size_t>(g)];
+    if (group.waiting.get() >= group.settings.queue_max) {
         counters_.queue_full.add();
         return false;
     }
-    const int g = s->group;
     WaitQueue &q = queues_[static_cast<size_t>(g)];
     s->wait_since_ns = uv_hrtime();
     q.list.push_back(s);
@@ -263,7 +265,7 @@ bool Worker::enqueue_waiter(ClientBase *s) {
     // the time under keep-alive load.
     if (first) {
         for (auto &other : shared_.workers) {
-            if (other.get() != this && other->waiters(g) == 0 && other->counters().idle_total.get() > 0) {
+            if (other.get() != this && other->waiters(g) == 0 && other->idle_in_group(g) > 0) {
                 other->post_shed_idle(index_);
                 break;
             }
@@ -454,11 +456,20 @@ void Worker::on_queue_timer(uv_timer_t *t) {
 void Worker::on_shed_timer(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
     if (w->waiters() == 0 || w->finished_) return;
-    // One waiter, one connection asked for; the timer comes back while waiters remain.
-    for (auto &other : w->shared_.workers) {
-        if (other.get() != w && other->counters().idle_total.get() > 0) {
-            other->post_shed_idle(w->index_);
-            break;
+    // One connection asked for, of a group we have waiters of, from a worker that has an
+    // idle one of that group; the asking rotates over the workers, and the timer comes back
+    // while waiters remain.
+    const size_t n = w->shared_.workers.size();
+    bool asked = false;
+    for (size_t k = 0; k < n && !asked; k++) {
+        Worker &other = *w->shared_.workers[(w->shed_cursor_ + k) % n];
+        if (&other == w) continue;
+        for (size_t g = 0; g < w->queue_count_ && !asked; g++) {
+            if (w->queues_[g].count.load(std::memory_order_relaxed) > 0 && other.idle_in_group(static_cast<int>(g)) > 0) {
+                other.post_shed_idle(w->index_);
+                w->shed_cursor_ = (w->shed_cursor_ + k + 1) % n;
+                asked = true;
+            }
         }
     }
     PP_UV_MUST(uv_timer_start(&w->shed_timer_, on_shed_timer, kShedAfterMs, 0));
@@ -514,7 +525,8 @@ void Worker::take_adoptions() {
     }
 }
 
-void Worker::idle_changed(int64_t delta) {
+void Worker::idle_changed(int group, int64_t delta) {
+    queues_[static_cast<size_t>(group)].idle.add(delta);
     if (delta > 0) counters_.idle_total.add(static_cast<uint64_t>(delta));
     else counters_.idle_total.sub(static_cast<uint64_t>(-delta));
 }
@@ -553,12 +565,15 @@ void Worker::on_sweep(uv_timer_t *t) {
 int Worker::deadline_list_for(int kind, uint64_t ms) {
     const int hint = deadline_hint_[kind];
     if (hint < deadline_lists_used_ && deadline_ms_[hint] == ms) return hint;
-    int i = 0;
-    while (i < deadline_lists_used_ && deadline_ms_[i] != ms) i++;
-    if (i == deadline_lists_used_) {
+    int i;
+    auto it = deadline_index_.find(ms);
+    if (it != deadline_index_.end()) {
+        i = it->second;
+    } else {
         if (deadline_lists_used_ == kDeadlineLists - 1) return kDeadlineLists - 1;  // the mixed list
+        i = deadline_lists_used_++;
         deadline_ms_[i] = ms;
-        deadline_lists_used_++;
+        deadline_index_.emplace(ms, i);
     }
     deadline_hint_[kind] = static_cast<int8_t>(i);
     return i;
@@ -593,7 +608,8 @@ void Worker::clear_deadline(ClientBase *s) {
 
 void Worker::arm_deadline_timer() {
     uint64_t earliest = 0;
-    for (auto &list : deadlines_) {
+    for (int l = 0; l < kDeadlineLists; l = l + 1 == deadline_lists_used_ ? kDeadlineLists - 1 : l + 1) {
+        auto &list = deadlines_[l];  // (the lists in use, then the mixed one)
         if (ClientBase *s = list.front()) earliest = earliest == 0 ? s->deadline_due_ms : std::min(earliest, s->deadline_due_ms);
     }
     deadline_timer_due_ms_ = earliest;
@@ -605,7 +621,8 @@ void Worker::arm_deadline_timer() {
 void Worker::on_deadline_timer(uv_timer_t *t) {
     auto *w = static_cast<Worker *>(t->data);
     const uint64_t now = uv_now(&w->loop_);
-    for (auto &list : w->deadlines_) {
+    for (int l = 0; l < kDeadlineLists; l = l + 1 == w->deadline_lists_used_ ? kDeadlineLists - 1 : l + 1) {
+        auto &list = w->deadlines_[l];  // (the lists in use, then the mixed one)
         // A handler may set a new deadline of this length: it goes to the back, due later than now.
         while (ClientBase *s = list.front()) {
             if (s->deadline_due_ms > now) break;

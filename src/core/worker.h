@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/balancer.h"
@@ -113,7 +114,10 @@ public:
     const std::vector<bool> &outside_group(int group) const { return outside_group_[static_cast<size_t>(group)]; }
     std::vector<int> &full_scratch() { return full_scratch_; }
     bool draining() const { return draining_; }
-    void idle_changed(int64_t delta);
+    // An idle pooled connection of a backend of `group` came (+1) or went (-1).
+    void idle_changed(int group, int64_t delta);
+    // Idle pooled connections here of `group`'s backends (any thread).
+    int64_t idle_in_group(int group) const { return queues_[static_cast<size_t>(group)].idle.get(); }
 
     // Session life.
     void session_started(ClientBase *s);
@@ -237,7 +241,11 @@ private:
         IntrusiveList<ClientBase, &ClientBase::wait_link> list;
         std::atomic<int64_t> count{0};
         std::atomic<uint64_t> head_since_ns{kNoWaiter};  // written by this worker only
+        SharedGauge idle;  // idle pooled connections of the group's backends here (for lending)
     };
+    // Whom the shed timer asks next for an idle connection (rotated, so that a worker with
+    // none of the group asked for is not asked forever).
+    size_t shed_cursor_ = 0;
     std::unique_ptr<WaitQueue[]> queues_;
     size_t queue_count_ = 0;
 
@@ -249,12 +257,15 @@ private:
     BufferPool buffers_;
     IntrusiveList<ClientBase, &ClientBase::link> sessions_;
     // Deadline lists, one per length (deadline_ms_), each in due order because every entry of
-    // a list has the same length. Lengths are few (the timeouts, a group's response_timeout);
-    // past kDeadlineLists - 1 of them, the last list takes the rest, kept in order by insertion.
-    static constexpr int kDeadlineLists = 32;
+    // a list has the same length. Lengths are few: the proxy-wide timeouts and each group's
+    // response_timeout. Past kDeadlineLists - 1 distinct lengths (over 120 groups, each with a
+    // response_timeout of its own) the last list takes the rest, kept in order by insertion,
+    // which costs a walk past the later-due entries.
+    static constexpr int kDeadlineLists = 127;  // (ClientBase::deadline_list is an int8_t)
     IntrusiveList<ClientBase, &ClientBase::deadline_link> deadlines_[kDeadlineLists];
     uint64_t deadline_ms_[kDeadlineLists] = {};
     int deadline_lists_used_ = 0;
+    std::unordered_map<uint64_t, int> deadline_index_;  // length -> list, past the hint
     int8_t deadline_hint_[kMaxDeadlineKinds] = {};  // per kind, the list it used last
     int deadline_list_for(int kind, uint64_t ms);
     uv_timer_t deadline_timer_{};

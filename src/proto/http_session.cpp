@@ -699,6 +699,11 @@ void process(Session *s) {
         h.in_off += step.consumed;
         s->bytes_in += step.consumed;
         if (step.head_done) {
+            const char *bad = nullptr;
+            if (const int status = normalize_request_target(h.req.mutable_head(), &bad)) {
+                respond_error(s, status, bad);
+                break;
+            }
             start_exchange(s, step);
             if (!step.message_done) {
                 // Let the body's first bytes (or a bodiless end) show up before connecting.
@@ -791,17 +796,21 @@ void backend_failed(Session *s, const char *why) {
         respond_error(s, 502, why, Outcome::failed);
         return;
     }
-    const bool retries_left = s->retries_used < settings(s).retries;
+    Worker &w = *s->worker;
+    const bool retries_left = s->retries_used < w.shared().groups[static_cast<size_t>(s->group)]->settings.retries;
     if (may_retry({h.resp_any, h.req_done, h.idempotent, h.has_body, !retries_left})) {
         s->retries_used++;
         s->worker->counters().retries.add();
         s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: reused connection failed (%s), retrying",
                                        s->worker->index(), why);
         session::outcome(s, Outcome::failed, why, 0, false);  // this attempt; the exchange goes on
-        // Another backend if one is left; else this one again, on a fresh connection.
+        // Another backend of its group if one is left (none when a hook picked this one);
+        // else this one again, on a fresh connection.
         size_t others = 0;
-        const size_t backends = s->worker->lb().size();
-        for (size_t i = 0; i < backends; i++) others += (!s->has_failed(i) && static_cast<int>(i) != s->backend_id);
+        const std::vector<bool> &outside = w.outside_group(s->group);
+        for (size_t i = 0; i < outside.size() && s->forced_backend < 0; i++) {
+            others += (!outside[i] && !s->has_failed(i) && static_cast<int>(i) != s->backend_id);
+        }
         if (others > 0) s->mark_failed(static_cast<size_t>(s->backend_id));
         session::close_conn(s, true);
         h.phase = HttpState::Phase::waiting;

@@ -555,6 +555,38 @@ void write_request_head(const HttpHead &head, const HeadRewrite &rw, std::string
     write_fields(head, rw, true, out);
 }
 
+int normalize_request_target(HttpHead &head, const char **why) {
+    size_t hosts = 0;
+    for (const HttpHeader &h : head.headers) hosts += is(h.name, "host") ? 1 : 0;
+    if (hosts > 1) {
+        *why = "more than one Host field";
+        return 400;
+    }
+    const std::string &t = head.target;
+    size_t scheme = 0;
+    if (t.size() > 7 && iequals(t.data(), 7, "http://", 7)) scheme = 7;
+    else if (t.size() > 8 && iequals(t.data(), 8, "https://", 8)) scheme = 8;
+    if (scheme == 0) return 0;
+    const size_t end = t.find_first_of("/?#", scheme);
+    std::string authority = t.substr(scheme, end == std::string::npos ? std::string::npos : end - scheme);
+    if (authority.empty() || authority.find('@') != std::string::npos) {
+        *why = "an absolute-form target without a host, or with userinfo";
+        return 400;
+    }
+    std::string path = end == std::string::npos ? "/" : t.substr(end);
+    if (path[0] != '/') path.insert(path.begin(), '/');
+    bool set = false;
+    for (HttpHeader &h : head.headers) {
+        if (is(h.name, "host")) {
+            h.value = authority;
+            set = true;
+        }
+    }
+    if (!set) head.headers.push_back({"Host", authority});
+    head.target = std::move(path);
+    return 0;
+}
+
 void replace_host(std::string *head, std::string_view host) {
     const size_t first = head->find("\r\n");
     if (first == std::string::npos) return;  // not a serialized head

@@ -182,6 +182,13 @@ constexpr size_t kMaxConnectionTokens = 32;
 void write_request_head(const HttpHead &head, const HeadRewrite &rw, std::string *out);
 void write_response_head(const HttpHead &head, const HeadRewrite &rw, std::string *out);
 
+// What a reverse proxy does with a request's target and Host before routing it (RFC 9112
+// 3.2): more than one Host field is refused, and an absolute-form target ("http://a.example/x")
+// becomes origin-form ("/x") with its authority as the one Host field, which the target
+// overrides (3.2.2), so that routes, hooks and the backend all see the same host. Returns
+// 0, or 400 with *why.
+int normalize_request_target(HttpHead &head, const char **why);
+
 // Sets the Host field of a serialized request head (write_request_head's output) to `host`:
 // its value replaced, or the field added after the start line when there is none; an empty
 // `host` removes the field. Linear in the head.

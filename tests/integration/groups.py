@@ -6,6 +6,7 @@ that changes a group's backends. Every wait is bounded."""
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,122 @@ def timeout_per_group():
         px.stop()
 
 
+class OneShot(RawServer):
+    """Answers the first request of each connection (keep-alive), then closes the connection
+    when the next request arrives, unanswered: the keep-alive race a pooled connection meets."""
+
+    def __init__(self):
+        super().__init__()
+        self.conns = 0
+        self.start()
+
+    def serve(self, c):
+        with self.lock:
+            self.conns += 1
+        r = self.read_head(c, b"")
+        if r is None:
+            return
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        self.read_head(c, r[1])
+        c.close()
+
+
+def retry_in_group():
+    """A reused connection that died is retried on the group's own backend, with the group's retries."""
+    o, b = OneShot(), Echo("B")
+    px = Cli("--workers", "1", "--retries", "0", "--backend", "127.0.0.1:%d" % b.port,
+             "--group", "api retries=2", "--backend", "127.0.0.1:%d,group=api" % o.port,
+             "--route", "host=api.example.com -> api")
+    try:
+        got = [get(px.port, "/", "api.example.com")[0] for _ in range(4)]
+        check(got == [200] * 4 and o.conns >= 2,
+              "retry in a group: a dead pooled connection is retried on the group's one backend (%s)" % got)
+    finally:
+        px.stop()
+
+
+def host_forms():
+    """Two Host fields are refused; an absolute-form target routes (and goes upstream) by its authority."""
+    b, a, c = Echo("B"), Echo("A"), Echo("C")
+    px = Cli("--backend", "127.0.0.1:%d" % b.port,
+             "--backend", "127.0.0.1:%d,group=api" % a.port,
+             "--backend", "127.0.0.1:%d,group=static" % c.port,
+             "--route", "host=api.example.com -> api",
+             "--route", "path=/static/ strip_prefix -> static")
+    try:
+        out = raw_request(px.port, b"GET / HTTP/1.1\r\nHost: www.example.com\r\nHost: api.example.com\r\n\r\n")
+        check(out.startswith(b"HTTP/1.1 400"), "two Host fields: 400 (%r)" % out[:40])
+        out = raw_request(px.port, b"GET http://api.example.com/x HTTP/1.1\r\nHost: public.example.com\r\n"
+                          b"Connection: close\r\n\r\n")
+        check(out.endswith(b"A /x api.example.com"), "absolute form: routed by its authority, sent origin-form (%r)" % out[-40:])
+        out = raw_request(px.port, b"GET http://www.example.com/static/a.css HTTP/1.1\r\nHost: www.example.com\r\n"
+                          b"Connection: close\r\n\r\n")
+        check(out.endswith(b"C /a.css www.example.com"), "absolute form: strip_prefix applies (%r)" % out[-40:])
+    finally:
+        px.stop()
+
+
+def raw_request(port, data):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(data)
+    out = b""
+    try:
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                break
+            out += d
+    except OSError:
+        pass
+    sock.close()
+    return out
+
+
+def lending_per_group():
+    """3 workers: a group's one connection, idle on one worker, is lent to the worker whose
+    client needs it (not asked of a worker with idle connections of another group only)."""
+    d, b = Echo("D"), Echo("B")
+    px = Cli("--workers", "3", "--exact-balance", "on", "--queue-timeout", "3s", "--pool-min-idle", "3",
+             "--backend", "127.0.0.1:%d" % d.port, "--group", "b pool_max=1 pool_min_idle=0",
+             "--backend", "127.0.0.1:%d,group=b" % b.port, "--route", "host=b.example.com -> b")
+    try:
+        got = [get(px.port, "/", "b.example.com")[0] for _ in range(9)]
+        check(got == [200] * 9, "lending per group: every request to the pool_max=1 group answered (%s)" % got)
+    finally:
+        px.stop()
+
+
+def queue_per_group():
+    """queue_max is each group's: a full group's waiters do not take the default group's places."""
+    d, s = Echo("D", delay=0.3), Echo("S", delay=1.0)
+    px = Cli("--queue-max", "3", "--queue-timeout", "20s", "--pool-max", "1", "--backend", "127.0.0.1:%d" % d.port,
+             "--backend", "127.0.0.1:%d,group=slow" % s.port, "--route", "host=slow.example.com -> slow")
+    out, lock = [], threading.Lock()
+
+    def one(tag, host):
+        st = get(px.port, "/slow", host, timeout=30)[0]
+        with lock:
+            out.append((tag, st))
+
+    try:
+        ts = [threading.Thread(target=one, args=("slow", "slow.example.com")) for _ in range(4)]
+        for t in ts:
+            t.start()
+        deadline = time.time() + 10
+        while s.active == 0 and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # the other three queued behind it
+        fs = [threading.Thread(target=one, args=("default", "www.example.com")) for _ in range(2)]
+        for t in fs:
+            t.start()
+        for t in fs + ts:
+            t.join(30)
+        mine = [st for tag, st in out if tag == "default"]
+        check(mine == [200, 200], "queue_max per group: the default group queues though the slow group's queue is full (%s)" % out)
+    finally:
+        px.stop()
+
+
 def refused(args, needle, what):
     p = subprocess.run([CLI, "--listen", "127.0.0.1:0"] + args, capture_output=True, text=True, timeout=20)
     check(p.returncode == 2 and needle in p.stderr, "bad configuration: %s (exit %d: %s)" % (what, p.returncode,
@@ -227,6 +344,8 @@ def bad_configuration():
     refused(["--mode", "http", "--backend", be + ",group=a"], "no route", "only named groups and no route")
     refused(["--mode", "http", "--backend", be, "--group", "g pool_max=2 pool_min_idle=3", "--backend", be + ",group=g"],
             "group 'g': option 'pool_min_idle'", "a group's options checked against each other")
+    refused(["--mode", "tcp", "--backend", be, "--backend", be + ",group=g"], "only a connect hook",
+            "a named group in tcp mode without a connect hook")
 
 
 def reload_groups():
@@ -256,13 +375,30 @@ def reload_groups():
         check(body.startswith("A2 "), "SIGHUP: the api group's new backend takes its requests")
         check(get(px.port, "/", "www.example.com")[1].startswith("B "), "SIGHUP: the default group is unchanged")
         time.sleep(0.2)
+        time.sleep(0.2)
         check(any("1 backend(s) added, 1 removed" in line for line in px.err), "SIGHUP: the change is logged")
+        # A backend moved to a group the running proxy does not have: it cannot be added, so
+        # the one it replaces stays (add before remove).
+        with open(conf, "w") as f:
+            f.write("mode = http\nbackend = 127.0.0.1:%d\n" % b.port)
+            f.write("group = api lb=least_conn pool_max=8\n")
+            f.write("backend = 127.0.0.1:%d,group=api2\n" % a2.port)
+            f.write("route = host=api.example.com -> api2\n")
+        px.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while not any("kept" in line for line in px.err) and time.time() < deadline:
+            time.sleep(0.05)
+        check(get(px.port, "/", "api.example.com")[1].startswith("A2 "),
+              "SIGHUP: a backend whose replacement cannot be added is kept, and serves")
+        check(any("route 'host=api.example.com -> api2' added or changed: restart" in line for line in px.err),
+              "SIGHUP: a changed route is named as needing a restart")
     finally:
         px.stop()
 
 
 def main():
-    for case in (routes, backend_host_and_pool, health_per_group, timeout_per_group, bad_configuration, reload_groups):
+    for case in (routes, backend_host_and_pool, health_per_group, timeout_per_group, retry_in_group, host_forms,
+                 lending_per_group, queue_per_group, bad_configuration, reload_groups):
         if len(sys.argv) > 2 and case.__name__ not in sys.argv[2:]:
             continue
         try:

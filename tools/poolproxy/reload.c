@@ -66,19 +66,62 @@ int reload_init(reload_state *st, pp_config *cfg, const pp_proxy *proxy) {
     return 0;
 }
 
+/* An option's value as text, in a buffer it grows as needed (a list of routes can be long).
+ * NULL on failure. The caller frees it. */
+static char *option_text(const pp_config *cfg, const char *name) {
+    size_t size = 1024;
+    for (;;) {
+        char *buf = malloc(size);
+        int rc;
+        if (!buf) return NULL;
+        rc = pp_config_get(cfg, name, buf, size);
+        if (rc == 0) return buf;
+        free(buf);
+        if (rc != PP_ETRUNC || size > ((size_t)64 << 20)) return NULL;
+        size *= 4;
+    }
+}
+
+/* Each entry ("\n"-separated) of a list option in `a` that `b` lacks, named in a warning. */
+static void warn_entries(const char *name, const char *a, const char *b, const char *how) {
+    const char *p = a;
+    while (*p) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *q = b;
+        int found = 0;
+        while (*q && !found) {
+            const char *qe = strchr(q, '\n');
+            size_t ql = qe ? (size_t)(qe - q) : strlen(q);
+            found = ql == len && strncmp(p, q, len) == 0;
+            q += ql + (qe ? 1 : 0);
+        }
+        if (!found) fprintf(stderr, "poolproxy: reload: %s '%.*s' %s: restart to apply it\n", name, (int)len, p, how);
+        p += len + (end ? 1 : 0);
+    }
+}
+
 static void warn_changed_options(const pp_config *before, const pp_config *after) {
     size_t i;
     for (i = 0; i < pp_option_count(); i++) {
         pp_option_info info;
-        char a[1024], b[1024];
+        char *a, *b;
         info.struct_size = sizeof info;
         if (pp_option_get_info(i, &info) != 0 || info.type == PP_OPT_BACKEND) continue;
-        if (pp_config_get(before, info.name, a, sizeof a) != 0 || pp_config_get(after, info.name, b, sizeof b) != 0) {
-            continue;
+        a = option_text(before, info.name);
+        b = option_text(after, info.name);
+        if (!a || !b) {
+            fprintf(stderr, "poolproxy: reload: cannot compare option %s: %s\n", info.name, pp_last_error());
+        } else if (strcmp(a, b) != 0) {
+            if (info.type == PP_OPT_LIST) {
+                warn_entries(info.name, b, a, "added or changed");
+                warn_entries(info.name, a, b, "removed or changed");
+            } else {
+                fprintf(stderr, "poolproxy: reload: option %s changed (%s -> %s): restart to apply it\n", info.name, a, b);
+            }
         }
-        if (strcmp(a, b) != 0) {
-            fprintf(stderr, "poolproxy: reload: option %s changed (%s -> %s): restart to apply it\n", info.name, a, b);
-        }
+        free(a);
+        free(b);
     }
 }
 
@@ -90,26 +133,12 @@ void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh) {
         pp_config_free(fresh);
         return;
     }
-    /* Backends no longer listed: removed (those in flight finish). */
-    for (i = 0; i < st->count; i++) {
-        int keep = 0;
-        if (!st->backends[i].active) continue;
-        for (j = 0; j < n && !keep; j++) keep = strcmp(wanted[j].key, st->backends[i].key) == 0;
-        if (keep) continue;
-        if (st->backends[i].id < 0) {
-            fprintf(stderr, "poolproxy: reload: %s is a host name: restart to remove it\n", st->backends[i].address);
-            continue;
-        }
-        if (pp_proxy_remove_backend(proxy, st->backends[i].id) == 0) {
-            st->backends[i].active = 0;
-            removed++;
-        } else {
-            fprintf(stderr, "poolproxy: reload: %s\n", pp_last_error());
-        }
-    }
-    /* Listed: new ones added, known ones re-weighted. */
+    static int add_failed[RELOAD_MAX_BACKENDS];
+    /* Listed: new ones added first (so that a backend moved to another group or given other
+     * overrides is never missing in between), known ones re-weighted. */
     for (j = 0; j < n; j++) {
         reload_backend *known = NULL;
+        add_failed[j] = 0;
         for (i = 0; i < st->count && !known; i++) {
             if (st->backends[i].active && strcmp(st->backends[i].key, wanted[j].key) == 0) known = &st->backends[i];
         }
@@ -125,16 +154,43 @@ void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh) {
             continue;
         }
         if (st->count == RELOAD_MAX_BACKENDS) {
-            fprintf(stderr, "poolproxy: reload: too many backends, %s not added\n", wanted[j].address);
+            fprintf(stderr, "poolproxy: reload: too many backends, %s not added\n", wanted[j].spec);
+            add_failed[j] = 1;
             continue;
         }
         wanted[j].id = pp_proxy_add_backend_spec(proxy, wanted[j].spec);
         if (wanted[j].id < 0) {
-            fprintf(stderr, "poolproxy: reload: %s\n", pp_last_error());
+            fprintf(stderr, "poolproxy: reload: %s not added: %s\n", wanted[j].spec, pp_last_error());
+            add_failed[j] = 1;
             continue;
         }
         st->backends[st->count++] = wanted[j];
         added++;
+    }
+    /* No longer listed: removed (those in flight finish), unless what was to replace it (the
+     * same address) could not be added: then it stays, and serves as before. */
+    for (i = 0; i < st->count; i++) {
+        int keep = 0, replaced_failed = 0;
+        if (!st->backends[i].active) continue;
+        for (j = 0; j < n && !keep; j++) keep = strcmp(wanted[j].key, st->backends[i].key) == 0;
+        for (j = 0; j < n && !replaced_failed; j++) {
+            replaced_failed = add_failed[j] && strcmp(wanted[j].address, st->backends[i].address) == 0;
+        }
+        if (keep) continue;
+        if (replaced_failed) {
+            fprintf(stderr, "poolproxy: reload: %s kept: its replacement could not be added\n", st->backends[i].spec);
+            continue;
+        }
+        if (st->backends[i].id < 0) {
+            fprintf(stderr, "poolproxy: reload: %s is a host name: restart to remove it\n", st->backends[i].address);
+            continue;
+        }
+        if (pp_proxy_remove_backend(proxy, st->backends[i].id) == 0) {
+            st->backends[i].active = 0;
+            removed++;
+        } else {
+            fprintf(stderr, "poolproxy: reload: %s\n", pp_last_error());
+        }
     }
     warn_changed_options(st->applied, fresh);
     fprintf(stderr, "poolproxy: reload: %d backend(s) added, %d removed, %d re-weighted\n", added, removed,

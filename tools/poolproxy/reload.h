@@ -1,7 +1,8 @@
 /* SIGHUP: re-reads the command line's configuration (flags and --config files, in order) and
  * applies what can change without a restart: backends added, removed, re-weighted, in any of
  * the groups the proxy was started with (a backend whose group, pool_max or host changed is
- * removed and added again). No client connection is touched; a removed backend finishes its
+ * added anew first, then the old one removed; if the new one cannot be added, the old one
+ * stays). No client connection is touched; a removed backend finishes its
  * requests in flight. Other options that changed (a group's options, the routes, a new group)
  * are named in a warning (they need a restart). */
 #ifndef POOLPROXY_CLI_RELOAD_H
