@@ -156,30 +156,30 @@ void give_back_state(HttpState *h) {
 // and/or a slice of a read block (referenced). Only backpressure gets here.
 struct WriteOp {
     uv_write_t req;
-    Session *s;
+    HttpSession *s;
     IoBlock *block;
     PooledConn *conn;  // toward the backend: the connection it was written on
     std::string text;
     bool to_client;
 };
 
-uv_stream_t *client_stream(Session *s) { return reinterpret_cast<uv_stream_t *>(&s->client); }
-uv_stream_t *backend_stream(Session *s) { return reinterpret_cast<uv_stream_t *>(&s->conn->tcp); }
-const Settings &settings(Session *s) { return s->worker->settings(); }
+uv_stream_t *client_stream(HttpSession *s) { return reinterpret_cast<uv_stream_t *>(&s->client); }
+uv_stream_t *backend_stream(HttpSession *s) { return reinterpret_cast<uv_stream_t *>(&s->conn->tcp); }
+const Settings &settings(HttpSession *s) { return s->worker->settings(); }
 
-void unref(Session *s, IoBlock *b) {
+void unref(HttpSession *s, IoBlock *b) {
     if (b && --b->refs == 0) s->worker->buffers().put(b);
 }
 
-void process(Session *s);
-void update_reads(Session *s);
-void linger(Session *s, const char *why);
-void finish_exchange(Session *s);
-void backend_failed(Session *s, const char *why);
-void stop_timer(Session *s);
+void process(HttpSession *s);
+void update_reads(HttpSession *s);
+void linger(HttpSession *s, const char *why);
+void finish_exchange(HttpSession *s);
+void backend_failed(HttpSession *s, const char *why);
+void stop_timer(HttpSession *s);
 
 // A response with Connection: close is fully written: the client connection ends.
-void close_if_done(Session *s) {
+void close_if_done(HttpSession *s) {
     if (s->state != Session::State::closing && s->http && s->http->phase == HttpState::Phase::closing &&
         client_stream(s)->write_queue_size == 0 && s->writes_pending == 0) {
         linger(s, "response sent, connection: close");
@@ -187,11 +187,11 @@ void close_if_done(Session *s) {
 }
 
 // Nothing of the client's is on its way: no unsent response bytes.
-bool client_flushed(Session *s) { return client_stream(s)->write_queue_size == 0 && s->writes_pending == 0; }
+bool client_flushed(HttpSession *s) { return client_stream(s)->write_queue_size == 0 && s->writes_pending == 0; }
 
 void on_write(uv_write_t *req, int status) {
     auto *op = reinterpret_cast<WriteOp *>(req);
-    Session *s = op->s;
+    HttpSession *s = op->s;
     // A write on a backend connection the session has let go of (an error answer closed it
     // mid-body, a retry moved to another) is cancelled: nothing failed that the session has.
     if (status < 0 && !op->to_client && op->conn != s->conn) status = 0;
@@ -211,7 +211,7 @@ void on_write(uv_write_t *req, int status) {
 // libuv's own queue keeps later sends in order (uv_try_write refuses while it is non-empty).
 // Returns false when the caller must stop: the write failed and the session was closed, or
 // (toward the backend) handed to backend_failed, which may already have retried.
-bool send(Session *s, bool to_client, const std::string &text, IoBlock *block, const char *data, size_t len) {
+bool send(HttpSession *s, bool to_client, const std::string &text, IoBlock *block, const char *data, size_t len) {
     uv_stream_t *stream = to_client ? client_stream(s) : backend_stream(s);
     uv_buf_t bufs[2];
     unsigned n = 0;
@@ -261,15 +261,15 @@ bool send(Session *s, bool to_client, const std::string &text, IoBlock *block, c
     return true;
 }
 
-bool send_text(Session *s, bool to_client, const std::string &text) { return send(s, to_client, text, nullptr, nullptr, 0); }
+bool send_text(HttpSession *s, bool to_client, const std::string &text) { return send(s, to_client, text, nullptr, nullptr, 0); }
 
-bool send_bytes(Session *s, bool to_client, IoBlock *block, const char *data, size_t len) {
+bool send_bytes(HttpSession *s, bool to_client, IoBlock *block, const char *data, size_t len) {
     static const std::string none;
     return send(s, to_client, none, block, data, len);
 }
 
 // The decoded body slices of a step (chunk framing and trailers left out), to the client.
-bool send_payload(Session *s, IoBlock *block, const HttpStream::Step &step) {
+bool send_payload(HttpSession *s, IoBlock *block, const HttpStream::Step &step) {
     for (const auto &piece : step.body) {
         if (!send_bytes(s, true, block, piece.first, piece.second)) return false;
     }
@@ -296,7 +296,7 @@ const char *status_text(int status) {
 // once it is written: no client is left hanging. `o`: whose doing it was (the backend's for
 // 502/504 on a connection: a reset, an invalid response, no response in time; else the
 // client's, the proxy's own refusal, or a hook's answer).
-void answer(Session *s, int status, const std::string &text, const char *why, Outcome o) {
+void answer(HttpSession *s, int status, const std::string &text, const char *why, Outcome o) {
     if (!s->http) {  // between requests: nothing was asked, nothing to answer
         session::close(s, why);
         return;
@@ -329,7 +329,7 @@ void answer(Session *s, int status, const std::string &text, const char *why, Ou
 }
 
 // The proxy's own error answers: a status line and a line of text.
-void respond_error(Session *s, int status, const char *why, Outcome o) {
+void respond_error(HttpSession *s, int status, const char *why, Outcome o) {
     char body[160];
     int blen = std::snprintf(body, sizeof body, "%d %s\n", status, status_text(status));
     std::string text = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
@@ -340,7 +340,7 @@ void respond_error(Session *s, int status, const char *why, Outcome o) {
     answer(s, status, text, why, o);
 }
 
-void respond_error(Session *s, int status, const char *why) {
+void respond_error(HttpSession *s, int status, const char *why) {
     const bool backends_fault = s->conn && (status == 502 || status == 504);
     respond_error(s, status, why, backends_fault ? Outcome::failed : Outcome::abandoned);
 }
@@ -348,7 +348,7 @@ void respond_error(Session *s, int status, const char *why) {
 // Each phase has a deadline (header, response, idle). They live in the worker's deadline lists,
 // one per kind, so that moving between phases costs no timer-heap operation and an idle
 // connection no timer of its own.
-void arm_timer(Session *s, int kind) {
+void arm_timer(HttpSession *s, int kind) {
     const Settings &st = settings(s);
     int64_t ms = st.client_idle_timeout;
     switch (kind) {
@@ -369,7 +369,7 @@ void arm_timer(Session *s, int kind) {
 // backend's read is paused); else the backend. Bytes that keep moving keep pushing the deadline
 // back, so a stream that flows (server-sent events, a slow steady download) is never cut.
 // Until the first response byte of a complete request, response_timeout runs instead.
-void watch_io(Session *s) {
+void watch_io(HttpSession *s) {
     HttpState *h = s->http;
     if (!h || s->state == Session::State::closing) return;
     if (h->phase == HttpState::Phase::closing) {  // a last response still being written
@@ -387,14 +387,14 @@ void watch_io(Session *s) {
     arm_timer(s, client_backed_up ? kClientIoDeadline : kBackendIoDeadline);
 }
 
-void clear_deadline(Session *s) { s->worker->clear_deadline(s); }
+void clear_deadline(HttpSession *s) { s->worker->clear_deadline(s); }
 
 // For good (an error answer, a tunnel that sets its own).
-void stop_timer(Session *s) { s->worker->clear_deadline(s); }
+void stop_timer(HttpSession *s) { s->worker->clear_deadline(s); }
 
 }  // namespace
 
-void deadline_passed(Session *s, int kind) {
+void deadline_passed(HttpSession *s, int kind) {
     if (s->state == Session::State::closing) return;
     WorkerCounters &c = s->worker->counters();
     switch (kind) {
@@ -425,7 +425,7 @@ void deadline_passed(Session *s, int kind) {
     }
 }
 
-void drain(Session *s) {
+void drain(HttpSession *s) {
     if (s->state == Session::State::closing) return;
     HttpState *h = s->http;
     if (h && h->phase == HttpState::Phase::lingering) {  // answered already: a stop waits for nothing more
@@ -447,8 +447,8 @@ void drain(Session *s) {
     h->client_keep_alive = false;
 }
 
-ExchangeView view(const Session *s) {
-    ExchangeView v;
+ModeProtocol::ExchangeView view(const HttpSession *s) {
+    ModeProtocol::ExchangeView v;
     if (const HttpState *h = s->http) {
         v.method = h->req.head().method.c_str();
         v.target = h->req.head().target.c_str();
@@ -472,7 +472,7 @@ IoBlock *block_of(const uv_buf_t *buf) { return reinterpret_cast<IoBlock *>(buf-
 void on_linger_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-    auto *s = static_cast<Session *>(stream->data);
+    auto *s = static_cast<HttpSession *>(static_cast<Session *>(stream->data));
     if (s->http && s->http->phase == HttpState::Phase::lingering) {
         on_linger_read(stream, nread, buf);
         return;
@@ -501,7 +501,7 @@ void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     process(s);
 }
 
-void start_exchange(Session *s, const HttpStream::Step &step) {
+void start_exchange(HttpSession *s, const HttpStream::Step &step) {
     HttpState &h = *s->http;
     const HttpHead &head = h.req.head();
     const Settings &st = settings(s);
@@ -518,7 +518,7 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
     h.wants_upgrade = head.upgrade;
     // Routes pick the group (and may rewrite the target and Host); without any, every request
     // goes to the default group and nothing is looked at.
-    const RouteTable &table = session::routes(*s->worker);
+    const RouteTable &table = http_session::routes(*s->worker);
     h.route = table.size() ? table.match(head) : nullptr;
     s->group = static_cast<int16_t>(h.route ? h.route->group : table.default_group());
     s->forced_backend = -1;
@@ -540,7 +540,7 @@ void start_exchange(Session *s, const HttpStream::Step &step) {
 
 // The request goes upstream: its head rewritten for the backend (with what a route or the
 // request hook changed), then a connection for it.
-void forward(Session *s) {
+void forward(HttpSession *s) {
     HttpState &h = *s->http;
     const HttpHead &head = h.req.head();
     const Settings &st = settings(s);
@@ -567,7 +567,7 @@ void forward(Session *s) {
 
 // A hook's failure (a negative return, an unknown group or backend): 500, and a log line that
 // says which, at most once a second per worker.
-void hook_failed(Session *s, const char *hook, const std::string &why) {
+void hook_failed(HttpSession *s, const char *hook, const std::string &why) {
     thread_local uint64_t t_last_ms = 0;
     if (quiet_long_enough(&t_last_ms, 1000)) {
         s->worker->shared().logger.log(PP_LOG_WARN, "worker %d: %s: %s: answered 500", s->worker->index(), hook,
@@ -578,7 +578,7 @@ void hook_failed(Session *s, const char *hook, const std::string &why) {
 
 // The request hook's turn (http_hooks.h has the handle). True when the request goes on to a
 // backend; false when the hook answered, paused or failed (each handled here).
-bool run_request_hook(Session *s) {
+bool run_request_hook(HttpSession *s) {
     HttpState &h = *s->http;
     const Callbacks &cb = settings(s).callbacks;
     Shared &sh = s->worker->shared();
@@ -628,7 +628,7 @@ bool run_request_hook(Session *s) {
 
 // The response hook's turn, before the final response head is written: false when it failed
 // (the client got a 500 instead).
-bool run_response_hook(Session *s) {
+bool run_response_hook(HttpSession *s) {
     HttpState &h = *s->http;
     const Callbacks &cb = settings(s).callbacks;
     pp_exchange ex;
@@ -652,13 +652,13 @@ bool run_response_hook(Session *s) {
 }
 
 // After the head (and the body bytes read with it): the request hook, if any, then upstream.
-void dispatch(Session *s) {
+void dispatch(HttpSession *s) {
     if (settings(s).callbacks.request_hook && !run_request_hook(s)) return;
     forward(s);
 }
 
 // Sends what was parsed so far to the backend: the rewritten head, then raw request bytes.
-void flush_to_backend(Session *s) {
+void flush_to_backend(HttpSession *s) {
     HttpState &h = *s->http;
     if (h.pending.empty()) {
         if (!send_text(s, false, h.head)) return;
@@ -675,7 +675,7 @@ void flush_to_backend(Session *s) {
 }
 
 // Parses client bytes as far as the current exchange allows.
-void process(Session *s) {
+void process(HttpSession *s) {
     HttpState &h = *s->http;
     if (h.processing) return;
     h.processing = true;
@@ -747,9 +747,9 @@ void process(Session *s) {
 }
 
 void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf);
-void start_tunnel(Session *s, IoBlock *b, size_t off);
+void start_tunnel(HttpSession *s, IoBlock *b, size_t off);
 
-void update_reads(Session *s) {
+void update_reads(HttpSession *s) {
     HttpState *h = s->http;
     const HttpState::Phase phase = h ? h->phase : HttpState::Phase::idle;
     if (s->state == Session::State::closing || phase == HttpState::Phase::tunnel ||
@@ -789,7 +789,7 @@ void update_reads(Session *s) {
 // The backend connection failed before any response byte: retry when that is safe (a reused
 // connection, an idempotent request without a body, a retry left), on another backend when
 // one is left; else 502.
-void backend_failed(Session *s, const char *why) {
+void backend_failed(HttpSession *s, const char *why) {
     HttpState &h = *s->http;
     if (h.resp_any) {
         // Mid-response the client sees its connection end; within a head it gets 502.
@@ -822,7 +822,7 @@ void backend_failed(Session *s, const char *why) {
 }
 
 void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
-    Session *s = session::of(conn->owner);
+    HttpSession *s = static_cast<HttpSession *>(conn->owner);
     HttpState &h = *s->http;
     if (nread <= 0) {
         if (buf->base) unref(s, block_of(buf));
@@ -944,7 +944,7 @@ void on_backend_read(PooledConn *conn, ssize_t nread, const uv_buf_t *buf) {
 
 // 101 Switching Protocols: from here on the connection is a tunnel (the tcp relay), and its
 // backend connection is never pooled. Bytes already read past either head go through first.
-void start_tunnel(Session *s, IoBlock *b, size_t off) {
+void start_tunnel(HttpSession *s, IoBlock *b, size_t off) {
     HttpState &h = *s->http;
     HeadRewrite rw;
     rw.keep_upgrade = true;
@@ -981,7 +981,7 @@ void start_tunnel(Session *s, IoBlock *b, size_t off) {
 
 // The response ended: the backend connection goes back to the pool when the exchange was clean,
 // and the client connection goes on (keep-alive, pipelined requests) or closes.
-void finish_exchange(Session *s) {
+void finish_exchange(HttpSession *s) {
     HttpState &h = *s->http;
     // Never idle with a request unfinished: the rest of its body would be parsed as a request.
     if (!h.req_done) h.client_keep_alive = false;
@@ -1026,13 +1026,13 @@ void finish_exchange(Session *s) {
 // exchange state, and a drain or stop closes it at once.
 
 void on_linger_shutdown(uv_shutdown_t *req, int) {
-    auto *s = static_cast<Session *>(req->data);
+    auto *s = static_cast<HttpSession *>(static_cast<Session *>(req->data));
     s->shutdowns_pending--;
     if (s->state == Session::State::closing) session::maybe_delete(s);
 }
 
 void on_linger_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-    auto *s = static_cast<Session *>(stream->data);
+    auto *s = static_cast<HttpSession *>(static_cast<Session *>(stream->data));
     if (buf->base) unref(s, block_of(buf));
     if (nread == 0) return;
     if (nread < 0) {  // the client closed its side (or reset): it has read what it wanted
@@ -1058,7 +1058,7 @@ void on_linger_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 }
 
 // The last answer on a connection that closes is written (nothing of the client's is on its way).
-void linger(Session *s, const char *why) {
+void linger(HttpSession *s, const char *why) {
     HttpState *h = s->http;
     const Settings &st = settings(s);
     if (!h || s->client_eof || st.lingering_timeout <= 0 || s->worker->draining()) {
@@ -1109,12 +1109,12 @@ void linger(Session *s, const char *why) {
 
 }  // namespace
 
-void begin(Session *s) {
+void begin(HttpSession *s) {
     arm_timer(s, kHeaderDeadline);
     update_reads(s);
 }
 
-void attach(Session *s, PooledConn *conn) {
+void attach(HttpSession *s, PooledConn *conn) {
     HttpState &h = *s->http;
     // A backend with its own Host (host=) gets it, unless a route rewrote the Host; a retry
     // on a backend without one puts the request's own back.
@@ -1139,9 +1139,9 @@ void attach(Session *s, PooledConn *conn) {
     process(s);
 }
 
-void no_backend(Session *s, int status, const char *why) { respond_error(s, status, why); }
+void no_backend(HttpSession *s, int status, const char *why) { respond_error(s, status, why); }
 
-void resumed(Session *s) {
+void resumed(HttpSession *s) {
     HttpState *h = s->http;
     if (s->state == Session::State::closing || !h || !h->park_token) return;  // ended meanwhile
     h->resumed_by = h->park_token;
@@ -1152,7 +1152,7 @@ void resumed(Session *s) {
     if (s->state != Session::State::closing && s->http) process(s);  // a body part, a pipelined request
 }
 
-void destroy(Session *s) {
+void destroy(HttpSession *s) {
     HttpState *h = s->http;
     if (!h) return;
     if (h->park_token) s->worker->shared().parking.forget(h->park_token);  // resumed too late: nothing to resume
@@ -1163,5 +1163,74 @@ void destroy(Session *s) {
     s->http = nullptr;
 }
 
+namespace {
+
+// Queue timeouts this far apart are separate bursts, each warned about once.
+constexpr uint64_t kQueueWarnQuietMs = 10000;
+
+// http: a request timed out in the queue. When upgraded tunnels hold connections of a backend
+// (each keeps its pool_max slot until it ends, as HAProxy counts tunnels in maxconn), that is
+// likely why: say so once per burst (per worker), naming the backend with the most.
+void warn_tunnels_hold_slots(Worker &w) {
+    const Backend *most = nullptr;
+    int64_t most_tunnels = 0;
+    for (size_t i = 0; i < w.lb().size(); i++) {
+        const Backend &b = w.pool(i).backend();
+        const int64_t n = b.tunnels.load(std::memory_order_relaxed);
+        if (n > most_tunnels) {
+            most = &b;
+            most_tunnels = n;
+        }
+    }
+    if (!most) return;
+    thread_local uint64_t t_last_ms = 0;
+    const uint64_t now = mono_ms();
+    if (t_last_ms == 0 || now - t_last_ms >= kQueueWarnQuietMs) {
+        const Settings &st = w.settings();
+        w.shared().logger.log(PP_LOG_WARN,
+                              "worker %d: http requests are being answered 503 after queue_timeout (%lldms) while "
+                              "%lld upgraded tunnel%s (WebSocket) hold%s connections of backend %s: a tunnel keeps "
+                              "its pool_max (%lld) slot until it closes or is idle for tunnel_timeout (%lldms); "
+                              "raise pool_max or lower tunnel_timeout",
+                              w.index(), static_cast<long long>(st.queue_timeout), static_cast<long long>(most_tunnels),
+                              most_tunnels == 1 ? "" : "s", most_tunnels == 1 ? "s" : "", most->name.c_str(),
+                              static_cast<long long>(most->pool_max), static_cast<long long>(st.tunnel_timeout));
+    }
+    t_last_ms = now;
+}
+
+// http mode: each request of a client connection is an exchange over a pooled keep-alive
+// backend connection; the proxy's routes pick each request's group.
+class HttpProtocol final : public ModeProtocol {
+public:
+    explicit HttpProtocol(RouteTable table) : ModeProtocol(sizeof(HttpSession), false), routes(std::move(table)) {}
+    const RouteTable routes;
+
+    static HttpSession *of(Session *s) { return static_cast<HttpSession *>(s); }
+    Session *make() const override { return new HttpSession; }
+    bool needs_peer(const Worker &) const override { return true; }  // X-Forwarded-For, hooks
+    void begin(Session *s) const override { http_session::begin(of(s)); }
+    void attach(Session *s, PooledConn *conn) const override { http_session::attach(of(s), conn); }
+    void give_up(Session *s, int status, const char *why) const override { http_session::no_backend(of(s), status, why); }
+    void deadline(Session *s, int kind) const override { http_session::deadline_passed(of(s), kind); }
+    void drain_session(Session *s) const override { http_session::drain(of(s)); }
+    void resume(Session *s) const override { http_session::resumed(of(s)); }
+    void warn_queue_timeout(Worker &w) const override { warn_tunnels_hold_slots(w); }
+    ExchangeView view(const Session *s) const override { return http_session::view(static_cast<const HttpSession *>(s)); }
+    void destroy(Session *s) const override {
+        http_session::destroy(of(s));
+        delete of(s);
+    }
+};
+
+}  // namespace
+
+const RouteTable &routes(Worker &w) { return static_cast<const HttpProtocol *>(w.shared().protocol)->routes; }
+
 }  // namespace http_session
+
+std::unique_ptr<Protocol> make_http_protocol(RouteTable routes) {
+    return std::make_unique<http_session::HttpProtocol>(std::move(routes));
+}
+
 }  // namespace pp

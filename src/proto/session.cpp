@@ -13,7 +13,6 @@
 
 #include "core/breaker_report.h"
 #include "core/errors.h"
-#include "proto/http_hooks.h"
 #include "proto/route_table.h"
 #include "core/clock.h"
 #include "core/uv_result.h"
@@ -24,52 +23,16 @@ namespace session {
 
 namespace {
 
-bool is_http(const Worker &w) { return w.settings().mode == static_cast<int64_t>(Mode::http); }
+// The session's mode: what the proxy was made with (protocol_for).
+const ModeProtocol &mode(const Session *s) { return static_cast<const ModeProtocol &>(*s->worker->shared().protocol); }
 
-// Queue timeouts this far apart are separate bursts, each warned about once.
-constexpr uint64_t kQueueWarnQuietMs = 10000;
+// No backend can take the session: the mode says what the client gets.
+void give_up(Session *s, int status, const char *why) { mode(s).give_up(s, status, why); }
 
 void on_handle_closed(uv_handle_t *h) {
     auto *s = static_cast<Session *>(h->data);
     s->open_handles--;
     maybe_delete(s);
-}
-
-// http: a request timed out in the queue. When upgraded tunnels hold connections of a backend
-// (each keeps its pool_max slot until it ends, as HAProxy counts tunnels in maxconn), that is
-// likely why: say so once per burst (per worker), naming the backend with the most.
-void warn_tunnels_hold_slots(Worker &w) {
-    const Backend *most = nullptr;
-    int64_t most_tunnels = 0;
-    for (size_t i = 0; i < w.lb().size(); i++) {
-        const Backend &b = w.pool(i).backend();
-        const int64_t n = b.tunnels.load(std::memory_order_relaxed);
-        if (n > most_tunnels) {
-            most = &b;
-            most_tunnels = n;
-        }
-    }
-    if (!most) return;
-    thread_local uint64_t t_last_ms = 0;
-    const uint64_t now = mono_ms();
-    if (t_last_ms == 0 || now - t_last_ms >= kQueueWarnQuietMs) {
-        const Settings &st = w.settings();
-        w.shared().logger.log(PP_LOG_WARN,
-                              "worker %d: http requests are being answered 503 after queue_timeout (%lldms) while "
-                              "%lld upgraded tunnel%s (WebSocket) hold%s connections of backend %s: a tunnel keeps "
-                              "its pool_max (%lld) slot until it closes or is idle for tunnel_timeout (%lldms); "
-                              "raise pool_max or lower tunnel_timeout",
-                              w.index(), static_cast<long long>(st.queue_timeout), static_cast<long long>(most_tunnels),
-                              most_tunnels == 1 ? "" : "s", most_tunnels == 1 ? "s" : "", most->name.c_str(),
-                              static_cast<long long>(most->pool_max), static_cast<long long>(st.tunnel_timeout));
-    }
-    t_last_ms = now;
-}
-
-// No backend can take the session: http answers (the client learns why); tcp just closes.
-void give_up(Session *s, int status, const char *why) {
-    if (is_http(*s->worker)) http_session::no_backend(s, status, why);
-    else close(s, why);
 }
 
 }  // namespace
@@ -78,9 +41,9 @@ void give_up(Session *s, int status, const char *why) {
 // closing the backend connection cancels those, and libuv may run them after our handles close.
 void maybe_delete(Session *s) {
     if (s->open_handles == 0 && s->writes_pending == 0 && s->shutdowns_pending == 0) {
-        if (is_http(*s->worker)) http_session::destroy(s);
         delete s->relay;
-        delete s;
+        s->relay = nullptr;
+        mode(s).destroy(s);  // the mode's type, with its own state
     }
 }
 
@@ -103,15 +66,13 @@ void outcome(Session *s, Outcome o, const char *why, int status, bool ends) {
     }
     if (!ends || s->exchange == Session::Exchange::none) return;
     s->exchange = Session::Exchange::none;
-    const bool http = is_http(w);
-    http_session::ExchangeView v;
-    if (http) v = http_session::view(s);
+    const ModeProtocol &m = mode(s);
     WorkerCounters &c = w.counters();
     const uint64_t now = uv_hrtime();
     const uint64_t total_us = s->t_start && now > s->t_start ? (now - s->t_start) / 1000 : 0;
     // `requests` counts what was answered (http) or ended (tcp), so that the status classes add
     // up to it; an http exchange the client left before any answer is only logged.
-    if (!http || status > 0) {
+    if (m.whole_session || status > 0) {
         c.requests.add();
         if (status >= 100 && status < 600) c.responses[status / 100 - 1].add();
         c.request_latency.record(total_us);
@@ -123,6 +84,7 @@ void outcome(Session *s, Outcome o, const char *why, int status, bool ends) {
     }
     const Logger &log = w.shared().logger;
     if (!log.access_enabled()) return;
+    const ModeProtocol::ExchangeView v = m.view(s);
     pp_access_entry e{};
     e.struct_size = sizeof e;
     e.worker = w.index();
@@ -165,10 +127,9 @@ bool write_done(Session *s, int status) {
     return true;
 }
 
-bool run_connect_hook(Session *s);
-
 void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
-    auto *s = new Session;
+    const ModeProtocol &m = static_cast<const ModeProtocol &>(*w.shared().protocol);
+    Session *s = m.make();
     s->t_start = uv_hrtime();
     s->worker = &w;
     s->client.data = s;
@@ -191,8 +152,7 @@ void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
             return;
         }
     }
-    const Callbacks &cb = w.settings().callbacks;
-    if (is_http(w) || w.shared().logger.access_enabled() || cb.connect_hook) {  // read now: once the client is gone it cannot be
+    if (m.needs_peer(w) || w.shared().logger.access_enabled()) {  // read now: once the client is gone it cannot be
         Address a;
         bool known = false;
         if (peer && peer_len > 0 && static_cast<size_t>(peer_len) <= sizeof a.storage) {
@@ -213,43 +173,7 @@ void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
             s->peer_ip_len = static_cast<uint8_t>(colon == std::string::npos ? 0 : colon - (v6 ? 2 : 0));
         }
     }
-    if (is_http(w)) {
-        http_session::begin(s);
-        return;
-    }
-    if (cb.connect_hook && !run_connect_hook(s)) return;
-    s->exchange = Session::Exchange::open;  // tcp: the session is the exchange
-    tcp_relay::begin(s);
-}
-
-// tcp mode: the connect hook picks the group or rejects the connection. False: closed.
-bool run_connect_hook(Session *s) {
-    Worker &w = *s->worker;
-    const Callbacks &cb = w.settings().callbacks;
-    pp_exchange ex;
-    ex.kind = pp_exchange::Kind::connect;
-    ex.shared = &w.shared();
-    ex.worker = w.index();
-    pp_connect_info info{};
-    info.struct_size = sizeof info;
-    info.client = s->peer.c_str();
-    info.worker = w.index();
-    const int rc = cb.connect_hook(cb.connect_hook_userdata, &ex, &info);
-    ex.magic = 0;
-    if (!ex.failure.empty()) {
-        thread_local uint64_t t_last_ms = 0;
-        if (quiet_long_enough(&t_last_ms, 1000)) {
-            w.shared().logger.log(PP_LOG_WARN, "worker %d: connect hook: %s: connection closed", w.index(), ex.failure.c_str());
-        }
-        close(s, "the connect hook picked no existing group");
-        return false;
-    }
-    if (rc != 0) {
-        close(s, "rejected by the connect hook");
-        return false;
-    }
-    if (ex.group >= 0) s->group = static_cast<int16_t>(ex.group);
-    return true;
+    m.begin(s);
 }
 
 void acquire_or_wait(Session *s) {
@@ -421,8 +345,7 @@ void on_connected(Session *s, PooledConn *conn) {
     conn->owner = s;
     conn->state = PooledConn::State::in_use;
     s->state = Session::State::relaying;
-    if (is_http(*s->worker)) http_session::attach(s, conn);
-    else tcp_relay::attach(s, conn);
+    mode(s).attach(s, conn);
 }
 
 void on_connect_failed(Session *s, int backend_id, const char *why) {
@@ -468,9 +391,10 @@ void let_go(Session *s, const char *why) {
     // abandoned (a probe gives its slot back). Its entry says what the client had got.
     if (s->exchange != Session::Exchange::none || s->attempt_pending) {
         // (A relay's attempt was recorded when it attached: here only the entry's reason differs.)
+        const ModeProtocol &m = mode(s);
         const bool relayed = s->exchange == Session::Exchange::tunnel ||
-                             (!is_http(w) && s->state == Session::State::relaying);
-        const int status = is_http(w) ? http_session::view(s).sent_status : 0;
+                             (m.whole_session && s->state == Session::State::relaying);
+        const int status = m.view(s).sent_status;
         outcome(s, relayed && why == kBothSidesClosed ? Outcome::done : Outcome::abandoned, why, status, true);
     }
     w.dequeue_waiter(s);
@@ -506,71 +430,34 @@ void close(Session *s, const char *why) {
 }
 
 void waited_too_long(Session *s) {
-    Worker &w = *s->worker;
-    if (!is_http(w)) {
-        // In tcp mode a client session holds its backend connection for its whole life, so
-        // pool_max caps concurrent sessions per backend: say so once per burst (per worker),
-        // as the clients themselves are only closed.
-        thread_local uint64_t t_last_timeout_ms = 0;
-        const uint64_t now = mono_ms();
-        if (t_last_timeout_ms == 0 || now - t_last_timeout_ms >= kQueueWarnQuietMs) {
-            const Settings &st = w.settings();
-            w.shared().logger.log(PP_LOG_WARN,
-                                  "worker %d: tcp clients are being closed after queue_timeout (%lldms): every "
-                                  "backend is at pool_max (%lld), which in tcp mode caps concurrent client "
-                                  "sessions per backend; raise pool_max or queue_timeout",
-                                  w.index(), static_cast<long long>(st.queue_timeout),
-                                  static_cast<long long>(st.pool_max));
-        }
-        t_last_timeout_ms = now;
-    } else {
-        warn_tunnels_hold_slots(w);
-    }
+    mode(s).warn_queue_timeout(*s->worker);
     give_up(s, 503, "queue timeout");
 }
 
-void deadline_passed(Session *s, int kind) {
-    if (is_http(*s->worker)) http_session::deadline_passed(s, kind);
-}
+void deadline_passed(Session *s, int kind) { mode(s).deadline(s, kind); }
 
-void drain(Session *s) {
-    if (is_http(*s->worker)) http_session::drain(s);
-    // tcp: the protocol's state is opaque; a session ends when its peers end it (or at the
-    // drain deadline).
-}
-
-namespace {
-
-// The core's calls, for sessions of either mode (session.cpp branches on the mode where the
-// two differ), and what the proxy's sessions share read-only: the routes.
-class SessionProtocol final : public Protocol {
-public:
-    explicit SessionProtocol(RouteTable table) : Protocol(sizeof(Session)), routes(std::move(table)) {}
-    const RouteTable routes;
-    void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) const override {
-        session::start(w, fd, peer, peer_len);
-    }
-    bool try_acquire(ClientBase *c) const override { return session::try_acquire(of(c)); }
-    void waited_too_long(ClientBase *c) const override { session::waited_too_long(of(c)); }
-    void attached(ClientBase *c, PooledConn *conn) const override { session::on_connected(of(c), conn); }
-    void connect_failed(ClientBase *c, int backend_id, const char *why) const override {
-        session::on_connect_failed(of(c), backend_id, why);
-    }
-    void deadline_passed(ClientBase *c, int kind) const override { session::deadline_passed(of(c), kind); }
-    void drain(ClientBase *c) const override { session::drain(of(c)); }
-    void close(ClientBase *c, const char *why) const override { session::close(of(c), why); }
-    void resumed(ClientBase *c) const override { http_session::resumed(of(c)); }
-};
-
-}  // namespace
-
-const RouteTable &routes(Worker &w) { return static_cast<const SessionProtocol *>(w.shared().protocol)->routes; }
+void drain(Session *s) { mode(s).drain_session(s); }
 
 }  // namespace session
 
-// Both modes share one session type for now: session.cpp, tcp_relay.cpp and http_session.cpp
-// branch on the mode where they differ.
+// The core's calls: the same for both modes.
+void ModeProtocol::start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) const {
+    session::start(w, fd, peer, peer_len);
+}
+bool ModeProtocol::try_acquire(ClientBase *c) const { return session::try_acquire(session::of(c)); }
+void ModeProtocol::waited_too_long(ClientBase *c) const { session::waited_too_long(session::of(c)); }
+void ModeProtocol::attached(ClientBase *c, PooledConn *conn) const { session::on_connected(session::of(c), conn); }
+void ModeProtocol::connect_failed(ClientBase *c, int backend_id, const char *why) const {
+    session::on_connect_failed(session::of(c), backend_id, why);
+}
+void ModeProtocol::deadline_passed(ClientBase *c, int kind) const { session::deadline_passed(session::of(c), kind); }
+void ModeProtocol::drain(ClientBase *c) const { session::drain(session::of(c)); }
+void ModeProtocol::close(ClientBase *c, const char *why) const { session::close(session::of(c), why); }
+void ModeProtocol::resumed(ClientBase *c) const { resume(session::of(c)); }
+
+// The proxy's protocol by mode; http's with its route table.
 std::unique_ptr<Protocol> protocol_for(const Settings &settings) {
+    if (settings.mode != static_cast<int64_t>(Mode::http)) return make_tcp_protocol();
     // A route names its group; "default" is the unnamed one (id 0), a named group i + 1.
     const auto group_id = [&settings](std::string_view name) {
         if (name == "default") return 0;
@@ -587,7 +474,7 @@ std::unique_ptr<Protocol> protocol_for(const Settings &settings) {
             throw Error(PP_EBADVALUE, "option 'route' '" + text + "': " + why);
         }
     }
-    return std::make_unique<session::SessionProtocol>(std::move(table));
+    return make_http_protocol(std::move(table));
 }
 
 }  // namespace pp

@@ -62,7 +62,6 @@ struct Session : ClientBase {
     // X-Forwarded-For) and when access logging is on; peer_ip() is the address alone.
     std::string peer;
     std::string_view peer_ip() const { return std::string_view(peer).substr(peer_ip_off, peer_ip_len); }
-    HttpState *http = nullptr;     // http mode, while an exchange (or its input) is under way
 
     int backend_id = -1;
     int forced_backend = -1;       // a request hook's pp_exchange_set_backend: this backend only
@@ -87,8 +86,16 @@ struct Session : ClientBase {
     Exchange exchange = Exchange::none;
     bool holds_request_slot = false;  // counted in its backend's requests_in_flight
     bool holds_tunnel = false;        // counted in its backend's tunnels (an upgraded http connection)
-    // http mode: what outlives one exchange (the rest is in `http`, which an idle connection
-    // gives back to its worker, so that idle keep-alive clients cost little memory).
+};
+
+// tcp mode's session: the common part is all it needs (the relay's own state is RelayExtras).
+using TcpSession = Session;
+
+// http mode's session.
+struct HttpSession : Session {
+    HttpState *http = nullptr;     // while an exchange (or its input) is under way
+    // What outlives one exchange (the rest is in `http`, which an idle connection gives back
+    // to its worker, so that idle keep-alive clients cost little memory).
     struct HttpConn {
         int requests = 0;          // requests begun on this connection (max_client_requests)
         bool reading = false;      // the client's read is armed
@@ -110,9 +117,53 @@ enum Deadline : int {
     kDeadlineKinds = 6
 };
 static_assert(kDeadlineKinds <= kMaxDeadlineKinds, "the worker keeps kMaxDeadlineKinds deadline lists");
-// The proxy's routes (http mode; empty: every request goes to the default group).
-const RouteTable &routes(Worker &w);
 inline Session *of(ClientBase *c) { return static_cast<Session *>(c); }
+
+// What of a session depends on its mode: one subclass per mode (TcpProtocol in tcp_relay.cpp,
+// HttpProtocol in http_session.cpp). The core's calls (Protocol) are the same for both and
+// live in session.cpp; where the modes differ, session.cpp asks the session's ModeProtocol.
+class ModeProtocol : public Protocol {
+public:
+    // whole_session: the session is one exchange relayed to its end (tcp); else each request
+    // is one (http), and one the client left before any answer is only logged, not counted.
+    ModeProtocol(size_t client_bytes, bool whole_session) : Protocol(client_bytes), whole_session(whole_session) {}
+    const bool whole_session;
+
+    // Protocol, for sessions of either mode (session.cpp).
+    void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) const final;
+    bool try_acquire(ClientBase *c) const final;
+    void waited_too_long(ClientBase *c) const final;
+    void attached(ClientBase *c, PooledConn *conn) const final;
+    void connect_failed(ClientBase *c, int backend_id, const char *why) const final;
+    void deadline_passed(ClientBase *c, int kind) const final;
+    void drain(ClientBase *c) const final;
+    void close(ClientBase *c, const char *why) const final;
+    void resumed(ClientBase *c) const final;
+
+    // The mode's own.
+    virtual Session *make() const = 0;  // a new session of the mode's type
+    // Whether the client's address is needed whatever the access log wants (X-Forwarded-For).
+    virtual bool needs_peer(const Worker &w) const = 0;
+    virtual void begin(Session *s) const = 0;                      // right after accept
+    virtual void attach(Session *s, PooledConn *conn) const = 0;   // its backend connection is ready
+    // No backend can take it: http answers (the client learns why); tcp closes.
+    virtual void give_up(Session *s, int status, const char *why) const = 0;
+    virtual void deadline(Session *s, int kind) const = 0;
+    virtual void drain_session(Session *s) const = 0;             // see session::drain
+    virtual void resume(Session *s) const = 0;                    // a parked session goes on
+    // queue_timeout passed for it: what to tell the operator (once per burst).
+    virtual void warn_queue_timeout(Worker &w) const = 0;
+    // What the access log says of its current exchange (valid while it lives).
+    struct ExchangeView {
+        const char *method = "";
+        const char *target = "";
+        int sent_status = 0;         // the status of the response head the client got (0: none)
+        uint64_t first_byte_ns = 0;  // uv_hrtime of the first response byte (0: none)
+    };
+    virtual ExchangeView view(const Session *s) const = 0;
+    virtual void destroy(Session *s) const = 0;  // frees it, with its mode's state
+};
+
 // The worker's deadline timer: this session's deadline of `kind` came.
 void deadline_passed(Session *s, int kind);
 // The worker starts draining: an idle client connection closes now; one with an exchange in
@@ -175,29 +226,20 @@ void waited_too_long(Session *s);
 
 }  // namespace session
 
-// tcp mode.
+using session::ModeProtocol;
+
+// The relay (tcp_relay.cpp): a tcp session's, and an http connection's once upgraded.
 namespace tcp_relay {
-void begin(Session *s);                    // right after accept
-void attach(Session *s, PooledConn *conn);  // the backend connection is ready
+void attach(Session *s, PooledConn *conn);  // the backend connection is ready: relay both ways
 }  // namespace tcp_relay
 
-// http mode.
+// The modes' protocols (tcp_relay.cpp, http_session.cpp); http's holds the routes.
+std::unique_ptr<Protocol> make_tcp_protocol();
+std::unique_ptr<Protocol> make_http_protocol(RouteTable routes);
+
 namespace http_session {
-void deadline_passed(Session *s, int kind);  // the worker's deadline timer: this session's came
-void drain(Session *s);                      // see session::drain
-// What the access log says of the current exchange (valid while the session lives).
-struct ExchangeView {
-    const char *method = "";
-    const char *target = "";
-    int sent_status = 0;         // the status of the response head the client got (0: none)
-    uint64_t first_byte_ns = 0;  // uv_hrtime of the first response byte (0: none)
-};
-ExchangeView view(const Session *s);
-void begin(Session *s);
-void attach(Session *s, PooledConn *conn);
-void no_backend(Session *s, int status, const char *why);  // answer instead of closing silently
-void resumed(Session *s);  // the request hook paused the exchange, and someone resumed it
-void destroy(Session *s);                                   // frees the http state
+// The proxy's routes (empty: every request goes to the default group).
+const RouteTable &routes(Worker &w);
 }  // namespace http_session
 
 }  // namespace pp

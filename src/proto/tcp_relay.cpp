@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/uv_result.h"
 #include "core/worker.h"
+#include "proto/http_hooks.h"
 #include "proto/session.h"
 
 namespace pp {
@@ -284,7 +285,43 @@ void attach(Session *s, PooledConn *conn) {
     if (s->client_eof) pass_client_eof(s);
 }
 
+namespace {
+
+// tcp mode: the connect hook picks the group or rejects the connection. False: closed.
+bool run_connect_hook(Session *s) {
+    Worker &w = *s->worker;
+    const Callbacks &cb = w.settings().callbacks;
+    pp_exchange ex;
+    ex.kind = pp_exchange::Kind::connect;
+    ex.shared = &w.shared();
+    ex.worker = w.index();
+    pp_connect_info info{};
+    info.struct_size = sizeof info;
+    info.client = s->peer.c_str();
+    info.worker = w.index();
+    const int rc = cb.connect_hook(cb.connect_hook_userdata, &ex, &info);
+    ex.magic = 0;
+    if (!ex.failure.empty()) {
+        thread_local uint64_t t_last_ms = 0;
+        if (quiet_long_enough(&t_last_ms, 1000)) {
+            w.shared().logger.log(PP_LOG_WARN, "worker %d: connect hook: %s: connection closed", w.index(), ex.failure.c_str());
+        }
+        session::close(s, "the connect hook picked no existing group");
+        return false;
+    }
+    if (rc != 0) {
+        session::close(s, "rejected by the connect hook");
+        return false;
+    }
+    if (ex.group >= 0) s->group = static_cast<int16_t>(ex.group);
+    return true;
+}
+
+}  // namespace
+
 void begin(Session *s) {
+    if (s->worker->settings().callbacks.connect_hook && !run_connect_hook(s)) return;
+    s->exchange = Session::Exchange::open;  // tcp: the session is the exchange
     if (!s->relay) s->relay = new RelayExtras;
     const int rc = uv_read_start(client_stream(s), on_alloc, on_client_read);
     if (rc != 0) {
@@ -296,4 +333,50 @@ void begin(Session *s) {
 }
 
 }  // namespace tcp_relay
+
+namespace {
+
+// Queue timeouts this far apart are separate bursts, each warned about once.
+constexpr uint64_t kQueueWarnQuietMs = 10000;
+
+// tcp mode: the session is its client connection relayed to one backend connection, its
+// bytes opaque.
+class TcpProtocol final : public ModeProtocol {
+public:
+    TcpProtocol() : ModeProtocol(sizeof(TcpSession), true) {}
+    Session *make() const override { return new TcpSession; }
+    bool needs_peer(const Worker &w) const override { return w.settings().callbacks.connect_hook != nullptr; }
+    void begin(Session *s) const override { tcp_relay::begin(s); }
+    void attach(Session *s, PooledConn *conn) const override { tcp_relay::attach(s, conn); }
+    void give_up(Session *s, int, const char *why) const override { session::close(s, why); }
+    // No deadline of its own (idle_timeout is the relay's timer); a drain lets each session
+    // end when its peers end it (or at the drain deadline); nothing parks a tcp session.
+    void deadline(Session *, int) const override {}
+    void drain_session(Session *) const override {}
+    void resume(Session *) const override {}
+    void warn_queue_timeout(Worker &w) const override {
+        // A client session holds its backend connection for its whole life, so pool_max caps
+        // concurrent sessions per backend: say so once per burst (per worker), as the clients
+        // themselves are only closed.
+        thread_local uint64_t t_last_timeout_ms = 0;
+        const uint64_t now = mono_ms();
+        if (t_last_timeout_ms == 0 || now - t_last_timeout_ms >= kQueueWarnQuietMs) {
+            const Settings &st = w.settings();
+            w.shared().logger.log(PP_LOG_WARN,
+                                  "worker %d: tcp clients are being closed after queue_timeout (%lldms): every "
+                                  "backend is at pool_max (%lld), which in tcp mode caps concurrent client "
+                                  "sessions per backend; raise pool_max or queue_timeout",
+                                  w.index(), static_cast<long long>(st.queue_timeout),
+                                  static_cast<long long>(st.pool_max));
+        }
+        t_last_timeout_ms = now;
+    }
+    ExchangeView view(const Session *) const override { return {}; }
+    void destroy(Session *s) const override { delete static_cast<TcpSession *>(s); }
+};
+
+}  // namespace
+
+std::unique_ptr<Protocol> make_tcp_protocol() { return std::make_unique<TcpProtocol>(); }
+
 }  // namespace pp
