@@ -273,7 +273,8 @@ PP_API int pp_config_set_access_callback(pp_config *cfg, pp_access_fn fn, void *
  * pp_exchange_field give are valid until the hook returns or changes the fields. The info
  * structs are versioned by struct_size like the stats: fields are only ever appended. */
 
-/** The exchange a hook is steering (opaque; valid during the hook call only). */
+/** The exchange a hook is steering (opaque; valid during the hook call only, and only on the
+ *  hook's thread: a call from another thread returns PP_ESTATE). */
 typedef struct pp_exchange pp_exchange;
 
 /** What a request hook sees of the request (http mode). */
@@ -287,12 +288,21 @@ typedef struct pp_request_info {
     uint32_t resumes;     /**< 0 on the first call; n when called again after the n-th resume */
     uint64_t token;       /**< on a call after a resume: the token that resumed it; else 0 */
     const char *group;    /**< the backend group a route picked ("" = the default group) */
+    const char *upstream_target; /**< the target as it will go upstream (a route's strip_prefix, or an
+                                      earlier call's pp_exchange_set_target) */
+    const char *host;     /**< the Host as the client sent it ("" when none); the head's Host is as it
+                               will go upstream (a route's host_rewrite applied) */
 } pp_request_info;
 
 /** A request hook. It may read and change the request's fields and target, pick the group or a
  *  backend, answer at once (pp_exchange_respond), or pause. Return 0 to go on; a negative
  *  return answers the client 500 (the hook failed; logged). After pp_exchange_resume the hook
- *  is called again with the same request, info->resumes counting the resumes. */
+ *  is called again with the same request, info->resumes counting the resumes.
+ *  The head it sees is the one that goes upstream: the fields the client's Connection named
+ *  are gone, and a route's host_rewrite is its Host; a route's strip_prefix is in
+ *  info->upstream_target. What the hook sets wins over the route and over a backend's host=.
+ *  Picking another group keeps the route's rewrites (set them back from info->target and
+ *  info->host if the new group wants the client's own). */
 typedef int (*pp_request_hook_fn)(void *userdata, pp_exchange *ex, const pp_request_info *info);
 
 /** What a response hook sees: the backend's final response head (not 1xx, not a 101 switch). */
@@ -337,11 +347,12 @@ PP_API const char *pp_exchange_find_field(const pp_exchange *ex, const char *nam
  *  Connection, Keep-Alive, Upgrade, TE, Trailer, Proxy-Connection) are the proxy's: PP_EINVAL.
  *  A name must be an HTTP token, a value must hold no CR, LF or NUL: PP_EINVAL. */
 PP_API int pp_exchange_set_field(pp_exchange *ex, const char *name, const char *value);
-/** Adds a field after the others (same rules). */
+/** Adds a field after the others (same rules; Host is refused: set it). A head grows to at most
+ *  1024 fields and max_header_size bytes: PP_EINVAL beyond. */
 PP_API int pp_exchange_add_field(pp_exchange *ex, const char *name, const char *value);
 /** Removes every field named `name`; PP_ENOTFOUND when there was none. */
 PP_API int pp_exchange_remove_field(pp_exchange *ex, const char *name);
-/** Request hook: the target sent upstream ("/path?query", or an absolute form). */
+/** Request hook: the target sent upstream: origin form ("/path?query"), or "*". */
 PP_API int pp_exchange_set_target(pp_exchange *ex, const char *target);
 /** Request or connect hook: the backend group ("" or "default": the default group). An
  *  unknown name returns PP_ENOTFOUND, and the request is answered 500 (the connection closed
@@ -360,7 +371,9 @@ PP_API int pp_exchange_respond(pp_exchange *ex, int status, const char *const *f
 PP_API int pp_exchange_pause(pp_exchange *ex, uint64_t *token);
 /** Any thread: the paused exchange goes on; its request hook is called again on its worker.
  *  PP_ESTATE when the token was resumed already, or the exchange ended (the client left, the
- *  response_timeout answered it, the proxy stopped). Never crashes on a stale token. */
+ *  response_timeout answered it, the proxy stopped or began to drain: a paused exchange is then
+ *  answered 503). Never crashes on a stale token; tokens are unique in the process. Like every
+ *  pp_proxy_* call, not after pp_proxy_free (the bindings guard this). */
 PP_API int pp_exchange_resume(pp_proxy *proxy, uint64_t token);
 
 /* ------------------------------------------------------------------------------------------ */

@@ -11,26 +11,34 @@ import (
 	"fmt"
 	"os"
 	"runtime/cgo"
-	"sync/atomic"
+	"sync"
 	"unsafe"
 )
 
 // Exchange is what a hook steers: a request (OnRequest), a response (OnResponse) or a tcp
-// connection (OnConnect). It is valid only while the hook runs: a method called later
-// returns ErrState. Hooks run on the proxy's worker threads and must not block; a lookup that
+// connection (OnConnect). It is valid only while the hook runs, and only from the hook's own
+// goroutine: a method called later, or from another goroutine, returns ErrState. Hooks run on the proxy's worker threads and must not block; a lookup that
 // takes time calls Pause and resumes from any goroutine.
 type Exchange struct {
-	ex      unsafe.Pointer // *C.pp_exchange while the hook runs, then nil (atomic: a kept Exchange may be used from anywhere)
-	proxy   *Proxy
+	// The C handle while the hook runs, then nil. mu is held across every call into C, so
+	// that the hook's return (which clears ex) never overlaps a call that uses it; a call
+	// from a goroutine other than the hook's gets ErrState from the library (wrong thread).
+	mu      sync.Mutex
+	ex      *C.pp_exchange
+	gate    *resumeGate
 	Method  string // the request's (request and response hooks)
 	Target  string // as the client sent it (request hook), as sent upstream (response hook)
 	Client  string // the client's "ip:port" (request and connect hooks)
 	Status  int    // the response's (response hook)
 	Backend int    // the backend that answered (response hook)
 	Group   string // the group a route picked (request hook; "" = the default group)
-	Resumes int    // request hook: 0 at first, n when called again after the n-th resume
-	Worker  int
-	token   uint64
+	// UpstreamTarget is the target as it will go upstream (a route's strip_prefix, an earlier
+	// SetTarget); Host the Host as the client sent it (the head's is as it goes upstream).
+	UpstreamTarget string
+	Host           string
+	Resumes        int // request hook: 0 at first, n when called again after the n-th resume
+	Worker         int
+	token          uint64
 }
 
 // Token is, in a request hook called again after a resume, the token of the Resumer that
@@ -40,55 +48,54 @@ func (e *Exchange) Token() uint64 { return e.token }
 // Field is one header field.
 type Field struct{ Name, Value string }
 
-func (e *Exchange) live() (*C.pp_exchange, error) {
-	ex := (*C.pp_exchange)(atomic.LoadPointer(&e.ex))
-	if ex == nil {
-		return nil, &Error{Code: int(C.PP_ESTATE), Name: "PP_ESTATE", Message: "the exchange is valid only during its hook"}
+// with runs f with the live handle, under mu; ErrState once the hook has returned.
+func (e *Exchange) with(f func(*C.pp_exchange) error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ex == nil {
+		return &Error{Code: int(C.PP_ESTATE), Name: "PP_ESTATE", Message: "the exchange is valid only during its hook"}
 	}
-	return ex, nil
+	return f(e.ex)
 }
 
 // Field returns the first value of the field named name (case-insensitively).
 func (e *Exchange) Field(name string) (string, bool) {
-	ex, err := e.live()
-	if err != nil {
-		return "", false
-	}
-	cn := C.CString(name)
-	defer C.free(unsafe.Pointer(cn))
-	v := C.pp_exchange_find_field(ex, cn)
-	if v == nil {
-		return "", false
-	}
-	return C.GoString(v), true
+	var out string
+	found := false
+	e.with(func(ex *C.pp_exchange) error {
+		cn := C.CString(name)
+		defer C.free(unsafe.Pointer(cn))
+		if v := C.pp_exchange_find_field(ex, cn); v != nil {
+			out, found = C.GoString(v), true
+		}
+		return nil
+	})
+	return out, found
 }
 
 // Fields returns the head's fields in order (the request's, or the response's).
 func (e *Exchange) Fields() []Field {
-	ex, err := e.live()
-	if err != nil {
-		return nil
-	}
-	n := int(C.pp_exchange_field_count(ex))
-	out := make([]Field, 0, n)
-	for i := 0; i < n; i++ {
-		var name, value *C.char
-		if C.pp_exchange_field(ex, C.size_t(i), &name, &value) == 0 {
-			out = append(out, Field{C.GoString(name), C.GoString(value)})
+	var out []Field
+	e.with(func(ex *C.pp_exchange) error {
+		n := int(C.pp_exchange_field_count(ex))
+		for i := 0; i < n; i++ {
+			var name, value *C.char
+			if C.pp_exchange_field(ex, C.size_t(i), &name, &value) == 0 {
+				out = append(out, Field{C.GoString(name), C.GoString(value)})
+			}
 		}
-	}
+		return nil
+	})
 	return out
 }
 
 func (e *Exchange) fieldCall(name, value string, f func(*C.pp_exchange, *C.char, *C.char) C.int) error {
-	ex, err := e.live()
-	if err != nil {
-		return err
-	}
-	cn, cv := C.CString(name), C.CString(value)
-	defer C.free(unsafe.Pointer(cn))
-	defer C.free(unsafe.Pointer(cv))
-	return call(func() C.int { return f(ex, cn, cv) })
+	return e.with(func(ex *C.pp_exchange) error {
+		cn, cv := C.CString(name), C.CString(value)
+		defer C.free(unsafe.Pointer(cn))
+		defer C.free(unsafe.Pointer(cv))
+		return call(func() C.int { return f(ex, cn, cv) })
+	})
 }
 
 // SetField sets a field (the first of that name changed, the rest removed, or added). The
@@ -120,20 +127,18 @@ func (e *Exchange) SetGroup(group string) error {
 
 // SetBackend sends the request to this backend only.
 func (e *Exchange) SetBackend(id int) error {
-	ex, err := e.live()
-	if err != nil {
-		return err
-	}
-	return call(func() C.int { return C.pp_exchange_set_backend(ex, C.int(id)) })
+	return e.with(func(ex *C.pp_exchange) error {
+		return call(func() C.int { return C.pp_exchange_set_backend(ex, C.int(id)) })
+	})
 }
 
 // Respond answers the client now (request hook): no backend is asked; the connection closes
 // after the answer.
 func (e *Exchange) Respond(status int, fields []Field, body []byte) error {
-	ex, err := e.live()
-	if err != nil {
-		return err
-	}
+	return e.with(func(ex *C.pp_exchange) error { return respond(ex, status, fields, body) })
+}
+
+func respond(ex *C.pp_exchange, status int, fields []Field, body []byte) error {
 	arr := (*[1 << 20]*C.char)(C.malloc(C.size_t(2*len(fields)+1) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
 	for i, f := range fields {
 		arr[2*i], arr[2*i+1] = C.CString(f.Name), C.CString(f.Value)
@@ -155,9 +160,16 @@ func (e *Exchange) Respond(status int, fields []Field, body []byte) error {
 	})
 }
 
+// resumeGate is the C proxy as Resumers reach it: nil once the Proxy is closed. It is not
+// the Proxy itself, which a callback must not keep reachable (its finalizer would never run).
+type resumeGate struct {
+	mu sync.RWMutex
+	c  *C.pp_proxy
+}
+
 // Resumer resumes a paused exchange, from any goroutine, once.
 type Resumer struct {
-	proxy *Proxy
+	gate  *resumeGate
 	token uint64
 }
 
@@ -168,27 +180,23 @@ func (r *Resumer) Token() uint64 { return r.token }
 // Resumes one higher. ErrState when it was resumed already, or it ended (the client left, the
 // response_timeout answered it, the proxy was closed).
 func (r *Resumer) Resume() error {
-	r.proxy.mu.RLock()
-	defer r.proxy.mu.RUnlock()
-	c, err := r.proxy.live()
-	if err != nil {
-		return err
+	r.gate.mu.RLock()
+	defer r.gate.mu.RUnlock()
+	if r.gate.c == nil {
+		return &Error{Code: int(C.PP_ESTATE), Name: "PP_ESTATE", Message: "proxy is closed"}
 	}
-	return call(func() C.int { return C.pp_exchange_resume(c, C.uint64_t(r.token)) })
+	return call(func() C.int { return C.pp_exchange_resume(r.gate.c, C.uint64_t(r.token)) })
 }
 
 // Pause makes the exchange wait when the hook returns, until the Resumer resumes it or
 // response_timeout passes (504).
 func (e *Exchange) Pause() (*Resumer, error) {
-	ex, err := e.live()
+	var t C.uint64_t
+	err := e.with(func(ex *C.pp_exchange) error { return call(func() C.int { return C.pp_exchange_pause(ex, &t) }) })
 	if err != nil {
 		return nil, err
 	}
-	var t C.uint64_t
-	if err := call(func() C.int { return C.pp_exchange_pause(ex, &t) }); err != nil {
-		return nil, err
-	}
-	return &Resumer{proxy: e.proxy, token: uint64(t)}, nil
+	return &Resumer{gate: e.gate, token: uint64(t)}, nil
 }
 
 // OnRequest sets the request hook (http mode). Returning an error, or panicking, answers the
@@ -206,7 +214,9 @@ func (c *Config) OnConnect(f func(*Exchange) error) { c.connect = f }
 // runHook calls a hook, turning an error or a panic into the C side's failure.
 func runHook(kind string, f func(*Exchange) error, e *Exchange) (rc C.int) {
 	defer func() {
-		atomic.StorePointer(&e.ex, nil) // valid only during the call
+		e.mu.Lock()
+		e.ex = nil // valid only during the call
+		e.mu.Unlock()
 		if r := recover(); r != nil {
 			fmt.Fprintf(os.Stderr, "poolproxy: %s hook panicked (recovered, answered as failed): %v\n", kind, r)
 			rc = -1
@@ -221,16 +231,17 @@ func runHook(kind string, f func(*Exchange) error, e *Exchange) (rc C.int) {
 //export ppGoRequest
 func ppGoRequest(handle C.uintptr_t, ex *C.pp_exchange, info *C.pp_request_info) C.int {
 	cb := cgo.Handle(handle).Value().(*callbacks)
-	e := &Exchange{ex: unsafe.Pointer(ex), proxy: cb.proxy, Method: C.GoString(info.method), Target: C.GoString(info.target),
+	e := &Exchange{ex: ex, gate: cb.gate, Method: C.GoString(info.method), Target: C.GoString(info.target),
 		Client: C.GoString(info.client), Group: C.GoString(info.group), Resumes: int(info.resumes),
-		Worker: int(info.worker), token: uint64(info.token)}
+		Worker: int(info.worker), token: uint64(info.token), UpstreamTarget: C.GoString(info.upstream_target),
+		Host: C.GoString(info.host)}
 	return runHook("request", cb.request, e)
 }
 
 //export ppGoResponse
 func ppGoResponse(handle C.uintptr_t, ex *C.pp_exchange, info *C.pp_response_info) C.int {
 	cb := cgo.Handle(handle).Value().(*callbacks)
-	e := &Exchange{ex: unsafe.Pointer(ex), proxy: cb.proxy, Method: C.GoString(info.method), Target: C.GoString(info.target),
+	e := &Exchange{ex: ex, gate: cb.gate, Method: C.GoString(info.method), Target: C.GoString(info.target),
 		Status: int(info.status), Backend: int(info.backend_id)}
 	return runHook("response", cb.response, e)
 }
@@ -238,6 +249,6 @@ func ppGoResponse(handle C.uintptr_t, ex *C.pp_exchange, info *C.pp_response_inf
 //export ppGoConnect
 func ppGoConnect(handle C.uintptr_t, ex *C.pp_exchange, info *C.pp_connect_info) C.int {
 	cb := cgo.Handle(handle).Value().(*callbacks)
-	e := &Exchange{ex: unsafe.Pointer(ex), proxy: cb.proxy, Client: C.GoString(info.client), Worker: int(info.worker)}
+	e := &Exchange{ex: ex, gate: cb.gate, Client: C.GoString(info.client), Worker: int(info.worker)}
 	return runHook("connect", cb.connect, e)
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -194,4 +196,53 @@ func TestHookMisuse(t *testing.T) {
 	if s, b, _ := get(url+"/ok", nil); s != 200 || !strings.HasPrefix(b, "app /ok") {
 		t.Fatalf("still serving: %d %q", s, b)
 	}
+}
+
+func TestExchangeFromAnotherGoroutine(t *testing.T) {
+	be := namedBackend("app")
+	defer be.Close()
+	errs := make(chan error, 1)
+	p, url := httpProxy(func(cfg *poolproxy.Config) {
+		cfg.OnRequest(func(e *poolproxy.Exchange) error {
+			done := make(chan struct{})
+			go func() { // a handle passed to another goroutine: refused, never a crash
+				errs <- e.AddField("X-Other", "1")
+				close(done)
+			}()
+			e.Fields()
+			e.RemoveField("X-Nothing")
+			<-done
+			return nil
+		})
+	}, strings.TrimPrefix(be.URL, "http://"))
+	defer p.Close()
+	if s, _, _ := get(url+"/", nil); s != 200 {
+		t.Fatalf("status %d", s)
+	}
+	if err := <-errs; !errors.Is(err, poolproxy.ErrState) {
+		t.Fatalf("from another goroutine: %v", err)
+	}
+}
+
+func TestProxyWithHooksIsFinalized(t *testing.T) {
+	be := namedBackend("app")
+	defer be.Close()
+	var addr string
+	func() {
+		p, _ := httpProxy(func(cfg *poolproxy.Config) {
+			cfg.OnRequest(func(e *poolproxy.Exchange) error { return nil })
+		}, strings.TrimPrefix(be.URL, "http://"))
+		addr = p.Addr().String()
+	}()
+	// Dropped without Close: the finalizer stops it (nothing the hooks hold keeps it alive).
+	for i := 0; i < 200; i++ {
+		runtime.GC()
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err != nil {
+			return
+		} else {
+			c.Close()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("a proxy with a request hook was never finalized")
 }

@@ -31,7 +31,8 @@ type Proxy struct {
 	ctl    sync.Mutex   // serializes Stop and Close (the C lifecycle calls)
 	mu     sync.RWMutex // guards c: readers (stats, Addr) run while a Stop drains
 	c      *C.pp_proxy
-	handle cgo.Handle // refers to this proxy's callbacks; deleted after the C proxy is freed
+	handle cgo.Handle  // refers to this proxy's callbacks; deleted after the C proxy is freed
+	gate   *resumeGate // what Resumers reach the C proxy through
 }
 
 // Start creates a proxy from cfg and starts it; it returns once the listener is bound. The
@@ -41,12 +42,12 @@ func Start(cfg *Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{}
+	p := &Proxy{gate: &resumeGate{}}
 	var handle uintptr
 	if cfg.log != nil || cfg.event != nil || cfg.access != nil || cfg.request != nil || cfg.response != nil ||
 		cfg.connect != nil {
 		p.handle = cgo.NewHandle(&callbacks{log: cfg.log, event: cfg.event, access: cfg.access, request: cfg.request,
-			response: cfg.response, connect: cfg.connect, proxy: p})
+			response: cfg.response, connect: cfg.connect, gate: p.gate})
 		handle = uintptr(p.handle)
 	}
 	// The C proxy copies the callbacks with this proxy's own handle; the config itself is
@@ -83,8 +84,14 @@ func Start(cfg *Config) (*Proxy, error) {
 		p.release()
 		return nil, err
 	}
+	p.gate.mu.Lock() // before the start: a hook may pause (and be resumed) at once
+	p.gate.c = p.c
+	p.gate.mu.Unlock()
 	if rc := C.pp_proxy_start(p.c); rc < 0 {
 		err := newError(int(rc), C.GoString(C.pp_last_error()))
+		p.gate.mu.Lock()
+		p.gate.c = nil
+		p.gate.mu.Unlock()
 		C.pp_proxy_free(p.c)
 		p.c = nil
 		p.release()
@@ -163,6 +170,9 @@ func (p *Proxy) Close() error {
 			return err
 		}
 	}
+	p.gate.mu.Lock() // Resumers fail from here on, rather than reach a freed proxy
+	p.gate.c = nil
+	p.gate.mu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := call(func() C.int { return C.pp_proxy_free(c) }); err != nil {

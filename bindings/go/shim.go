@@ -48,7 +48,7 @@ type callbacks struct {
 	request  func(*Exchange) error
 	response func(*Exchange) error
 	connect  func(*Exchange) error
-	proxy    *Proxy // for the Resumers a hook's Pause gives
+	gate     *resumeGate // for the Resumers a hook's Pause gives
 }
 
 func recoverCallback(kind string) {

@@ -1,5 +1,7 @@
 // pp_config_set_*_hook and pp_exchange_*: argument checks, then the handle (proto/http_hooks.h)
 // records what the hook asked for; the protocol applies it when the hook returns.
+#include <strings.h>
+
 #include <cstring>
 #include <string>
 
@@ -15,6 +17,9 @@ int check_exchange(const pp_exchange *ex, const char *fn) {
     if (!ex) return fail(PP_EINVAL, std::string(fn) + ": exchange is NULL");
     if (ex->magic != pp_exchange::kMagic) {
         return fail(PP_EINVAL, std::string(fn) + ": not a live pp_exchange (a handle is valid during its hook call only)");
+    }
+    if (ex->thread != std::this_thread::get_id()) {
+        return fail(PP_ESTATE, std::string(fn) + ": only on the hook's own thread, during the call");
     }
     return PP_OK;
 }
@@ -101,7 +106,11 @@ PP_API int pp_exchange_set_field(pp_exchange *ex, const char *name, const char *
     if (int rc = check_head(ex, "pp_exchange_set_field")) return rc;
     if (int rc = check_field_args(name, value, "pp_exchange_set_field", true)) return rc;
     return pp::guard("pp_exchange_set_field", [&]() -> int {
-        pp::head_set_field(*ex->head, name, value);
+        std::string why;
+        if (int rc = pp::head_set_field(*ex->head, name, value, ex->max_head_bytes, &why)) {
+            return fail(rc, "pp_exchange_set_field: " + why);
+        }
+        if (strcasecmp(name, "host") == 0) ex->host_set = true;
         return PP_OK;
     });
 }
@@ -109,8 +118,14 @@ PP_API int pp_exchange_set_field(pp_exchange *ex, const char *name, const char *
 PP_API int pp_exchange_add_field(pp_exchange *ex, const char *name, const char *value) {
     if (int rc = check_head(ex, "pp_exchange_add_field")) return rc;
     if (int rc = check_field_args(name, value, "pp_exchange_add_field", true)) return rc;
+    if (strcasecmp(name, "host") == 0) {  // one Host only (RFC 9112 3.2)
+        return fail(PP_EINVAL, "pp_exchange_add_field: a request has one Host: set it with pp_exchange_set_field");
+    }
     return pp::guard("pp_exchange_add_field", [&]() -> int {
-        pp::head_add_field(*ex->head, name, value);
+        std::string why;
+        if (int rc = pp::head_add_field(*ex->head, name, value, ex->max_head_bytes, &why)) {
+            return fail(rc, "pp_exchange_add_field: " + why);
+        }
         return PP_OK;
     });
 }
@@ -118,6 +133,7 @@ PP_API int pp_exchange_add_field(pp_exchange *ex, const char *name, const char *
 PP_API int pp_exchange_remove_field(pp_exchange *ex, const char *name) {
     if (int rc = check_head(ex, "pp_exchange_remove_field")) return rc;
     if (int rc = check_field_args(name, nullptr, "pp_exchange_remove_field", false)) return rc;
+    if (strcasecmp(name, "host") == 0) ex->host_set = true;  // (removed: none goes upstream)
     if (pp::head_remove_field(*ex->head, name) == 0) {
         return fail(PP_ENOTFOUND, std::string("pp_exchange_remove_field: no field named '") + name + "'");
     }
@@ -128,10 +144,12 @@ PP_API int pp_exchange_set_target(pp_exchange *ex, const char *target) {
     if (int rc = check_request(ex, "pp_exchange_set_target", false)) return rc;
     if (!target) return fail(PP_EINVAL, "pp_exchange_set_target: target is NULL");
     const size_t len = std::strlen(target);
-    bool ok = len > 0 && len <= 8192;
+    // Origin form, or "*" (OPTIONS): an absolute form would name a host the routes never saw.
+    bool ok = len > 0 && len <= 8192 && (target[0] == '/' || std::strcmp(target, "*") == 0);
     for (size_t i = 0; ok && i < len; i++) ok = static_cast<unsigned char>(target[i]) > ' ' && target[i] != 0x7f;
     if (!ok) {
-        return fail(PP_EINVAL, "pp_exchange_set_target: a target is 1 to 8192 bytes without spaces or control characters");
+        return fail(PP_EINVAL, "pp_exchange_set_target: a target is a path ('/...', or '*') of at most 8192 bytes without "
+                               "spaces or control characters");
     }
     return pp::guard("pp_exchange_set_target", [&]() -> int {
         ex->target = target;

@@ -26,6 +26,7 @@ struct ClientBase {
     uint64_t failed_low = 0;
     std::unique_ptr<std::vector<bool>> failed_high;
     int pending_backend = -1;  // waiting, counted in this backend's pending
+    int forced_backend = -1;   // a hook pinned it to this backend (pp_exchange_set_backend)
     // The backend group its current exchange goes to (Shared::groups; 0 the default): set by
     // the protocol before it asks for a connection, and not changed while it waits.
     int16_t group = 0;
@@ -39,6 +40,9 @@ struct ClientBase {
     // Whether any backend failed for it: a waiter that finds no room only because of that is
     // passed over, so that it does not hold back the others.
     bool any_failed() const { return failed_low != 0 || failed_high; }
+    // Whether it may use fewer backends than its group's others (some failed for it, or a hook
+    // pinned it to one): such a waiter is passed over when it finds no room.
+    bool narrowed() const { return forced_backend >= 0 || any_failed(); }
     void mark_failed(size_t b) {
         if (b < 64) {
             failed_low |= uint64_t{1} << b;

@@ -2,9 +2,11 @@
 
 namespace pp {
 
+std::atomic<uint64_t> Parking::next_{1};
+
 uint64_t Parking::park(ClientBase *c, int worker) {
+    const uint64_t token = next_.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mu_);
-    const uint64_t token = next_++;
     parked_.emplace(token, Entry{c, worker, false});
     return token;
 }

@@ -9,6 +9,7 @@
 // worker thread ever turns a token back into its client, so a client is never used after it
 // was freed.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
@@ -37,7 +38,9 @@ private:
     };
     std::mutex mu_;
     std::unordered_map<uint64_t, Entry> parked_;
-    uint64_t next_ = 1;
+    // Tokens are unique in the process, not just the proxy: one kept across a proxy's restart
+    // (an embedder that makes a new proxy) never resumes another proxy's exchange.
+    static std::atomic<uint64_t> next_;
 };
 
 }  // namespace pp

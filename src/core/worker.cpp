@@ -311,8 +311,8 @@ void Worker::serve_waiters() {
     // FIFO within each group: stop at the first session that still finds no room. try_acquire
     // takes a session out of the queue whenever it returns true (connected, connecting or
     // closed), and may change the queue: start again at its head. A session that finds no
-    // room only because backends failed for it is passed over, so that it does not hold back
-    // the others.
+    // room only because it may use fewer backends (some failed for it, or a hook pinned it to
+    // one) is passed over, so that it does not hold back the others.
     for (size_t g = 0; g < queue_count_; g++) {
         auto &list = queues_[g].list;
         ClientBase *s = list.front();
@@ -328,7 +328,7 @@ void Worker::serve_waiters() {
                 s = list.front();
                 continue;
             }
-            if (!s->any_failed()) break;
+            if (!s->narrowed()) break;
             s = list.next(s);
         }
     }

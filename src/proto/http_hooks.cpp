@@ -88,7 +88,32 @@ int check_hook_field(const char *name, const char *value, std::string *why) {
     return PP_OK;
 }
 
-void head_set_field(HttpHead &head, const char *name, const char *value) {
+namespace {
+
+// Whether `add` more bytes (and `fields` more fields) still fit the head.
+int fits(const HttpHead &head, size_t add, size_t fields, size_t max_bytes, std::string *why) {
+    if (head.headers.size() + fields > kMaxFields) {
+        *why = "a head has at most " + std::to_string(kMaxFields) + " fields";
+        return PP_EINVAL;
+    }
+    size_t bytes = add;
+    for (const HttpHeader &h : head.headers) bytes += h.name.size() + h.value.size() + 4;
+    if (max_bytes && bytes > max_bytes) {
+        *why = "the head would pass max_header_size (" + std::to_string(max_bytes) + " bytes)";
+        return PP_EINVAL;
+    }
+    return PP_OK;
+}
+
+}  // namespace
+
+int head_set_field(HttpHead &head, const char *name, const char *value, size_t max_bytes, std::string *why) {
+    const std::string *old = head.find(name);
+    const size_t vlen = std::strlen(value);
+    if (!old || vlen > old->size()) {
+        const size_t add = old ? vlen - old->size() : std::strlen(name) + vlen + 4;
+        if (int rc = fits(head, add, old ? 0 : 1, max_bytes, why)) return rc;
+    }
     bool done = false;
     for (size_t i = 0; i < head.headers.size();) {
         if (strcasecmp(head.headers[i].name.c_str(), name) != 0) {
@@ -103,11 +128,14 @@ void head_set_field(HttpHead &head, const char *name, const char *value) {
             head.headers.erase(head.headers.begin() + static_cast<std::ptrdiff_t>(i));
         }
     }
-    if (!done && head.headers.size() < kMaxFields) head.headers.push_back({name, value});
+    if (!done) head.headers.push_back({name, value});
+    return PP_OK;
 }
 
-void head_add_field(HttpHead &head, const char *name, const char *value) {
-    if (head.headers.size() < kMaxFields) head.headers.push_back({name, value});
+int head_add_field(HttpHead &head, const char *name, const char *value, size_t max_bytes, std::string *why) {
+    if (int rc = fits(head, std::strlen(name) + std::strlen(value) + 4, 1, max_bytes, why)) return rc;
+    head.headers.push_back({name, value});
+    return PP_OK;
 }
 
 size_t head_remove_field(HttpHead &head, const char *name) {

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "poolproxy.h"
 #include "proto/http_stream.h"
@@ -17,6 +18,11 @@ struct pp_exchange {
     Kind kind = Kind::request;
     pp::HttpHead *head = nullptr;  // the head the hook sees (a connect hook: none)
     const void *shared = nullptr;  // the proxy's pp::Shared, for group names and backend ids
+    // The hook's own thread: a call from any other (a handle passed to another thread) is
+    // refused, so that nothing touches the head while the worker does.
+    std::thread::id thread = std::this_thread::get_id();
+    size_t max_head_bytes = 0;     // what the fields may add up to (max_header_size)
+    bool host_set = false;         // the hook set Host itself (it then wins over a backend's host=)
 
     // What the hook asked for.
     bool paused = false;
@@ -41,9 +47,10 @@ namespace pp {
 // LF or NUL; the framing and hop-by-hop fields are refused.
 int check_hook_field(const char *name, const char *value, std::string *why);
 // The operations (arguments already checked): set (first changed, the rest removed, or added),
-// add, remove (how many went).
-void head_set_field(HttpHead &head, const char *name, const char *value);
-void head_add_field(HttpHead &head, const char *name, const char *value);
+// add, remove (how many went). Set and add return PP_OK, or PP_EINVAL with *why when the head
+// would pass kMaxFields fields or `max_bytes` bytes of names and values.
+int head_set_field(HttpHead &head, const char *name, const char *value, size_t max_bytes, std::string *why);
+int head_add_field(HttpHead &head, const char *name, const char *value, size_t max_bytes, std::string *why);
 size_t head_remove_field(HttpHead &head, const char *name);
 // A hook's answer, whole: status line, its fields, Content-Length, Connection: close, body.
 // PP_EINVAL with *why for a bad status or field, or a body for 1xx/204/304.

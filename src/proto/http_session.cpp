@@ -51,6 +51,8 @@ struct HttpState {
     // parked in Shared::parking, 0 when not paused; how many times it was resumed).
     bool hook_target_set = false;
     std::string hook_target;
+    bool route_applied = false;  // the route's rewrites are in the head (made before the hook)
+    std::string client_host;     // the request's Host as the client sent it (for the hook)
     uint64_t park_token = 0;
     uint64_t resumed_by = 0;
     uint32_t resumes = 0;
@@ -90,6 +92,8 @@ struct HttpState {
         resp_head.clear();
         req_done = has_body = idempotent = resp_any = resp_head_sent = resp_in_body = false;
         wants_upgrade = dechunk = http10 = processing = client_said_close = route_host = hook_target_set = false;
+        route_applied = false;
+        client_host.clear();
         backend_host.clear();
         hook_target.clear();
         route = nullptr;
@@ -443,6 +447,12 @@ void drain(HttpSession *s) {
         watch_io(s);
         return;
     }
+    if (h->park_token) {  // a hook's pause would hold the stop to its deadline: answer it now
+        s->worker->shared().parking.forget(h->park_token);
+        h->park_token = 0;
+        respond_error(s, 503, "draining while paused by the request hook", Outcome::abandoned);
+        return;
+    }
     // In flight (or a head arriving): its response says Connection: close, then it closes.
     h->client_keep_alive = false;
 }
@@ -523,6 +533,7 @@ void start_exchange(HttpSession *s, const HttpStream::Step &step) {
     s->group = static_cast<int16_t>(h.route ? h.route->group : table.default_group());
     s->forced_backend = -1;
     h.hook_target_set = false;
+    h.route_applied = false;
     h.resumes = 0;
     h.req_done = step.message_done;
     h.resp.reset();
@@ -553,14 +564,16 @@ void forward(HttpSession *s) {
     std::string target;
     if (h.hook_target_set) {
         rw.target = h.hook_target;
-    } else if (h.route && h.route->strip_prefix) {
+    } else if (h.route && h.route->strip_prefix && !h.route_applied) {
         target = RouteTable::rewritten_target(*h.route, head.target);
         rw.target = target;
     }
     h.head.clear();
     write_request_head(head, rw, &h.head);
-    h.route_host = h.route && !h.route->host_rewrite.empty();
-    if (h.route_host) replace_host(&h.head, h.route->host_rewrite);
+    if (!h.route_applied) {  // (with a request hook the route's Host is in the head already)
+        h.route_host = h.route && !h.route->host_rewrite.empty();
+        if (h.route_host) replace_host(&h.head, h.route->host_rewrite);
+    }
     h.backend_host.clear();
     session::acquire_or_wait(s);  // may attach at once (idle connection)
 }
@@ -582,9 +595,29 @@ bool run_request_hook(HttpSession *s) {
     HttpState &h = *s->http;
     const Callbacks &cb = settings(s).callbacks;
     Shared &sh = s->worker->shared();
+    HttpHead &head = h.req.mutable_head();
+    if (!h.route_applied) {
+        // The hook sees the head as it will go upstream, and its changes win: the fields
+        // Connection names (this hop's only) go now, not after the hook, and the route's
+        // rewrites are made first (the client's own target and Host stay in the info).
+        h.route_applied = true;
+        const std::string *host = head.find("host");
+        h.client_host = host ? *host : std::string();
+        drop_connection_named(head);
+        if (h.route && h.route->strip_prefix) {
+            h.hook_target = RouteTable::rewritten_target(*h.route, head.target);
+            h.hook_target_set = true;
+        }
+        if (h.route && !h.route->host_rewrite.empty()) {
+            std::string why;
+            head_set_field(head, "Host", h.route->host_rewrite.c_str(), 0, &why);
+            h.route_host = true;
+        }
+    }
     pp_exchange ex;
     ex.kind = pp_exchange::Kind::request;
-    ex.head = &h.req.mutable_head();
+    ex.head = &head;
+    ex.max_head_bytes = static_cast<size_t>(settings(s).max_header_size);
     ex.shared = &sh;
     ex.client = static_cast<ClientBase *>(s);
     ex.worker = s->worker->index();
@@ -598,8 +631,19 @@ bool run_request_hook(HttpSession *s) {
     info.resumes = h.resumes;
     info.token = h.resumed_by;
     info.group = sh.groups[static_cast<size_t>(s->group)]->name.c_str();
+    info.upstream_target = h.hook_target_set ? h.hook_target.c_str() : ex.head->target.c_str();
+    info.host = h.client_host.c_str();
     const int rc = cb.request_hook(cb.request_hook_userdata, &ex, &info);
-    ex.magic = 0;  // (a handle kept past the call is refused rather than trusted, while its memory lasts)
+    ex.magic = 0;  // (what the hook kept of it is refused by magic and thread while this frame lasts)
+    if (rc >= 0 && ex.failure.empty()) {
+        // Whatever the hook did to the fields, one Host at most goes upstream.
+        const char *bad = nullptr;
+        size_t hosts = 0;
+        for (const HttpHeader &f : head.headers) hosts += strcasecmp(f.name.c_str(), "host") == 0 ? 1 : 0;
+        if (hosts > 1) bad = "the hook left more than one Host field";
+        if (bad) ex.failure = bad;
+    }
+    if (ex.host_set) h.route_host = true;  // the hook's Host wins over a backend's host=
     if (rc < 0 || !ex.failure.empty()) {
         if (ex.paused) sh.parking.forget(ex.token);
         hook_failed(s, "request hook", !ex.failure.empty() ? ex.failure : "it returned " + std::to_string(rc));
@@ -634,6 +678,8 @@ bool run_response_hook(HttpSession *s) {
     pp_exchange ex;
     ex.kind = pp_exchange::Kind::response;
     ex.head = &h.resp.mutable_head();
+    drop_connection_named(*ex.head);  // this hop's only: gone now, so the hook's fields of those names stay
+    ex.max_head_bytes = static_cast<size_t>(settings(s).max_header_size);
     ex.shared = &s->worker->shared();
     ex.worker = s->worker->index();
     pp_response_info info{};

@@ -106,6 +106,7 @@ int HttpStream::on_message_begin(llhttp_t *p) {
     s.clear_head();
     s.head_size_ = 0;
     s.field_done_ = true;
+    s.fields_parsed_ = 0;
     s.body_seen_ = 0;
     return 0;
 }
@@ -132,7 +133,8 @@ int HttpStream::on_header_field(llhttp_t *p, const char *at, size_t len) {
     if (s.field_done_) {
         // Counted before anything is stored: a head of many tiny fields costs a few bytes each
         // on the wire but a field object each here (and a lookup each when rewritten).
-        if (s.head_.headers.size() >= s.limits_.max_header_fields) {
+        // (Counted apart from the head's size: a hook may have added fields to it.)
+        if (s.fields_parsed_ >= s.limits_.max_header_fields) {
             return s.reject(s.role_ == Role::request ? 431 : 502, "too many header fields (max_header_fields)");
         }
         if (s.spare_.empty()) {
@@ -145,6 +147,7 @@ int HttpStream::on_header_field(llhttp_t *p, const char *at, size_t len) {
             s.head_.headers.back().value.clear();
         }
         s.head_size_ += kLineOverhead;
+        s.fields_parsed_++;
         s.field_done_ = false;
     }
     s.head_.headers.back().name.append(at, len);
@@ -585,6 +588,32 @@ int normalize_request_target(HttpHead &head, const char **why) {
     if (!set) head.headers.push_back({"Host", authority});
     head.target = std::move(path);
     return 0;
+}
+
+void drop_connection_named(HttpHead &head) {
+    const ConnectionTokens named(head);
+    size_t out = 0;
+    for (size_t i = 0; i < head.headers.size(); i++) {
+        HttpHeader &h = head.headers[i];
+        if (!is_framing(h.name.data(), h.name.size()) && named.names(h.name)) continue;
+        if (out != i) head.headers[out] = std::move(h);
+        out++;
+    }
+    head.headers.resize(out);
+    // What Connection still says is only its options (close, keep-alive, upgrade, te), already
+    // read by the parser: the field itself is dropped on the way out.
+    for (HttpHeader &h : head.headers) {
+        if (!is(h.name, "connection")) continue;
+        std::string kept;
+        for_each_element(h.value, [&kept](const char *t, size_t len) {
+            if (is_hop_by_hop(t, len) || iequals(t, len, "close", 5)) {
+                if (!kept.empty()) kept += ", ";
+                kept.append(t, len);
+            }
+            return true;
+        });
+        h.value = kept;
+    }
 }
 
 void replace_host(std::string *head, std::string_view host) {

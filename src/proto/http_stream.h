@@ -114,6 +114,7 @@ private:
     HttpHead head_;
     size_t head_size_ = 0;  // bytes of the current head so far, for the 431 limit
     bool field_done_ = true;  // the next field callback starts a new header
+    size_t fields_parsed_ = 0;  // field lines the parser stored for this message (head and trailers)
     bool response_to_head_ = false;
     bool collect_body_ = false;
     // Header objects of earlier messages, kept with their string capacity so that parsing the
@@ -188,6 +189,11 @@ void write_response_head(const HttpHead &head, const HeadRewrite &rw, std::strin
 // overrides (3.2.2), so that routes, hooks and the backend all see the same host. Returns
 // 0, or 400 with *why.
 int normalize_request_target(HttpHead &head, const char **why);
+
+// Removes the fields a Connection field names (they are for this hop only) and the names from
+// Connection, as write_*_head would drop them: what a hook then adds under such a name goes on.
+// Framing fields stay (write_fields never drops them). Linear in the head.
+void drop_connection_named(HttpHead &head);
 
 // Sets the Host field of a serialized request head (write_request_head's output) to `host`:
 // its value replaced, or the field added after the start line when there is none; an empty

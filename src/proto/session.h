@@ -64,7 +64,6 @@ struct Session : ClientBase {
     std::string_view peer_ip() const { return std::string_view(peer).substr(peer_ip_off, peer_ip_len); }
 
     int backend_id = -1;
-    int forced_backend = -1;       // a request hook's pp_exchange_set_backend: this backend only
     int writes_pending = 0;
     int16_t open_handles = 0;
     int16_t retries_used = 0;      // of the `retries` option, for the current request

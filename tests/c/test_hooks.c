@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,11 +29,14 @@ typedef struct hook_state {
     uint64_t token;             /* its pause's */
     int backend_id;
     char seen_method[16], seen_target[64], seen_client[64], seen_agent[64];
-    int field_rcs[8];           /* return codes of the misuse calls */
+    char seen_upstream[64], seen_host_field[64], seen_client_host[64];
+    int field_rcs[12];          /* return codes of the misuse calls */
+    int adds_before_cap;
     char log[512];              /* the last warning logged */
 } hook_state;
 
-enum { MODE_EDIT, MODE_GROUP, MODE_UNKNOWN_GROUP, MODE_BACKEND, MODE_RESPOND, MODE_FAIL, MODE_PAUSE, MODE_MISUSE };
+enum { MODE_EDIT, MODE_GROUP, MODE_UNKNOWN_GROUP, MODE_BACKEND, MODE_RESPOND, MODE_FAIL, MODE_PAUSE, MODE_MISUSE,
+       MODE_ROUTED };
 
 static hook_state g;
 
@@ -42,6 +46,12 @@ static void on_log(void *ud, int level, const char *msg) {
     pthread_mutex_lock(&g.mu);
     snprintf(g.log, sizeof g.log, "%s", msg);
     pthread_mutex_unlock(&g.mu);
+}
+
+static int g_other_thread_rc;
+static void *other_thread(void *ex) {
+    g_other_thread_rc = pp_exchange_field_count(ex);
+    return NULL;
 }
 
 static int request_hook(void *ud, pp_exchange *ex, const pp_request_info *info) {
@@ -63,6 +73,7 @@ static int request_hook(void *ud, pp_exchange *ex, const pp_request_info *info) 
         }
         pp_exchange_remove_field(ex, "X-Secret");
         pp_exchange_add_field(ex, "X-Added", "1");
+        pp_exchange_set_field(ex, "X-User", "alice"); /* survives a client's "Connection: X-User" */
         pp_exchange_set_target(ex, "/echo/rewritten");
         return 0;
     case MODE_GROUP: return pp_exchange_set_group(ex, "api") == 0 ? 0 : -1;
@@ -84,6 +95,15 @@ static int request_hook(void *ud, pp_exchange *ex, const pp_request_info *info) 
         }
         pp_exchange_set_field(ex, "X-Auth", info->token == st->token ? "resumed" : "wrong token");
         return 0;
+    case MODE_ROUTED: { /* a route rewrote the target and Host: the hook sees both, and its Host wins */
+        const char *h = pp_exchange_find_field(ex, "Host");
+        pthread_mutex_lock(&st->mu);
+        snprintf(st->seen_upstream, sizeof st->seen_upstream, "%s", info->upstream_target);
+        snprintf(st->seen_host_field, sizeof st->seen_host_field, "%s", h ? h : "");
+        snprintf(st->seen_client_host, sizeof st->seen_client_host, "%s", info->host);
+        pthread_mutex_unlock(&st->mu);
+        return pp_exchange_set_field(ex, "Host", "tenant.example");
+    }
     case MODE_MISUSE:
         st->field_rcs[0] = pp_exchange_set_field(ex, "Content-Length", "0");
         st->field_rcs[1] = pp_exchange_set_field(ex, "Bad Name", "x");
@@ -93,6 +113,22 @@ static int request_hook(void *ud, pp_exchange *ex, const pp_request_info *info) 
         st->field_rcs[5] = pp_exchange_set_backend(ex, 9999);  /* fails the request: 500 */
         st->field_rcs[6] = pp_exchange_set_target(ex, "has space");
         st->field_rcs[7] = pp_exchange_set_field(NULL, "a", "b");
+        st->field_rcs[8] = pp_exchange_set_target(ex, "http://internal.admin/secret"); /* origin form only */
+        st->field_rcs[9] = pp_exchange_add_field(ex, "Host", "evil.example");       /* one Host only */
+        {
+            pthread_t th;
+            pthread_create(&th, NULL, other_thread, ex); /* a handle passed to another thread */
+            pthread_join(th, NULL);
+            st->field_rcs[10] = g_other_thread_rc;
+        }
+        {
+            static char big[8001];
+            int i, rc = 0;
+            memset(big, 'v', sizeof big - 1);
+            for (i = 0; i < 100 && rc == 0; i++) rc = pp_exchange_add_field(ex, "X-Big", big);
+            st->field_rcs[11] = rc;
+            st->adds_before_cap = i - 1;
+        }
         return 0;
     default: return 0;
     }
@@ -131,6 +167,11 @@ static pp_proxy *start(const char *mode, const int *ports, const char *const *gr
     return p;
 }
 
+static void stop_free(pp_proxy *p) {
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_free(p), 0);
+}
+
 /* One request on its own connection (Connection: close): the whole response, NUL-terminated. */
 static void exchange(pp_proxy *p, const char *target, const char *fields, char *out, size_t cap) {
     char req[1024];
@@ -165,12 +206,15 @@ static void test_request_hook_edits(void **state) {
     char out[8192];
     pp_proxy *p = start("http", &port, groups, 1, 3, NULL);
     reset(MODE_EDIT);
-    exchange(p, "/echo/original?q=1", "X-Tenant: t1\r\nX-Secret: s\r\n", out, sizeof out);
+    exchange(p, "/echo/original?q=1", "X-Tenant: t1\r\nX-Secret: s\r\nX-User: mallory\r\nConnection: X-User\r\n", out,
+             sizeof out);
     assert_non_null(strstr(out, "HTTP/1.1 200"));
     assert_non_null(strstr(out, "GET /echo/rewritten HTTP/1.1\r\n")); /* the target the backend got */
     assert_non_null(strstr(out, "X-Tenant-Checked: yes\r\n"));
     assert_non_null(strstr(out, "X-Added: 1\r\n"));
     assert_null(strstr(out, "X-Secret"));
+    assert_non_null(strstr(out, "X-User: alice\r\n"));
+    assert_null(strstr(out, "mallory"));
     assert_non_null(strstr(out, "X-Resp: seen\r\n")); /* the response hook's */
     assert_null(strstr(out, "X-Backend-Port"));
     assert_string_equal(g.seen_method, "GET");
@@ -178,7 +222,7 @@ static void test_request_hook_edits(void **state) {
     assert_string_equal(g.seen_agent, "hook-test");
     assert_non_null(strstr(g.seen_client, "127.0.0.1:"));
     assert_int_equal(g.calls, 1);
-    pp_proxy_free(p);
+    stop_free(p);
     echo_server_stop(b);
 }
 
@@ -233,9 +277,14 @@ static void test_request_hook_routes(void **state) {
     assert_int_equal(g.field_rcs[5], PP_ENOTFOUND);
     assert_int_equal(g.field_rcs[6], PP_EINVAL);
     assert_int_equal(g.field_rcs[7], PP_EINVAL);
+    assert_int_equal(g.field_rcs[8], PP_EINVAL);
+    assert_int_equal(g.field_rcs[9], PP_EINVAL);
+    assert_int_equal(g.field_rcs[10], PP_ESTATE);
+    assert_int_equal(g.field_rcs[11], PP_EINVAL); /* max_header_size (64 KiB) reached */
+    assert_true(g.adds_before_cap >= 6 && g.adds_before_cap < 10);
     assert_non_null(strstr(out, "HTTP/1.1 500")); /* the unknown backend */
     assert_null(strstr(out, "X-Injected"));
-    pp_proxy_free(p);
+    stop_free(p);
     echo_server_stop(a);
     echo_server_stop(b);
 }
@@ -272,7 +321,8 @@ static void test_pause_and_resume(void **state) {
     uint64_t t;
     int fd, i, rc = 0;
     pp_stats st;
-    pp_proxy *p = start("http", &port, groups, 1, 1, "600ms");
+    /* A long response_timeout: a loaded machine must not turn the resume into a 504. */
+    pp_proxy *p = start("http", &port, groups, 1, 1, "30s"), *quick;
 
     reset(MODE_PAUSE);
     r.p = p;
@@ -288,15 +338,18 @@ static void test_pause_and_resume(void **state) {
 
     /* Nobody resumes: response_timeout answers 504, and the token is dead after. */
     reset(MODE_PAUSE);
-    exchange(p, "/echo", NULL, out, sizeof out);
+    quick = start("http", &port, groups, 1, 1, "300ms");
+    exchange(quick, "/echo", NULL, out, sizeof out);
+    stop_free(quick);
     assert_non_null(strstr(out, "HTTP/1.1 504"));
     pthread_mutex_lock(&g.mu);
     t = g.token;
     pthread_mutex_unlock(&g.mu);
     assert_true(t != 0);
-    assert_int_equal(pp_exchange_resume(p, t), PP_ESTATE);
+    assert_int_equal(pp_exchange_resume(p, t), PP_ESTATE); /* another proxy's, and ended: unique tokens */
 
-    /* The client leaves while paused: resuming then is refused, and nothing breaks. */
+    /* The client leaves (a reset) while paused: resuming then is refused, and nothing breaks.
+     * (A plain close reads as a half-close after a whole request, which is still answered.) */
     reset(MODE_PAUSE);
     st.struct_size = sizeof st;
     assert_int_equal(pp_proxy_stats(p, &st), 0);
@@ -313,6 +366,8 @@ static void test_pause_and_resume(void **state) {
     assert_true(t != 0);
     {
         uint64_t finished = st.sessions_finished;
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         close(fd);
         for (i = 0; i < WAIT_MS; i++) {
             assert_int_equal(pp_proxy_stats(p, &st), 0);
@@ -326,7 +381,27 @@ static void test_pause_and_resume(void **state) {
     reset(MODE_EDIT); /* still serving */
     exchange(p, "/echo", NULL, out, sizeof out);
     assert_non_null(strstr(out, "HTTP/1.1 200"));
-    pp_proxy_free(p);
+
+    /* A stop while paused answers the paused exchange 503 at once, not at the drain's end. */
+    reset(MODE_PAUSE);
+    fd = test_dial(pp_proxy_local_port(p));
+    assert_true(fd >= 0);
+    assert_int_equal(test_write_all(fd, "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", 31), 0);
+    for (i = 0, t = 0; i < WAIT_MS && t == 0; i++) {
+        pthread_mutex_lock(&g.mu);
+        t = g.token;
+        pthread_mutex_unlock(&g.mu);
+        if (t == 0) usleep(1000);
+    }
+    assert_true(t != 0);
+    assert_int_equal(pp_proxy_stop(p, 30000), 0);
+    {
+        long n = test_read_exact(fd, out, 12, WAIT_MS);
+        assert_int_equal(n, 12);
+        assert_memory_equal(out, "HTTP/1.1 503", 12);
+    }
+    close(fd);
+    assert_int_equal(pp_proxy_free(p), 0);
     echo_server_stop(b);
 }
 
@@ -341,6 +416,34 @@ static int to_group_g(void *ud, pp_exchange *ex, const pp_connect_info *info) {
     (void)info;
     assert_int_equal(pp_exchange_field_count(ex), PP_ESTATE); /* no fields in tcp mode */
     return pp_exchange_set_group(ex, "g");
+}
+
+static void test_hook_after_route(void **state) {
+    (void)state;
+    echo_server *b = echo_server_start_http(0);
+    pp_config *cfg;
+    pp_proxy *p;
+    char spec[64], out[8192];
+    assert_int_equal(pp_config_new(&cfg), 0);
+    assert_int_equal(pp_config_set(cfg, "mode", "http"), 0);
+    assert_int_equal(pp_config_set(cfg, "listen", "127.0.0.1:0"), 0);
+    snprintf(spec, sizeof spec, "127.0.0.1:%d,host=backend.internal", echo_server_port(b));
+    assert_int_equal(pp_config_set(cfg, "backend", spec), 0);
+    assert_int_equal(pp_config_set(cfg, "route", "path=/api/ strip_prefix host_rewrite=internal.example -> default"), 0);
+    assert_int_equal(pp_config_set_request_hook(cfg, request_hook, &g), 0);
+    assert_int_equal(pp_proxy_new(&p, cfg), 0);
+    pp_config_free(cfg);
+    assert_int_equal(pp_proxy_start(p), 0);
+    reset(MODE_ROUTED);
+    exchange(p, "/api/echo", NULL, out, sizeof out);
+    assert_string_equal(g.seen_upstream, "/echo");              /* the route's strip_prefix */
+    assert_string_equal(g.seen_host_field, "internal.example"); /* the route's host_rewrite */
+    assert_string_equal(g.seen_client_host, "test");            /* what the client sent */
+    assert_non_null(strstr(out, "GET /echo HTTP/1.1\r\n"));
+    assert_non_null(strstr(out, "Host: tenant.example\r\n"));  /* the hook's, over route and backend */
+    assert_null(strstr(out, "internal"));
+    stop_free(p);
+    echo_server_stop(b);
 }
 
 static void test_connect_hook(void **state) {
@@ -379,7 +482,7 @@ static void test_connect_hook(void **state) {
             }
             close(fd);
         }
-        pp_proxy_free(p);
+        stop_free(p);
     }
     echo_server_stop(b);
 }
@@ -403,6 +506,7 @@ int main(void) {
         cmocka_unit_test(test_request_hook_edits),
         cmocka_unit_test(test_request_hook_routes),
         cmocka_unit_test(test_pause_and_resume),
+        cmocka_unit_test(test_hook_after_route),
         cmocka_unit_test(test_connect_hook),
         cmocka_unit_test(test_hook_arguments),
     };

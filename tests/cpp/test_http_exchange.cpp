@@ -18,6 +18,7 @@
 #include "core/shared.h"
 #include "core/worker.h"
 #include "proto/protocols.h"
+#include "poolproxy.h"
 
 namespace {
 
@@ -75,6 +76,7 @@ protected:
             std::string why;
             ASSERT_EQ(pp::set_option(&settings_, kv.first, kv.second, &why), PP_OK) << why;
         }
+        configure(settings_);
         protocol_ = pp::protocol_for(settings_);
         shared_ = std::make_unique<pp::Shared>(settings_, 1);
         shared_->protocol = protocol_.get();
@@ -90,6 +92,7 @@ protected:
         shared_->workers.clear();
     }
     pp::Worker &worker() { return *shared_->workers[0]; }
+    virtual void configure(pp::Settings &) {}
 
     // A backend connection: the pool adopts one end as idle (its cap slot with it).
     End backend() {
@@ -198,6 +201,35 @@ TEST_F(Exchange, ResponseWithoutLengthEndsByCloseAndTheConnectionIsNotReused) {
     EXPECT_NE(got.find("until close"), std::string::npos) << got;
     EXPECT_TRUE(c.closed_by_peer());  // framed by the close: the client connection ends too
     EXPECT_EQ(worker().pool(0).idle_count(), 0u);
+}
+
+// A request hook that adds three fields, with max_header_fields 5: the fields it added do not
+// count against the parser's limit when the request's trailers arrive.
+class ExchangeWithHook : public Exchange {
+protected:
+    void configure(pp::Settings &st) override {
+        std::string why;
+        ASSERT_EQ(pp::set_option(&st, "max_header_fields", "5", &why), PP_OK) << why;
+        st.callbacks.request_hook = [](void *, pp_exchange *ex, const pp_request_info *) {
+            for (const char *name : {"X-A", "X-B", "X-C"}) {
+                if (pp_exchange_add_field(ex, name, "1") != 0) return -1;
+            }
+            return 0;
+        };
+    }
+};
+
+TEST_F(ExchangeWithHook, FieldsAHookAddedDoNotCountAgainstTheTrailers) {
+    End be = backend();
+    End c = client();
+    // 3 head fields + 1 trailer = 4 parsed, under 5; with the hook's 3 the head holds 6.
+    c.send("POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n\r\n"
+           "5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n");
+    const std::string got = be.read_until("X-Sum: 1\r\n\r\n");
+    EXPECT_NE(got.find("X-C: 1\r\n"), std::string::npos) << got;
+    EXPECT_NE(got.find("0\r\nX-Sum: 1\r\n\r\n"), std::string::npos) << got;
+    be.send(kOk);
+    EXPECT_EQ(c.read_until("hello"), kOk);  // not a 431 after the head went upstream
 }
 
 }  // namespace

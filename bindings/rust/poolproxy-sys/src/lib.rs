@@ -237,6 +237,10 @@ pub struct pp_request_info {
     pub token: u64,
     /// The group a route picked ("" = default).
     pub group: *const c_char,
+    /// The target as it will go upstream.
+    pub upstream_target: *const c_char,
+    /// The Host as the client sent it ("" when none).
+    pub host: *const c_char,
 }
 
 /// `pp_response_info`: what a response hook sees.

@@ -60,6 +60,10 @@ pub struct Exchange<'a> {
     pub resumes: u32,
     /// After a resume: the token of the [`Resumer`] that resumed it; else 0.
     pub token: u64,
+    /// The target as it will go upstream (a route's `strip_prefix`, an earlier `set_target`).
+    pub upstream_target: String,
+    /// The Host as the client sent it (the head's Host is as it goes upstream).
+    pub host: String,
     _call: PhantomData<&'a mut ()>,
 }
 
@@ -237,6 +241,8 @@ fn exchange<'a>(raw: *mut sys::pp_exchange, gate: &'a Arc<Gate>, kind: HookKind)
         group: String::new(),
         resumes: 0,
         token: 0,
+        upstream_target: String::new(),
+        host: String::new(),
         _call: PhantomData,
     }
 }
@@ -256,6 +262,8 @@ pub(crate) extern "C" fn request_trampoline(
     e.group = text(info.group);
     e.resumes = info.resumes;
     e.token = info.token;
+    e.upstream_target = text(info.upstream_target);
+    e.host = text(info.host);
     run(cb, &cb.request, "request", &mut e)
 }
 
