@@ -311,8 +311,8 @@ int parse_backend(const std::string &value, BackendSpec *out, std::string *why) 
             weight = static_cast<int>(n);
         } else if (key == "pool_max" && parse_int(val, &n) && n >= 0 && n <= 1000000) {
             out->pool_max = n;
-        } else if (key == "group" && valid_group_name(val)) {
-            out->group = val;
+        } else if (key == "group" && (val == "default" || valid_group_name(val))) {
+            out->group = val == "default" ? "" : val;  // "default": the unnamed group, as in routes
         } else if (key == "host" && !val.empty() && val.size() <= 255 &&
                    val.find_first_of(" \t/@?#\r\n") == std::string::npos) {
             out->host_header = val;

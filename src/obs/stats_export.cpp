@@ -181,7 +181,11 @@ std::string prometheus_text(const StatsSnapshot &snap) {
     bs.reserve(snap.backends.size());
     for (const auto &b : snap.backends) bs.push_back(b.stats);
     write_table(&out, bs.data(), bs.size(),
-                [&snap](size_t i) { return "backend=\"" + escaped(snap.backends[i].name) + "\""; });
+                [&snap](size_t i) {
+                    // The id tells apart one address in two groups, or removed and added again.
+                    return "backend=\"" + escaped(snap.backends[i].name) + "\",id=\"" + std::to_string(i) +
+                           "\",group=\"" + escaped(snap.backends[i].group) + "\"";
+                });
 
     histogram_family(&out, "request_duration_seconds",
                      "http: request head received to response complete; tcp: session length.",
@@ -222,7 +226,8 @@ std::string stats_json(const StatsSnapshot &snap) {
     out += "],\"backends\":[";
     for (size_t i = 0; i < snap.backends.size(); i++) {
         const StatsSnapshot::BackendRow &b = snap.backends[i];
-        appendf(&out, "%s{\"id\":%zu,\"address\":\"%s\"", i ? "," : "", i, escaped(b.name).c_str());
+        appendf(&out, "%s{\"id\":%zu,\"address\":\"%s\",\"group\":\"%s\"", i ? "," : "", i, escaped(b.name).c_str(),
+                escaped(b.group).c_str());
         // Two gauges are shown by name, as /stats has since 0.1.
         std::string breaker = "\"breaker\":\"" + escaped(b.breaker) + "\"";
         std::string state = "\"state\":\"" + escaped(b.state) + "\"";

@@ -21,6 +21,7 @@ struct StatsSnapshot {
     struct BackendRow {
         pp_backend_stats stats{};
         std::string name;           // "host:port" as configured
+        std::string group;          // its backend group ("default" for the unnamed one)
         const char *breaker = "";   // the breaker state's name (JSON "breaker")
         const char *state = "";     // the admin state's name (JSON "state")
     };

@@ -47,7 +47,8 @@ struct HttpState {
     bool route_host = false;
     std::string backend_host;
     const Route *route = nullptr;  // the route the request matched (the table lives as long as the proxy)
-    // The request hook: a target it set, and its pause (the token under which the session is
+    // The target sent upstream when it is not the request's own (a route's strip_prefix, the
+    // request hook's), and the request hook's pause (the token under which the session is
     // parked in Shared::parking, 0 when not paused; how many times it was resumed).
     bool hook_target_set = false;
     std::string hook_target;
@@ -561,13 +562,11 @@ void forward(HttpSession *s) {
     rw.via = st.via ? "poolproxy" : "";
     rw.keep_alive = true;  // toward the backend we always ask to keep the connection
     rw.keep_upgrade = head.upgrade;  // a protocol switch is the backend's to accept or refuse
-    std::string target;
-    if (h.hook_target_set) {
-        rw.target = h.hook_target;
-    } else if (h.route && h.route->strip_prefix && !h.route_applied) {
-        target = RouteTable::rewritten_target(*h.route, head.target);
-        rw.target = target;
+    if (!h.hook_target_set && h.route && h.route->strip_prefix && !h.route_applied) {
+        h.hook_target = RouteTable::rewritten_target(*h.route, head.target);  // (kept: the target sent upstream)
+        h.hook_target_set = true;
     }
+    if (h.hook_target_set) rw.target = h.hook_target;
     h.head.clear();
     write_request_head(head, rw, &h.head);
     if (!h.route_applied) {  // (with a request hook the route's Host is in the head already)

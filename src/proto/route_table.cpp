@@ -1,5 +1,7 @@
 #include "proto/route_table.h"
 
+#include <cstring>
+
 #include <cctype>
 
 namespace pp {
@@ -89,6 +91,34 @@ bool RouteTable::add(Route r, std::string *why) {
     if (r.has_header_value && r.header.empty()) {
         *why = "a header value needs a header name";
         return false;
+    }
+    const auto token = [](const std::string &t) {  // RFC 9110 5.6.2
+        bool ok = !t.empty();
+        for (char c : t) {
+            ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+        }
+        return ok;
+    };
+    if (!r.header.empty() && !token(r.header)) {
+        *why = "header '" + r.header + "' is not a field name (an HTTP token)";
+        return false;
+    }
+    if (!r.method.empty()) {
+        bool upper = token(r.method);
+        for (char c : r.method) upper = upper && !(c >= 'a' && c <= 'z');
+        if (!upper) {
+            *why = "method '" + r.method + "': methods are case-sensitive tokens such as GET or POST";
+            return false;
+        }
+    }
+    if (!r.host_rewrite.empty()) {  // a Host value: host or host:port, [v6] included
+        bool ok = true;
+        for (char c : r.host_rewrite) ok = ok && (valid_name_char(c) || c == ':' || c == '[' || c == ']');
+        if (!ok) {
+            *why = "host_rewrite '" + r.host_rewrite + "': expected a host or host:port";
+            return false;
+        }
     }
     routes_.push_back(std::move(r));
     return true;

@@ -19,6 +19,8 @@ StatsSnapshot two_backends() {
     s.backends.resize(2);
     s.backends[0].name = "127.0.0.1:1";
     s.backends[1].name = "a\"b:2";
+    s.backends[0].group = "default";
+    s.backends[1].group = "api";
     for (auto &b : s.backends) {
         b.breaker = "half-open";
         b.state = "draining";
@@ -56,7 +58,8 @@ TEST(StatsExport, EveryFieldWithASeriesIsOneSamplePerRow) {
     }
     for (const auto &f : StatsSchema<pp_backend_stats>::fields) {
         if (!*f.series) continue;
-        std::string key = std::string("\npoolproxy_") + f.series + "{backend=\"a\\\"b:2\"" + (*f.labels ? "," : "") + f.labels + "}";
+        std::string key = std::string("\npoolproxy_") + f.series + "{backend=\"a\\\"b:2\",id=\"1\",group=\"api\"" +
+                          (*f.labels ? "," : "") + f.labels + "}";
         EXPECT_EQ(count(text, key), 1u) << f.name;
     }
     // One HELP and TYPE per family, even for the series that carry several fields.

@@ -346,6 +346,12 @@ def bad_configuration():
             "group 'g': option 'pool_min_idle'", "a group's options checked against each other")
     refused(["--mode", "tcp", "--backend", be, "--backend", be + ",group=g"], "only a connect hook",
             "a named group in tcp mode without a connect hook")
+    refused(["--mode", "http", "--backend", be, "--route", "host_rewrite=a,b -> default"], "host_rewrite",
+            "a host_rewrite that is not a host")
+    refused(["--mode", "http", "--backend", be, "--route", "method=get -> default"], "case-sensitive",
+            "a lower-case method (it could never match)")
+    refused(["--mode", "http", "--backend", be, "--route", "header=X(y:1 -> default"], "not a field name",
+            "a header that is not a field name")
 
 
 def reload_groups():
@@ -377,21 +383,40 @@ def reload_groups():
         time.sleep(0.2)
         time.sleep(0.2)
         check(any("1 backend(s) added, 1 removed" in line for line in px.err), "SIGHUP: the change is logged")
-        # A backend moved to a group the running proxy does not have: it cannot be added, so
-        # the one it replaces stays (add before remove).
+        # A backend moved to a group the running proxy does not have (the file is valid): it
+        # cannot be added, so the one it replaces stays (add before remove); the new route
+        # needs a restart, and is named.
         with open(conf, "w") as f:
             f.write("mode = http\nbackend = 127.0.0.1:%d\n" % b.port)
             f.write("group = api lb=least_conn pool_max=8\n")
+            f.write("backend = 127.0.0.1:%d,group=api\n" % a1.port)
             f.write("backend = 127.0.0.1:%d,group=api2\n" % a2.port)
             f.write("route = host=api.example.com -> api2\n")
+        before = len(px.err)
         px.p.send_signal(signal.SIGHUP)
         deadline = time.time() + 10
-        while not any("kept" in line for line in px.err) and time.time() < deadline:
+        while not any("re-weighted" in line for line in px.err[before:]) and time.time() < deadline:
             time.sleep(0.05)
-        check(get(px.port, "/", "api.example.com")[1].startswith("A2 "),
-              "SIGHUP: a backend whose replacement cannot be added is kept, and serves")
-        check(any("route 'host=api.example.com -> api2' added or changed: restart" in line for line in px.err),
+        err = px.err[before:]
+        check(any("kept: its replacement could not be added" in line for line in err),
+              "SIGHUP: a backend whose replacement cannot be added is kept (%s)" % err[-4:])
+        check(any("route 'host=api.example.com -> api2' added or changed: restart" in line for line in err),
               "SIGHUP: a changed route is named as needing a restart")
+        got = {get(px.port, "/", "api.example.com")[1].split(" ")[0] for _ in range(6)}
+        check(got <= {"A1", "A2"} and "A2" in got, "SIGHUP: the api group serves with both (%s)" % got)
+        # A configuration that could not start (a route to a group nobody declared): nothing
+        # of it is applied, not even its backend changes.
+        with open(conf, "w") as f:
+            f.write("mode = http\nbackend = 127.0.0.1:%d,group=default\n" % b.port)
+            f.write("route = host=api.example.com -> nowhere\n")
+        before = len(px.err)
+        px.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while not any("not valid, nothing changed" in line for line in px.err[before:]) and time.time() < deadline:
+            time.sleep(0.05)
+        check(any("not valid, nothing changed" in line for line in px.err[before:]),
+              "SIGHUP: an invalid configuration is refused whole")
+        check(get(px.port, "/", "api.example.com")[1][:2] in ("A1", "A2"), "SIGHUP: and the api group still serves")
     finally:
         px.stop()
 

@@ -112,7 +112,7 @@ def main():
     check(s.get('poolproxy_request_duration_seconds_bucket{le="+Inf"}') == n, "the +Inf bucket holds every request")
     check(s.get("poolproxy_pool_hits_total", 0) + s.get("poolproxy_pool_misses_total", 0) == n,
           "pool hits + misses = %d requests" % n)
-    opened = s.get('poolproxy_backend_connections_opened_total{backend="127.0.0.1:%d"}' % be.port, -1)
+    opened = s.get('poolproxy_backend_connections_opened_total{backend="127.0.0.1:%d",id="0",group="default"}' % be.port, -1)
     check(0 < opened <= 4 and be.connections == opened,
           "backend connections: %d opened by the proxy, %d seen by the backend, pool_max 4" % (opened, be.connections))
     check(s.get("poolproxy_pool_hits_total", 0) >= n - 4, "at least %d requests reused a pooled connection" % (n - 4))

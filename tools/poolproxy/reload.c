@@ -127,7 +127,17 @@ static void warn_changed_options(const pp_config *before, const pp_config *after
 
 void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh) {
     static reload_backend wanted[RELOAD_MAX_BACKENDS];
-    int n = backends_of(fresh, wanted, RELOAD_MAX_BACKENDS), i, j, added = 0, removed = 0, reweighted = 0;
+    int n, i, j, added = 0, removed = 0, reweighted = 0;
+    pp_proxy *check = NULL;
+    /* The whole new configuration must be one a proxy could start with (every route's group
+     * declared, no group without a backend...): else nothing of it is applied. */
+    if (pp_proxy_new(&check, fresh) != 0) {
+        fprintf(stderr, "poolproxy: reload: the configuration is not valid, nothing changed: %s\n", pp_last_error());
+        pp_config_free(fresh);
+        return;
+    }
+    pp_proxy_free(check);
+    n = backends_of(fresh, wanted, RELOAD_MAX_BACKENDS);
     if (n < 0) {
         fprintf(stderr, "poolproxy: reload: cannot list the backends: %s\n", pp_last_error());
         pp_config_free(fresh);
@@ -195,8 +205,9 @@ void reload_apply(reload_state *st, pp_proxy *proxy, pp_config *fresh) {
     warn_changed_options(st->applied, fresh);
     fprintf(stderr, "poolproxy: reload: %d backend(s) added, %d removed, %d re-weighted\n", added, removed,
             reweighted);
-    pp_config_free(st->applied);
-    st->applied = fresh;
+    /* st->applied stays the configuration the proxy started with: an option that needs a
+     * restart is named on every reload until it is back or restarted. */
+    pp_config_free(fresh);
 }
 
 void reload_free(reload_state *st) {

@@ -24,7 +24,7 @@ typedef struct reload_backend {
 typedef struct reload_state {
     reload_backend backends[RELOAD_MAX_BACKENDS];
     int count;
-    pp_config *applied; /* the configuration the proxy runs with now, for option comparisons */
+    pp_config *applied; /* the configuration the proxy started with, for option comparisons */
 } reload_state;
 
 /* Records the starting configuration and the running proxy's id for each of its backends (a
