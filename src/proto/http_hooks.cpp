@@ -13,8 +13,12 @@ constexpr size_t kMaxValue = 8192;
 constexpr size_t kMaxFields = 1024;  // what a hook may grow a head to
 
 bool is_tchar(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+    case '^': case '_': case '`': case '|': case '~': return true;
+    default: return false;
+    }
 }
 
 // The proxy frames each message and speaks for its own hops: a hook changing these would let
