@@ -229,7 +229,7 @@ fn run(cb: &Callbacks, f: &Option<Arc<HookFn>>, kind: &str, ex: &mut Exchange<'_
     }
 }
 
-fn exchange<'a>(raw: *mut sys::pp_exchange, gate: &'a Arc<Gate>, kind: HookKind) -> Exchange<'a> {
+fn exchange(raw: *mut sys::pp_exchange, gate: &Arc<Gate>, kind: HookKind) -> Exchange<'_> {
     Exchange {
         raw,
         gate,
