@@ -183,7 +183,7 @@ fn misuse_is_contained() {
     let r = rx.recv().unwrap();
     assert_eq!(r.resume().unwrap_err().code(), ErrorCode::State); // it ended
     assert!(get(&proxy, "/ok", "").ends_with("app /ok user="));
-    let late = r.clone();
+    let late = r;
     drop(proxy);
     assert_eq!(late.resume().unwrap_err().code(), ErrorCode::State); // the proxy is gone
     fn send<T: Send + Sync>() {}
