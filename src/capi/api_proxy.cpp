@@ -243,10 +243,21 @@ PP_API int pp_proxy_add_backend_spec(pp_proxy *proxy, const char *spec_text) {
         }
         if (proxy->core->group_id(spec.group) < 0) {
             return fail(PP_EBADVALUE, "pp_proxy_add_backend_spec: no backend group named '" + spec.group +
-                                          "' (groups are fixed when the proxy is made)");
+                                          "' (pp_proxy_reload adds groups)");
         }
         int rc = proxy->core->add_backend(spec, &why);
         return rc < 0 ? fail(rc, "pp_proxy_add_backend_spec: " + why) : rc;
+    });
+}
+
+PP_API int pp_proxy_reload(pp_proxy *proxy, const pp_config *cfg) {
+    if (int rc = pp::check_proxy(proxy, "pp_proxy_reload")) return rc;
+    if (int rc = pp::check_config(cfg, "pp_proxy_reload")) return rc;
+    if (int rc = pp::refuse_on_own_thread(proxy, "pp_proxy_reload")) return rc;
+    return guard("pp_proxy_reload", [&]() -> int {
+        std::string why;
+        int rc = proxy->core->reload(cfg->settings, &why);
+        return rc == PP_OK ? PP_OK : fail(rc, "pp_proxy_reload: " + why);
     });
 }
 

@@ -22,6 +22,8 @@ struct Backend {
     const Settings *gs = nullptr;
     SharedGauge *group_waiting = nullptr;  // its group's Group::waiting
     int64_t pool_max = 0;     // its cap: its own pool_max= or its group's
+    int64_t own_pool_max = -1;  // its own pool_max= (-1: none), what a reload compares
+    bool from_name = false;   // made from a host name's DNS answer (DnsWatcher), not configured as an address
     std::string host_header;  // "" = the request's Host goes on; else the Host sent to it
     Address addr;
     std::string name;  // "host:port" as configured; a DNS answer's: "name:port/ip:port"

@@ -13,7 +13,27 @@ void Proxy::backends_changed() {
     } else {  // no worker thread runs yet: bring their tables up to date here
         for (auto &w : shared_->workers) w->sync_backends();
     }
+    std::lock_guard<std::mutex> lock(health_mu_);
     if (health_) health_->backends_changed();
+}
+
+void Proxy::ensure_health_checker() {
+    if (state_.load() != PP_STATE_RUNNING) return;  // start() makes it if a group checks
+    std::lock_guard<std::mutex> lock(health_mu_);
+    if (health_) return;
+    bool any = false;
+    for (size_t g = 0; g < shared_->groups.size(); g++) {
+        const Group &group = shared_->groups[g];
+        any = any || (!group.retired.load() && group.settings.health_check != static_cast<int64_t>(HealthCheck::none));
+    }
+    if (!any) return;
+    auto checker = std::make_unique<HealthChecker>(*shared_);
+    std::string why;
+    if (checker->start(&why) != PP_OK) {
+        shared_->logger.log(PP_LOG_ERROR, "reload: health checks could not start: %s", why.c_str());
+        return;
+    }
+    health_ = std::move(checker);
 }
 
 int Proxy::add_backend(const BackendSpec &spec, std::string *why, const char *reason) {

@@ -205,12 +205,24 @@ const char *const kGroupOptions[] = {
     "backend_max_requests", "backend_max_pending", "queue_max",
 };
 
+}  // namespace
+
 bool group_scoped(const std::string &name) {
     for (const char *g : kGroupOptions) {
         if (name == g) return true;
     }
     return false;
 }
+
+bool same_group_options(const Settings &a, const Settings &b) {
+    for (const char *name : kGroupOptions) {
+        const OptionDef *d = find_option(name);
+        if (d && get_option(a, *d) != get_option(b, *d)) return false;
+    }
+    return true;
+}
+
+namespace {
 
 // A group's name: what a route and a backend's group= refer to it by.
 // "default" names the default group (a route's "-> default").

@@ -43,6 +43,11 @@ Settings without_lists(const Settings &top);
 // applied (nullptr: the default group). Backends, groups and routes are empty.
 Settings group_settings(const Settings &base, const GroupSpec *group);
 
+// Whether a backend group may set option `name` for itself ("group = NAME name=value").
+bool group_scoped(const std::string &name);
+// Whether two groups' effective options (group_settings) are the same.
+bool same_group_options(const Settings &a, const Settings &b);
+
 // Checks the options against each other, before a proxy is made from them.
 int validate_settings(const Settings &s, std::string *why);
 

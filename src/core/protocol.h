@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
 
 #include "core/client.h"
 
@@ -13,6 +16,7 @@ namespace pp {
 
 class Worker;
 struct PooledConn;
+struct Settings;
 
 // Deadline kinds a protocol may use (0 .. kMaxDeadlineKinds-1); a worker keeps one list per
 // length, so a kind may have several lengths (a backend group's own response_timeout).
@@ -45,6 +49,16 @@ public:
     virtual void close(ClientBase *c, const char *why) const = 0;
     // It was parked (Shared::parking) and someone resumed it.
     virtual void resumed(ClientBase *c) const = 0;
+    // The proxy was reconfigured (a reload): the worker's thread takes up what the protocol
+    // staged for it (http: the new route table). Also called before the worker's thread runs.
+    virtual void reconfigure(Worker &) const {}
+    // A reload checks (commit false) and then stages (commit true) what the protocol takes from
+    // the new settings (http: the routes), with `group_id` naming the groups as they will be
+    // ("default" included). False, with *why, when they do not parse: nothing is staged.
+    virtual bool stage_routes(const Settings &, const std::function<int(std::string_view)> &, bool,
+                              std::string *) const {
+        return true;
+    }
 };
 
 }  // namespace pp

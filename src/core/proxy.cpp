@@ -31,12 +31,13 @@ Shared::Shared(const Settings &s, int workers)
                                                 : (s.max_connections + workers - 1) / workers),
       overflow(s.overflow_max) {
     const Settings base = without_lists(s);
-    groups.push_back(std::make_unique<Group>());
-    groups.back()->settings = group_settings(base, nullptr);
+    groups.add(std::make_unique<Group>());
+    groups[0].settings = group_settings(base, nullptr);
     for (const GroupSpec &g : s.groups) {
-        groups.push_back(std::make_unique<Group>());
-        groups.back()->name = g.name;
-        groups.back()->settings = group_settings(base, &g);
+        auto group = std::make_unique<Group>();
+        group->name = g.name;
+        group->settings = group_settings(base, &g);
+        groups.add(std::move(group));
     }
     for (const BackendSpec &spec : s.backends) {
         if (!spec.dynamic) add_backend(spec);  // names become backends once resolved (DnsWatcher)
@@ -44,8 +45,8 @@ Shared::Shared(const Settings &s, int workers)
 }
 
 int Shared::group_id(const std::string &name) const {
-    for (size_t g = 0; g < groups.size(); g++) {
-        if (groups[g]->name == name) return static_cast<int>(g);
+    for (size_t g = groups.size(); g-- > 0;) {  // the newest first: a replaced group is retired
+        if (groups[g].name == name && !groups[g].retired.load(std::memory_order_acquire)) return static_cast<int>(g);
     }
     return -1;
 }
@@ -55,10 +56,12 @@ int Shared::add_backend(const BackendSpec &spec) {
     b->id = static_cast<int>(backends.size());
     const int g = group_id(spec.group);  // checked by the callers
     b->group = g < 0 ? 0 : g;
-    const Settings &gs = groups[static_cast<size_t>(b->group)]->settings;
+    const Settings &gs = groups[static_cast<size_t>(b->group)].settings;
     b->gs = &gs;
-    b->group_waiting = &groups[static_cast<size_t>(b->group)]->waiting;
+    b->group_waiting = &groups[static_cast<size_t>(b->group)].waiting;
     b->pool_max = spec.pool_max >= 0 ? spec.pool_max : gs.pool_max;
+    b->own_pool_max = spec.pool_max;
+    b->from_name = !spec.authority.empty();
     b->host_header = spec.host_header;
     b->addr = spec.addr;
     b->name = spec.text;
@@ -124,8 +127,11 @@ int Proxy::start(std::string *why) {
         rc = w->run(why);
     }
     bool any_checks = false;
-    for (const auto &g : shared_->groups) any_checks = any_checks || g->settings.health_check != static_cast<int64_t>(HealthCheck::none);
+    for (size_t g = 0; g < shared_->groups.size(); g++) {
+        any_checks = any_checks || shared_->groups[g].settings.health_check != static_cast<int64_t>(HealthCheck::none);
+    }
     if (rc == PP_OK && any_checks) {
+        std::lock_guard<std::mutex> lock(health_mu_);
         health_ = std::make_unique<HealthChecker>(*shared_);
         rc = health_->start(why);
     }
@@ -194,7 +200,10 @@ int Proxy::stop(int drain_ms, std::string *why) {
     for (auto &w : shared_->workers) w->post_drain(deadline);
     if (dns_) dns_->stop();  // no backend change while the workers wind down
     for (auto &w : shared_->workers) w->join();
-    if (health_) health_->stop();
+    {
+        std::lock_guard<std::mutex> lock(health_mu_);
+        if (health_) health_->stop();
+    }
     if (admin_) admin_->stop();
     state_ = PP_STATE_STOPPED;
     std::string addr = acceptor_->bound().to_string();

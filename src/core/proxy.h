@@ -64,6 +64,9 @@ public:
     // A client a hook paused goes on (any thread): PP_ESTATE when the token is unknown, was
     // resumed already or its client is gone.
     int resume(uint64_t token, std::string *why);
+    // Takes up a new configuration's groups, backends and routes (reload.cpp); any thread but
+    // the proxy's own. PP_OK, or a PP_E code with *why and nothing changed.
+    int reload(const Settings &next, std::string *why);
     // The DNS watcher only: a backend its answers removed is in an answer again (same address,
     // same name) and takes requests again under its old id.
     int revive_backend(int id, std::string *why, const char *reason);
@@ -71,6 +74,7 @@ public:
 private:
     HistogramSnapshot histogram(pp_latency_kind kind, int worker) const;
     void backends_changed();  // tells the workers and the health checker
+    void ensure_health_checker();  // a reload gave a group health checks: start the checker if none runs
     void abandon_start();
     AdminResponse admin_answer(const std::string &path) const;
 
@@ -78,7 +82,9 @@ private:
     std::unique_ptr<Shared> shared_;
     std::unique_ptr<Acceptor> acceptor_;
     std::unique_ptr<AdminServer> admin_;
-    std::unique_ptr<HealthChecker> health_;
+    std::unique_ptr<HealthChecker> health_;  // set under health_mu_ once running (a reload may start it)
+    mutable std::mutex health_mu_;
+    std::mutex reload_mu_;  // one reload at a time
     std::unique_ptr<DnsWatcher> dns_;
     std::atomic<int> state_{PP_STATE_CREATED};
     std::atomic<bool> stopping_{false};

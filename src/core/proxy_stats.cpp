@@ -165,7 +165,7 @@ StatsSnapshot Proxy::snapshot() const {
         row.stats.struct_size = sizeof row.stats;
         backend_stats(static_cast<int>(i), &row.stats);
         row.name = backend(static_cast<int>(i)).name;
-        const std::string &g = shared_->groups[static_cast<size_t>(backend(static_cast<int>(i)).group)]->name;
+        const std::string &g = shared_->groups[static_cast<size_t>(backend(static_cast<int>(i)).group)].name;
         row.group = g.empty() ? "default" : g;
         row.breaker = breaker_state_name(static_cast<CircuitBreaker::State>(row.stats.breaker_state));
         row.state = admin_state_name(row.stats.state);

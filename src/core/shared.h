@@ -29,21 +29,39 @@ struct AcceptCounters {  // written by the acceptor thread only (workers count t
     Counter accept_errors;
 };
 
-// A backend group as the proxy runs it: 0 is the default group, i + 1 the settings' groups[i].
-// Made with the proxy and fixed for its life.
+// A backend group as the proxy runs it: at start 0 is the default group, i + 1 the settings'
+// groups[i]. Its name and options are fixed for its life; a reload that changes a group's
+// options adds a new group of that name (a new id) and retires the old one, whose backends
+// are removed once the new ones are in (Envoy replaces a changed cluster the same way). A
+// retired group keeps its slot: sessions that still name its id are sent to its replacement.
 struct Group {
     std::string name;    // "" for the default group
     Settings settings;   // its effective options (group_settings): what its backends read
     SharedGauge waiting; // sessions waiting for a connection of this group, all workers
+    std::atomic<bool> retired{false};
+    std::atomic<int> replaced_by{-1};  // the group that took its name, once retired (-1: none)
 };
 
 struct Shared {
     Shared(const Settings &s, int worker_count);
 
     const Settings settings;
-    std::vector<std::unique_ptr<Group>> groups;
-    // The id of the group named `name` ("" = the default group), or -1.
+    // Groups in id order; ids are never reused. Appended by a reload (under backends_mu),
+    // read by every thread without a lock.
+    static constexpr size_t kMaxGroupIds = 1024;
+    SlotTable<Group, kMaxGroupIds> groups;
+    // The id of the live (not retired) group named `name` ("" = the default group), or -1.
     int group_id(const std::string &name) const;
+    // `g`, or the group that replaced it (and so on) when g is retired: where a session that
+    // chose g before a reload goes.
+    int live_group(int g) const {
+        while (groups[static_cast<size_t>(g)].retired.load(std::memory_order_acquire)) {
+            const int next = groups[static_cast<size_t>(g)].replaced_by.load(std::memory_order_acquire);
+            if (next < 0) break;
+            g = next;
+        }
+        return g;
+    }
     const Logger logger;
     // What the client sessions speak: the only way the core reaches them (core/protocol.h).
     const Protocol *protocol = nullptr;

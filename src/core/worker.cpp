@@ -36,14 +36,51 @@ Worker::Worker(Shared &shared, int index)
       lb_(static_cast<LbPolicy>(shared.settings.lb), {},
           0x9e3779b97f4a7c15ull * static_cast<uint64_t>(index + 1) ^ uv_hrtime()),
       buffers_(kBuffersKept) {
-    queue_count_ = shared.groups.size();
-    queues_.reset(new WaitQueue[queue_count_]);
-    outside_group_.resize(queue_count_);
+    // Every group id a reload may add has its queue from the start: other workers read them
+    // (waiters, idle counts) without asking, and a slot is ~100 bytes.
+    queues_.reset(new WaitQueue[Shared::kMaxGroupIds]);
     sync_backends();  // no thread runs yet: the configured backends
+}
+
+void Worker::sync_groups() {
+    const size_t n = shared_.groups.size();
+    for (size_t g = queue_count_; g < n; g++) {  // new groups (a reload): which backends are theirs
+        outside_group_.emplace_back(pools_.size(), true);
+        for (size_t b = 0; b < pools_.size(); b++) {
+            outside_group_[g][b] = pools_[b].backend().group != static_cast<int>(g);
+        }
+    }
+    queue_count_ = n;
+    // The waiters of a group a reload retired go on waiting in its successor's queue, in order
+    // of arrival among those already there: it has the old group's backends, as re-added.
+    for (size_t g = 0; g < n; g++) {
+        WaitQueue &from = queues_[g];
+        if (from.list.empty() || !shared_.groups[g].retired.load(std::memory_order_acquire)) continue;
+        const int to = shared_.live_group(static_cast<int>(g));
+        if (to == static_cast<int>(g)) continue;  // removed, not replaced: they time out
+        WaitQueue &q = queues_[static_cast<size_t>(to)];
+        ClientBase *at = q.list.front();
+        while (ClientBase *s = from.list.pop_front()) {
+            while (at && at->wait_since_ns <= s->wait_since_ns) at = q.list.next(at);
+            q.list.insert_after(at ? q.list.prev(at) : q.list.back(), s);
+            if (s->pending_backend >= 0) {  // it counted toward an old backend's pending limit
+                shared_.backends[static_cast<size_t>(s->pending_backend)].pending.fetch_sub(1, std::memory_order_relaxed);
+                s->pending_backend = -1;
+            }
+            s->group = static_cast<int16_t>(to);
+            from.count.fetch_sub(1, std::memory_order_seq_cst);
+            q.count.fetch_add(1, std::memory_order_seq_cst);
+            shared_.groups[g].waiting.sub();
+            shared_.groups[static_cast<size_t>(to)].waiting.add();
+        }
+        publish_head(static_cast<int>(g));
+        publish_head(to);
+    }
 }
 
 void Worker::sync_backends() {
     const bool at_start = !thread_.ready();  // pp_proxy_start waits for these probes
+    sync_groups();
     for (size_t b = pools_.size(); b < shared_.backends.size(); b++) {
         Backend &backend = shared_.backends[b];
         const int64_t share = warm_share(backend.gs->pool_min_idle, shared_.worker_count, index_);
@@ -51,6 +88,7 @@ void Worker::sync_backends() {
         // appears, so that one which cannot be reached is reported at start (a warning and an
         // event).
         const bool probe = backend.gs->pool_min_idle == 0 && index_ == 0;
+        if (static_cast<size_t>(backend.group) >= queue_count_) sync_groups();  // added meanwhile
         pools_.add(std::make_unique<BackendPool>(*this, backend, share, probe, at_start));
         lb_.add_backend(&backend);
         for (size_t g = 0; g < outside_group_.size(); g++) outside_group_[g].push_back(backend.group != static_cast<int>(g));
@@ -58,7 +96,8 @@ void Worker::sync_backends() {
     for (size_t b = 0; b < pools_.size(); b++) {
         if (!pools_[b].backend().takes_requests()) pools_[b].close_idle(SIZE_MAX);
     }
-    if (thread_.ready()) schedule_deferred();  // a refill for the new ones
+    shared_.protocol->reconfigure(*this);  // a reload's routes, say
+    if (thread_.ready()) schedule_deferred();  // a refill for the new ones, the moved waiters
 }
 
 void Worker::post_backends_changed() { post(kBackends); }
@@ -239,7 +278,7 @@ void Worker::session_closed(ClientBase *s) {
 bool Worker::enqueue_waiter(ClientBase *s) {
     const int g = s->group;
     // queue_max is each group's own: a full group does not take the others' places.
-    const Group &group = *shared_.groups[static_cast<size_t>(g)];
+    const Group &group = shared_.groups[static_cast<size_t>(g)];
     if (group.waiting.get() >= group.settings.queue_max) {
         counters_.queue_full.add();
         return false;
@@ -254,7 +293,7 @@ bool Worker::enqueue_waiter(ClientBase *s) {
     q.count.fetch_add(1, std::memory_order_seq_cst);
     waiters_count_.fetch_add(1, std::memory_order_seq_cst);
     shared_.waiting.add();
-    shared_.groups[static_cast<size_t>(g)]->waiting.add();
+    shared_.groups[static_cast<size_t>(g)].waiting.add();
     counters_.queue_waits.add();
     if (first) arm_queue_timer();
     // An idle connection parked on another worker may hold the slot we need. A worker that has
@@ -291,7 +330,7 @@ void Worker::dequeue_waiter(ClientBase *s) {
     q.count.fetch_sub(1, std::memory_order_seq_cst);
     waiters_count_.fetch_sub(1, std::memory_order_seq_cst);
     shared_.waiting.sub();
-    shared_.groups[static_cast<size_t>(g)]->waiting.sub();
+    shared_.groups[static_cast<size_t>(g)].waiting.sub();
     // Every wait is counted, however it ended (a connection, queue_timeout, the client gone):
     // the histogram and the request's access-log entry (queue_wait_us) both show it.
     const uint64_t now = uv_hrtime();

@@ -112,6 +112,11 @@ public:
     // Per backend id: true when the backend is not in `group` (what a session of that group
     // passes to LoadBalancer::pick as excluded to begin with). Kept with sync_backends.
     const std::vector<bool> &outside_group(int group) const { return outside_group_[static_cast<size_t>(group)]; }
+    // Makes sure this worker knows `group` (a reload may add one that a hook names before the
+    // worker has been told).
+    void know_group(int group) {
+        if (static_cast<size_t>(group) >= queue_count_) sync_backends();
+    }
     std::vector<int> &full_scratch() { return full_scratch_; }
     bool draining() const { return draining_; }
     // An idle pooled connection of a backend of `group` came (+1) or went (-1).
@@ -189,6 +194,7 @@ private:
     void take_grants();
     void take_resumes();
     void publish_head(int group);
+    void sync_groups();  // learns of groups a reload added, moves waiters off retired ones
     void release_held_slots();
 
     void drop_adoption(const std::pair<size_t, BackendPool::Moving> &m);

@@ -46,7 +46,8 @@ struct HttpState {
     // that backend gets; "" = the request's own).
     bool route_host = false;
     std::string backend_host;
-    const Route *route = nullptr;  // the route the request matched (the table lives as long as the proxy)
+    const Route *route = nullptr;  // the route the request matched, in route_gen's table
+    RouteGen *route_gen = nullptr;  // held while route is set (a reload may retire it meanwhile)
     // The target sent upstream when it is not the request's own (a route's strip_prefix, the
     // request hook's), and the request hook's pause (the token under which the session is
     // parked in Shared::parking, 0 when not paused; how many times it was resumed).
@@ -148,7 +149,14 @@ HttpState *take_state(const Settings &st) {
     return new HttpState(req_limits, resp_limits);
 }
 
+void drop_route(HttpState *h) {
+    if (h->route_gen) RouteGen::release(h->route_gen);
+    h->route_gen = nullptr;
+    h->route = nullptr;
+}
+
 void give_back_state(HttpState *h) {
+    drop_route(h);
     if (t_spares.free.size() >= kSpareStates) {
         delete h;
         return;
@@ -358,7 +366,7 @@ void arm_timer(HttpSession *s, int kind) {
     int64_t ms = st.client_idle_timeout;
     switch (kind) {
     case kHeaderDeadline: ms = st.client_header_timeout; break;
-    case kResponseDeadline: ms = s->worker->shared().groups[static_cast<size_t>(s->group)]->settings.response_timeout; break;
+    case kResponseDeadline: ms = s->worker->shared().groups[static_cast<size_t>(s->group)].settings.response_timeout; break;
     case kClientIoDeadline: ms = st.client_io_timeout; break;
     case kBackendIoDeadline: ms = st.backend_io_timeout; break;
     case session::kLingerDeadline: ms = st.lingering_timeout; break;
@@ -529,8 +537,14 @@ void start_exchange(HttpSession *s, const HttpStream::Step &step) {
     h.wants_upgrade = head.upgrade;
     // Routes pick the group (and may rewrite the target and Host); without any, every request
     // goes to the default group and nothing is looked at.
-    const RouteTable &table = http_session::routes(*s->worker);
+    drop_route(&h);  // the previous request's
+    RouteGen *gen = http_session::routes(*s->worker);
+    const RouteTable &table = *gen->table;
     h.route = table.size() ? table.match(head) : nullptr;
+    if (h.route) {
+        RouteGen::hold(gen);
+        h.route_gen = gen;
+    }
     s->group = static_cast<int16_t>(h.route ? h.route->group : table.default_group());
     s->forced_backend = -1;
     h.hook_target_set = false;
@@ -629,7 +643,7 @@ bool run_request_hook(HttpSession *s) {
     info.worker = ex.worker;
     info.resumes = h.resumes;
     info.token = h.resumed_by;
-    info.group = sh.groups[static_cast<size_t>(s->group)]->name.c_str();
+    info.group = sh.groups[static_cast<size_t>(s->group)].name.c_str();
     info.upstream_target = h.hook_target_set ? h.hook_target.c_str() : ex.head->target.c_str();
     info.host = h.client_host.c_str();
     const int rc = cb.request_hook(cb.request_hook_userdata, &ex, &info);
@@ -842,7 +856,7 @@ void backend_failed(HttpSession *s, const char *why) {
         return;
     }
     Worker &w = *s->worker;
-    const bool retries_left = s->retries_used < w.shared().groups[static_cast<size_t>(s->group)]->settings.retries;
+    const bool retries_left = s->retries_used < w.shared().groups[static_cast<size_t>(s->group)].settings.retries;
     if (may_retry({h.resp_any, h.req_done, h.idempotent, h.has_body, !retries_left})) {
         s->retries_used++;
         s->worker->counters().retries.add();
@@ -1248,8 +1262,40 @@ void warn_tunnels_hold_slots(Worker &w) {
 // backend connection; the proxy's routes pick each request's group.
 class HttpProtocol final : public ModeProtocol {
 public:
-    explicit HttpProtocol(RouteTable table) : ModeProtocol(sizeof(HttpSession), false), routes(std::move(table)) {}
-    const RouteTable routes;
+    explicit HttpProtocol(RouteTable table)
+        : ModeProtocol(sizeof(HttpSession), false), staged_(std::make_shared<const RouteTable>(std::move(table))),
+          workers_(new RouteGen *[kMaxWorkers]()) {}
+    ~HttpProtocol() override {
+        // The workers are gone, and with them every session that held a table.
+        for (int i = 0; i < kMaxWorkers; i++) delete workers_[i];
+    }
+
+    // The worker's current table (its thread only); the staged one the first time.
+    RouteGen *routes_of(Worker &w) const {
+        RouteGen *&g = workers_[w.index()];
+        if (!g) g = new RouteGen{staged_routes(), 0, false};
+        return g;
+    }
+    void reconfigure(Worker &w) const override {
+        RouteGen *&g = workers_[w.index()];
+        std::shared_ptr<const RouteTable> next = staged_routes();
+        if (g && g->table == next) return;
+        if (g) {
+            g->retired = true;
+            if (g->users == 0) delete g;
+        }
+        g = new RouteGen{std::move(next), 0, false};
+    }
+    bool stage_routes(const Settings &next, const std::function<int(std::string_view)> &group_id, bool commit,
+                      std::string *why) const override {
+        auto table = std::make_shared<RouteTable>();
+        if (!build_routes(next, group_id, table.get(), why)) return false;
+        if (commit) {
+            std::lock_guard<std::mutex> lock(staged_mu_);
+            staged_ = std::move(table);
+        }
+        return true;
+    }
 
     static HttpSession *of(Session *s) { return static_cast<HttpSession *>(s); }
     Session *make() const override { return new HttpSession; }
@@ -1266,11 +1312,22 @@ public:
         http_session::destroy(of(s));
         delete of(s);
     }
+
+private:
+    static constexpr int kMaxWorkers = 256;  // the workers option's maximum
+    std::shared_ptr<const RouteTable> staged_routes() const {
+        std::lock_guard<std::mutex> lock(staged_mu_);
+        return staged_;
+    }
+    // The latest table (a reload's); each worker copies it in reconfigure, on its own thread.
+    mutable std::mutex staged_mu_;
+    mutable std::shared_ptr<const RouteTable> staged_;
+    std::unique_ptr<RouteGen *[]> workers_;  // by worker index; each touched by its worker only
 };
 
 }  // namespace
 
-const RouteTable &routes(Worker &w) { return static_cast<const HttpProtocol *>(w.shared().protocol)->routes; }
+RouteGen *routes(Worker &w) { return static_cast<const HttpProtocol *>(w.shared().protocol)->routes_of(w); }
 
 }  // namespace http_session
 

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,20 @@ public:
 private:
     std::vector<Route> routes_;
     int default_group_ = 0;
+};
+
+// A route table as one worker runs it. A reload stages a new table; each worker takes it up on
+// its own thread (HttpProtocol::reconfigure) and retires its old one, which lives on while a
+// request of that worker still uses one of its routes: `users` is the worker's own count (no
+// atomic, no lock on the request path), and the last user frees a retired table.
+struct RouteGen {
+    std::shared_ptr<const RouteTable> table;
+    int64_t users = 0;
+    bool retired = false;
+    static void hold(RouteGen *g) { g->users++; }
+    static void release(RouteGen *g) {
+        if (--g->users == 0 && g->retired) delete g;
+    }
 };
 
 // A route as the config file and the CLI write it: space-separated conditions and actions, then

@@ -202,7 +202,14 @@ void bind(Session *s, BackendPool &pool, int b, PooledConn *conn, const CircuitB
 
 bool try_acquire(Session *s) {
     Worker &w = *s->worker;
-    const Group &group = *w.shared().groups[static_cast<size_t>(s->group)];
+    if (!s->wait_link.linked()) {
+        // A group a reload replaced (a route or hook chose it just before): its successor. A
+        // waiting session is moved by its worker instead (Worker::sync_backends), its queue
+        // being the old group's.
+        s->group = static_cast<int16_t>(w.shared().live_group(s->group));
+        w.know_group(s->group);
+    }
+    const Group &group = w.shared().groups[static_cast<size_t>(s->group)];
     const Settings &st = group.settings;  // the group's limits
     // Only the backends of the session's group; of those, the ones that failed for this
     // session stay excluded, and those found full are skipped only within this attempt (the
@@ -356,7 +363,7 @@ void on_connect_failed(Session *s, int backend_id, const char *why) {
     s->backend_id = -1;
     s->state = Session::State::acquiring;
     s->mark_failed(static_cast<size_t>(backend_id));
-    if (s->retries_used >= w.shared().groups[static_cast<size_t>(s->group)]->settings.retries) {
+    if (s->retries_used >= w.shared().groups[static_cast<size_t>(s->group)].settings.retries) {
         give_up(s, 503, "backend connect failed, no retry left");
         return;
     }
@@ -455,6 +462,20 @@ void ModeProtocol::drain(ClientBase *c) const { session::drain(session::of(c)); 
 void ModeProtocol::close(ClientBase *c, const char *why) const { session::close(session::of(c), why); }
 void ModeProtocol::resumed(ClientBase *c) const { resume(session::of(c)); }
 
+bool build_routes(const Settings &settings, const std::function<int(std::string_view)> &group_id, RouteTable *table,
+                  std::string *why) {
+    for (const std::string &text : settings.routes) {
+        Route r;
+        std::string reason;
+        if (!parse_route(text, group_id, &r, &reason) || !table->add(std::move(r), &reason)) {
+            *why = "option 'route' '" + text + "': " + reason;
+            return false;
+        }
+    }
+    table->set_default_group(group_id("default"));
+    return true;
+}
+
 // The proxy's protocol by mode; http's with its route table.
 std::unique_ptr<Protocol> protocol_for(const Settings &settings) {
     if (settings.mode != static_cast<int64_t>(Mode::http)) return make_tcp_protocol();
@@ -467,13 +488,8 @@ std::unique_ptr<Protocol> protocol_for(const Settings &settings) {
         return -1;
     };
     RouteTable table;
-    for (const std::string &text : settings.routes) {
-        Route r;
-        std::string why;
-        if (!parse_route(text, group_id, &r, &why) || !table.add(std::move(r), &why)) {
-            throw Error(PP_EBADVALUE, "option 'route' '" + text + "': " + why);
-        }
-    }
+    std::string why;
+    if (!build_routes(settings, group_id, &table, &why)) throw Error(PP_EBADVALUE, why);
     return make_http_protocol(std::move(table));
 }
 

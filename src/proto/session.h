@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@ namespace pp {
 class Worker;
 class BackendPool;
 class RouteTable;
+struct RouteGen;
 struct PooledConn;
 struct HttpState;
 struct IoBlock;
@@ -236,9 +238,14 @@ void attach(Session *s, PooledConn *conn);  // the backend connection is ready: 
 std::unique_ptr<Protocol> make_tcp_protocol();
 std::unique_ptr<Protocol> make_http_protocol(RouteTable routes);
 
+// The routes of `settings` into *table, with `group_id` naming the groups ("default"
+// included). False, with *why naming the route, when one does not parse.
+bool build_routes(const Settings &settings, const std::function<int(std::string_view)> &group_id, RouteTable *table,
+                  std::string *why);
+
 namespace http_session {
-// The proxy's routes (empty: every request goes to the default group).
-const RouteTable &routes(Worker &w);
+// The worker's routes (empty: every request goes to the default group); its thread only.
+RouteGen *routes(Worker &w);
 }  // namespace http_session
 
 }  // namespace pp

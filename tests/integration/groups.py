@@ -354,69 +354,109 @@ def bad_configuration():
             "a header that is not a field name")
 
 
+def wait_err(px, before, text, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if any(text in line for line in px.err[before:]):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def reload_groups():
-    a1, a2, b = Echo("A1"), Echo("A2"), Echo("B")
+    """SIGHUP takes up groups, backends and routes: a backend replaced in a group, a group and a
+    route added, a group whose options changed replaced (its waiting requests served by the
+    new one), a group and its route removed, an option that needs a restart named, and a
+    configuration that could not start refused whole."""
+    a1, a2, b, n = Echo("A1"), Echo("A2", delay=1.5), Echo("B"), Echo("N")
     d = tempfile.mkdtemp()
     conf = os.path.join(d, "groups.conf")
 
-    def write(api_port):
+    def write(*lines):
         with open(conf, "w") as f:
             f.write("mode = http\nbackend = 127.0.0.1:%d\n" % b.port)
-            f.write("group = api lb=least_conn pool_max=8\n")
-            f.write("backend = 127.0.0.1:%d,group=api\n" % api_port)
-            f.write("route = host=api.example.com -> api\n")
+            f.write("".join(line + "\n" for line in lines))
 
-    write(a1.port)
+    def reload(expect):
+        before = len(px.err)
+        px.p.send_signal(signal.SIGHUP)
+        return wait_err(px, before, expect), px.err[before:]
+
+    write("group = api lb=least_conn pool_max=8", "backend = 127.0.0.1:%d,group=api" % a1.port,
+          "route = host=api.example.com -> api")
     px = Cli("--config", conf)
     try:
         check(get(px.port, "/", "api.example.com")[1].startswith("A1 "), "config file: a group and a route")
-        write(a2.port)
-        px.p.send_signal(signal.SIGHUP)
-        deadline, body = time.time() + 10, ""
-        while time.time() < deadline:
-            body = get(px.port, "/", "api.example.com")[1]
-            if body.startswith("A2 "):
-                break
-            time.sleep(0.05)
-        check(body.startswith("A2 "), "SIGHUP: the api group's new backend takes its requests")
+        write("group = api lb=least_conn pool_max=8", "backend = 127.0.0.1:%d,group=api" % a2.port,
+              "route = host=api.example.com -> api")
+        ok, err = reload("0 replaced, 0 removed; 1 backend(s) added, 1 removed")
+        check(ok, "SIGHUP: a backend replaced in a group, logged (%s)" % err[-2:])
+        check(get(px.port, "/", "api.example.com")[1].startswith("A2 "), "SIGHUP: the api group's new backend takes its requests")
         check(get(px.port, "/", "www.example.com")[1].startswith("B "), "SIGHUP: the default group is unchanged")
-        time.sleep(0.2)
-        time.sleep(0.2)
-        check(any("1 backend(s) added, 1 removed" in line for line in px.err), "SIGHUP: the change is logged")
-        # A backend moved to a group the running proxy does not have (the file is valid): it
-        # cannot be added, so the one it replaces stays (add before remove); the new route
-        # needs a restart, and is named.
-        with open(conf, "w") as f:
-            f.write("mode = http\nbackend = 127.0.0.1:%d\n" % b.port)
-            f.write("group = api lb=least_conn pool_max=8\n")
-            f.write("backend = 127.0.0.1:%d,group=api\n" % a1.port)
-            f.write("backend = 127.0.0.1:%d,group=api2\n" % a2.port)
-            f.write("route = host=api.example.com -> api2\n")
-        before = len(px.err)
-        px.p.send_signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while not any("re-weighted" in line for line in px.err[before:]) and time.time() < deadline:
-            time.sleep(0.05)
-        err = px.err[before:]
-        check(any("kept: its replacement could not be added" in line for line in err),
-              "SIGHUP: a backend whose replacement cannot be added is kept (%s)" % err[-4:])
-        check(any("route 'host=api.example.com -> api2' added or changed: restart" in line for line in err),
-              "SIGHUP: a changed route is named as needing a restart")
-        got = {get(px.port, "/", "api.example.com")[1].split(" ")[0] for _ in range(6)}
-        check(got <= {"A1", "A2"} and "A2" in got, "SIGHUP: the api group serves with both (%s)" % got)
+
+        # A new group with its route, in front of the others.
+        write("group = api lb=least_conn pool_max=8", "backend = 127.0.0.1:%d,group=api" % a2.port,
+              "group = news", "backend = 127.0.0.1:%d,group=news" % n.port,
+              "route = path=/news/ strip_prefix -> news", "route = host=api.example.com -> api")
+        ok, err = reload("1 group(s) added, 0 replaced")
+        check(ok and any("group 'news' added" in line for line in err), "SIGHUP: a new group is added (%s)" % err[-2:])
+        check(get(px.port, "/news/today", "api.example.com")[1] == "N /today api.example.com",
+              "SIGHUP: its new route is in force, ahead of the older ones")
+        check(get(px.port, "/x", "api.example.com")[1].startswith("A2 "), "SIGHUP: the routes kept still match")
+
+        # The api group's options change (pool_max 8 -> 1): it is replaced. A request holds its
+        # only connection (A2 answers /slow after 1.5 s) and another waits for one; once
+        # replaced, the waiting one is served by the new group's connection at once.
+        results = {}
+
+        def ask(key, path):
+            t0 = time.time()
+            results[key] = (get(px.port, path, "api.example.com")[1], time.time() - t0)
+
+        write("group = api lb=least_conn pool_max=1", "backend = 127.0.0.1:%d,group=api" % a2.port,
+              "group = news", "backend = 127.0.0.1:%d,group=news" % n.port,
+              "route = path=/news/ strip_prefix -> news", "route = host=api.example.com -> api")
+        ok, err = reload("0 group(s) added, 1 replaced")
+        check(ok and any("group 'api' replaced" in line for line in err), "SIGHUP: a group whose options changed is replaced (%s)" % err[-2:])
+        holder = threading.Thread(target=ask, args=("held", "/slow/1"))
+        holder.start()
+        deadline = time.time() + 5
+        while a2.active < 1 and time.time() < deadline:
+            time.sleep(0.01)
+        waiter = threading.Thread(target=ask, args=("waited", "/w"))
+        waiter.start()
+        time.sleep(0.3)  # it waits (pool_max 1), as long as the slow request holds the connection
+        still_waiting = "waited" not in results
+        write("group = api lb=least_conn pool_max=1 response_timeout=20s", "backend = 127.0.0.1:%d,group=api" % a2.port,
+              "group = news", "backend = 127.0.0.1:%d,group=news" % n.port,
+              "route = path=/news/ strip_prefix -> news", "route = host=api.example.com -> api")
+        ok, err = reload("1 replaced")
+        waiter.join(10)
+        holder.join(10)
+        check(still_waiting and ok, "SIGHUP while a request waits for the group's only connection (%s)" % err[-2:])
+        waited = results.get("waited", ("", 99))
+        check(waited[0].startswith("A2 /w") and waited[1] < 1.4,
+              "the waiting request went on with the new group and was served before the slow one ended (%r)" % (waited,))
+        check(results.get("held", ("",))[0].startswith("A2 /slow/1"), "the request in flight on the old group finished")
+
+        # The news group and its route go; a restart-only option is named; routes to news fall
+        # through to the default group.
+        write("group = api lb=least_conn pool_max=1 response_timeout=20s", "backend = 127.0.0.1:%d,group=api" % a2.port,
+              "route = host=api.example.com -> api", "client_header_timeout = 7s")
+        ok, err = reload("1 removed; 0 backend(s) added, 1 removed")
+        check(ok and any("group 'news' removed" in line for line in err), "SIGHUP: a group no longer named is removed (%s)" % err[-3:])
+        check(any("option client_header_timeout changed (10000ms -> 7000ms): restart" in line for line in err),
+              "SIGHUP: an option that needs a restart is named (%s)" % err[-3:])
+        check(get(px.port, "/news/today", "www.example.com")[1].startswith("B /news/today"),
+              "SIGHUP: its route is gone with it")
+
         # A configuration that could not start (a route to a group nobody declared): nothing
         # of it is applied, not even its backend changes.
-        with open(conf, "w") as f:
-            f.write("mode = http\nbackend = 127.0.0.1:%d,group=default\n" % b.port)
-            f.write("route = host=api.example.com -> nowhere\n")
-        before = len(px.err)
-        px.p.send_signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while not any("not valid, nothing changed" in line for line in px.err[before:]) and time.time() < deadline:
-            time.sleep(0.05)
-        check(any("not valid, nothing changed" in line for line in px.err[before:]),
-              "SIGHUP: an invalid configuration is refused whole")
-        check(get(px.port, "/", "api.example.com")[1][:2] in ("A1", "A2"), "SIGHUP: and the api group still serves")
+        write("route = host=api.example.com -> nowhere")
+        ok, err = reload("nothing changed")
+        check(ok and any("no backend group named 'nowhere'" in line for line in err),
+              "SIGHUP: an invalid configuration is refused whole, with the reason (%s)" % err[-2:])
+        check(get(px.port, "/", "api.example.com")[1].startswith("A2 "), "SIGHUP: and the api group still serves")
     finally:
         px.stop()
 

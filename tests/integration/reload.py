@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """SIGHUP reload through the poolproxy CLI: under keep-alive load, the config file changes (a
-backend removed, one re-weighted, one added, an option changed) and the CLI re-reads it. No
+backend removed, one re-weighted, one added, an option changed, then the default group's
+options) and the CLI re-reads it. No
 request fails and no client connection drops; the removed backend gets nothing new, the added
 one takes requests; an option that needs a restart is named; a file that does not parse changes
 nothing.
@@ -96,12 +97,12 @@ def main():
     time.sleep(0.5)
     check(a.requests > 0 and b.requests > 0 and c.requests == 0, "before: a and b serve, c is not configured")
 
-    write_conf("mode = http\nbackend = 127.0.0.1:%d,weight=3\nbackend = 127.0.0.1:%d\npool_max = 9\n"
-               % (b.port, c.port))
+    write_conf("mode = http\nbackend = 127.0.0.1:%d,weight=3\nbackend = 127.0.0.1:%d\npool_max = 8\n"
+               "client_header_timeout = 9s\n" % (b.port, c.port))
     p.send_signal(signal.SIGHUP)
-    check(wait_log(r"reload: 1 backend\(s\) added, 1 removed, 1 re-weighted") is not None,
+    check(wait_log(r"reload: 0 group\(s\) added, 0 replaced, 0 removed; 1 backend\(s\) added, 1 removed, 1 re-weighted") is not None,
           "SIGHUP: c added, a removed, b re-weighted")
-    check(wait_log(r"reload: option pool_max changed \(8 -> 9\): restart to apply it") is not None,
+    check(wait_log(r"reload: option client_header_timeout changed \(10000ms -> 9000ms\): restart to apply it") is not None,
           "an option that needs a restart is named")
     a_at_reload = a.requests
     c_at_reload = c.requests
@@ -109,6 +110,19 @@ def main():
     check(a.requests - a_at_reload <= CLIENTS, "the removed backend gets nothing new (%d -> %d; in flight at most %d)"
           % (a_at_reload, a.requests, CLIENTS))
     check(c.requests > c_at_reload, "the added backend takes requests (%d)" % c.requests)
+
+    # The default group's options change (pool_max is one a group may set): the group is
+    # replaced, its backends added anew under it and the old ones removed, under the load.
+    write_conf("mode = http\nbackend = 127.0.0.1:%d,weight=3\nbackend = 127.0.0.1:%d\npool_max = 9\n"
+               "client_header_timeout = 9s\n" % (b.port, c.port))
+    p.send_signal(signal.SIGHUP)
+    check(wait_log(r"reload: group 'default' replaced") is not None and
+          wait_log(r"reload: 0 group\(s\) added, 1 replaced, 0 removed; 2 backend\(s\) added, 2 removed") is not None,
+          "SIGHUP: pool_max changed, the default group is replaced with its two backends")
+    b_at, c_at = b.requests, c.requests
+    time.sleep(1.0)
+    check(b.requests > b_at and c.requests > c_at, "both backends serve in the new group (%d, %d more)"
+          % (b.requests - b_at, c.requests - c_at))
 
     write_conf("mode = http\nbackend = nowhere\n")
     p.send_signal(signal.SIGHUP)
@@ -119,7 +133,7 @@ def main():
     check(c.requests > c_before, "and the proxy goes on serving")
 
     load.finish()
-    check(load.ok > 100 and not load.failed, "%d requests across two reloads, none failed %s" %
+    check(load.ok > 100 and not load.failed, "%d requests across the reloads, none failed %s" %
           (load.ok, load.failed[:5]))
     check(load.reconnects == 0, "no client connection was dropped (%d reconnects)" % load.reconnects)
     stop_and_check(p)

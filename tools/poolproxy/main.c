@@ -7,7 +7,7 @@
  * "listening on HOST:PORT" on stdout when ready; SIGINT/SIGTERM stop it with a drain of
  * drain_timeout. --access-log FILE appends one line per request (tcp: per session); the format
  * is described in on_access() and docs/OBSERVABILITY.md. SIGHUP re-reads the command line and
- * its --config files and applies backend changes without dropping a connection (reload.c).
+ * its --config files and applies groups, backends and routes without dropping a connection (pp_proxy_reload).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poolproxy.h>
@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "reload.h"
 
 static int g_log_level = PP_LOG_INFO;
 
@@ -296,40 +295,35 @@ static int parse_args(int argc, char **argv, pp_config *cfg, int reloading, int 
 
 /* SIGHUP: the command line again, from scratch; a configuration that does not parse changes
  * nothing. */
-static void reload(int argc, char **argv, reload_state *st, pp_proxy *proxy) {
+static void reload(int argc, char **argv, pp_proxy *proxy) {
     pp_config *fresh;
     int dummy_fd = -1;
     fprintf(stderr, "poolproxy: SIGHUP received, reloading the configuration\n");
     if (pp_config_new(&fresh) != 0) return;
     if (parse_args(argc, argv, fresh, 1, &dummy_fd) != 0) {
         fprintf(stderr, "poolproxy: reload: the configuration does not parse; nothing changed\n");
-        pp_config_free(fresh);
-        return;
+    } else if (pp_proxy_reload(proxy, fresh) != 0) {
+        fprintf(stderr, "poolproxy: reload: nothing changed: %s\n", pp_last_error());
     }
-    reload_apply(st, proxy, fresh);
+    /* (what changed, and each option that needs a restart, came through the log callback) */
+    pp_config_free(fresh);
 }
 
 int main(int argc, char **argv) {
-    pp_config *cfg = NULL, *applied = NULL;
+    pp_config *cfg = NULL;
     pp_proxy *proxy = NULL;
     sigset_t sigs;
     char addr[128];
     int rc, sig = 0;
-    static reload_state reloads;
     static int access_fd = -1; /* static: the access callback reads it until the proxy is freed */
 
-    if (pp_config_new(&cfg) != 0 || pp_config_new(&applied) != 0) {
+    if (pp_config_new(&cfg) != 0) {
         fprintf(stderr, "poolproxy: %s\n", pp_last_error());
         return 1;
     }
     rc = parse_args(argc, argv, cfg, 0, &access_fd);
-    if (rc == 0) {
-        int dummy_fd = -1;
-        rc = parse_args(argc, argv, applied, 1, &dummy_fd); /* the same, kept for SIGHUP's comparison */
-    }
     if (rc != 0) {
         pp_config_free(cfg);
-        pp_config_free(applied);
         return rc == 1 ? 0 : 2;
     }
     pp_config_set_log_callback(cfg, on_log, NULL, g_log_level);
@@ -339,7 +333,6 @@ int main(int argc, char **argv) {
     if (pp_proxy_new(&proxy, cfg) != 0) {
         fprintf(stderr, "poolproxy: %s\n", pp_last_error());
         pp_config_free(cfg);
-        pp_config_free(applied);
         return 2;
     }
     pp_config_free(cfg);
@@ -356,12 +349,6 @@ int main(int argc, char **argv) {
     if (pp_proxy_start(proxy) != 0) {
         fprintf(stderr, "poolproxy: %s\n", pp_last_error());
         pp_proxy_free(proxy);
-        pp_config_free(applied);
-        return 1;
-    }
-    if (reload_init(&reloads, applied, proxy) != 0) {
-        pp_proxy_stop(proxy, 0);
-        pp_proxy_free(proxy);
         return 1;
     }
     pp_proxy_local_address(proxy, addr, sizeof addr);
@@ -371,12 +358,11 @@ int main(int argc, char **argv) {
     for (;;) {
         sigwait(&sigs, &sig);
         if (sig != SIGHUP) break;
-        reload(argc, argv, &reloads, proxy);
+        reload(argc, argv, proxy);
     }
     fprintf(stderr, "poolproxy: %s received, draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     pp_proxy_stop(proxy, -1);
     pp_proxy_free(proxy);
-    reload_free(&reloads);
     if (access_fd >= 0) close(access_fd);
     return 0;
 }

@@ -1,0 +1,243 @@
+// A reload (pp_proxy_reload, the CLI's SIGHUP): a running proxy takes up a new configuration's
+// backend groups, backends and routes without touching a client connection. Like Envoy's
+// cluster updates: a group whose options changed is replaced by a new group of that name, its
+// backends re-added under it before the old ones are removed (those finish what they carry),
+// and its waiting sessions move to the new group on each worker's own thread. Backends are
+// matched by what identifies them (address, group, pool_max=, host=); a weight changes in place.
+// Other options need a restart: each that changed is named in a warning. Nothing changes when
+// the new configuration is not one a proxy could be made with.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/options.h"
+#include "core/protocol.h"
+#include "core/proxy.h"
+#include "core/worker.h"
+
+namespace pp {
+
+namespace {
+
+// What a reload does to one group of the new configuration.
+struct GroupPlan {
+    std::string name;  // "" = the default group
+    Settings settings;
+    int current = -1;  // its live group now, or -1 (a new group)
+    bool replace = false;  // current's options differ: a new group takes its name
+    int id = -1;  // the id it has once applied
+};
+
+// Names every option that changed but is read only when a proxy is made.
+void warn_restart_needed(const Settings &running, const Settings &next, const Logger &log) {
+    for (size_t i = 0; i < option_count(); i++) {
+        const OptionDef &d = *option_at(i);
+        const std::string name = d.name;
+        if (name == "backend" || name == "group" || name == "route" || group_scoped(name)) continue;
+        const std::string a = get_option(running, d), b = get_option(next, d);
+        if (a != b) {
+            log.log(PP_LOG_WARN, "reload: option %s changed (%s -> %s): restart to apply it", d.name, a.c_str(),
+                    b.c_str());
+        }
+    }
+}
+
+bool same_names(const Settings &a, const Settings &b) {
+    std::vector<std::string> x, y;
+    for (const BackendSpec &s : a.backends) {
+        if (s.dynamic) x.push_back(backend_text(s));
+    }
+    for (const BackendSpec &s : b.backends) {
+        if (s.dynamic) y.push_back(backend_text(s));
+    }
+    std::sort(x.begin(), x.end());
+    std::sort(y.begin(), y.end());
+    return x == y;
+}
+
+bool has_name_backends(const Settings &s, const std::string &group) {
+    for (const BackendSpec &b : s.backends) {
+        if (b.dynamic && b.group == group) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+int Proxy::reload(const Settings &wanted, std::string *why) {
+    std::lock_guard<std::mutex> one_at_a_time(reload_mu_);
+    if (state_.load() == PP_STATE_STOPPED) {
+        *why = "the proxy was stopped";
+        return PP_ESTATE;
+    }
+    const Settings &running = shared_->settings;
+    // The callbacks are the proxy's own (a configuration read from a file has none), and so is
+    // the mode: a new configuration is checked as this proxy would run it.
+    Settings next = wanted;
+    next.callbacks = running.callbacks;
+    next.mode = running.mode;
+    if (int rc = validate_settings(next, why); rc != PP_OK) return rc;
+    const Logger &log = shared_->logger;
+
+    // Groups: kept, replaced (options changed) or new; the live groups not named are removed.
+    std::vector<GroupPlan> plan;
+    const Settings base = without_lists(next);
+    plan.push_back(GroupPlan{"", group_settings(base, nullptr)});
+    for (const GroupSpec &g : next.groups) plan.push_back(GroupPlan{g.name, group_settings(base, &g)});
+    size_t new_ids = 0;
+    for (GroupPlan &p : plan) {
+        p.current = shared_->group_id(p.name);
+        if (p.current >= 0 && !same_group_options(shared_->groups[static_cast<size_t>(p.current)].settings, p.settings)) {
+            // A host name's backends come from DNS answers under the group they were made in.
+            if (has_name_backends(running, p.name) || has_name_backends(next, p.name)) {
+                log.log(PP_LOG_WARN, "reload: group '%s' has backends given by host name: its changed options need a restart",
+                        p.name.empty() ? "default" : p.name.c_str());
+            } else {
+                p.replace = true;
+            }
+        }
+        if (p.current < 0 || p.replace) new_ids++;
+    }
+    if (shared_->groups.size() + new_ids > Shared::kMaxGroupIds) {
+        *why = "all " + std::to_string(Shared::kMaxGroupIds) +
+               " backend group ids are used (each reload that changes a group takes one): restart to apply it";
+        return PP_ESYS;
+    }
+    const auto planned_id = [&plan](std::string_view name) {
+        if (name == "default") name = "";
+        for (size_t i = 0; i < plan.size(); i++) {
+            if (plan[i].name == name) return static_cast<int>(i);
+        }
+        return -1;
+    };
+    if (!shared_->protocol->stage_routes(next, planned_id, false, why)) return PP_EBADVALUE;
+
+    // Backends: the configured addresses (host names stay as they started: DNS owns theirs).
+    // One that matches a live backend of a kept group stays; the others are added, and live
+    // backends nothing matched are removed.
+    std::vector<const BackendSpec *> to_add;
+    std::vector<std::pair<int, int>> reweigh;
+    std::vector<bool> matched(shared_->backends.size(), false);
+    for (const BackendSpec &spec : next.backends) {
+        if (spec.dynamic) continue;
+        const GroupPlan &g = plan[static_cast<size_t>(planned_id(spec.group))];
+        int found = -1;
+        if (g.current >= 0 && !g.replace) {
+            for (size_t i = 0; i < shared_->backends.size() && found < 0; i++) {
+                const Backend &b = shared_->backends[i];
+                if (matched[i] || b.from_name || b.admin.load() == Backend::removed) continue;
+                if (b.group == g.current && b.name == spec.text && b.own_pool_max == spec.pool_max &&
+                    b.host_header == spec.host_header) {
+                    found = static_cast<int>(i);
+                }
+            }
+        }
+        if (found < 0) {
+            to_add.push_back(&spec);
+            continue;
+        }
+        matched[static_cast<size_t>(found)] = true;
+        if (shared_->backends[static_cast<size_t>(found)].weight.load() != spec.weight) reweigh.emplace_back(found, spec.weight);
+    }
+    std::vector<int> to_remove;
+    for (size_t i = 0; i < matched.size(); i++) {
+        const Backend &b = shared_->backends[i];
+        if (matched[i] || b.admin.load() == Backend::removed) continue;
+        if (b.from_name) {
+            // Kept with the name that made it, unless its group goes (replaced or removed).
+            bool group_stays = false;
+            for (const GroupPlan &p : plan) group_stays = group_stays || (p.current == b.group && !p.replace);
+            if (group_stays) continue;
+        }
+        to_remove.push_back(static_cast<int>(i));
+    }
+
+    std::vector<int> removed_groups;
+    {
+        std::lock_guard<std::mutex> lock(shared_->backends_mu);
+        if (shared_->live_backends + to_add.size() > Shared::kMaxBackends) {
+            *why = "at most " + std::to_string(Shared::kMaxBackends) +
+                   " backends at once, and a reload adds the new ones before it removes the old";
+            return PP_ESYS;
+        }
+        if (shared_->backends.size() + to_add.size() > Shared::kMaxBackendIds) {
+            *why = "all " + std::to_string(Shared::kMaxBackendIds) + " backend ids would be used, removed backends included";
+            return PP_ESYS;
+        }
+        // From here nothing can fail. New groups first (the old of a replaced one stays live
+        // until its successor has its backends), then the backends, which group_id now finds.
+        for (GroupPlan &p : plan) {
+            if (p.current >= 0 && !p.replace) {
+                p.id = p.current;
+                continue;
+            }
+            auto group = std::make_unique<Group>();
+            group->name = p.name;
+            group->settings = p.settings;
+            p.id = static_cast<int>(shared_->groups.add(std::move(group)));
+        }
+        for (const BackendSpec *spec : to_add) {
+            BackendSpec s = *spec;
+            const int id = shared_->add_backend(s);
+            shared_->live_backends++;
+            log.event(PP_EVENT_BACKEND_ADDED, id, s.text, "reload");
+        }
+        for (const GroupPlan &p : plan) {
+            if (!p.replace) continue;
+            Group &old = shared_->groups[static_cast<size_t>(p.current)];
+            old.replaced_by.store(p.id, std::memory_order_release);
+            old.retired.store(true, std::memory_order_release);
+        }
+        for (size_t g = 0; g < shared_->groups.size(); g++) {  // live groups the configuration no longer names
+            Group &group = shared_->groups[g];
+            if (group.retired.load()) continue;
+            bool named = false;
+            for (const GroupPlan &p : plan) named = named || p.id == static_cast<int>(g);
+            if (named) continue;
+            group.retired.store(true, std::memory_order_release);
+            removed_groups.push_back(static_cast<int>(g));
+        }
+        for (int id : to_remove) {
+            Backend &b = shared_->backends[static_cast<size_t>(id)];
+            b.admin.store(Backend::removed);
+            shared_->live_backends--;
+            log.event(PP_EVENT_BACKEND_REMOVED, id, b.name, "reload");
+        }
+    }
+    for (const auto &rw : reweigh) shared_->backends[static_cast<size_t>(rw.first)].weight.store(rw.second);
+    std::string unused;
+    const auto live_id = [this](std::string_view name) {
+        return shared_->group_id(name == "default" ? std::string() : std::string(name));
+    };
+    shared_->protocol->stage_routes(next, live_id, true, &unused);  // checked above, with the same names
+    ensure_health_checker();
+    backends_changed();  // each worker: pools, groups and waiters, the new routes; the checker
+
+    size_t added_groups = 0, replaced = 0;
+    for (const GroupPlan &p : plan) {
+        const char *name = p.name.empty() ? "default" : p.name.c_str();
+        if (p.replace) {
+            replaced++;
+            log.log(PP_LOG_INFO, "reload: group '%s' replaced (its options changed): id %d -> %d", name, p.current, p.id);
+        } else if (p.current < 0) {
+            added_groups++;
+            log.log(PP_LOG_INFO, "reload: group '%s' added (id %d)", name, p.id);
+        }
+    }
+    for (int g : removed_groups) {
+        log.log(PP_LOG_INFO, "reload: group '%s' removed (id %d)", shared_->groups[static_cast<size_t>(g)].name.c_str(), g);
+    }
+    if (!same_names(running, next)) {
+        log.log(PP_LOG_WARN, "reload: backends given by host name changed: restart to apply them");
+    }
+    warn_restart_needed(running, wanted, log);
+    log.log(PP_LOG_INFO,
+            "reload: %zu group(s) added, %zu replaced, %zu removed; %zu backend(s) added, %zu removed, %zu "
+            "re-weighted; %zu route(s)",
+            added_groups, replaced, removed_groups.size(), to_add.size(), to_remove.size(), reweigh.size(),
+            next.routes.size());
+    return PP_OK;
+}
+
+}  // namespace pp
