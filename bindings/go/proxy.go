@@ -365,8 +365,8 @@ func (p *Proxy) AddBackend(address string, weight int) (int, error) {
 }
 
 // AddBackendSpec adds a backend given as the "backend" option writes it,
-// "host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]", to a group the proxy was made
-// with, and returns its id.
+// "host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]", to a group the proxy has, and
+// returns its id.
 func (p *Proxy) AddBackendSpec(spec string) (int, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -377,6 +377,26 @@ func (p *Proxy) AddBackendSpec(spec string) (int, error) {
 	cs := C.CString(spec)
 	defer C.free(unsafe.Pointer(cs))
 	return callInt(func() C.int { return C.pp_proxy_add_backend_spec(c, cs) })
+}
+
+// Reload takes up cfg's backend groups, backends and routes without touching a client
+// connection (pp_proxy_reload in poolproxy.h): new groups are added, a group whose options
+// changed is replaced (its backends re-added under new ids, its waiting requests moved), groups
+// and backends cfg no longer lists are removed (cfg is the whole set), the routes are replaced.
+// The proxy keeps its callbacks and every other option (a warning through OnLog names each one
+// that changed). A cfg that could not make a proxy changes nothing and returns the reason.
+func (p *Proxy) Reload(cfg *Config) error {
+	h, err := cfg.handle()
+	if err != nil {
+		return err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	c, err := p.live()
+	if err != nil {
+		return err
+	}
+	return call(func() C.int { return C.pp_proxy_reload(c, h) })
 }
 
 // RemoveBackend removes backend id: no new requests, those in flight finish, idle connections close.

@@ -392,4 +392,37 @@ func TestGroupsAndRoutes(t *testing.T) {
 	if id, err := p.AddBackendSpec(hostPort(api.URL) + ",group=api"); err != nil || id != 2 {
 		t.Fatalf("added: %d %v", id, err)
 	}
+
+	// Reload: a new group and a route to it; a bad configuration changes nothing.
+	news := named("news")
+	defer news.Close()
+	next, err := poolproxy.NewConfig()
+	must(t, err)
+	defer next.Close()
+	must(t, next.Set("mode", "http"))
+	must(t, next.AddBackend(hostPort(plain.URL), 1))
+	must(t, next.Set("group", "api lb=least_conn pool_max=4"))
+	must(t, next.Set("backend", hostPort(api.URL)+",group=api,host=api.internal"))
+	must(t, next.Set("backend", hostPort(news.URL)+",group=news"))
+	must(t, next.Set("route", "header=X-Api:news -> news"))
+	must(t, next.Set("route", "header=X-Api:yes -> api"))
+	must(t, p.Reload(next))
+	if got := ask("news"); got != "news /x "+strings.TrimPrefix(url, "http://") {
+		t.Fatalf("routed to the group the reload added: %q", got)
+	}
+	if got := ask("yes"); got != "api /x api.internal" {
+		t.Fatalf("the kept route: %q", got)
+	}
+	bad, err := poolproxy.NewConfig()
+	must(t, err)
+	defer bad.Close()
+	must(t, bad.Set("mode", "http"))
+	must(t, bad.AddBackend(hostPort(plain.URL), 1))
+	must(t, bad.Set("route", "-> nowhere"))
+	if err := p.Reload(bad); !errors.Is(err, poolproxy.ErrBadValue) || !strings.Contains(err.Error(), "nowhere") {
+		t.Fatalf("a route to no group: %v", err)
+	}
+	if got := ask("news"); !strings.HasPrefix(got, "news ") {
+		t.Fatalf("unchanged after the refused reload: %q", got)
+	}
 }

@@ -436,6 +436,7 @@ extern "C" {
         weight: c_int,
     ) -> c_int;
     pub fn pp_proxy_add_backend_spec(proxy: *mut pp_proxy, spec: *const c_char) -> c_int;
+    pub fn pp_proxy_reload(proxy: *mut pp_proxy, cfg: *const pp_config) -> c_int;
     pub fn pp_proxy_remove_backend(proxy: *mut pp_proxy, id: c_int) -> c_int;
     pub fn pp_proxy_drain_backend(proxy: *mut pp_proxy, id: c_int, drain: c_int) -> c_int;
     pub fn pp_proxy_set_backend_weight(proxy: *mut pp_proxy, id: c_int, weight: c_int) -> c_int;

@@ -648,13 +648,25 @@ impl Proxy {
     }
 
     /// Adds a backend given as the `backend` option writes it,
-    /// `host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]`, to a group the proxy was
-    /// made with; returns its id.
+    /// `host:port[,weight=N][,group=NAME][,pool_max=N][,host=HOST]`, to a group the proxy
+    /// has; returns its id.
     pub fn add_backend_spec(&self, spec: &str) -> Result<usize, Error> {
         let spec = cstring(spec, "backend spec")?;
         // SAFETY: raw is live; spec is a valid C string for the call.
         let id = check(unsafe { sys::pp_proxy_add_backend_spec(self.raw, spec.as_ptr()) })?;
         Ok(id as usize)
+    }
+
+    /// Takes up `config`'s backend groups, backends and routes without touching a client
+    /// connection (`pp_proxy_reload` in poolproxy.h): new groups are added, a group whose
+    /// options changed is replaced (its backends re-added under new ids, its waiting requests
+    /// moved), groups and backends `config` no longer lists are removed (it is the whole set),
+    /// the routes are replaced. The proxy keeps its callbacks and every other option (a
+    /// warning through `on_log` names each one that changed). A configuration that could not
+    /// make a proxy changes nothing and returns the reason.
+    pub fn reload(&self, config: &Config) -> Result<(), Error> {
+        // SAFETY: raw is live; config.raw is a live pp_config, only read for the call.
+        check(unsafe { sys::pp_proxy_reload(self.raw, config.raw) }).map(|_| ())
     }
 
     /// Removes backend `id`: no new requests, those in flight finish, idle connections close.

@@ -299,6 +299,33 @@ fn groups_and_routes() {
         .add_backend_spec(&format!("{api},group=api,weight=2"))
         .unwrap();
     assert_eq!(id, 2);
+
+    // Reload: a new group and a route to it ahead of the others; a bad one changes nothing.
+    let news = http_backend_named("news");
+    let mut next = config(&plain);
+    next.set("mode", "http").unwrap();
+    next.set("group", "api lb=least_conn pool_max=4").unwrap();
+    next.set("backend", &format!("{api},group=api")).unwrap();
+    next.set("backend", &format!("{news},group=news")).unwrap();
+    next.set("route", "path=/news/ -> news").unwrap();
+    next.set(
+        "route",
+        "host=api.example.com path=/v1/ strip_prefix -> api",
+    )
+    .unwrap();
+    proxy.reload(&next).unwrap();
+    let r = ask("www.example.com", "/news/today");
+    assert!(r.ends_with("news: GET /news/today HTTP/1.1"), "{r}");
+    let r = ask("api.example.com", "/v1/users");
+    assert!(r.ends_with("api: GET /users HTTP/1.1"), "{r}");
+    let mut bad = config(&plain);
+    bad.set("mode", "http").unwrap();
+    bad.set("route", "-> nowhere").unwrap();
+    let e = proxy.reload(&bad).err().unwrap();
+    assert_eq!(e.code(), ErrorCode::BadValue);
+    assert!(e.to_string().contains("nowhere"), "{e}");
+    let r = ask("www.example.com", "/news/today");
+    assert!(r.ends_with("news: GET /news/today HTTP/1.1"), "{r}");
 }
 
 #[test]

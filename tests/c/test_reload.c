@@ -1,0 +1,355 @@
+/* pp_proxy_reload through the public header and real sockets: routes and groups taken up by a
+ * running proxy, a request that waits across a reload keeping the route it matched, backends
+ * added with pp_proxy_add_backend* replaced by the configuration's, and the misuse refused
+ * (with nothing changed). */
+#define _GNU_SOURCE
+#include <poolproxy.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "echo_server.h"
+
+#define WAIT_MS 10000 /* upper bound for any wait: only reached when something is broken */
+
+static pp_config *config(int workers, const char *pool_max) {
+    pp_config *cfg;
+    char n[16];
+    assert_int_equal(pp_config_new(&cfg), 0);
+    assert_int_equal(pp_config_set(cfg, "mode", "http"), 0);
+    assert_int_equal(pp_config_set(cfg, "listen", "127.0.0.1:0"), 0);
+    snprintf(n, sizeof n, "%d", workers);
+    assert_int_equal(pp_config_set(cfg, "workers", n), 0);
+    if (pool_max) assert_int_equal(pp_config_set(cfg, "pool_max", pool_max), 0);
+    return cfg;
+}
+
+static void add_backend(pp_config *cfg, const echo_server *b, const char *extra) {
+    char spec[128];
+    snprintf(spec, sizeof spec, "127.0.0.1:%d%s", echo_server_port(b), extra ? extra : "");
+    assert_int_equal(pp_config_set(cfg, "backend", spec), 0);
+}
+
+static pp_proxy *start(pp_config *cfg) {
+    pp_proxy *p;
+    assert_int_equal(pp_proxy_new(&p, cfg), 0);
+    assert_int_equal(pp_proxy_start(p), 0);
+    return p;
+}
+
+/* One request on its own connection: the whole response, NUL-terminated. */
+static void ask(const pp_proxy *p, const char *target, char *out, size_t cap) {
+    char req[512];
+    long got = 0, n;
+    int fd = test_dial(pp_proxy_local_port(p));
+    assert_true(fd >= 0);
+    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", target);
+    assert_int_equal(test_write_all(fd, req, n), 0);
+    while ((size_t)got < cap - 1 && (n = test_read_exact(fd, out + got, (long)(cap - 1 - (size_t)got), WAIT_MS)) > 0) {
+        got += n;
+    }
+    out[got] = '\0';
+    close(fd);
+}
+
+static int active_backends(const pp_proxy *p) {
+    int i, n = pp_proxy_backend_count(p), live = 0;
+    for (i = 0; i < n; i++) {
+        pp_backend_stats bs;
+        bs.struct_size = sizeof bs;
+        assert_int_equal(pp_proxy_backend_stats(p, i, &bs, NULL, 0), 0);
+        live += bs.state != 2;
+    }
+    return live;
+}
+
+/* A route and a group added, then the group's options changed and the route removed. */
+static void test_reload_routes_and_groups(void **state) {
+    (void)state;
+    echo_server *a = echo_server_start_http(0), *b = echo_server_start_http(0);
+    pp_config *cfg = config(2, NULL);
+    pp_proxy *p;
+    char out[4096], port[64];
+    add_backend(cfg, a, NULL);
+    p = start(cfg);
+    pp_config_free(cfg);
+    ask(p, "/api/echo", out, sizeof out);
+    assert_non_null(strstr(out, "\r\n\r\nok")); /* no route: the target as sent (only /echo... echoes) */
+    assert_int_equal(echo_server_accepted(b), 0);
+
+    cfg = config(2, NULL);
+    add_backend(cfg, a, NULL);
+    add_backend(cfg, b, ",group=api");
+    assert_int_equal(pp_config_set(cfg, "group", "api retries=0"), 0);
+    assert_int_equal(pp_config_set(cfg, "route", "path=/api/ strip_prefix -> api"), 0);
+    assert_int_equal(pp_proxy_reload(p, cfg), 0);
+    ask(p, "/api/echo", out, sizeof out);
+    assert_non_null(strstr(out, "GET /echo HTTP/1.1\r\n")); /* the new route, to the new group */
+    snprintf(port, sizeof port, "X-Backend-Port: %d\r\n", echo_server_port(b));
+    assert_non_null(strstr(out, port));
+    assert_int_equal(active_backends(p), 2);
+
+    /* The same again: nothing changes, no backend is re-added. */
+    assert_int_equal(pp_proxy_reload(p, cfg), 0);
+    assert_int_equal(pp_proxy_backend_count(p), 2);
+    pp_config_free(cfg);
+
+    /* The group's options change: replaced, its backend re-added (a new id), still routed. */
+    cfg = config(2, NULL);
+    add_backend(cfg, a, NULL);
+    add_backend(cfg, b, ",group=api");
+    assert_int_equal(pp_config_set(cfg, "group", "api retries=1"), 0);
+    assert_int_equal(pp_config_set(cfg, "route", "path=/api/ strip_prefix -> api"), 0);
+    assert_int_equal(pp_proxy_reload(p, cfg), 0);
+    pp_config_free(cfg);
+    assert_int_equal(pp_proxy_backend_count(p), 3);
+    assert_int_equal(active_backends(p), 2);
+    ask(p, "/api/echo", out, sizeof out);
+    assert_non_null(strstr(out, "GET /echo HTTP/1.1\r\n"));
+    assert_non_null(strstr(out, port));
+
+    /* The route and the group go: /api/ reaches the default group as it is. */
+    cfg = config(2, NULL);
+    add_backend(cfg, a, NULL);
+    assert_int_equal(pp_proxy_reload(p, cfg), 0);
+    pp_config_free(cfg);
+    ask(p, "/api/echo", out, sizeof out);
+    assert_non_null(strstr(out, "\r\n\r\nok"));
+    assert_int_equal(active_backends(p), 1);
+
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_free(p), 0);
+    echo_server_stop(a);
+    echo_server_stop(b);
+}
+
+/* A backend the test answers by hand: it holds a request as long as the test likes. */
+typedef struct manual {
+    int lfd;
+    int fds[16];
+    int n;
+} manual;
+
+static void manual_start(manual *m) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(m, 0, sizeof *m);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    m->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(m->lfd >= 0);
+    assert_int_equal(bind(m->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(m->lfd, 16), 0);
+    assert_int_equal(getsockname(m->lfd, (struct sockaddr *)&a, &len), 0);
+    m->n = ntohs(a.sin_port); /* (the port, until the first accept) */
+}
+
+/* The next request head on any of its connections (accepting new ones): its fd, the head in out. */
+static int manual_next_head(manual *m, char *out, size_t cap) {
+    int waited;
+    for (waited = 0; waited < WAIT_MS; waited += 10) {
+        struct pollfd pf[17];
+        int i, k = 0;
+        pf[k].fd = m->lfd;
+        pf[k++].events = POLLIN;
+        for (i = 0; i < m->n; i++) {
+            pf[k].fd = m->fds[i];
+            pf[k++].events = POLLIN;
+        }
+        if (poll(pf, (nfds_t)k, 10) <= 0) continue;
+        if (pf[0].revents & POLLIN) {
+            int fd = accept(m->lfd, NULL, NULL);
+            assert_true(fd >= 0 && m->n < 16);
+            m->fds[m->n++] = fd;
+            continue;
+        }
+        for (i = 1; i < k; i++) {
+            size_t got = 0;
+            if (!(pf[i].revents & POLLIN)) continue;
+            while (got < cap - 1) { /* a head arrives whole from the proxy; read to its end */
+                ssize_t r = read(pf[i].fd, out + got, 1);
+                if (r <= 0) break;
+                got += (size_t)r;
+                out[got] = '\0';
+                if (got >= 4 && strcmp(out + got - 4, "\r\n\r\n") == 0) return pf[i].fd;
+            }
+            pf[i].fd = -1; /* closed (a probe): forget it */
+            close(m->fds[i - 1]);
+            m->fds[i - 1] = m->fds[--m->n];
+            break;
+        }
+    }
+    fail_msg("no request head came");
+    return -1;
+}
+
+static void manual_stop(manual *m) {
+    int i;
+    for (i = 0; i < m->n; i++) close(m->fds[i]);
+    close(m->lfd);
+}
+
+/* A request that matched a route waits for the only connection (pool_max 1, held by a request
+ * the backend does not answer yet); a reload replaces the routes meanwhile. Served at last, it
+ * still goes out as its route said (a reload does not route a request twice), and the next
+ * request follows the new routes. */
+static void test_waiting_request_keeps_its_route(void **state) {
+    (void)state;
+    manual m;
+    pp_config *cfg = config(1, "1");
+    pp_proxy *p;
+    pp_stats st;
+    char out[4096], head[4096], spec[64];
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    const char *routed = "GET /api/echo HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    int holder, waiter, bfd, i;
+    long n, got = 0;
+    manual_start(&m);
+    snprintf(spec, sizeof spec, "127.0.0.1:%d", m.n);
+    m.n = 0;
+    assert_int_equal(pp_config_set(cfg, "backend", spec), 0);
+    assert_int_equal(pp_config_set(cfg, "response_timeout", "30s"), 0);
+    assert_int_equal(pp_config_set(cfg, "route", "path=/api/ strip_prefix -> default"), 0);
+    p = start(cfg);
+    pp_config_free(cfg);
+
+    holder = test_dial(pp_proxy_local_port(p));
+    assert_true(holder >= 0);
+    assert_int_equal(test_write_all(holder, "GET /hold HTTP/1.1\r\nHost: test\r\n\r\n", 35), 0);
+    bfd = manual_next_head(&m, head, sizeof head);
+    assert_non_null(strstr(head, "GET /hold HTTP/1.1\r\n"));
+    waiter = test_dial(pp_proxy_local_port(p));
+    assert_true(waiter >= 0);
+    assert_int_equal(test_write_all(waiter, routed, (long)strlen(routed)), 0);
+    st.struct_size = sizeof st;
+    for (i = 0; i < WAIT_MS; i++) {
+        assert_int_equal(pp_proxy_stats(p, &st), 0);
+        if (st.queue_waiting == 1) break;
+        usleep(1000);
+    }
+    assert_int_equal(st.queue_waiting, 1);
+
+    cfg = config(1, "1");
+    assert_int_equal(pp_config_set(cfg, "backend", spec), 0);
+    assert_int_equal(pp_config_set(cfg, "response_timeout", "30s"), 0);
+    assert_int_equal(pp_config_set(cfg, "route", "path=/other/ -> default"), 0);
+    assert_int_equal(pp_proxy_reload(p, cfg), 0);
+    pp_config_free(cfg);
+    usleep(50 * 1000); /* the worker takes the new table */
+
+    assert_int_equal(test_write_all(bfd, ok, (long)strlen(ok)), 0); /* the held request ends: the connection is free */
+    bfd = manual_next_head(&m, head, sizeof head);
+    assert_non_null(strstr(head, "GET /echo HTTP/1.1\r\n")); /* its route's strip_prefix */
+    assert_int_equal(test_write_all(bfd, ok, (long)strlen(ok)), 0);
+    while ((size_t)got < sizeof out - 1 && (n = test_read_exact(waiter, out + got, (long)(sizeof out - 1 - (size_t)got), WAIT_MS)) > 0) {
+        got += n;
+    }
+    out[got] = '\0';
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    close(waiter);
+    close(holder);
+
+    waiter = test_dial(pp_proxy_local_port(p));
+    assert_true(waiter >= 0);
+    assert_int_equal(test_write_all(waiter, routed, (long)strlen(routed)), 0);
+    bfd = manual_next_head(&m, head, sizeof head);
+    assert_non_null(strstr(head, "GET /api/echo HTTP/1.1\r\n")); /* the new routes: no strip */
+    assert_int_equal(test_write_all(bfd, ok, (long)strlen(ok)), 0);
+    close(waiter);
+
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_free(p), 0);
+    manual_stop(&m);
+}
+
+/* The configuration is the whole set: a backend added at runtime and not in it goes. */
+static void test_reload_replaces_runtime_backends(void **state) {
+    (void)state;
+    echo_server *a = echo_server_start_http(0), *b = echo_server_start_http(0);
+    pp_config *cfg = config(1, NULL);
+    pp_proxy *p;
+    char spec[64];
+    add_backend(cfg, a, NULL);
+    p = start(cfg);
+    snprintf(spec, sizeof spec, "127.0.0.1:%d", echo_server_port(b));
+    assert_int_equal(pp_proxy_add_backend(p, spec, 1), 1);
+    assert_int_equal(active_backends(p), 2);
+    assert_int_equal(pp_proxy_reload(p, cfg), 0);
+    assert_int_equal(active_backends(p), 1);
+    pp_config_free(cfg);
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_free(p), 0);
+    echo_server_stop(a);
+    echo_server_stop(b);
+}
+
+static pp_proxy *g_proxy;
+static pp_config *g_cfg;
+static int g_hook_rc = 1;
+static int reload_from_hook(void *ud, pp_exchange *ex, const pp_request_info *info) {
+    (void)ud;
+    (void)ex;
+    (void)info;
+    g_hook_rc = pp_proxy_reload(g_proxy, g_cfg);
+    return 0;
+}
+
+static void test_reload_misuse(void **state) {
+    (void)state;
+    echo_server *a = echo_server_start_http(0);
+    pp_config *cfg = config(1, NULL), *bad;
+    pp_proxy *p;
+    char out[4096];
+    add_backend(cfg, a, NULL);
+    assert_int_equal(pp_config_set_request_hook(cfg, reload_from_hook, NULL), 0);
+    assert_int_equal(pp_proxy_reload(NULL, cfg), PP_EINVAL);
+    p = start(cfg);
+    assert_int_equal(pp_proxy_reload(p, NULL), PP_EINVAL);
+    assert_non_null(strstr(pp_last_error(), "pp_proxy_reload"));
+
+    /* One that could not make a proxy: refused whole, the reason named, nothing changed. */
+    bad = config(1, NULL);
+    add_backend(bad, a, NULL);
+    add_backend(bad, a, ",group=api");
+    assert_int_equal(pp_config_set(bad, "route", "path=/ -> nowhere"), 0);
+    assert_int_equal(pp_proxy_reload(p, bad), PP_EBADVALUE);
+    assert_non_null(strstr(pp_last_error(), "no backend group named 'nowhere'"));
+    assert_int_equal(pp_proxy_backend_count(p), 1);
+    pp_config_free(bad);
+
+    /* From a callback of the proxy's own: refused. */
+    g_proxy = p;
+    g_cfg = cfg;
+    ask(p, "/x", out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_int_equal(g_hook_rc, PP_ESTATE);
+
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_reload(p, cfg), PP_ESTATE); /* stopped */
+    assert_int_equal(pp_proxy_free(p), 0);
+    pp_config_free(cfg);
+    echo_server_stop(a);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reload_routes_and_groups),
+        cmocka_unit_test(test_waiting_request_keeps_its_route),
+        cmocka_unit_test(test_reload_replaces_runtime_backends),
+        cmocka_unit_test(test_reload_misuse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
