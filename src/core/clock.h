@@ -17,4 +17,14 @@ inline bool quiet_long_enough(uint64_t *last_ms, uint64_t quiet_ms) {
     return true;
 }
 
+// For a warning said once per burst: true on the first event after quiet_ms without any
+// (*last_ms is the last event's time, updated on every call, warned or not), so a storm that
+// never pauses is warned about once, not every quiet_ms.
+inline bool first_of_burst(uint64_t *last_ms, uint64_t quiet_ms) {
+    const uint64_t now = mono_ms();
+    const bool first = *last_ms == 0 || now - *last_ms >= quiet_ms;
+    *last_ms = now;
+    return first;
+}
+
 }  // namespace pp

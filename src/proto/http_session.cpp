@@ -650,11 +650,7 @@ bool run_request_hook(HttpSession *s) {
     ex.magic = 0;  // (what the hook kept of it is refused by magic and thread while this frame lasts)
     if (rc >= 0 && ex.failure.empty()) {
         // Whatever the hook did to the fields, one Host at most goes upstream.
-        const char *bad = nullptr;
-        size_t hosts = 0;
-        for (const HttpHeader &f : head.headers) hosts += strcasecmp(f.name.c_str(), "host") == 0 ? 1 : 0;
-        if (hosts > 1) bad = "the hook left more than one Host field";
-        if (bad) ex.failure = bad;
+        if (count_fields(head, "host") > 1) ex.failure = "the hook left more than one Host field";
     }
     if (ex.host_set) h.route_host = true;  // the hook's Host wins over a backend's host=
     if (rc < 0 || !ex.failure.empty()) {
@@ -1243,8 +1239,7 @@ void warn_tunnels_hold_slots(Worker &w) {
     }
     if (!most) return;
     thread_local uint64_t t_last_ms = 0;
-    const uint64_t now = mono_ms();
-    if (t_last_ms == 0 || now - t_last_ms >= kQueueWarnQuietMs) {
+    if (first_of_burst(&t_last_ms, kQueueWarnQuietMs)) {
         const Settings &st = w.settings();
         w.shared().logger.log(PP_LOG_WARN,
                               "worker %d: http requests are being answered 503 after queue_timeout (%lldms) while "
@@ -1255,7 +1250,6 @@ void warn_tunnels_hold_slots(Worker &w) {
                               most_tunnels == 1 ? "" : "s", most_tunnels == 1 ? "s" : "", most->name.c_str(),
                               static_cast<long long>(most->pool_max), static_cast<long long>(st.tunnel_timeout));
     }
-    t_last_ms = now;
 }
 
 // http mode: each request of a client connection is an exchange over a pooled keep-alive

@@ -567,10 +567,14 @@ void write_request_head(const HttpHead &head, const HeadRewrite &rw, std::string
     write_fields(head, rw, true, out);
 }
 
+size_t count_fields(const HttpHead &head, std::string_view name) {
+    size_t n = 0;
+    for (const HttpHeader &h : head.headers) n += iequals(h.name.data(), h.name.size(), name.data(), name.size()) ? 1 : 0;
+    return n;
+}
+
 int normalize_request_target(HttpHead &head, const char **why) {
-    size_t hosts = 0;
-    for (const HttpHeader &h : head.headers) hosts += is(h.name, "host") ? 1 : 0;
-    if (hosts > 1) {
+    if (count_fields(head, "host") > 1) {
         *why = "more than one Host field";
         return 400;
     }

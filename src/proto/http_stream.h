@@ -189,6 +189,8 @@ void write_response_head(const HttpHead &head, const HeadRewrite &rw, std::strin
 // overrides (3.2.2), so that routes, hooks and the backend all see the same host. Returns
 // 0, or 400 with *why.
 int normalize_request_target(HttpHead &head, const char **why);
+// How many fields of the head are named `name` (case-insensitive).
+size_t count_fields(const HttpHead &head, std::string_view name);
 
 // Removes the fields a Connection field names (they are for this hop only) and the names from
 // Connection, as write_*_head would drop them: what a hook then adds under such a name goes on.

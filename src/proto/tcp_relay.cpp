@@ -359,8 +359,7 @@ public:
         // concurrent sessions per backend: say so once per burst (per worker), as the clients
         // themselves are only closed.
         thread_local uint64_t t_last_timeout_ms = 0;
-        const uint64_t now = mono_ms();
-        if (t_last_timeout_ms == 0 || now - t_last_timeout_ms >= kQueueWarnQuietMs) {
+        if (first_of_burst(&t_last_timeout_ms, kQueueWarnQuietMs)) {
             const Settings &st = w.settings();
             w.shared().logger.log(PP_LOG_WARN,
                                   "worker %d: tcp clients are being closed after queue_timeout (%lldms): every "
@@ -369,7 +368,6 @@ public:
                                   w.index(), static_cast<long long>(st.queue_timeout),
                                   static_cast<long long>(st.pool_max));
         }
-        t_last_timeout_ms = now;
     }
     ExchangeView view(const Session *) const override { return {}; }
     void destroy(Session *s) const override { delete static_cast<TcpSession *>(s); }
