@@ -659,8 +659,8 @@ PP_API int pp_proxy_add_backend(pp_proxy *proxy, const char *address, int weight
  *  PP_EBADVALUE names it otherwise. Since 0.2.0. */
 PP_API int pp_proxy_add_backend_spec(pp_proxy *proxy, const char *spec);
 
-/** Takes up `cfg`'s backend groups, backends and routes in a created or running proxy, from
- *  any thread but the proxy's own (the CLI calls it on SIGHUP). No client connection is touched.
+/** Takes up `cfg`'s backend groups, backends and routes in a running proxy, from any thread
+ *  but the proxy's own (the CLI calls it on SIGHUP). No client connection is touched.
  *  - A group new in cfg is added; a group whose options changed is replaced by a new one of
  *    that name (Envoy's cluster update): its backends are added anew under it (new ids), the old
  *    ones are removed and finish what they carry, and sessions waiting for the old group go on
@@ -669,15 +669,16 @@ PP_API int pp_proxy_add_backend_spec(pp_proxy *proxy, const char *spec);
  *  - Backends given as addresses are matched by address, group, pool_max= and host=: one cfg
  *    still lists stays (its weight is updated), one it adds is added, one it no longer lists is
  *    removed, including those added with pp_proxy_add_backend*: cfg is the whole set. Backends
- *    given by host name keep what the proxy was made with (as does a group holding any).
+ *    given by host name keep what the proxy was made with, and so does a group holding any (its
+ *    options stay, and it is not removed).
  *  - Routes are replaced: each worker takes the new table at its next turn; a request under way
  *    keeps the route it matched.
  *  The proxy's callbacks and every other option stay as the proxy was made (the log callback
  *  gets a warning naming each option that changed and needs a restart). Returns PP_OK; or a
  *  PP_E code and a message, with nothing changed, when cfg could not make a proxy (as
  *  pp_proxy_new checks it), when a limit would be passed (PP_ESYS: 1024 backends at once, 8192
- *  backend ids, 1024 group ids: each replaced or added group takes one), or the proxy was
- *  stopped (PP_ESTATE). Reloads are serialized. Since 0.2.0. */
+ *  backend ids, 1024 group ids: each replaced or added group takes one), or the proxy is not
+ *  running (PP_ESTATE: not started yet, or stopped). Reloads are serialized. Since 0.2.0. */
 PP_API int pp_proxy_reload(pp_proxy *proxy, const pp_config *cfg);
 
 /** Removes backend `id` from any thread: it gets no new requests, those in flight finish, its

@@ -67,8 +67,9 @@ bool has_name_backends(const Settings &s, const std::string &group) {
 
 int Proxy::reload(const Settings &wanted, std::string *why) {
     std::lock_guard<std::mutex> one_at_a_time(reload_mu_);
-    if (state_.load() == PP_STATE_STOPPED) {
-        *why = "the proxy was stopped";
+    if (state_.load() != PP_STATE_RUNNING) {
+        *why = state_.load() == PP_STATE_STOPPED ? "the proxy was stopped"
+                                                 : "the proxy is not running yet (make it with the configuration wanted)";
         return PP_ESTATE;
     }
     const Settings &running = shared_->settings;
@@ -144,16 +145,11 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
     for (size_t i = 0; i < matched.size(); i++) {
         const Backend &b = shared_->backends[i];
         if (matched[i] || b.admin.load() == Backend::removed) continue;
-        if (b.from_name) {
-            // Kept with the name that made it, unless its group goes (replaced or removed).
-            bool group_stays = false;
-            for (const GroupPlan &p : plan) group_stays = group_stays || (p.current == b.group && !p.replace);
-            if (group_stays) continue;
-        }
+        if (b.from_name) continue;  // the DNS watcher's, with the name that made it (and its group stays)
         to_remove.push_back(static_cast<int>(i));
     }
 
-    std::vector<int> removed_groups;
+    std::vector<int> removed_groups, kept_for_names;
     {
         std::lock_guard<std::mutex> lock(shared_->backends_mu);
         if (shared_->live_backends + to_add.size() > Shared::kMaxBackends) {
@@ -195,6 +191,10 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
             bool named = false;
             for (const GroupPlan &p : plan) named = named || p.id == static_cast<int>(g);
             if (named) continue;
+            if (has_name_backends(running, group.name)) {  // DNS goes on adding to it by name
+                kept_for_names.push_back(static_cast<int>(g));
+                continue;
+            }
             group.retired.store(true, std::memory_order_release);
             removed_groups.push_back(static_cast<int>(g));
         }
@@ -227,6 +227,10 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
     }
     for (int g : removed_groups) {
         log.log(PP_LOG_INFO, "reload: group '%s' removed (id %d)", shared_->groups[static_cast<size_t>(g)].name.c_str(), g);
+    }
+    for (int g : kept_for_names) {
+        log.log(PP_LOG_WARN, "reload: group '%s' has backends given by host name: removing it needs a restart",
+                shared_->groups[static_cast<size_t>(g)].name.c_str());
     }
     if (!same_names(running, next)) {
         log.log(PP_LOG_WARN, "reload: backends given by host name changed: restart to apply them");

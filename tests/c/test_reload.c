@@ -316,6 +316,10 @@ static void test_reload_misuse(void **state) {
     add_backend(cfg, a, NULL);
     assert_int_equal(pp_config_set_request_hook(cfg, reload_from_hook, NULL), 0);
     assert_int_equal(pp_proxy_reload(NULL, cfg), PP_EINVAL);
+    assert_int_equal(pp_proxy_new(&p, cfg), 0);
+    assert_int_equal(pp_proxy_reload(p, cfg), PP_ESTATE); /* not started */
+    assert_non_null(strstr(pp_last_error(), "not running"));
+    assert_int_equal(pp_proxy_free(p), 0);
     p = start(cfg);
     assert_int_equal(pp_proxy_reload(p, NULL), PP_EINVAL);
     assert_non_null(strstr(pp_last_error(), "pp_proxy_reload"));
