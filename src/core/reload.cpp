@@ -175,8 +175,7 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
         }
         for (const BackendSpec *spec : to_add) {
             BackendSpec s = *spec;
-            const int id = shared_->add_backend(s);
-            shared_->live_backends++;
+            const int id = shared_->add_backend(s);  // (counts itself in live_backends)
             log.event(PP_EVENT_BACKEND_ADDED, id, s.text, "reload");
         }
         for (const GroupPlan &p : plan) {

@@ -296,6 +296,36 @@ static void test_reload_replaces_runtime_backends(void **state) {
     echo_server_stop(b);
 }
 
+/* Many reloads that each replace the default group (pool_max alternates) re-add its four
+ * backends every time: the live count must stay four, so none is ever refused for the
+ * 1024-at-once limit (each reload used to count its additions twice). */
+static void test_many_reloads_keep_the_count(void **state) {
+    (void)state;
+    echo_server *a = echo_server_start_http(0);
+    pp_config *two[2];
+    pp_proxy *p;
+    char out[4096];
+    int i, k;
+    for (k = 0; k < 2; k++) {
+        two[k] = config(1, k ? "9" : "8");
+        add_backend(two[k], a, NULL);
+        add_backend(two[k], a, ",weight=2,host=b");
+        add_backend(two[k], a, ",host=c");
+        add_backend(two[k], a, ",host=d");
+    }
+    p = start(two[0]);
+    for (i = 1; i <= 300; i++) assert_int_equal(pp_proxy_reload(p, two[i % 2]), 0);
+    assert_int_equal(active_backends(p), 4);
+    assert_true(pp_proxy_add_backend(p, "127.0.0.1:9", 1) >= 0); /* and the limit still has room */
+    ask(p, "/echo", out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_free(p), 0);
+    pp_config_free(two[0]);
+    pp_config_free(two[1]);
+    echo_server_stop(a);
+}
+
 static pp_proxy *g_proxy;
 static pp_config *g_cfg;
 static int g_hook_rc = 1;
@@ -354,6 +384,7 @@ int main(void) {
         cmocka_unit_test(test_waiting_request_keeps_its_route),
         cmocka_unit_test(test_reload_replaces_runtime_backends),
         cmocka_unit_test(test_reload_misuse),
+        cmocka_unit_test(test_many_reloads_keep_the_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
