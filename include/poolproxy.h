@@ -33,7 +33,7 @@
  *   proxy runs (not from inside a callback).
  * - Callbacks (log, event) run on the proxy's own threads (workers, acceptor, health checker,
  *   DNS watcher, admin listener), possibly several at once, and on the thread calling
- *   pp_proxy_start/stop. They must not block and must not call pp_proxy_stop or pp_proxy_free
+ *   pp_proxy_start/stop/reload. They must not block and must not call pp_proxy_stop or pp_proxy_free
  *   (which return PP_ESTATE there). No callback runs after pp_proxy_free returns.
  */
 #ifndef POOLPROXY_H
@@ -678,7 +678,12 @@ PP_API int pp_proxy_add_backend_spec(pp_proxy *proxy, const char *spec);
  *  PP_E code and a message, with nothing changed, when cfg could not make a proxy (as
  *  pp_proxy_new checks it), when a limit would be passed (PP_ESYS: 1024 backends at once, 8192
  *  backend ids, 1024 group ids: each replaced or added group takes one), or the proxy is not
- *  running (PP_ESTATE: not started yet, or stopped). Reloads are serialized. Since 0.2.0. */
+ *  running (PP_ESTATE: not started yet, stopped, or stopping). Reloads are serialized, and
+ *  pp_proxy_stop waits for one under way. The log and event callbacks run on the calling
+ *  thread here count as the proxy's own (pp_proxy_stop and the backend changes are refused
+ *  from them). A session that a worker handles before it has taken the reload up is served
+ *  as after it: it never finds "no backend" for a backend removed in favour of another.
+ *  Since 0.2.0. */
 PP_API int pp_proxy_reload(pp_proxy *proxy, const pp_config *cfg);
 
 /** Removes backend `id` from any thread: it gets no new requests, those in flight finish, its

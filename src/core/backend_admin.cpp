@@ -52,6 +52,10 @@ int Proxy::add_backend(const BackendSpec &spec, std::string *why, const char *re
             *why = "all " + std::to_string(Shared::kMaxBackendIds) + " backend ids used, removed backends included";
             return PP_ESYS;
         }
+        if (shared_->group_id(spec.group) < 0) {  // a reload removed it since the caller looked
+            *why = "no backend group named '" + spec.group + "' (a reload removed it)";
+            return PP_EBADVALUE;
+        }
         id = shared_->add_backend(spec);
     }
     backends_changed();
@@ -72,6 +76,7 @@ int Proxy::set_backend_admin(int id, int admin, std::string *why, const char *re
         if (was == admin) return PP_OK;  // no change, no event
         b.admin.store(admin);
         if (admin == Backend::removed) shared_->live_backends--;
+        shared_->config_epoch.fetch_add(1, std::memory_order_release);
     }
     backends_changed();
     static const char *words[] = {"ready again", "draining", "removed"};
@@ -94,6 +99,7 @@ int Proxy::revive_backend(int id, std::string *why, const char *reason) {
         }
         shared_->live_backends++;
         b.admin.store(Backend::active);
+        shared_->config_epoch.fetch_add(1, std::memory_order_release);
     }
     backends_changed();
     shared_->logger.event(PP_EVENT_BACKEND_ADDED, id, b.name, reason);

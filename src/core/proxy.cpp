@@ -74,7 +74,9 @@ int Shared::add_backend(const BackendSpec &spec) {
     bc.half_open_requests = static_cast<int>(gs.breaker_half_open_requests);
     b->breaker.configure(bc);
     live_backends++;
-    return static_cast<int>(backends.add(std::move(b)));
+    const int id = static_cast<int>(backends.add(std::move(b)));
+    config_epoch.fetch_add(1, std::memory_order_release);  // before any removal it makes way for
+    return id;
 }
 
 Proxy::Proxy(const Settings &settings, std::unique_ptr<Protocol> protocol) : protocol_(std::move(protocol)) {
@@ -194,7 +196,12 @@ int Proxy::stop(int drain_ms, std::string *why) {
         return PP_ESTATE;
     }
     int64_t drain = drain_ms < 0 ? shared_->settings.drain_timeout : drain_ms;
-    stopping_ = true;  // /healthz says 503 from now on, while the drain runs
+    {
+        // A reload under way finishes first (it posts to the workers and may start the health
+        // checker); one that comes later finds the proxy stopping.
+        std::lock_guard<std::mutex> no_reload(reload_mu_);
+        stopping_ = true;  // /healthz says 503 from now on, while the drain runs
+    }
     acceptor_->stop();
     uint64_t deadline = mono_ms() + static_cast<uint64_t>(drain);
     for (auto &w : shared_->workers) w->post_drain(deadline);

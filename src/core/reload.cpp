@@ -14,6 +14,7 @@
 #include "core/options.h"
 #include "core/protocol.h"
 #include "core/proxy.h"
+#include "core/thread_context.h"
 #include "core/worker.h"
 
 namespace pp {
@@ -66,9 +67,12 @@ bool has_name_backends(const Settings &s, const std::string &group) {
 }  // namespace
 
 int Proxy::reload(const Settings &wanted, std::string *why) {
-    std::lock_guard<std::mutex> one_at_a_time(reload_mu_);
-    if (state_.load() != PP_STATE_RUNNING) {
-        *why = state_.load() == PP_STATE_STOPPED ? "the proxy was stopped"
+    std::lock_guard<std::mutex> one_at_a_time(reload_mu_);  // pp_proxy_stop takes it too
+    // The log and event callbacks it runs here count as the proxy's own: pp_proxy_stop or an
+    // add from one of them is refused (PP_ESTATE) instead of waiting on the locks held.
+    ThreadContext in_reload(shared_.get());
+    if (state_.load() != PP_STATE_RUNNING || stopping_.load()) {
+        *why = state_.load() == PP_STATE_STOPPED || stopping_.load() ? "the proxy was stopped"
                                                  : "the proxy is not running yet (make it with the configuration wanted)";
         return PP_ESTATE;
     }
@@ -116,7 +120,10 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
 
     // Backends: the configured addresses (host names stay as they started: DNS owns theirs).
     // One that matches a live backend of a kept group stays; the others are added, and live
-    // backends nothing matched are removed.
+    // backends nothing matched are removed. Planned and applied under one hold of backends_mu,
+    // so that no runtime add or removal (the API, DNS) lands in between; the events are sent
+    // once it is released (a callback may call pp_proxy_add_backend).
+    std::unique_lock<std::mutex> lock(shared_->backends_mu);
     std::vector<const BackendSpec *> to_add;
     std::vector<std::pair<int, int>> reweigh;
     std::vector<bool> matched(shared_->backends.size(), false);
@@ -149,9 +156,8 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
         to_remove.push_back(static_cast<int>(i));
     }
 
-    std::vector<int> removed_groups, kept_for_names;
+    std::vector<int> removed_groups, kept_for_names, added;
     {
-        std::lock_guard<std::mutex> lock(shared_->backends_mu);
         if (shared_->live_backends + to_add.size() > Shared::kMaxBackends) {
             *why = "at most " + std::to_string(Shared::kMaxBackends) +
                    " backends at once, and a reload adds the new ones before it removes the old";
@@ -173,11 +179,10 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
             group->settings = p.settings;
             p.id = static_cast<int>(shared_->groups.add(std::move(group)));
         }
-        for (const BackendSpec *spec : to_add) {
-            BackendSpec s = *spec;
-            const int id = shared_->add_backend(s);  // (counts itself in live_backends)
-            log.event(PP_EVENT_BACKEND_ADDED, id, s.text, "reload");
-        }
+        for (const BackendSpec *spec : to_add) added.push_back(shared_->add_backend(*spec));  // (counts itself in live_backends)
+        // A worker that finds a retired group or a removed backend below sees this bump too,
+        // so it takes up what was added before it refuses a session (Worker::catch_up).
+        shared_->config_epoch.fetch_add(1, std::memory_order_release);
         for (const GroupPlan &p : plan) {
             if (!p.replace) continue;
             Group &old = shared_->groups[static_cast<size_t>(p.current)];
@@ -197,13 +202,16 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
             group.retired.store(true, std::memory_order_release);
             removed_groups.push_back(static_cast<int>(g));
         }
+        shared_->config_epoch.fetch_add(1, std::memory_order_release);  // the retirements, before the removals
         for (int id : to_remove) {
-            Backend &b = shared_->backends[static_cast<size_t>(id)];
-            b.admin.store(Backend::removed);
+            shared_->backends[static_cast<size_t>(id)].admin.store(Backend::removed);
             shared_->live_backends--;
-            log.event(PP_EVENT_BACKEND_REMOVED, id, b.name, "reload");
         }
+        shared_->config_epoch.fetch_add(1, std::memory_order_release);
     }
+    lock.unlock();
+    for (int id : added) log.event(PP_EVENT_BACKEND_ADDED, id, shared_->backends[static_cast<size_t>(id)].name, "reload");
+    for (int id : to_remove) log.event(PP_EVENT_BACKEND_REMOVED, id, shared_->backends[static_cast<size_t>(id)].name, "reload");
     for (const auto &rw : reweigh) shared_->backends[static_cast<size_t>(rw.first)].weight.store(rw.second);
     std::string unused;
     const auto live_id = [this](std::string_view name) {

@@ -75,6 +75,11 @@ struct Shared {
     static constexpr size_t kMaxBackendIds = 8192;
     SlotTable<Backend, kMaxBackendIds> backends;
     std::mutex backends_mu;  // serializes adds and admin changes from API threads
+    // Bumped (under backends_mu) after backends or groups are added and again after old ones
+    // are retired or removed, before the workers are posted. A worker that finds a session no
+    // backend compares it with the one it last synced at (Worker::catch_up): its post may not
+    // have run yet, and what it saw removed was added-for before the bump it can now see.
+    std::atomic<uint64_t> config_epoch{0};
     size_t live_backends = 0;  // not removed; guarded by backends_mu
     // Adds a backend (callers hold backends_mu, or no thread runs yet). Returns its id.
     int add_backend(const BackendSpec &spec);

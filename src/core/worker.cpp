@@ -80,6 +80,7 @@ void Worker::sync_groups() {
 
 void Worker::sync_backends() {
     const bool at_start = !thread_.ready();  // pp_proxy_start waits for these probes
+    seen_epoch_ = shared_.config_epoch.load(std::memory_order_acquire);  // read first: a later bump syncs again
     sync_groups();
     for (size_t b = pools_.size(); b < shared_.backends.size(); b++) {
         Backend &backend = shared_.backends[b];
@@ -352,6 +353,7 @@ void Worker::serve_waiters() {
     // closed), and may change the queue: start again at its head. A session that finds no
     // room only because it may use fewer backends (some failed for it, or a hook pinned it to
     // one) is passed over, so that it does not hold back the others.
+    catch_up();  // a retired group's waiters move before any of them is served
     for (size_t g = 0; g < queue_count_; g++) {
         auto &list = queues_[g].list;
         ClientBase *s = list.front();
@@ -368,7 +370,8 @@ void Worker::serve_waiters() {
                 continue;
             }
             if (!s->narrowed()) break;
-            s = list.next(s);
+            // (try_acquire may have caught up with a reload that moved it to another queue)
+            s = s->group == static_cast<int>(g) ? list.next(s) : list.front();
         }
     }
 }

@@ -117,6 +117,15 @@ public:
     void know_group(int group) {
         if (static_cast<size_t>(group) >= queue_count_) sync_backends();
     }
+    // Before a session is refused for want of a backend: a change this worker has not been
+    // told of yet (its post runs later in the loop turn) is taken up now. True when it was,
+    // and the session (moved to a replacing group if it waited in a retired one) should try
+    // again.
+    bool catch_up() {
+        if (shared_.config_epoch.load(std::memory_order_acquire) == seen_epoch_) return false;
+        sync_backends();
+        return true;
+    }
     std::vector<int> &full_scratch() { return full_scratch_; }
     bool draining() const { return draining_; }
     // An idle pooled connection of a backend of `group` came (+1) or went (-1).
@@ -207,6 +216,7 @@ private:
     const int index_;
     LoopThread thread_;
     uv_loop_t &loop_;  // thread_'s
+    uint64_t seen_epoch_ = 0;  // Shared::config_epoch as of the last sync_backends
     uv_idle_t deferred_{};
     uv_timer_t sweep_timer_{};
     uv_timer_t queue_timer_{};

@@ -312,6 +312,10 @@ bool try_acquire(Session *s) {
         }
         over_limit = true;
     }
+    // No backend: unless a reload this worker has not taken up yet explains it (a backend
+    // removed whose replacement has no pool here yet, or the session waits in a group that
+    // was replaced). Then once more, as things are now.
+    if (!over_limit && !any_full && w.catch_up()) return try_acquire(s);
     w.dequeue_waiter(s);
     if (over_limit) {
         w.counters().no_backend_limits.add();

@@ -378,6 +378,57 @@ static void test_reload_misuse(void **state) {
     echo_server_stop(a);
 }
 
+/* The worker is held inside a request hook (on purpose: hooks must not block) while a reload
+ * swaps the default group's only backend for another. The held request goes on as the hook
+ * returns, before the worker has been told of the reload: it must reach the new backend, not
+ * be answered 503 for want of one (the old is removed, the new has no pool there yet). */
+static int g_in_hook, g_release;
+static int hold_hook(void *ud, pp_exchange *ex, const pp_request_info *info) {
+    int i;
+    (void)ud;
+    (void)ex;
+    if (strcmp(info->target, "/hold") != 0) return 0;
+    __atomic_store_n(&g_in_hook, 1, __ATOMIC_SEQ_CST);
+    for (i = 0; i < WAIT_MS && !__atomic_load_n(&g_release, __ATOMIC_SEQ_CST); i++) usleep(1000);
+    return 0;
+}
+
+static void test_swap_while_the_worker_is_busy(void **state) {
+    (void)state;
+    echo_server *a = echo_server_start_http(0), *b = echo_server_start_http(0);
+    pp_config *cfg = config(1, NULL), *next = config(1, NULL);
+    pp_proxy *p;
+    char out[4096];
+    const char *req = "GET /hold HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    long got = 0, n;
+    int fd, i;
+    add_backend(cfg, a, NULL);
+    assert_int_equal(pp_config_set_request_hook(cfg, hold_hook, NULL), 0);
+    add_backend(next, b, NULL);
+    p = start(cfg);
+    __atomic_store_n(&g_in_hook, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_release, 0, __ATOMIC_SEQ_CST);
+    fd = test_dial(pp_proxy_local_port(p));
+    assert_true(fd >= 0);
+    assert_int_equal(test_write_all(fd, req, (long)strlen(req)), 0);
+    for (i = 0; i < WAIT_MS && !__atomic_load_n(&g_in_hook, __ATOMIC_SEQ_CST); i++) usleep(1000);
+    assert_true(__atomic_load_n(&g_in_hook, __ATOMIC_SEQ_CST));
+    assert_int_equal(pp_proxy_reload(p, next), 0); /* a out, b in; the worker is in the hook */
+    __atomic_store_n(&g_release, 1, __ATOMIC_SEQ_CST);
+    while ((size_t)got < sizeof out - 1 && (n = test_read_exact(fd, out + got, (long)(sizeof out - 1 - (size_t)got), WAIT_MS)) > 0) {
+        got += n;
+    }
+    out[got] = '\0';
+    close(fd);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_free(p), 0);
+    pp_config_free(cfg);
+    pp_config_free(next);
+    echo_server_stop(a);
+    echo_server_stop(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reload_routes_and_groups),
@@ -385,6 +436,7 @@ int main(void) {
         cmocka_unit_test(test_reload_replaces_runtime_backends),
         cmocka_unit_test(test_reload_misuse),
         cmocka_unit_test(test_many_reloads_keep_the_count),
+        cmocka_unit_test(test_swap_while_the_worker_is_busy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
