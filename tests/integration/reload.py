@@ -23,15 +23,17 @@ from resilience import Faulty  # noqa: E402
 
 CLI = sys.argv[1]
 CLIENTS = 4
+RELOADS = 120
 
 
 class Load:
     """CLIENTS keep-alive connections sending GETs until stopped (bounded in count and time)."""
 
-    def __init__(self, port):
+    def __init__(self, port, clients=CLIENTS, pause=0.002):
         self.port, self.stop, self.ok, self.failed, self.reconnects = port, False, 0, [], 0
+        self.pause = pause
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(CLIENTS)]
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
         for t in self.threads:
             t.start()
 
@@ -58,7 +60,7 @@ class Load:
                 with self.lock:
                     self.failed.append(repr(e))
                 c.close()
-            time.sleep(0.002)
+            time.sleep(self.pause)
         c.close()
 
     def finish(self):
@@ -136,6 +138,27 @@ def main():
     check(load.ok > 100 and not load.failed, "%d requests across the reloads, none failed %s" %
           (load.ok, load.failed[:5]))
     check(load.reconnects == 0, "no client connection was dropped (%d reconnects)" % load.reconnects)
+
+    # Reloads in a row under a load that queues (8 clients, one connection per backend): each
+    # swaps a backend of the kept group or changes pool_max (the group replaced, its waiters
+    # moved). A worker may serve a session before it has been told of a reload; none may be
+    # refused for it ("no backend available": the old backend removed, or the old group's).
+    confs = ["backend = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\npool_max = %d\n" % (b.port, x.port, m)
+             for x, m in ((c, 1), (a, 1), (a, 2), (c, 2))]
+    load = Load(port, clients=8, pause=0)
+    done = 0
+    for i in range(RELOADS):
+        before = len(re.findall(r"reload: \d+ group", open(err_path).read()))
+        write_conf("mode = http\nclient_header_timeout = 9s\n" + confs[i % 4])
+        p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and len(re.findall(r"reload: \d+ group", open(err_path).read())) == before:
+            time.sleep(0.005)
+        done += len(re.findall(r"reload: \d+ group", open(err_path).read())) > before
+        time.sleep(0.02)
+    load.finish()
+    check(done == RELOADS, "%d of %d reloads under a queueing load applied" % (done, RELOADS))
+    check(load.ok > 100 and not load.failed, "%d requests across them, none failed %s" % (load.ok, load.failed[:5]))
     stop_and_check(p)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
