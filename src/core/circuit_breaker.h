@@ -89,13 +89,13 @@ const char *breaker_state_name(CircuitBreaker::State s);
 class HealthState {
 public:
     enum class Transition { none, went_down, went_up };
-    HealthState(int rise, int fall) : rise_(rise), fall_(fall) {}
+    HealthState(int rise, int fall, bool healthy = true) : rise_(rise), fall_(fall), healthy_(healthy) {}
     Transition record(bool ok);
     bool healthy() const { return healthy_; }
 
 private:
     int rise_, fall_;
-    bool healthy_ = true;
+    bool healthy_;
     int streak_ = 0;  // consecutive results against the current state
 };
 

@@ -27,7 +27,8 @@ struct HealthChecker::Check {
     };
 
     Check(HealthChecker &hc, Backend &b, const Settings &st)
-        : owner(hc), backend(b), settings(st), state(static_cast<int>(st.health_rise), static_cast<int>(st.health_fall)) {}
+        : owner(hc), backend(b), settings(st), state(static_cast<int>(st.health_rise), static_cast<int>(st.health_fall),
+                                                       b.healthy.load(std::memory_order_relaxed)) {}  // a reload's copy starts as its predecessor was
 
     HealthChecker &owner;
     Backend &backend;

@@ -125,24 +125,25 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
     // once it is released (a callback may call pp_proxy_add_backend).
     std::unique_lock<std::mutex> lock(shared_->backends_mu);
     std::vector<const BackendSpec *> to_add;
+    std::vector<int> predecessor;  // per to_add: the old group's backend it re-adds (its health goes on), or -1
     std::vector<std::pair<int, int>> reweigh;
-    std::vector<bool> matched(shared_->backends.size(), false);
+    std::vector<bool> matched(shared_->backends.size(), false), succeeded(shared_->backends.size(), false);
+    const auto same = [](const Backend &b, const BackendSpec &spec) {
+        return b.name == spec.text && b.own_pool_max == spec.pool_max && b.host_header == spec.host_header;
+    };
     for (const BackendSpec &spec : next.backends) {
         if (spec.dynamic) continue;
         const GroupPlan &g = plan[static_cast<size_t>(planned_id(spec.group))];
         int found = -1;
-        if (g.current >= 0 && !g.replace) {
-            for (size_t i = 0; i < shared_->backends.size() && found < 0; i++) {
-                const Backend &b = shared_->backends[i];
-                if (matched[i] || b.from_name || b.admin.load() == Backend::removed) continue;
-                if (b.group == g.current && b.name == spec.text && b.own_pool_max == spec.pool_max &&
-                    b.host_header == spec.host_header) {
-                    found = static_cast<int>(i);
-                }
-            }
+        for (size_t i = 0; g.current >= 0 && i < shared_->backends.size() && found < 0; i++) {
+            const Backend &b = shared_->backends[i];
+            if (matched[i] || succeeded[i] || b.from_name || b.admin.load() == Backend::removed) continue;
+            if (b.group == g.current && same(b, spec)) found = static_cast<int>(i);
         }
-        if (found < 0) {
+        if (found < 0 || g.replace) {  // (a replaced group's backend is re-added under its successor)
             to_add.push_back(&spec);
+            predecessor.push_back(found);
+            if (found >= 0) succeeded[static_cast<size_t>(found)] = true;
             continue;
         }
         matched[static_cast<size_t>(found)] = true;
@@ -179,7 +180,16 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
             group->settings = p.settings;
             p.id = static_cast<int>(shared_->groups.add(std::move(group)));
         }
-        for (const BackendSpec *spec : to_add) added.push_back(shared_->add_backend(*spec));  // (counts itself in live_backends)
+        for (size_t i = 0; i < to_add.size(); i++) {
+            const int id = shared_->add_backend(*to_add[i]);  // (counts itself in live_backends)
+            // Health goes on from the backend it re-adds (a replaced group's): one found down
+            // stays down until its checks pass, instead of taking requests until the first.
+            if (predecessor[i] >= 0) {
+                shared_->backends[static_cast<size_t>(id)].healthy.store(
+                    shared_->backends[static_cast<size_t>(predecessor[i])].healthy.load());
+            }
+            added.push_back(id);
+        }
         // A worker that finds a retired group or a removed backend below sees this bump too,
         // so it takes up what was added before it refuses a session (Worker::catch_up).
         shared_->config_epoch.fetch_add(1, std::memory_order_release);
@@ -188,6 +198,11 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
             Group &old = shared_->groups[static_cast<size_t>(p.current)];
             old.replaced_by.store(p.id, std::memory_order_release);
             old.retired.store(true, std::memory_order_release);
+            // Earlier groups of the name point straight at the newest: live_group walks one
+            // step, however many reloads replaced the group.
+            for (size_t g = 0; g < shared_->groups.size(); g++) {
+                if (shared_->groups[g].replaced_by.load() == p.current) shared_->groups[g].replaced_by.store(p.id);
+            }
         }
         for (size_t g = 0; g < shared_->groups.size(); g++) {  // live groups the configuration no longer names
             Group &group = shared_->groups[g];

@@ -58,6 +58,8 @@ void Worker::sync_groups() {
         if (from.list.empty() || !shared_.groups[g].retired.load(std::memory_order_acquire)) continue;
         const int to = shared_.live_group(static_cast<int>(g));
         if (to == static_cast<int>(g)) continue;  // removed, not replaced: they get 503 (no backend left)
+        // A successor a reload added after `n` was read: the epoch it bumped brings a next pass.
+        if (static_cast<size_t>(to) >= n) continue;
         WaitQueue &q = queues_[static_cast<size_t>(to)];
         ClientBase *at = q.list.front();
         while (ClientBase *s = from.list.pop_front()) {

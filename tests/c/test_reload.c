@@ -429,6 +429,96 @@ static void test_swap_while_the_worker_is_busy(void **state) {
     echo_server_stop(b);
 }
 
+/* A replaced group's backends are re-added with new ids: one its health checks found down
+ * stays down in the new group (until its checks pass), instead of taking requests as healthy
+ * until its first check fails (health_fall of them, here 3 x 100 ms). */
+static int backend_healthy(const pp_proxy *p, int id) {
+    pp_backend_stats bs;
+    bs.struct_size = sizeof bs;
+    assert_int_equal(pp_proxy_backend_stats(p, id, &bs, NULL, 0), 0);
+    return (int)bs.healthy;
+}
+
+static void test_replaced_group_keeps_health(void **state) {
+    (void)state;
+    echo_server *a = echo_server_start_http(0);
+    pp_config *cfg[2];
+    pp_proxy *p;
+    char dead[64];
+    int i, k, lfd;
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    memset(&sa, 0, sizeof sa); /* a port nothing listens on: bound, then closed */
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", ntohs(sa.sin_port));
+    close(lfd);
+    for (k = 0; k < 2; k++) {
+        cfg[k] = config(1, k ? "9" : "8");
+        assert_int_equal(pp_config_set(cfg[k], "health_check", "tcp"), 0);
+        assert_int_equal(pp_config_set(cfg[k], "health_interval", "100ms"), 0);
+        assert_int_equal(pp_config_set(cfg[k], "health_fall", "3"), 0);
+        add_backend(cfg[k], a, NULL);
+        assert_int_equal(pp_config_set(cfg[k], "backend", dead), 0);
+    }
+    p = start(cfg[0]);
+    for (i = 0; i < WAIT_MS && backend_healthy(p, 1); i += 10) usleep(10 * 1000);
+    assert_int_equal(backend_healthy(p, 1), 0);
+    assert_int_equal(pp_proxy_reload(p, cfg[1]), 0); /* pool_max 8 -> 9: the group replaced */
+    assert_int_equal(pp_proxy_backend_count(p), 4);
+    assert_int_equal(backend_healthy(p, 2), 1); /* a, re-added */
+    assert_int_equal(backend_healthy(p, 3), 0); /* the dead one: still down */
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_free(p), 0);
+    pp_config_free(cfg[0]);
+    pp_config_free(cfg[1]);
+    echo_server_stop(a);
+}
+
+/* The event callbacks a reload runs on the caller's thread count as the proxy's own: a
+ * pp_proxy_stop or a backend change from one is refused, and neither waits on the reload's
+ * locks nor stops the proxy under it. */
+static pp_proxy *g_evproxy;
+static int g_stop_rc = 1, g_add_rc = 1, g_added_events;
+static void stop_from_event(void *ud, const pp_event *ev) {
+    (void)ud;
+    if (ev->type != PP_EVENT_BACKEND_ADDED || !g_evproxy) return;
+    g_added_events++;
+    g_stop_rc = pp_proxy_stop(g_evproxy, 0);
+    g_add_rc = pp_proxy_add_backend(g_evproxy, "127.0.0.1:9", 1);
+}
+
+static void test_callbacks_during_reload(void **state) {
+    (void)state;
+    echo_server *a = echo_server_start_http(0), *b = echo_server_start_http(0);
+    pp_config *cfg = config(1, NULL), *next = config(1, NULL);
+    pp_proxy *p;
+    char out[4096];
+    add_backend(cfg, a, NULL);
+    assert_int_equal(pp_config_set_event_callback(cfg, stop_from_event, NULL), 0);
+    add_backend(next, b, NULL);
+    p = start(cfg);
+    g_evproxy = p;
+    assert_int_equal(pp_proxy_reload(p, next), 0);
+    g_evproxy = NULL;
+    assert_int_equal(g_added_events, 1);
+    assert_int_equal(g_stop_rc, PP_ESTATE);
+    assert_int_equal(g_add_rc, PP_ESTATE);
+    assert_int_equal(pp_proxy_state(p), PP_STATE_RUNNING);
+    ask(p, "/echo", out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_int_equal(pp_proxy_backend_count(p), 2);
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_free(p), 0);
+    pp_config_free(cfg);
+    pp_config_free(next);
+    echo_server_stop(a);
+    echo_server_stop(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reload_routes_and_groups),
@@ -437,6 +527,8 @@ int main(void) {
         cmocka_unit_test(test_reload_misuse),
         cmocka_unit_test(test_many_reloads_keep_the_count),
         cmocka_unit_test(test_swap_while_the_worker_is_busy),
+        cmocka_unit_test(test_replaced_group_keeps_health),
+        cmocka_unit_test(test_callbacks_during_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
