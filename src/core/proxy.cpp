@@ -51,8 +51,9 @@ int Shared::group_id(const std::string &name) const {
     return -1;
 }
 
-int Shared::add_backend(const BackendSpec &spec) {
+int Shared::add_backend(const BackendSpec &spec, bool healthy) {
     auto b = std::make_unique<Backend>();
+    b->healthy.store(healthy, std::memory_order_relaxed);
     b->id = static_cast<int>(backends.size());
     const int g = group_id(spec.group);  // checked by the callers
     b->group = g < 0 ? 0 : g;

@@ -44,6 +44,13 @@ void warn_restart_needed(const Settings &running, const Settings &next, const Lo
     }
 }
 
+// Whether two groups check their backends the same way (a check's verdict carries over).
+bool same_health_check(const Settings &a, const Settings &b) {
+    return a.health_check != static_cast<int64_t>(HealthCheck::none) && a.health_check == b.health_check &&
+           a.health_path == b.health_path && a.health_host == b.health_host &&
+           a.health_status_text == b.health_status_text;
+}
+
 bool same_names(const Settings &a, const Settings &b) {
     std::vector<std::string> x, y;
     for (const BackendSpec &s : a.backends) {
@@ -181,14 +188,17 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
             p.id = static_cast<int>(shared_->groups.add(std::move(group)));
         }
         for (size_t i = 0; i < to_add.size(); i++) {
-            const int id = shared_->add_backend(*to_add[i]);  // (counts itself in live_backends)
-            // Health goes on from the backend it re-adds (a replaced group's): one found down
-            // stays down until its checks pass, instead of taking requests until the first.
+            // Health goes on from the backend it re-adds (a replaced group's) when the new group
+            // checks it the same way: one found down stays down until its checks pass, instead
+            // of taking requests until the first fails. Checked otherwise (or not at all), it
+            // starts healthy, as any new backend.
+            bool healthy = true;
             if (predecessor[i] >= 0) {
-                shared_->backends[static_cast<size_t>(id)].healthy.store(
-                    shared_->backends[static_cast<size_t>(predecessor[i])].healthy.load());
+                const Backend &old = shared_->backends[static_cast<size_t>(predecessor[i])];
+                const GroupPlan &g = plan[static_cast<size_t>(planned_id(to_add[i]->group))];
+                if (same_health_check(*old.gs, g.settings)) healthy = old.healthy.load();
             }
-            added.push_back(id);
+            added.push_back(shared_->add_backend(*to_add[i], healthy));  // (counts itself in live_backends)
         }
         // A worker that finds a retired group or a removed backend below sees this bump too,
         // so it takes up what was added before it refuses a session (Worker::catch_up).
@@ -222,17 +232,18 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
             shared_->backends[static_cast<size_t>(id)].admin.store(Backend::removed);
             shared_->live_backends--;
         }
+        // The routes, before the last bump: a worker that catches up takes them with the rest.
+        std::string unused;
+        const auto live_id = [this](std::string_view name) {
+            return shared_->group_id(name == "default" ? std::string() : std::string(name));
+        };
+        shared_->protocol->stage_routes(next, live_id, true, &unused);  // checked above, with the same names
         shared_->config_epoch.fetch_add(1, std::memory_order_release);
     }
     lock.unlock();
     for (int id : added) log.event(PP_EVENT_BACKEND_ADDED, id, shared_->backends[static_cast<size_t>(id)].name, "reload");
     for (int id : to_remove) log.event(PP_EVENT_BACKEND_REMOVED, id, shared_->backends[static_cast<size_t>(id)].name, "reload");
     for (const auto &rw : reweigh) shared_->backends[static_cast<size_t>(rw.first)].weight.store(rw.second);
-    std::string unused;
-    const auto live_id = [this](std::string_view name) {
-        return shared_->group_id(name == "default" ? std::string() : std::string(name));
-    };
-    shared_->protocol->stage_routes(next, live_id, true, &unused);  // checked above, with the same names
     ensure_health_checker();
     backends_changed();  // each worker: pools, groups and waiters, the new routes; the checker
 

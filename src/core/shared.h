@@ -82,7 +82,9 @@ struct Shared {
     std::atomic<uint64_t> config_epoch{0};
     size_t live_backends = 0;  // not removed; guarded by backends_mu
     // Adds a backend (callers hold backends_mu, or no thread runs yet). Returns its id.
-    int add_backend(const BackendSpec &spec);
+    // `healthy`: its health to begin with (a reload's copy of a backend takes its predecessor's),
+    // set before it is published, so that the health checker starts from it.
+    int add_backend(const BackendSpec &spec, bool healthy = true);
     std::vector<std::unique_ptr<Worker>> workers;
     Acceptor *acceptor = nullptr;  // set before any thread starts
     // The listening socket, bound before the threads start. Each worker polls a dup of its own

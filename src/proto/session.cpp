@@ -200,7 +200,15 @@ void bind(Session *s, BackendPool &pool, int b, PooledConn *conn, const CircuitB
 
 }  // namespace
 
-bool try_acquire(Session *s) {
+namespace {
+bool try_acquire_once(Session *s, bool may_catch_up);
+}  // namespace
+
+bool try_acquire(Session *s) { return try_acquire_once(s, true); }
+
+namespace {
+
+bool try_acquire_once(Session *s, bool may_catch_up) {
     Worker &w = *s->worker;
     if (!s->wait_link.linked()) {
         // A group a reload replaced (a route or hook chose it just before): its successor. A
@@ -295,6 +303,12 @@ bool try_acquire(Session *s) {
     if (any_full) {
         // It will wait for a slot: counted as pending on the full backend with the fewest,
         // unless each is at backend_max_pending (then 503 now, Envoy's pending overflow).
+        if (s->pending_backend >= 0 &&
+            !w.shared().backends[static_cast<size_t>(s->pending_backend)].takes_requests()) {
+            // Counted on a backend removed (or drained) since: counted again among those left.
+            w.shared().backends[static_cast<size_t>(s->pending_backend)].pending.fetch_sub(1, std::memory_order_relaxed);
+            s->pending_backend = -1;
+        }
         if (st.backend_max_pending <= 0 || s->pending_backend >= 0) return false;
         int best = -1;
         int64_t least = st.backend_max_pending;
@@ -312,10 +326,10 @@ bool try_acquire(Session *s) {
         }
         over_limit = true;
     }
-    // No backend: unless a reload this worker has not taken up yet explains it (a backend
+    // Refused: unless a reload this worker has not taken up yet explains it (a backend
     // removed whose replacement has no pool here yet, or the session waits in a group that
-    // was replaced). Then once more, as things are now.
-    if (!over_limit && !any_full && w.catch_up()) return try_acquire(s);
+    // was replaced). Then once more, as things are now (once: a reload is taken up whole).
+    if (may_catch_up && w.catch_up()) return try_acquire_once(s, false);
     w.dequeue_waiter(s);
     if (over_limit) {
         w.counters().no_backend_limits.add();
@@ -332,6 +346,8 @@ bool try_acquire(Session *s) {
     give_up(s, 503, "no backend available");
     return true;
 }
+
+}  // namespace
 
 // The session stops counting against its backend (in flight, least_conn, the request limit).
 void leave_backend(Session *s) {

@@ -429,6 +429,93 @@ static void test_swap_while_the_worker_is_busy(void **state) {
     echo_server_stop(b);
 }
 
+/* The same while the group's other backend H is at backend_max_requests (a request hangs on it):
+ * the held request finds A removed and H at its limit; it must catch up and reach C, not be
+ * answered 503 "backend_max_requests ... reached". (Found by review.) */
+static int hang_listener(int *port) {
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 64), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static int send_req(const pp_proxy *p, const char *target) {
+    char req[256];
+    int fd = test_dial(pp_proxy_local_port(p)), n;
+    assert_true(fd >= 0);
+    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", target);
+    assert_int_equal(test_write_all(fd, req, n), 0);
+    return fd;
+}
+
+static void read_all(int fd, char *out, size_t cap) {
+    long got = 0, n;
+    while ((size_t)got < cap - 1 && (n = test_read_exact(fd, out + got, (long)(cap - 1 - (size_t)got), WAIT_MS)) > 0) got += n;
+    out[got] = '\0';
+    close(fd);
+}
+
+static void test_swap_with_other_backend_at_limit(void **state) {
+    (void)state;
+    echo_server *a = echo_server_start_http(0), *c = echo_server_start_http(0);
+    int hport, hfd = hang_listener(&hport), i, stuck, fd;
+    pp_config *cfg[3];
+    pp_proxy *p;
+    pp_stats st;
+    char out[4096], spec[64];
+    for (i = 0; i < 3; i++) {
+        cfg[i] = config(1, NULL);
+        assert_int_equal(pp_config_set(cfg[i], "response_timeout", "20s"), 0);
+        assert_int_equal(pp_config_set(cfg[i], "backend_max_requests", "1"), 0);
+        assert_int_equal(pp_config_set_request_hook(cfg[i], hold_hook, NULL), 0);
+        snprintf(spec, sizeof spec, "127.0.0.1:%d", hport);
+        assert_int_equal(pp_config_set(cfg[i], "backend", spec), 0);
+    }
+    add_backend(cfg[1], a, NULL);
+    add_backend(cfg[2], c, NULL);
+    p = start(cfg[0]);
+    stuck = send_req(p, "/stuck"); /* in flight on H for the whole test */
+    st.struct_size = sizeof st;
+    for (i = 0; i < WAIT_MS; i++) {
+        assert_int_equal(pp_proxy_stats(p, &st), 0);
+        if (pp_proxy_backend_count(p) == 1) {
+            pp_backend_stats bs;
+            bs.struct_size = sizeof bs;
+            assert_int_equal(pp_proxy_backend_stats(p, 0, &bs, NULL, 0), 0);
+            if (bs.sessions_active == 1) break;
+        }
+        usleep(1000);
+    }
+    assert_int_equal(pp_proxy_reload(p, cfg[1]), 0); /* H + A */
+    ask(p, "/x", out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200")); /* A serves: the worker knows it */
+    __atomic_store_n(&g_in_hook, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_release, 0, __ATOMIC_SEQ_CST);
+    fd = send_req(p, "/hold");
+    for (i = 0; i < WAIT_MS && !__atomic_load_n(&g_in_hook, __ATOMIC_SEQ_CST); i++) usleep(1000);
+    assert_true(__atomic_load_n(&g_in_hook, __ATOMIC_SEQ_CST));
+    assert_int_equal(pp_proxy_reload(p, cfg[2]), 0); /* H + C: A removed */
+    __atomic_store_n(&g_release, 1, __ATOMIC_SEQ_CST);
+    read_all(fd, out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_int_equal(pp_proxy_stats(p, &st), 0);
+    assert_int_equal(st.no_backend_limits, 0);
+    close(stuck);
+    assert_int_equal(pp_proxy_stop(p, 0), 0);
+    assert_int_equal(pp_proxy_free(p), 0);
+    for (i = 0; i < 3; i++) pp_config_free(cfg[i]);
+    close(hfd);
+    echo_server_stop(a);
+    echo_server_stop(c);
+}
+
 /* A replaced group's backends are re-added with new ids: one its health checks found down
  * stays down in the new group (until its checks pass), instead of taking requests as healthy
  * until its first check fails (health_fall of them, here 3 x 100 ms). */
@@ -471,6 +558,12 @@ static void test_replaced_group_keeps_health(void **state) {
     assert_int_equal(pp_proxy_backend_count(p), 4);
     assert_int_equal(backend_healthy(p, 2), 1); /* a, re-added */
     assert_int_equal(backend_healthy(p, 3), 0); /* the dead one: still down */
+    /* Checks turned off (the group replaced again): nothing would ever check it, so it starts
+     * healthy, as any backend of a group without checks (found by review: 503 for good). */
+    assert_int_equal(pp_config_set(cfg[0], "health_check", "none"), 0);
+    assert_int_equal(pp_proxy_reload(p, cfg[0]), 0);
+    assert_int_equal(pp_proxy_backend_count(p), 6);
+    assert_int_equal(backend_healthy(p, 5), 1);
     assert_int_equal(pp_proxy_stop(p, 0), 0);
     assert_int_equal(pp_proxy_free(p), 0);
     pp_config_free(cfg[0]);
@@ -527,6 +620,7 @@ int main(void) {
         cmocka_unit_test(test_reload_misuse),
         cmocka_unit_test(test_many_reloads_keep_the_count),
         cmocka_unit_test(test_swap_while_the_worker_is_busy),
+        cmocka_unit_test(test_swap_with_other_backend_at_limit),
         cmocka_unit_test(test_replaced_group_keeps_health),
         cmocka_unit_test(test_callbacks_during_reload),
     };
