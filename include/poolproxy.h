@@ -57,7 +57,7 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define PP_VERSION_MAJOR 0
-#define PP_VERSION_MINOR 2
+#define PP_VERSION_MINOR 3
 #define PP_VERSION_PATCH 0
 /** The version as one number, (major << 16) | (minor << 8) | patch, for compile-time checks. */
 #define PP_VERSION_HEX ((PP_VERSION_MAJOR << 16) | (PP_VERSION_MINOR << 8) | PP_VERSION_PATCH)
@@ -535,7 +535,24 @@ PP_API int pp_proxy_local_port(const pp_proxy *proxy);
       "reading a response, stalled a request body).")                                              \
     X(backend_io_timeouts, COUNTER, WORKER, "0.2", "backend_io_timeouts_total", "",               \
       "http: exchanges ended because the backend moved no byte for backend_io_timeout "            \
-      "mid-response.")
+      "mid-response.")                                                                             \
+    X(tls_handshakes, COUNTER, WORKER, "0.3", "tls_handshakes_total", "side=\"client\"",            \
+      "Client TLS handshakes completed, full or resumed.")                                         \
+    X(tls_resumed, COUNTER, WORKER, "0.3", "tls_resumed_total", "side=\"client\"",                  \
+      "Client TLS handshakes that resumed a session (a ticket or the session cache).")             \
+    X(tls_failed_protocol, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",                 \
+      "side=\"client\",reason=\"protocol\"",                                                       \
+      "Client TLS handshakes refused: no common version or cipher, a bad or missing client "       \
+      "certificate, a malformed message.")                                                         \
+    X(tls_failed_plaintext, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",                \
+      "side=\"client\",reason=\"plaintext\"",                                                      \
+      "Client connections to the TLS listener whose first byte was not a TLS handshake.")          \
+    X(tls_failed_timeout, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",                  \
+      "side=\"client\",reason=\"timeout\"",                                                        \
+      "Client TLS handshakes not completed within tls_handshake_timeout.")                        \
+    X(tls_failed_closed, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",                   \
+      "side=\"client\",reason=\"closed\"",                                                         \
+      "Client connections that closed or reset during their TLS handshake.")
 
 /** pp_worker_stats: one worker's counters. */
 #define PP_WORKER_STATS_FIELDS(X)                                                                  \

@@ -9,7 +9,7 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs="build-essential cmake ninja-build pkg-config git ca-certificates procps
- libuv1-dev node-llhttp"
+ libuv1-dev node-llhttp libssl-dev"
 test_pkgs="libcmocka-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
  redis-server redis-tools nginx-light curl python3
  debhelper dpkg-dev help2man lintian abigail-tools

@@ -89,6 +89,18 @@ type Stats struct {
 	ClientIoTimeouts uint64
 	// http: exchanges ended because the backend moved no byte for backend_io_timeout mid-response. (counter; since 0.2)
 	BackendIoTimeouts uint64
+	// Client TLS handshakes completed, full or resumed. (counter; since 0.3)
+	TlsHandshakes uint64
+	// Client TLS handshakes that resumed a session (a ticket or the session cache). (counter; since 0.3)
+	TlsResumed uint64
+	// Client TLS handshakes refused: no common version or cipher, a bad or missing client certificate, a malformed message. (counter; since 0.3)
+	TlsFailedProtocol uint64
+	// Client connections to the TLS listener whose first byte was not a TLS handshake. (counter; since 0.3)
+	TlsFailedPlaintext uint64
+	// Client TLS handshakes not completed within tls_handshake_timeout. (counter; since 0.3)
+	TlsFailedTimeout uint64
+	// Client connections that closed or reset during their TLS handshake. (counter; since 0.3)
+	TlsFailedClosed uint64
 }
 
 func statsFromC(s *C.pp_stats) Stats {
@@ -133,6 +145,12 @@ func statsFromC(s *C.pp_stats) Stats {
 	out.NoBackendLimits = uint64(s.no_backend_limits)
 	out.ClientIoTimeouts = uint64(s.client_io_timeouts)
 	out.BackendIoTimeouts = uint64(s.backend_io_timeouts)
+	out.TlsHandshakes = uint64(s.tls_handshakes)
+	out.TlsResumed = uint64(s.tls_resumed)
+	out.TlsFailedProtocol = uint64(s.tls_failed_protocol)
+	out.TlsFailedPlaintext = uint64(s.tls_failed_plaintext)
+	out.TlsFailedTimeout = uint64(s.tls_failed_timeout)
+	out.TlsFailedClosed = uint64(s.tls_failed_closed)
 	return out
 }
 

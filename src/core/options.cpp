@@ -7,6 +7,10 @@
 #include <cstring>
 #include <vector>
 
+#include <unistd.h>
+
+#include "core/tls_server.h"
+
 namespace pp {
 
 namespace {
@@ -86,6 +90,29 @@ const OptionDef kOptions[] = {
     {"admin_listen", PP_OPT_ADDRESS, "", "", 0, 0,
      "address of the admin listener serving /metrics (Prometheus), /stats (JSON) and /healthz (\"\" = off)",
      nullptr},
+    {"tls_cert", PP_OPT_LIST, "", "", 0, 0,
+     "TLS on the listener: 'CERT.pem[,key=KEY.pem]', a certificate chain and its key (by default in the same "
+     "file); repeat for several: the first is the default, the others are chosen by the name the client asks for "
+     "(SNI) against each certificate's names (subjectAltName, wildcards one label deep)",
+     nullptr},
+    {"tls_min_version", PP_OPT_ENUM, "1.2", "1.2|1.3", 0, 0, "the oldest TLS version the listener accepts",
+     &Settings::tls_min_version},
+    {"tls_ciphers", PP_OPT_STRING, "", "", 0, 0,
+     "TLS 1.2 ciphers the listener accepts, in OpenSSL's syntax (\"\" = OpenSSL's default list)", nullptr,
+     &Settings::tls_ciphers},
+    {"tls_ciphersuites", PP_OPT_STRING, "", "", 0, 0,
+     "TLS 1.3 suites the listener accepts, colon-separated (\"\" = OpenSSL's default)", nullptr,
+     &Settings::tls_ciphersuites},
+    {"tls_session_tickets", PP_OPT_BOOL, "on", "", 0, 0,
+     "TLS session resumption by tickets (keys made at start, shared by the workers)", &Settings::tls_session_tickets},
+    {"tls_handshake_timeout", PP_OPT_DURATION, "10s", "", 1, kHour,
+     "a client's TLS handshake must complete within this of its accept, else the connection closes",
+     &Settings::tls_handshake_timeout},
+    {"tls_verify_client", PP_OPT_ENUM, "none", "none|optional|required", 0, 0,
+     "client certificates (mTLS): not asked for, checked when sent, or required; checked against tls_client_ca",
+     &Settings::tls_verify_client},
+    {"tls_client_ca", PP_OPT_STRING, "", "", 0, 0, "PEM file of the CAs client certificates must chain to",
+     nullptr, &Settings::tls_client_ca},
     {"response_timeout", PP_OPT_DURATION, "30s", "", 1, kHour,
      "http: a backend that sends no response byte this long after the request gets the client a 504",
      &Settings::response_timeout},
@@ -445,9 +472,62 @@ const OptionDef *find_option(const std::string &name) {
     return nullptr;
 }
 
+// A file the proxy will read when it is made: there and readable now, so that a typo is
+// named where it was made.
+static bool readable_file(const std::string &path, std::string *why) {
+    if (::access(path.c_str(), R_OK) == 0) return true;
+    *why = "cannot read " + quote(path) + ": " + std::strerror(errno);
+    return false;
+}
+
+// "CERT.pem[,key=KEY.pem]": the files are read when a proxy is made (TlsServer::make).
+static int parse_tls_cert(Settings *s, const std::string &value, std::string *why) {
+    TlsCertSpec c;
+    const size_t k = value.rfind(",key=");
+    c.cert = value.substr(0, k);
+    if (k != std::string::npos) c.key = value.substr(k + 5);
+    bool ok = !c.cert.empty() && (k == std::string::npos || !c.key.empty()) && value.size() <= 4096;
+    for (char ch : value) ok = ok && static_cast<unsigned char>(ch) >= ' ' && ch != 0x7f;
+    if (!ok) {
+        *why = "option 'tls_cert': expected 'CERT.pem[,key=KEY.pem]' (file names, one line), got " + quote(value.substr(0, 80));
+        return PP_EBADVALUE;
+    }
+    std::string reason;
+    if (!readable_file(c.cert, &reason) || (!c.key.empty() && !readable_file(c.key, &reason))) {
+        *why = "option 'tls_cert': " + reason + " (in " + quote(value.substr(0, 200)) + ")";
+        return PP_EBADVALUE;
+    }
+    if (s->tls_certs.size() >= 256) {
+        *why = "option 'tls_cert': at most 256 certificates";
+        return PP_EBADVALUE;
+    }
+    s->tls_certs.push_back(c);
+    return PP_OK;
+}
+
 // The text options, each with its own check.
 static int set_string_option(Settings *s, const OptionDef &d, const std::string &value, std::string *why) {
     const std::string prefix = std::string("option '") + d.name + "': ";
+    if (d.text) {  // a file name or an OpenSSL list
+        bool ok = value.size() <= 4096;
+        for (char c : value) ok = ok && static_cast<unsigned char>(c) >= ' ' && c != 0x7f;
+        if (!ok) {
+            *why = prefix + "expected one line of at most 4096 bytes without control characters";
+            return PP_EBADVALUE;
+        }
+        std::string reason;
+        if (d.text == &Settings::tls_client_ca && !value.empty() && !readable_file(value, &reason)) {
+            *why = prefix + reason;
+            return PP_EBADVALUE;
+        }
+        if ((d.text == &Settings::tls_ciphers || d.text == &Settings::tls_ciphersuites) && !value.empty() &&
+            !tls_ciphers_valid(value, d.text == &Settings::tls_ciphersuites, &reason)) {
+            *why = prefix + reason + " (got " + quote(value.substr(0, 80)) + ")";
+            return PP_EBADVALUE;
+        }
+        s->*(d.text) = value;
+        return PP_OK;
+    }
     if (std::strcmp(d.name, "health_path") == 0) {
         bool ok = !value.empty() && value[0] == '/' && value.size() <= 1024;
         for (char c : value) ok = ok && c > ' ' && c < 0x7f;
@@ -559,6 +639,7 @@ int set_option(Settings *s, const std::string &name, const std::string &value, s
     }
     case PP_OPT_LIST:
         if (std::strcmp(d->name, "group") == 0) return parse_group(s, value, why);
+        if (std::strcmp(d->name, "tls_cert") == 0) return parse_tls_cert(s, value, why);
         // route: its syntax is the http protocol's (proto/route_table.h), checked where the
         // configuration is taken in; here only its size is.
         if (value.empty() || value.size() > 4096 || value.find_first_of("\r\n") != std::string::npos) {
@@ -623,6 +704,7 @@ std::string get_option(const Settings &s, const OptionDef &d) {
     case PP_OPT_ENUM: return enum_word(d, s.*(d.field));
     case PP_OPT_ADDRESS: return std::strcmp(d.name, "admin_listen") == 0 ? s.admin_listen_text : s.listen_text;
     case PP_OPT_STRING:
+        if (d.text) return s.*(d.text);
         if (std::strcmp(d.name, "health_host") == 0) return s.health_host;
         return std::strcmp(d.name, "health_path") == 0 ? s.health_path : s.health_status_text;
     case PP_OPT_BACKEND: {
@@ -635,6 +717,13 @@ std::string get_option(const Settings &s, const OptionDef &d) {
     }
     case PP_OPT_LIST: {
         std::string out;
+        if (std::strcmp(d.name, "tls_cert") == 0) {
+            for (const TlsCertSpec &c : s.tls_certs) {
+                if (!out.empty()) out += "\n";
+                out += c.cert + (c.key.empty() ? "" : ",key=" + c.key);
+            }
+            return out;
+        }
         if (std::strcmp(d.name, "group") == 0) {
             for (const GroupSpec &g : s.groups) {
                 if (!out.empty()) out += "\n";
@@ -689,6 +778,14 @@ int validate_settings(const Settings &s, std::string *why) {
         return PP_ENOBACKEND;
     }
     if (int rc = validate_group(s, "", why)) return rc;
+    if (s.tls_verify_client != 0 && s.tls_client_ca.empty()) {
+        *why = "option 'tls_verify_client': needs 'tls_client_ca', the CAs client certificates are checked against";
+        return PP_EBADVALUE;
+    }
+    if ((s.tls_verify_client != 0 || !s.tls_client_ca.empty()) && s.tls_certs.empty()) {
+        *why = "option 'tls_client_ca': client certificates need TLS on the listener: set 'tls_cert'";
+        return PP_EBADVALUE;
+    }
     const Settings base = without_lists(s);
     for (const GroupSpec &g : s.groups) {
         bool any = false;

@@ -17,6 +17,7 @@ struct OptionDef {
     int64_t max;
     const char *help;
     int64_t Settings::*field;  // numeric, bool and enum options; nullptr for addresses and backends
+    std::string Settings::*text = nullptr;  // text options kept as given (tls_ciphers, a CA file)
 };
 
 size_t option_count();

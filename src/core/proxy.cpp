@@ -93,6 +93,11 @@ Proxy::Proxy(const Settings &settings, std::unique_ptr<Protocol> protocol) : pro
     int workers = resolve_worker_count(settings.workers);
     shared_ = std::make_unique<Shared>(settings, workers);
     shared_->protocol = protocol_.get();
+    if (!settings.tls_certs.empty()) {
+        tls_ = TlsServer::make(settings, shared_->logger, &why);
+        if (!tls_) throw Error(PP_EBADVALUE, why);
+        shared_->tls = tls_.get();
+    }
     for (int i = 0; i < workers; i++) shared_->workers.push_back(std::make_unique<Worker>(*shared_, i));
     acceptor_ = std::make_unique<Acceptor>(*shared_);
     shared_->acceptor = acceptor_.get();

@@ -9,6 +9,7 @@
 #include "core/dns_watcher.h"
 #include "core/health_checker.h"
 #include "core/shared.h"
+#include "core/tls_server.h"
 #include "obs/admin_server.h"
 #include "obs/histogram.h"
 #include "obs/stats_export.h"
@@ -79,6 +80,7 @@ private:
     AdminResponse admin_answer(const std::string &path) const;
 
     std::unique_ptr<Protocol> protocol_;  // declared first: destroyed after everything that calls it
+    std::unique_ptr<TlsServer> tls_;      // the listener's TLS contexts, shared by the workers' connections
     std::unique_ptr<Shared> shared_;
     std::unique_ptr<Acceptor> acceptor_;
     std::unique_ptr<AdminServer> admin_;

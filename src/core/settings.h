@@ -32,6 +32,12 @@ struct BackendSpec {
     std::string host_header;  // "" = the Host the request has; else the Host sent to this backend
 };
 
+// A certificate of the TLS listener: its chain (PEM) and its key (PEM; "" = in the chain's file).
+struct TlsCertSpec {
+    std::string cert;
+    std::string key;
+};
+
 // A named backend group ("group = NAME opt=value ..."): its own lb, pool limits, health check,
 // timeouts and breaker; an option it does not set follows the top-level value (HAProxy's
 // defaults section). Backends join it with "backend = host:port,group=NAME".
@@ -80,6 +86,15 @@ struct Settings {
     int64_t listen_backlog = 0;
     std::string admin_listen_text;  // "" = no admin listener
     Address admin_listen;
+    // TLS termination on the listener (core/tls_server.h): on when a certificate is set.
+    std::vector<TlsCertSpec> tls_certs;  // [0] is the default; the others are chosen by SNI
+    int64_t tls_min_version = 0;         // 0: TLS 1.2, 1: TLS 1.3
+    std::string tls_ciphers;             // TLS 1.2 cipher list ("" = OpenSSL's default)
+    std::string tls_ciphersuites;        // TLS 1.3 suites ("" = OpenSSL's default)
+    std::string tls_client_ca;           // CA file client certificates are checked against
+    int64_t tls_verify_client = 0;       // 0 none, 1 optional, 2 required
+    int64_t tls_handshake_timeout = 0;
+    int64_t tls_session_tickets = 0;
     // http mode
     int64_t response_timeout = 0;
     int64_t client_header_timeout = 0;

@@ -19,6 +19,7 @@ namespace pp {
 
 class Acceptor;
 class Protocol;
+class TlsServer;
 class Worker;
 
 struct AcceptCounters {  // written by the acceptor thread only (workers count their own accepts)
@@ -65,6 +66,8 @@ struct Shared {
     const Logger logger;
     // What the client sessions speak: the only way the core reaches them (core/protocol.h).
     const Protocol *protocol = nullptr;
+    // The listener's TLS (nullptr: plaintext), the proxy's for its life.
+    const TlsServer *tls = nullptr;
     const int worker_count;
     const int64_t worker_capacity;  // sessions per worker before the balancer overflows
 

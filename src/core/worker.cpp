@@ -590,6 +590,7 @@ void Worker::on_deferred(uv_idle_t *h) {
     uv_idle_stop(h);
     w->deferred_scheduled_ = false;
     if (w->finished_) return;
+    while (TlsConn *t = w->tls_pending_.pop_front()) t->pump();
     w->serve_waiters();
     w->release_held_slots();
     w->arm_queue_timer();

@@ -20,6 +20,7 @@
 #include "core/pool.h"
 #include "core/protocol.h"
 #include "core/shared.h"
+#include "core/tls_conn.h"
 #include "obs/histogram.h"
 #include "obs/stats_schema.h"
 
@@ -161,6 +162,13 @@ public:
     void slot_freed(BackendPool &pool);
     // Something changed that the deferred pass should look at (waiters, overflow, refills).
     void schedule_deferred();
+    // A TLS connection holds plaintext its owner has not read yet (it stopped reading, then
+    // started again): handed over in the next deferred pass, outside the owner's call.
+    void defer_tls(TlsConn *t) {
+        tls_pending_.push_back(t);
+        schedule_deferred();
+    }
+    void forget_tls(TlsConn *t) { tls_pending_.remove(t); }
 
 private:
     enum Op : uint32_t {
@@ -275,6 +283,7 @@ private:
     std::vector<int> full_scratch_;  // backends try_acquire found at pool_max
     BufferPool buffers_;
     IntrusiveList<ClientBase, &ClientBase::link> sessions_;
+    IntrusiveList<TlsConn, &TlsConn::pending_link> tls_pending_;
     // Deadline lists, one per length (deadline_ms_), each in due order because every entry of
     // a list has the same length. Lengths are few: the proxy-wide timeouts and each group's
     // response_timeout. Past kDeadlineLists - 1 distinct lengths (over 120 groups, each with a

@@ -236,7 +236,8 @@ bool send(HttpSession *s, bool to_client, const std::string &text, IoBlock *bloc
     // The access log's bytes_out; its bytes_in are the request bytes read (process()), not the
     // rewritten head sent upstream (once per retry).
     if (to_client) s->bytes_out += total;
-    int rc = uv_try_write(stream, bufs, n);
+    TlsConn *tls = to_client ? s->tls.get() : nullptr;
+    int rc = io::try_write(stream, tls, bufs, n);
     size_t sent = rc > 0 ? static_cast<size_t>(rc) : 0;
     if (rc < 0 && rc != UV_EAGAIN) {
         if (to_client) session::close(s, uv_strerror(rc));
@@ -262,7 +263,7 @@ bool send(HttpSession *s, bool to_client, const std::string &text, IoBlock *bloc
         block->refs++;
         bufs[n++] = uv_buf_init(const_cast<char *>(data + sent), static_cast<unsigned>(len - sent));
     }
-    rc = uv_write(&op->req, stream, bufs, n, on_write);
+    rc = io::write(&op->req, stream, tls, bufs, n, on_write);
     if (rc != 0) {
         unref(s, op->block);
         delete op;
@@ -504,7 +505,7 @@ void on_client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
             // Half-closed after a whole request: answer it, then close.
             s->http->client_keep_alive = false;
             s->client_eof = true;
-            uv_read_stop(stream);
+            io::read_stop(stream, s->tls.get());
             s->httpc.reading = false;
             return;
         }
@@ -817,14 +818,14 @@ void update_reads(HttpSession *s) {
     bool backend_backed_up = attached && backend_stream(s)->write_queue_size > kHighWater;
     bool want_client = !(h && h->in) && !s->client_eof && !backend_backed_up && phase != HttpState::Phase::closing;
     if (want_client && !s->httpc.reading) {
-        if (const int rc = uv_read_start(client_stream(s), on_alloc, on_client_read)) {
+        if (const int rc = io::read_start(client_stream(s), s->tls.get(), on_alloc, on_client_read)) {
             warn_uv_failure(s->worker->shared().logger, "http: cannot read the client", rc);
             session::close(s, uv_strerror(rc));
             return;
         }
         s->httpc.reading = true;
     } else if (!want_client && s->httpc.reading) {
-        uv_read_stop(client_stream(s));
+        io::read_stop(client_stream(s), s->tls.get());
         s->httpc.reading = false;
     }
     if (attached) {
@@ -1007,7 +1008,7 @@ void start_tunnel(HttpSession *s, IoBlock *b, size_t off) {
     h.resp_head.clear();
     write_response_head(h.resp.head(), rw, &h.resp_head);
     BackendPool::stop_reading(s->conn);
-    if (s->httpc.reading) uv_read_stop(client_stream(s));
+    if (s->httpc.reading) io::read_stop(client_stream(s), s->tls.get());
     s->httpc.reading = false;
     s->conn->on_read = nullptr;
     stop_timer(s);
@@ -1139,10 +1140,10 @@ void linger(HttpSession *s, const char *why) {
     h->linger_since_ms = uv_now(s->worker->loop());
     h->linger_bytes = 0;
     uv_stream_t *c = client_stream(s);
-    int rc = session::shutdown_now(c);
+    int rc = session::shutdown_now(c, s->tls.get());
     if (rc == UV_EAGAIN) {  // the answer's last bytes are still queued: shut down after them
         h->linger_shutdown.data = s;
-        rc = uv_shutdown(&h->linger_shutdown, c, on_linger_shutdown);
+        rc = io::shutdown(&h->linger_shutdown, c, s->tls.get(), on_linger_shutdown);
         if (rc == 0) s->shutdowns_pending++;
     }
     if (rc != 0) {
@@ -1152,7 +1153,7 @@ void linger(HttpSession *s, const char *why) {
     // A read still armed stays so: on_client_read passes what comes to on_linger_read. Stopping
     // and starting it again would cost two epoll_ctl calls on every connection that closes.
     if (!s->httpc.reading) {
-        rc = uv_read_start(c, on_alloc, on_client_read);
+        rc = io::read_start(c, s->tls.get(), on_alloc, on_client_read);
         if (rc != 0) {
             session::close(s, why);
             return;
@@ -1300,6 +1301,16 @@ public:
     void deadline(Session *s, int kind) const override { http_session::deadline_passed(of(s), kind); }
     void drain_session(Session *s) const override { http_session::drain(of(s)); }
     void resume(Session *s) const override { http_session::resumed(of(s)); }
+    void plaintext_on_tls(Session *s) const override {
+        // As nginx: a plain answer a person can read, sent once and not waited for (the
+        // connection closes next); counted, not logged, as a client's mistake.
+        static const char kAnswer[] =
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 43\r\nConnection: close\r\n\r\n"
+            "This port speaks TLS: use https:// for it.\n";
+        uv_buf_t b = uv_buf_init(const_cast<char *>(kAnswer), sizeof kAnswer - 1);
+        const int rc = uv_try_write(reinterpret_cast<uv_stream_t *>(&s->client), &b, 1);
+        (void)rc;  // not taken whole: the client learns it from the close
+    }
     void warn_queue_timeout(Worker &w) const override { warn_tunnels_hold_slots(w); }
     ExchangeView view(const Session *s) const override { return http_session::view(static_cast<const HttpSession *>(s)); }
     void destroy(Session *s) const override {

@@ -16,6 +16,7 @@
 #include "proto/route_table.h"
 #include "core/clock.h"
 #include "core/uv_result.h"
+#include "core/tls_server.h"
 #include "core/worker.h"
 
 namespace pp {
@@ -107,8 +108,9 @@ void outcome(Session *s, Outcome o, const char *why, int status, bool ends) {
     log.access(e);
 }
 
-int shutdown_now(uv_stream_t *stream) {
+int shutdown_now(uv_stream_t *stream, TlsConn *tls) {
     if (stream->write_queue_size > 0) return UV_EAGAIN;
+    if (tls && !tls->notify_close()) return UV_EAGAIN;  // its close_notify is queued: shut down after it
     uv_os_fd_t fd;
     if (const int rc = uv_fileno(reinterpret_cast<uv_handle_t *>(stream), &fd)) return rc;
     return ::shutdown(fd, SHUT_WR) == 0 ? 0 : uv_translate_sys_error(errno);
@@ -125,6 +127,64 @@ bool write_done(Session *s, int status) {
         return false;
     }
     return true;
+}
+
+namespace {
+
+// The client stream's own reads while TLS is on: TlsConn decrypts them.
+void on_tls_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) { static_cast<Session *>(h->data)->tls->on_raw_alloc(buf); }
+void on_tls_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+    static_cast<Session *>(st->data)->tls->on_raw_read(nread, buf);
+}
+
+void on_tls_handshaken(uv_stream_t *st, int status) {
+    auto *s = static_cast<Session *>(st->data);
+    Worker &w = *s->worker;
+    WorkerCounters &c = w.counters();
+    TlsConn &t = *s->tls;
+    if (status < 0) {
+        const char *why = "tls handshake failed";
+        switch (t.failure()) {
+        case TlsConn::Failure::plaintext:
+            c.tls_failed_plaintext.add();
+            why = "tls: plaintext on the TLS port";
+            break;
+        case TlsConn::Failure::closed:
+            c.tls_failed_closed.add();
+            why = "tls: the client left during the handshake";
+            break;
+        default:
+            c.tls_failed_protocol.add();
+            break;
+        }
+        w.shared().logger.log(PP_LOG_DEBUG, "worker %d: tls handshake with %s failed: %s", w.index(),
+                              s->peer.empty() ? "a client" : s->peer.c_str(), t.failure_text().c_str());
+        if (t.failure() == TlsConn::Failure::plaintext) mode(s).plaintext_on_tls(s);
+        close(s, why);
+        return;
+    }
+    c.tls_handshakes.add();
+    if (t.resumed()) c.tls_resumed.add();
+    w.clear_deadline(s);
+    mode(s).begin(s);
+}
+
+}  // namespace
+
+void start_tls(Session *s, const TlsServer &server) {
+    Worker &w = *s->worker;
+    SSL *ssl = server.new_ssl();
+    if (ssl) {
+        s->tls = std::make_unique<TlsConn>(ssl, reinterpret_cast<uv_stream_t *>(&s->client), on_tls_alloc, on_tls_read,
+                                           on_tls_handshaken);
+    }
+    const int rc = ssl ? s->tls->start_handshake() : UV_ENOMEM;
+    if (rc != 0) {
+        warn_uv_failure(w.shared().logger, "client connection: cannot start its TLS handshake", rc);
+        close(s, "cannot start the TLS handshake");
+        return;
+    }
+    w.set_deadline(s, kTlsHandshakeDeadline, static_cast<uint64_t>(w.settings().tls_handshake_timeout));
 }
 
 void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
@@ -172,6 +232,10 @@ void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
             s->peer_ip_off = v6 ? 1 : 0;
             s->peer_ip_len = static_cast<uint8_t>(colon == std::string::npos ? 0 : colon - (v6 ? 2 : 0));
         }
+    }
+    if (const TlsServer *tls = w.shared().tls) {  // the mode begins once the handshake is done
+        start_tls(s, *tls);
+        return;
     }
     m.begin(s);
 }
@@ -450,6 +514,7 @@ void close(Session *s, const char *why) {
     w.shared().logger.log(PP_LOG_DEBUG, "worker %d: session closed: %s", w.index(), why);
     let_go(s, why);
     s->state = Session::State::closing;
+    if (s->tls) s->tls->notify_close();  // a close_notify, if the socket takes it now
     uv_close(reinterpret_cast<uv_handle_t *>(&s->client), on_handle_closed);
     if (s->relay && s->relay->timer_open) uv_close(reinterpret_cast<uv_handle_t *>(&s->relay->idle_timer), on_handle_closed);
     w.clear_deadline(s);
@@ -461,9 +526,22 @@ void waited_too_long(Session *s) {
     give_up(s, 503, "queue timeout");
 }
 
-void deadline_passed(Session *s, int kind) { mode(s).deadline(s, kind); }
+void deadline_passed(Session *s, int kind) {
+    if (kind == kTlsHandshakeDeadline) {  // no mode's yet: it begins after the handshake
+        s->worker->counters().tls_failed_timeout.add();
+        close(s, "tls: handshake timeout");
+        return;
+    }
+    mode(s).deadline(s, kind);
+}
 
-void drain(Session *s) { mode(s).drain_session(s); }
+void drain(Session *s) {
+    if (s->tls && !s->tls->handshake_done()) {  // nothing begun: closed at once
+        close(s, "draining");
+        return;
+    }
+    mode(s).drain_session(s);
+}
 
 }  // namespace session
 

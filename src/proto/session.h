@@ -15,10 +15,12 @@
 #include "core/client.h"
 #include "core/intrusive_list.h"
 #include "core/protocol.h"
+#include "core/stream_io.h"
 
 namespace pp {
 
 class Worker;
+class TlsServer;
 class BackendPool;
 class RouteTable;
 struct RouteGen;
@@ -49,6 +51,8 @@ struct Session : ClientBase {
     enum class State : uint8_t { acquiring, connecting, relaying, closing };
 
     uv_tcp_t client;
+    // The client's TLS, when the listener has it (after `client`: freed before it).
+    std::unique_ptr<TlsConn> tls;
     RelayExtras *relay = nullptr;
     PooledConn *conn = nullptr;
     uint64_t last_activity_ms = 0;
@@ -115,7 +119,8 @@ enum Deadline : int {
     kClientIoDeadline = 3,   // client_io_timeout: the exchange waits on the client (body phase)
     kBackendIoDeadline = 4,  // backend_io_timeout: the exchange waits on the backend (body phase)
     kLingerDeadline = 5,     // lingering_timeout: answered, half-closed, the client sends nothing
-    kDeadlineKinds = 6
+    kTlsHandshakeDeadline = 6,  // tls_handshake_timeout: accepted, the TLS handshake not done yet
+    kDeadlineKinds = 7
 };
 static_assert(kDeadlineKinds <= kMaxDeadlineKinds, "the worker keeps kMaxDeadlineKinds deadline lists");
 inline Session *of(ClientBase *c) { return static_cast<Session *>(c); }
@@ -152,6 +157,9 @@ public:
     virtual void deadline(Session *s, int kind) const = 0;
     virtual void drain_session(Session *s) const = 0;             // see session::drain
     virtual void resume(Session *s) const = 0;                    // a parked session goes on
+    // The client sent plaintext to the TLS listener; the connection closes after this (http
+    // answers 400 in plaintext, as nginx does, so that a person sees why).
+    virtual void plaintext_on_tls(Session *) const {}
     // queue_timeout passed for it: what to tell the operator (once per burst).
     virtual void warn_queue_timeout(Worker &w) const = 0;
     // What the access log says of its current exchange (valid while it lives).
@@ -194,6 +202,9 @@ void start(Worker &w, int fd, const sockaddr *peer = nullptr, socklen_t peer_len
 bool try_acquire(Session *s);
 // Queues the session for a connection; closes it if the queue is full.
 void acquire_or_wait(Session *s);
+// The listener speaks TLS: the handshake first (bounded by tls_handshake_timeout), then the
+// mode's begin().
+void start_tls(Session *s, const TlsServer &server);
 // The connection opened for the session is ready, or failed.
 void on_connected(Session *s, PooledConn *conn);
 void on_connect_failed(Session *s, int backend_id, const char *why);
@@ -219,7 +230,7 @@ bool write_done(Session *s, int status);
 // shutdown(2), where uv_shutdown would also arm and disarm the write watcher (two epoll_ctl
 // calls). 0: done; UV_EAGAIN: writes are still queued (use uv_shutdown, which waits for
 // them); another error: the socket's, e.g. UV_ENOTCONN.
-int shutdown_now(uv_stream_t *stream);
+int shutdown_now(uv_stream_t *stream, TlsConn *tls = nullptr);
 // Called by the protocol when every handle of the session has closed.
 void maybe_delete(Session *s);
 // queue_timeout passed while the session waited for a connection.

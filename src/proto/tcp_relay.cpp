@@ -79,7 +79,7 @@ void stop_reading(Session *s, int dir) {
     if (dir == kDown) {
         BackendPool::stop_reading(s->conn);
     } else if (s->relay->client_reading) {
-        uv_read_stop(client_stream(s));
+        io::read_stop(client_stream(s), s->tls.get());
         s->relay->client_reading = false;
     }
 }
@@ -92,7 +92,7 @@ void stop_reading(Session *s, int dir) {
 // early to on_client_read_early).
 bool start_reading(Session *s, int dir) {
     if (dir == kUp && s->relay->client_reading) return true;
-    const int rc = dir == kUp ? uv_read_start(client_stream(s), on_alloc, on_client_read)
+    const int rc = dir == kUp ? io::read_start(client_stream(s), s->tls.get(), on_alloc, on_client_read)
                               : BackendPool::start_reading(s->conn);
     if (dir == kUp && rc == 0) s->relay->client_reading = true;
     if (rc == 0) return true;
@@ -105,10 +105,11 @@ bool start_reading(Session *s, int dir) {
 // A half-close passed on with a shutdown. UV_ENOTCONN: that side is already shut or gone, as
 // on_shutdown accepts too; anything else ends the session.
 bool start_shutdown(Session *s, uv_shutdown_t *req, uv_stream_t *to) {
-    int rc = session::shutdown_now(to);
+    TlsConn *tls = to == client_stream(s) ? s->tls.get() : nullptr;
+    int rc = session::shutdown_now(to, tls);
     if (rc == UV_EAGAIN) {  // what was read is not all written yet: shut down after it
         req->data = s;
-        rc = uv_shutdown(req, to, on_shutdown);
+        rc = io::shutdown(req, to, tls, on_shutdown);
         if (rc == 0) s->shutdowns_pending++;
     }
     if (rc == 0 || rc == UV_ENOTCONN) return true;
@@ -129,7 +130,8 @@ void relay(Session *s, IoBlock *b, size_t len, int dir) {
     b->direction = dir;
     b->len = len;
     uv_buf_t out = uv_buf_init(b->data, static_cast<unsigned>(len));
-    int rc = uv_try_write(to, &out, 1);  // UV_EAGAIN while earlier writes are still queued
+    TlsConn *tls = dir == kUp ? nullptr : s->tls.get();
+    int rc = io::try_write(to, tls, &out, 1);  // UV_EAGAIN while earlier writes are still queued
     if (rc == static_cast<int>(len)) {
         s->worker->buffers().put(b);
         return;
@@ -140,7 +142,7 @@ void relay(Session *s, IoBlock *b, size_t len, int dir) {
         return;
     }
     if (rc > 0) out = uv_buf_init(b->data + rc, static_cast<unsigned>(len - static_cast<size_t>(rc)));
-    rc = uv_write(&b->req, to, &out, 1, on_write);
+    rc = io::write(&b->req, to, tls, &out, 1, on_write);
     if (rc != 0) {
         s->worker->buffers().put(b);
         session::close(s, uv_strerror(rc));
@@ -323,7 +325,7 @@ void begin(Session *s) {
     if (s->worker->settings().callbacks.connect_hook && !run_connect_hook(s)) return;
     s->exchange = Session::Exchange::open;  // tcp: the session is the exchange
     if (!s->relay) s->relay = new RelayExtras;
-    const int rc = uv_read_start(client_stream(s), on_alloc, on_client_read);
+    const int rc = io::read_start(client_stream(s), s->tls.get(), on_alloc, on_client_read);
     if (rc != 0) {
         session::close(s, uv_strerror(rc));
         return;

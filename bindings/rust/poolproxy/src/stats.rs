@@ -87,6 +87,18 @@ pub struct Stats {
     pub client_io_timeouts: u64,
     /// http: exchanges ended because the backend moved no byte for backend_io_timeout mid-response. (counter; since 0.2)
     pub backend_io_timeouts: u64,
+    /// Client TLS handshakes completed, full or resumed. (counter; since 0.3)
+    pub tls_handshakes: u64,
+    /// Client TLS handshakes that resumed a session (a ticket or the session cache). (counter; since 0.3)
+    pub tls_resumed: u64,
+    /// Client TLS handshakes refused: no common version or cipher, a bad or missing client certificate, a malformed message. (counter; since 0.3)
+    pub tls_failed_protocol: u64,
+    /// Client connections to the TLS listener whose first byte was not a TLS handshake. (counter; since 0.3)
+    pub tls_failed_plaintext: u64,
+    /// Client TLS handshakes not completed within tls_handshake_timeout. (counter; since 0.3)
+    pub tls_failed_timeout: u64,
+    /// Client connections that closed or reset during their TLS handshake. (counter; since 0.3)
+    pub tls_failed_closed: u64,
 }
 
 impl Stats {
@@ -132,6 +144,12 @@ impl Stats {
             no_backend_limits: s.no_backend_limits,
             client_io_timeouts: s.client_io_timeouts,
             backend_io_timeouts: s.backend_io_timeouts,
+            tls_handshakes: s.tls_handshakes,
+            tls_resumed: s.tls_resumed,
+            tls_failed_protocol: s.tls_failed_protocol,
+            tls_failed_plaintext: s.tls_failed_plaintext,
+            tls_failed_timeout: s.tls_failed_timeout,
+            tls_failed_closed: s.tls_failed_closed,
         }
     }
 }

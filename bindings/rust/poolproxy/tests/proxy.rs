@@ -403,7 +403,7 @@ fn errors_name_their_cause() {
         p.stop(Duration::ZERO).err().unwrap().code(),
         ErrorCode::State
     );
-    assert_eq!(poolproxy::version(), "0.2.0");
+    assert_eq!(poolproxy::version(), "0.3.0");
 }
 
 #[test]

@@ -45,6 +45,12 @@ fn stats_layouts() -> Vec<StructLayout> {
             no_backend_limits,
             client_io_timeouts,
             backend_io_timeouts,
+            tls_handshakes,
+            tls_resumed,
+            tls_failed_protocol,
+            tls_failed_plaintext,
+            tls_failed_timeout,
+            tls_failed_closed,
         }),
         layout!(pp_worker_stats {
             struct_size,

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""TLS on the listener through the poolproxy CLI with real clients (Python's ssl, curl,
+openssl s_client): certificates made here by `openssl req`, chosen by SNI (exact, wildcard,
+default); ALPN http/1.1; keep-alive, large bodies both ways; session resumption (TLS 1.2 and
+1.3) and tickets off; tls_min_version; client certificates (required, optional); and the bad
+inputs: plaintext on the TLS port, garbage, a stalled or abandoned handshake, bad files in the
+configuration. tcp mode terminates TLS too. Counters from /stats, series from /metrics.
+
+Usage: tls.py POOLPROXY_CLI [case...]"""
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_proxy import FAILED, PASSED, Backend, check, stop_and_check  # noqa: E402  (same directory)
+
+CLI = sys.argv[1]
+D = tempfile.mkdtemp(prefix="pp-tls-")
+
+
+def sh(*args):
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def make_certs():
+    """a.test (RSA, also *.a.test), b.test (EC P-256), a CA and a client certificate it signed."""
+    p = lambda n: os.path.join(D, n)  # noqa: E731
+    sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("a.key"), "-out", p("a.pem"),
+       "-days", "2", "-subj", "/CN=a.test", "-addext", "subjectAltName=DNS:a.test,DNS:*.a.test")
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+       "-keyout", p("b.key"), "-out", p("b.pem"), "-days", "2", "-subj", "/CN=b.test",
+       "-addext", "subjectAltName=DNS:b.test")
+    with open(p("ab.pem"), "w") as f:  # chain and key in one file
+        f.write(open(p("b.pem")).read() + open(p("b.key")).read())
+    sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out", p("ca.pem"),
+       "-days", "2", "-subj", "/CN=test CA")
+    sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("client.key"), "-out", p("client.csr"),
+       "-subj", "/CN=client")
+    sh("openssl", "x509", "-req", "-in", p("client.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+       "-CAcreateserial", "-out", p("client.pem"), "-days", "2")
+    return p
+
+
+P = make_certs()
+
+
+class Cli:
+    def __init__(self, *args, mode="http"):
+        self.p = subprocess.Popen([CLI, "--mode", mode, "--listen", "127.0.0.1:0", "--workers", "2",
+                                   "--admin-listen", "127.0.0.1:0"] + list(args),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        self.err = []
+        threading.Thread(target=self.drain_stderr, daemon=True).start()
+        assert line.startswith("listening on "), line
+        self.port = int(line.rsplit(":", 1)[1])
+        self.admin = None
+        for _ in range(200):
+            m = re.search(r"admin listener on 127\.0\.0\.1:(\d+)", "".join(self.err))
+            if m:
+                self.admin = int(m.group(1))
+                break
+            time.sleep(0.01)
+
+    def drain_stderr(self):
+        for line in self.p.stderr:
+            self.err.append(line)
+
+    def stats(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.admin, timeout=10)
+        c.request("GET", "/stats")
+        body = c.getresponse().read()
+        c.close()
+        return json.loads(body)["proxy"]
+
+    def metrics(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.admin, timeout=10)
+        c.request("GET", "/metrics")
+        body = c.getresponse().read().decode()
+        c.close()
+        return body
+
+    def stop(self):
+        stop_and_check(self.p)
+
+
+def client_ctx(cafile=None, alpn=None, maxv=None, cert=None):
+    ctx = ssl.create_default_context(cafile=cafile or P("a.pem"))
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    if maxv:
+        ctx.maximum_version = maxv
+    if cert:
+        ctx.load_cert_chain(cert[0], cert[1])
+    return ctx
+
+
+def tls_connect(port, name="a.test", ctx=None, timeout=10):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return (ctx or client_ctx()).wrap_socket(raw, server_hostname=name)
+
+
+def https(port, path="/x", name="a.test", ctx=None, method="GET", body=None):
+    """One request on its own TLS connection: (status, body bytes, the server's certificate CN)."""
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=15, context=ctx or client_ctx())
+    c._tunnel_host = None
+    c.host = name  # the SNI and the name checked
+    c.sock = tls_connect(port, name, ctx)
+    c.request(method, path, body=body, headers={"Host": name})
+    r = c.getresponse()
+    data = r.read()
+    cn = dict(x[0] for x in c.sock.getpeercert()["subject"])["commonName"]
+    c.close()
+    return r.status, data, cn
+
+
+def raw_exchange(port, data, timeout=5):
+    """Sends bytes to the listener, reads until it closes: (what came back, closed within timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if data:
+        s.sendall(data)
+    out = b""
+    t0 = time.time()
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except socket.timeout:
+        s.close()
+        return out, False, time.time() - t0
+    except ConnectionResetError:
+        pass
+    s.close()
+    return out, True, time.time() - t0
+
+
+def sni_alpn_and_bodies():
+    be = Backend()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")),
+             "--tls-cert", P("ab.pem"))
+    try:
+        st, body, cn = https(px.port, "/x", "a.test")
+        check(st == 200 and body.startswith(b"path=/x xff=127.0.0.1") and cn == "a.test",
+              "https through the proxy: 200 from the backend, a.test's certificate (%d %r %s)" % (st, body[:40], cn))
+        check(https(px.port, "/", "b.test", client_ctx(P("b.pem")))[2] == "b.test", "SNI b.test: b's certificate (key in the chain's file)")
+        check(https(px.port, "/", "x.a.test")[2] == "a.test", "SNI x.a.test: the wildcard *.a.test")
+        s = client_ctx()
+        s.check_hostname = False
+        raw = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        t = s.wrap_socket(raw)  # no SNI
+        check(dict(x[0] for x in t.getpeercert()["subject"])["commonName"] == "a.test", "no SNI: the default (first) certificate")
+        t.close()
+        t = tls_connect(px.port, "a.test", client_ctx(alpn=["h2", "http/1.1"]))
+        check(t.selected_alpn_protocol() == "http/1.1", "ALPN: http/1.1 chosen from h2,http/1.1 (%s)" % t.selected_alpn_protocol())
+        t.close()
+        # keep-alive over one TLS connection
+        c = http.client.HTTPSConnection("127.0.0.1", px.port, timeout=15, context=client_ctx())
+        c.sock = tls_connect(px.port)
+        ok = 0
+        for i in range(300):
+            c.request("GET", "/k%d" % i, headers={"Host": "a.test"})
+            r = c.getresponse()
+            ok += r.status == 200 and r.read().startswith(b"path=/k%d " % i)
+        c.close()
+        check(ok == 300, "300 keep-alive requests on one TLS connection, each its own answer (%d)" % ok)
+        big = bytes(range(256)) * 4096
+        check(https(px.port, "/big")[1] == big, "1 MiB response through TLS, byte for byte")
+        check(https(px.port, "/big-chunked")[1] == big, "1 MiB chunked response through TLS")
+        up = os.urandom(5 * 1024 * 1024)
+        st, body, _ = https(px.port, "/echo", method="POST", body=up)
+        check(st == 200 and body == up, "5 MiB request body through TLS, echoed byte for byte")
+        # A client that reads slowly: the proxy holds back (backpressure), nothing is lost.
+        t = tls_connect(px.port)
+        t.sendall(b"GET /big HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        got = b""
+        while True:
+            time.sleep(0.002)
+            d = t.recv(8192)
+            if not d:
+                break
+            got += d
+        t.close()
+        check(got.endswith(big) and got.startswith(b"HTTP/1.1 200"), "a slow TLS reader gets the whole 1 MiB (%d bytes)" % len(got))
+        # curl
+        out = subprocess.run(["curl", "-sS", "-v", "--http1.1", "--cacert", P("a.pem"), "--resolve",
+                              "a.test:%d:127.0.0.1" % px.port, "https://a.test:%d/curl" % px.port],
+                             capture_output=True, text=True, timeout=30)
+        check(out.returncode == 0 and out.stdout.startswith("path=/curl") and "ALPN: server accepted http/1.1" in out.stderr,
+              "curl https: verified, ALPN http/1.1, the backend's answer")
+        st = px.stats()
+        check(st["tls_handshakes"] >= 10 and st["tls_failed_protocol"] == 0, "tls_handshakes counted (%d)" % st["tls_handshakes"])
+        m = px.metrics()
+        check(re.search(r'^poolproxy_tls_handshakes_total\{side="client"\} \d+', m, re.M) is not None and
+              'poolproxy_tls_handshake_failures_total{side="client",reason="timeout"}' in m,
+              "/metrics: tls_handshakes_total and the failures by reason")
+    finally:
+        px.stop()
+
+
+def s_client(port, *args, stdin=b""):
+    return subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", "a.test"] + list(args),
+                          input=stdin, capture_output=True, timeout=30)
+
+
+def resumption():
+    be = Backend()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")))
+    try:
+        for v in ("-tls1_2", "-tls1_3"):
+            sess = os.path.join(D, "sess" + v)
+            # the request makes s_client wait for the answer, and with it a TLS 1.3 ticket
+            req = b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
+            first = s_client(px.port, v, "-sess_out", sess, "-ign_eof", stdin=req)
+            again = s_client(px.port, v, "-sess_in", sess, "-ign_eof", stdin=req)
+            check(b"\nNew, " in first.stdout and b"\nReused, " in again.stdout,
+                  "openssl s_client %s: a new session, then resumed" % v)
+        st = px.stats()
+        check(st["tls_resumed"] >= 2, "tls_resumed counted (%d)" % st["tls_resumed"])
+    finally:
+        px.stop()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")),
+             "--tls-session-tickets", "off", "--tls-min-version", "1.3")
+    try:
+        sess = os.path.join(D, "sess-off")
+        req = b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
+        s_client(px.port, "-sess_out", sess, "-ign_eof", stdin=req)
+        again = s_client(px.port, "-sess_in", sess, "-ign_eof", stdin=req)
+        check(b"\nReused, " not in again.stdout, "tls_session_tickets off: no TLS 1.3 resumption")
+        try:
+            tls_connect(px.port, ctx=client_ctx(maxv=ssl.TLSVersion.TLSv1_2)).close()
+            refused = False
+        except (ssl.SSLError, OSError):
+            refused = True
+        check(refused, "tls_min_version 1.3: a TLS 1.2 client is refused")
+        check(https(px.port)[0] == 200, "and a TLS 1.3 client served")
+        check(px.stats()["tls_failed_protocol"] >= 1, "the refusal counted as a protocol failure")
+    finally:
+        px.stop()
+
+
+def client_certificates():
+    be = Backend()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")),
+             "--tls-verify-client", "required", "--tls-client-ca", P("ca.pem"))
+    try:
+        check(https(px.port, ctx=client_ctx(cert=(P("client.pem"), P("client.key"))))[0] == 200,
+              "mTLS required: a client certificate the CA signed is served")
+        try:
+            https(px.port)
+            refused = False
+        except (ssl.SSLError, OSError, http.client.HTTPException):
+            refused = True
+        check(refused, "mTLS required: a client without a certificate is refused")
+        try:
+            https(px.port, ctx=client_ctx(cert=(P("b.pem"), P("b.key"))))
+            refused = False
+        except (ssl.SSLError, OSError, http.client.HTTPException):
+            refused = True
+        check(refused, "mTLS required: a certificate the CA did not sign is refused")
+    finally:
+        px.stop()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")),
+             "--tls-verify-client", "optional", "--tls-client-ca", P("ca.pem"))
+    try:
+        check(https(px.port)[0] == 200, "mTLS optional: a client without a certificate is served")
+    finally:
+        px.stop()
+
+
+def bad_input():
+    be = Backend()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")),
+             "--tls-handshake-timeout", "500ms")
+    try:
+        out, closed, _ = raw_exchange(px.port, b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        check(closed and out.startswith(b"HTTP/1.1 400") and b"speaks TLS" in out,
+              "plaintext HTTP on the TLS port: a plain 400 saying so, then closed (%r)" % out[:30])
+        out, closed, _ = raw_exchange(px.port, b"\x16\x03\x01\x00\x05garbage-after-a-record-header" * 3)
+        check(closed and b"HTTP" not in out, "a garbage ClientHello: closed (with an alert at most)")
+        out, closed, took = raw_exchange(px.port, b"", timeout=10)
+        check(closed and 0.3 < took < 5, "a client that sends nothing: closed by tls_handshake_timeout (%.2fs)" % took)
+        hello = bytearray(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's start, then silence
+        out, closed, took = raw_exchange(px.port, bytes(hello), timeout=10)
+        check(closed and 0.3 < took < 5, "a ClientHello that stalls half-way: closed by the timeout (%.2fs)" % took)
+        s = socket.create_connection(("127.0.0.1", px.port))
+        s.sendall(bytes(hello))
+        s.close()  # the client leaves mid-handshake
+        deadline = time.time() + 5
+        while time.time() < deadline and px.stats()["tls_failed_closed"] < 1:
+            time.sleep(0.05)
+        st = px.stats()
+        check(st["tls_failed_plaintext"] == 1 and st["tls_failed_protocol"] >= 1 and st["tls_failed_timeout"] == 2 and
+              st["tls_failed_closed"] >= 1,
+              "failures counted by reason (plaintext %d, protocol %d, timeout %d, closed %d)" %
+              (st["tls_failed_plaintext"], st["tls_failed_protocol"], st["tls_failed_timeout"], st["tls_failed_closed"]))
+        check(https(px.port)[0] == 200, "and the listener serves on")
+    finally:
+        px.stop()
+    # Bad files: the CLI refuses to start, naming the option and the reason.
+    for args, want in ((["--tls-cert", os.path.join(D, "missing.pem")], "cannot read"),
+                       (["--tls-cert", "%s,key=%s" % (P("a.pem"), P("b.key"))], "does not belong"),
+                       (["--tls-cert", P("ca.key")], "certificate chain"),
+                       (["--tls-cert", P("a.pem") + ",key=" + P("a.key"), "--tls-ciphers", "NOSUCHCIPHER"], "tls_ciphers"),
+                       (["--tls-verify-client", "required", "--tls-cert", P("a.pem") + ",key=" + P("a.key")], "tls_client_ca")):
+        r = subprocess.run([CLI, "--mode", "http", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:9"] + args,
+                           capture_output=True, text=True, timeout=20)
+        check(r.returncode != 0 and want in r.stderr and "tls_" in r.stderr,
+              "refused at start: %s (%s)" % (want, r.stderr.strip().splitlines()[-1][:120] if r.stderr.strip() else ""))
+
+
+def tcp_mode():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+
+    def echo():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+
+            def one(c):
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        c.shutdown(socket.SHUT_WR)
+                        return
+                    c.sendall(d)
+            threading.Thread(target=one, args=(c,), daemon=True).start()
+    threading.Thread(target=echo, daemon=True).start()
+    px = Cli("--backend", "127.0.0.1:%d" % srv.getsockname()[1], "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")),
+             mode="tcp")
+    try:
+        t = tls_connect(px.port)
+        data = os.urandom(1024 * 1024)
+        threading.Thread(target=lambda: t.sendall(data), daemon=True).start()
+        got = b""
+        while len(got) < len(data):
+            d = t.recv(65536)
+            if not d:
+                break
+            got += d
+        check(got == data, "tcp mode: 1 MiB echoed through TLS termination, byte for byte")
+        t.close()
+    finally:
+        px.stop()
+        srv.close()
+
+
+CASES = {"sni_alpn_and_bodies": sni_alpn_and_bodies, "resumption": resumption,
+         "client_certificates": client_certificates, "bad_input": bad_input, "tcp_mode": tcp_mode}
+
+
+def main():
+    for name in sys.argv[2:] or list(CASES):
+        print("== %s" % name)
+        CASES[name]()
+    print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
