@@ -40,6 +40,11 @@ const OptionDef kOptions[] = {
      "first route whose conditions all match picks the request's group (host *.example.com: any name below it); "
      "no match: the default group; repeat for several routes (docs/ROUTING.md)",
      nullptr},
+    {"sni_route", PP_OPT_LIST, "", "", 0, 0,
+     "tcp: 'NAME -> GROUP', the group of a TLS connection picked by the server name of its ClientHello (NAME "
+     "example.com or *.example.com: any name below it), without terminating its TLS; the first match wins; no "
+     "match, no name, or not TLS: the default group; the ClientHello must come within tls_handshake_timeout",
+     nullptr},
     {"workers", PP_OPT_INT, "0", "", 0, 256,
      "worker threads, each with its own event loop (0 = one per CPU)", &Settings::workers},
     {"max_connections", PP_OPT_INT, "10000", "", 1, 10000000,
@@ -640,6 +645,19 @@ int set_option(Settings *s, const std::string &name, const std::string &value, s
     case PP_OPT_LIST:
         if (std::strcmp(d->name, "group") == 0) return parse_group(s, value, why);
         if (std::strcmp(d->name, "tls_cert") == 0) return parse_tls_cert(s, value, why);
+        if (std::strcmp(d->name, "sni_route") == 0) {  // checked against the groups when a proxy is made
+            if (value.empty() || value.size() > 1024 || value.find("->") == std::string::npos ||
+                value.find_first_of("\r\n") != std::string::npos) {
+                *why = "option 'sni_route': expected 'NAME -> GROUP' on one line, got " + quote(value.substr(0, 80));
+                return PP_EBADVALUE;
+            }
+            if (s->sni_routes.size() >= 1024) {
+                *why = "option 'sni_route': at most 1024 routes";
+                return PP_EBADVALUE;
+            }
+            s->sni_routes.push_back(value);
+            return PP_OK;
+        }
         // route: its syntax is the http protocol's (proto/route_table.h), checked where the
         // configuration is taken in; here only its size is.
         if (value.empty() || value.size() > 4096 || value.find_first_of("\r\n") != std::string::npos) {
@@ -680,6 +698,7 @@ Settings without_lists(const Settings &top) {
     g.backends.clear();
     g.groups.clear();
     g.routes.clear();
+    g.sni_routes.clear();
     return g;
 }
 
@@ -717,6 +736,13 @@ std::string get_option(const Settings &s, const OptionDef &d) {
     }
     case PP_OPT_LIST: {
         std::string out;
+        if (std::strcmp(d.name, "sni_route") == 0) {
+            for (const std::string &r : s.sni_routes) {
+                if (!out.empty()) out += "\n";
+                out += r;
+            }
+            return out;
+        }
         if (std::strcmp(d.name, "tls_cert") == 0) {
             for (const TlsCertSpec &c : s.tls_certs) {
                 if (!out.empty()) out += "\n";
@@ -800,9 +826,14 @@ int validate_settings(const Settings &s, std::string *why) {
         *why = "option 'route' needs mode http (a tcp connection has no request to route)";
         return PP_EBADVALUE;
     }
-    if (s.mode != static_cast<int64_t>(Mode::http) && !s.groups.empty() && !s.callbacks.connect_hook) {
-        *why = "group '" + s.groups[0].name + "' would get no connection: in tcp mode only a connect hook "
-               "(pp_config_set_connect_hook) sends connections to a named group";
+    if (s.mode != static_cast<int64_t>(Mode::http) && !s.groups.empty() && !s.callbacks.connect_hook &&
+        s.sni_routes.empty()) {
+        *why = "group '" + s.groups[0].name + "' would get no connection: in tcp mode only an sni_route or a connect "
+               "hook (pp_config_set_connect_hook) sends connections to a named group";
+        return PP_EBADVALUE;
+    }
+    if (!s.sni_routes.empty() && s.mode == static_cast<int64_t>(Mode::http)) {
+        *why = "option 'sni_route': tcp mode only (http mode routes with option 'route', host=)";
         return PP_EBADVALUE;
     }
     // What no route sends elsewhere goes to the default group: with no route at all it must

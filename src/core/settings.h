@@ -139,6 +139,8 @@ struct Settings {
     // owns the route syntax.
     std::vector<GroupSpec> groups;
     std::vector<std::string> routes;
+    // tcp mode: "NAME -> GROUP", the group picked by a TLS ClientHello's server name (proto/sni_routes.h).
+    std::vector<std::string> sni_routes;
     Callbacks callbacks;
 
     // Every option at its default (parsed from the table's default text).

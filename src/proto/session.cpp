@@ -576,7 +576,10 @@ bool build_routes(const Settings &settings, const std::function<int(std::string_
 
 // The proxy's protocol by mode; http's with its route table.
 std::unique_ptr<Protocol> protocol_for(const Settings &settings) {
-    if (settings.mode != static_cast<int64_t>(Mode::http)) return make_tcp_protocol();
+    if (settings.mode != static_cast<int64_t>(Mode::http)) return make_tcp_protocol(settings);
+    if (!settings.sni_routes.empty()) {
+        throw Error(PP_EBADVALUE, "option 'sni_route': tcp mode only (http mode routes with option 'route', host=)");
+    }
     // A route names its group; "default" is the unnamed one (id 0), a named group i + 1.
     const auto group_id = [&settings](std::string_view name) {
         if (name == "default") return 0;

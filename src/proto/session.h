@@ -41,6 +41,7 @@ struct RelayExtras {
     IoBlock *early_more = nullptr;  // a second block; the read pauses after it
     bool attached = false;          // the backend connection is there: reads are relayed
     bool client_reading = false;    // the client's read is armed
+    bool sni_pending = false;       // sni_route: its ClientHello is read before a backend is asked for
 };
 
 // Laid out with the small fields together: an idle keep-alive client costs its Session and
@@ -246,7 +247,7 @@ void attach(Session *s, PooledConn *conn);  // the backend connection is ready: 
 }  // namespace tcp_relay
 
 // The modes' protocols (tcp_relay.cpp, http_session.cpp); http's holds the routes.
-std::unique_ptr<Protocol> make_tcp_protocol();
+std::unique_ptr<Protocol> make_tcp_protocol(const Settings &settings);  // throws Error on a bad sni_route
 std::unique_ptr<Protocol> make_http_protocol(RouteTable routes);
 
 // The routes of `settings` into *table, with `group_id` naming the groups ("default"

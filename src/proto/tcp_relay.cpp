@@ -4,12 +4,18 @@
 #include <cstring>
 
 #include "core/clock.h"
+#include "core/errors.h"
 #include "core/uv_result.h"
 #include "core/worker.h"
+#include "proto/client_hello.h"
 #include "proto/http_hooks.h"
 #include "proto/session.h"
+#include "proto/sni_routes.h"
 
 namespace pp {
+
+const SniTable &sni_table(Worker &w);  // the tcp protocol's (below)
+
 namespace tcp_relay {
 
 namespace {
@@ -215,6 +221,31 @@ void pass_client_eof(Session *s) {
 // queue place or half-open probe given back). What it sends meanwhile is held for the backend:
 // what fits in one block (a request, a greeting reply) keeps the read armed, so that attaching
 // costs no epoll change; more pauses the read until then. Its EOF is passed on once attached.
+// SNI routes: the group of the first route matching `name`, else the one it has (the default,
+// or the connect hook's choice).
+void route_by_name(Session *s, const std::string &name) {
+    const int g = sni_table(*s->worker).match(name);
+    if (g >= 0) s->group = static_cast<int16_t>(g);
+    s->worker->shared().logger.log(PP_LOG_DEBUG, "worker %d: sni '%s': group %d", s->worker->index(), name.c_str(),
+                                   static_cast<int>(s->group));
+}
+
+// Waiting for a ClientHello (sni_route without termination): what came so far is looked at;
+// once it is whole (or cannot be one), the group is picked and the session asks for its
+// backend connection, the bytes held for it as any early bytes are.
+void sni_step(Session *s, bool last) {
+    RelayExtras &r = *s->relay;
+    std::string name;
+    const HelloRead got = r.early_up ? read_client_hello(reinterpret_cast<const uint8_t *>(r.early_up->data),
+                                                         r.early_up->len, &name)
+                                     : HelloRead::incomplete;
+    if (got == HelloRead::incomplete && !last && !r.early_more && (!r.early_up || r.early_up->len < IoBlock::kSize)) return;
+    r.sni_pending = false;
+    s->worker->clear_deadline(s);
+    if (got == HelloRead::found) route_by_name(s, name);
+    session::acquire_or_wait(s);
+}
+
 void on_client_read_early(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     auto *s = static_cast<Session *>(stream->data);
     RelayExtras &r = *s->relay;
@@ -223,16 +254,15 @@ void on_client_read_early(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
         b->len = static_cast<size_t>(nread);
         if (!r.early_up) {
             r.early_up = b;
-            return;
-        }
-        if (r.early_up->len + b->len <= IoBlock::kSize) {
+        } else if (r.early_up->len + b->len <= IoBlock::kSize) {
             std::memcpy(r.early_up->data + r.early_up->len, b->data, b->len);
             r.early_up->len += b->len;
             s->worker->buffers().put(b);
-            return;
+        } else {
+            r.early_more = b;  // a second block: enough until the backend is there
+            stop_reading(s, kUp);
         }
-        r.early_more = b;  // a second block: enough until the backend is there
-        stop_reading(s, kUp);
+        if (r.sni_pending) sni_step(s, false);
         return;
     }
     if (buf->base) s->worker->buffers().put(block_of(buf));
@@ -240,6 +270,7 @@ void on_client_read_early(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
     if (nread == UV_EOF) {
         s->client_eof = true;
         stop_reading(s, kUp);
+        if (r.sni_pending) sni_step(s, true);
         return;
     }
     session::close(s, uv_strerror(static_cast<int>(nread)));
@@ -325,13 +356,25 @@ void begin(Session *s) {
     if (s->worker->settings().callbacks.connect_hook && !run_connect_hook(s)) return;
     s->exchange = Session::Exchange::open;  // tcp: the session is the exchange
     if (!s->relay) s->relay = new RelayExtras;
+    const SniTable &sni = sni_table(*s->worker);
+    if (!sni.empty() && s->tls) {  // terminated here: the handshake told the name
+        if (const char *name = s->tls->server_name()) {
+            std::string n(name);
+            for (char &c : n) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+            route_by_name(s, n);
+        }
+    } else if (!sni.empty()) {  // passed through: its ClientHello first, within tls_handshake_timeout
+        s->relay->sni_pending = true;
+        s->worker->set_deadline(s, session::kTlsHandshakeDeadline,
+                                static_cast<uint64_t>(s->worker->settings().tls_handshake_timeout));
+    }
     const int rc = io::read_start(client_stream(s), s->tls.get(), on_alloc, on_client_read);
     if (rc != 0) {
         session::close(s, uv_strerror(rc));
         return;
     }
     s->relay->client_reading = true;
-    session::acquire_or_wait(s);
+    if (!s->relay->sni_pending) session::acquire_or_wait(s);
 }
 
 }  // namespace tcp_relay
@@ -345,7 +388,19 @@ constexpr uint64_t kQueueWarnQuietMs = 10000;
 // bytes opaque.
 class TcpProtocol final : public ModeProtocol {
 public:
-    TcpProtocol() : ModeProtocol(sizeof(TcpSession), true) {}
+    explicit TcpProtocol(const Settings &settings) : ModeProtocol(sizeof(TcpSession), true) {
+        // An SNI route names its group as an http route does: "default" is id 0, a named group i + 1.
+        const auto group_id = [&settings](std::string_view name) {
+            if (name == "default") return 0;
+            for (size_t g = 0; g < settings.groups.size(); g++) {
+                if (settings.groups[g].name == name) return static_cast<int>(g + 1);
+            }
+            return -1;
+        };
+        std::string why;
+        if (!sni_.build(settings.sni_routes, group_id, &why)) throw Error(PP_EBADVALUE, why);
+    }
+    SniTable sni_;
     Session *make() const override { return new TcpSession; }
     bool needs_peer(const Worker &w) const override { return w.settings().callbacks.connect_hook != nullptr; }
     void begin(Session *s) const override { tcp_relay::begin(s); }
@@ -377,6 +432,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Protocol> make_tcp_protocol() { return std::make_unique<TcpProtocol>(); }
+std::unique_ptr<Protocol> make_tcp_protocol(const Settings &settings) { return std::make_unique<TcpProtocol>(settings); }
+
+const SniTable &sni_table(Worker &w) { return static_cast<const TcpProtocol &>(*w.shared().protocol).sni_; }
 
 }  // namespace pp

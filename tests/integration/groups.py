@@ -344,8 +344,8 @@ def bad_configuration():
     refused(["--mode", "http", "--backend", be + ",group=a"], "no route", "only named groups and no route")
     refused(["--mode", "http", "--backend", be, "--group", "g pool_max=2 pool_min_idle=3", "--backend", be + ",group=g"],
             "group 'g': option 'pool_min_idle'", "a group's options checked against each other")
-    refused(["--mode", "tcp", "--backend", be, "--backend", be + ",group=g"], "only a connect hook",
-            "a named group in tcp mode without a connect hook")
+    refused(["--mode", "tcp", "--backend", be, "--backend", be + ",group=g"], "only an sni_route or a connect hook",
+            "a named group in tcp mode without an sni_route or a connect hook")
     refused(["--mode", "http", "--backend", be, "--route", "host_rewrite=a,b -> default"], "host_rewrite",
             "a host_rewrite that is not a host")
     refused(["--mode", "http", "--backend", be, "--route", "method=get -> default"], "case-sensitive",

@@ -358,8 +358,125 @@ def tcp_mode():
         srv.close()
 
 
+def tls_server(cert, key, answer):
+    """A TLS backend: after its handshake it answers `answer` and the first line it read."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    def loop():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+
+            def one(c):
+                try:
+                    t = ctx.wrap_socket(c, server_side=True)
+                    line = t.recv(1024)
+                    t.sendall(answer + b" " + line)
+                    t.close()
+                except (OSError, ssl.SSLError):
+                    c.close()
+            threading.Thread(target=one, args=(c,), daemon=True).start()
+    threading.Thread(target=loop, daemon=True).start()
+    return srv
+
+
+def sni_passthrough():
+    a = tls_server(P("a.pem"), P("a.key"), b"A")
+    b = tls_server(P("b.pem"), P("b.key"), b"B")
+    echo = socket.socket()
+    echo.bind(("127.0.0.1", 0))
+    echo.listen(16)
+
+    def echo_loop():
+        while True:
+            try:
+                c, _ = echo.accept()
+            except OSError:
+                return
+            d = c.recv(1024)
+            c.sendall(b"D " + d)
+            c.close()
+    threading.Thread(target=echo_loop, daemon=True).start()
+    px = Cli("--backend", "127.0.0.1:%d" % echo.getsockname()[1],
+             "--backend", "127.0.0.1:%d,group=ga" % a.getsockname()[1],
+             "--backend", "127.0.0.1:%d,group=gb" % b.getsockname()[1],
+             "--sni-route", "a.test -> ga", "--sni-route", "*.b.test -> gb", "--sni-route", "b.test -> gb",
+             "--tls-handshake-timeout", "500ms", mode="tcp")
+    try:
+        t = tls_connect(px.port, "a.test")
+        t.sendall(b"hello\n")
+        check(t.recv(100) == b"A hello\n" and dict(x[0] for x in t.getpeercert()["subject"])["commonName"] == "a.test",
+              "sni_route a.test: relayed untouched to group ga's TLS backend (its own certificate, verified)")
+        t.close()
+        ctx = client_ctx(P("b.pem"))
+        ctx.check_hostname = False
+        t = tls_connect(px.port, "x.B.test", ctx)
+        t.sendall(b"hi\n")
+        check(t.recv(100) == b"B hi\n", "sni_route *.b.test: x.B.test (any case) reaches group gb")
+        t.close()
+        out = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % px.port, "-servername", "b.test",
+                              "-CAfile", P("b.pem"), "-verify_return_error"], input=b"q\n", capture_output=True, timeout=30)
+        check(b"Verify return code: 0 (ok)" in out.stdout, "openssl s_client through the passthrough: b.test verified end to end")
+        out, closed, _ = raw_exchange(px.port, b"plain words\n")
+        check(out == b"D plain words\n", "not TLS: the default group, bytes as sent (%r)" % out)
+        hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+        out, closed, took = raw_exchange(px.port, hello, timeout=10)
+        check(closed and out == b"" and 0.3 < took < 5, "a ClientHello that stalls: closed by tls_handshake_timeout (%.2fs)" % took)
+    finally:
+        px.stop()
+        for x in (a, b, echo):
+            x.close()
+    # Terminated here (tls_cert): the handshake's name picks the group.
+    plain = {}
+    for tag in (b"D", b"E"):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+        plain[tag] = srv
+
+        def loop(srv=srv, tag=tag):
+            while True:
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                c.sendall(tag + b" " + c.recv(1024))
+                c.close()
+        threading.Thread(target=loop, daemon=True).start()
+    px = Cli("--backend", "127.0.0.1:%d" % plain[b"D"].getsockname()[1],
+             "--backend", "127.0.0.1:%d,group=ge" % plain[b"E"].getsockname()[1],
+             "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")), "--tls-cert", P("ab.pem"),
+             "--sni-route", "b.test -> ge", mode="tcp")
+    try:
+        t = tls_connect(px.port, "b.test", client_ctx(P("b.pem")))
+        t.sendall(b"x\n")
+        check(t.recv(100) == b"E x\n", "tcp mode with termination: SNI b.test picks group ge (sni_route)")
+        t.close()
+        t = tls_connect(px.port, "a.test")
+        t.sendall(b"y\n")
+        check(t.recv(100) == b"D y\n", "and a.test, matching no route, the default group")
+        t.close()
+    finally:
+        px.stop()
+        for x in plain.values():
+            x.close()
+    r = subprocess.run([CLI, "--mode", "tcp", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:9",
+                        "--sni-route", "a.test -> nowhere"], capture_output=True, text=True, timeout=20)
+    check(r.returncode != 0 and "no backend group named 'nowhere'" in r.stderr, "an sni_route to no group: refused at start")
+    r = subprocess.run([CLI, "--mode", "http", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:9",
+                        "--sni-route", "a.test -> default"], capture_output=True, text=True, timeout=20)
+    check(r.returncode != 0 and "tcp mode only" in r.stderr, "sni_route in http mode: refused, naming option 'route'")
+
+
 CASES = {"sni_alpn_and_bodies": sni_alpn_and_bodies, "resumption": resumption,
-         "client_certificates": client_certificates, "bad_input": bad_input, "tcp_mode": tcp_mode}
+         "client_certificates": client_certificates, "bad_input": bad_input, "tcp_mode": tcp_mode,
+         "sni_passthrough": sni_passthrough}
 
 
 def main():
