@@ -552,7 +552,15 @@ PP_API int pp_proxy_local_port(const pp_proxy *proxy);
       "Client TLS handshakes not completed within tls_handshake_timeout.")                        \
     X(tls_failed_closed, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",                   \
       "side=\"client\",reason=\"closed\"",                                                         \
-      "Client connections that closed or reset during their TLS handshake.")
+      "Client connections that closed or reset during their TLS handshake.")                       \
+    X(tls_backend_handshakes, COUNTER, WORKER, "0.3", "tls_handshakes_total", "side=\"backend\"",   \
+      "backend_tls: handshakes completed with backends (one per pooled connection opened).")      \
+    X(tls_backend_resumed, COUNTER, WORKER, "0.3", "tls_resumed_total", "side=\"backend\"",         \
+      "backend_tls: handshakes that resumed the worker's last session with the backend.")          \
+    X(tls_backend_failed, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",                  \
+      "side=\"backend\",reason=\"any\"",                                                           \
+      "backend_tls: handshakes with backends that failed (verification, protocol, timeout); the "  \
+      "log names the reason and the backend.")
 
 /** pp_worker_stats: one worker's counters. */
 #define PP_WORKER_STATS_FIELDS(X)                                                                  \

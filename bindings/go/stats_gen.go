@@ -101,6 +101,12 @@ type Stats struct {
 	TlsFailedTimeout uint64
 	// Client connections that closed or reset during their TLS handshake. (counter; since 0.3)
 	TlsFailedClosed uint64
+	// backend_tls: handshakes completed with backends (one per pooled connection opened). (counter; since 0.3)
+	TlsBackendHandshakes uint64
+	// backend_tls: handshakes that resumed the worker's last session with the backend. (counter; since 0.3)
+	TlsBackendResumed uint64
+	// backend_tls: handshakes with backends that failed (verification, protocol, timeout); the log names the reason and the backend. (counter; since 0.3)
+	TlsBackendFailed uint64
 }
 
 func statsFromC(s *C.pp_stats) Stats {
@@ -151,6 +157,9 @@ func statsFromC(s *C.pp_stats) Stats {
 	out.TlsFailedPlaintext = uint64(s.tls_failed_plaintext)
 	out.TlsFailedTimeout = uint64(s.tls_failed_timeout)
 	out.TlsFailedClosed = uint64(s.tls_failed_closed)
+	out.TlsBackendHandshakes = uint64(s.tls_backend_handshakes)
+	out.TlsBackendResumed = uint64(s.tls_backend_resumed)
+	out.TlsBackendFailed = uint64(s.tls_backend_failed)
 	return out
 }
 

@@ -12,6 +12,8 @@
 
 namespace pp {
 
+class TlsClient;
+
 struct Settings;
 
 struct Backend {
@@ -20,6 +22,7 @@ struct Backend {
     // options (pool limits, timeouts, checks): never the top level's directly.
     int group = 0;
     const Settings *gs = nullptr;
+    const TlsClient *tls = nullptr;  // its group's backend_tls (nullptr: plaintext); lives as long as the group
     SharedGauge *group_waiting = nullptr;  // its group's Group::waiting
     int64_t pool_max = 0;     // its cap: its own pool_max= or its group's
     int64_t own_pool_max = -1;  // its own pool_max= (-1: none), what a reload compares
@@ -29,6 +32,14 @@ struct Backend {
     std::string name;  // "host:port" as configured; a DNS answer's: "name:port/ip:port"
     std::string authority;  // "host:port" as configured (never a '/'): the Host of health checks
     std::atomic<int> weight{1};  // may change at runtime (pp_proxy_set_backend_weight)
+    // Its configured host, without port or brackets: the name backend_tls sends and checks
+    // when backend_tls_name is not set.
+    std::string tls_host() const {
+        const size_t colon = authority.rfind(':');
+        std::string h = colon == std::string::npos ? authority : authority.substr(0, colon);
+        if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+        return h;
+    }
 
     // Administrative state, set from any thread: a draining or removed backend gets no new
     // requests; those in flight finish, and its idle pooled connections are closed.

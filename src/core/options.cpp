@@ -118,6 +118,22 @@ const OptionDef kOptions[] = {
      &Settings::tls_verify_client},
     {"tls_client_ca", PP_OPT_STRING, "", "", 0, 0, "PEM file of the CAs client certificates must chain to",
      nullptr, &Settings::tls_client_ca},
+    {"backend_tls", PP_OPT_BOOL, "off", "", 0, 0,
+     "TLS to the backends: each pooled connection does its handshake once and carries many requests",
+     &Settings::backend_tls},
+    {"backend_tls_verify", PP_OPT_BOOL, "on", "", 0, 0,
+     "check each backend's certificate chain (backend_tls_ca) and name (backend_tls_name); off: encrypt only",
+     &Settings::backend_tls_verify},
+    {"backend_tls_ca", PP_OPT_STRING, "", "", 0, 0,
+     "PEM file of the CAs backend certificates must chain to (\"\" = the system's trust store)", nullptr,
+     &Settings::backend_tls_ca},
+    {"backend_tls_name", PP_OPT_STRING, "", "", 0, 0,
+     "the name sent as SNI and checked in backend certificates (\"\" = each backend's configured host: its name, "
+     "or its address, checked against the certificate's IP entries)",
+     nullptr, &Settings::backend_tls_name},
+    {"backend_tls_cert", PP_OPT_STRING, "", "", 0, 0,
+     "a client certificate for the backends (mTLS): 'CERT.pem[,key=KEY.pem]' (\"\" = none)", nullptr,
+     &Settings::backend_tls_cert},
     {"response_timeout", PP_OPT_DURATION, "30s", "", 1, kHour,
      "http: a backend that sends no response byte this long after the request gets the client a 504",
      &Settings::response_timeout},
@@ -234,7 +250,8 @@ const char *const kGroupOptions[] = {
     "response_timeout", "retries", "max_requests_per_conn", "health_check", "health_path", "health_host",
     "health_status", "health_interval", "health_timeout", "health_rise", "health_fall", "breaker_failures",
     "breaker_open_time", "breaker_max_open_time", "breaker_half_open_requests", "breaker_on_5xx",
-    "backend_max_requests", "backend_max_pending", "queue_max",
+    "backend_max_requests", "backend_max_pending", "queue_max", "backend_tls", "backend_tls_verify",
+    "backend_tls_ca", "backend_tls_name", "backend_tls_cert",
 };
 
 }  // namespace
@@ -521,8 +538,21 @@ static int set_string_option(Settings *s, const OptionDef &d, const std::string 
             return PP_EBADVALUE;
         }
         std::string reason;
-        if (d.text == &Settings::tls_client_ca && !value.empty() && !readable_file(value, &reason)) {
+        if ((d.text == &Settings::tls_client_ca || d.text == &Settings::backend_tls_ca) && !value.empty() &&
+            !readable_file(value, &reason)) {
             *why = prefix + reason;
+            return PP_EBADVALUE;
+        }
+        if (d.text == &Settings::backend_tls_cert && !value.empty()) {
+            const size_t k = value.rfind(",key=");
+            if (!readable_file(value.substr(0, k), &reason) ||
+                (k != std::string::npos && !readable_file(value.substr(k + 5), &reason))) {
+                *why = prefix + reason;
+                return PP_EBADVALUE;
+            }
+        }
+        if (d.text == &Settings::backend_tls_name && value.find_first_of(" /") != std::string::npos) {
+            *why = prefix + "expected a host name or address, got " + quote(value.substr(0, 80));
             return PP_EBADVALUE;
         }
         if ((d.text == &Settings::tls_ciphers || d.text == &Settings::tls_ciphersuites) && !value.empty() &&
@@ -785,6 +815,11 @@ int validate_group(const Settings &s, const std::string &where, std::string *why
     if (s.breaker_max_open_time < s.breaker_open_time) {
         *why = where + "option 'breaker_max_open_time' (" + std::to_string(s.breaker_max_open_time) +
                "ms) must not be shorter than 'breaker_open_time' (" + std::to_string(s.breaker_open_time) + "ms)";
+        return PP_EBADVALUE;
+    }
+    if (s.backend_tls && s.health_check == static_cast<int64_t>(HealthCheck::http)) {
+        *why = where + "option 'health_check' http does not speak TLS yet: with 'backend_tls' use health_check tcp "
+               "(a connect) or none";
         return PP_EBADVALUE;
     }
     if (s.health_check != 0 && s.health_timeout > s.health_interval) {

@@ -1,5 +1,6 @@
 #include "core/pool.h"
 
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -10,6 +11,8 @@
 #include "core/worker.h"
 #include "core/breaker_report.h"
 #include "core/protocol.h"
+#include "core/stream_io.h"
+#include "core/tls_client.h"
 
 namespace pp {
 
@@ -23,6 +26,8 @@ constexpr uint64_t kDownMs = 1000;  // a backend that refused is skipped this lo
 BackendPool::BackendPool(Worker &worker, Backend &backend, int64_t warm_share, bool probe_at_start, bool counted)
     : worker_(worker), backend_(backend), warm_share_(warm_share), probe_pending_(probe_at_start),
       probe_counted_(probe_at_start && counted) {}
+
+BackendPool::~BackendPool() { SSL_SESSION_free(tls_session_); }
 
 void BackendPool::settle_probe(PooledConn *conn) {
     if (conn) {
@@ -99,8 +104,9 @@ PooledConn *BackendPool::open(ClientBase *owner, bool *local) {
     // epoll_ctl and changes it once when the connect completes. Armed after the connect, it
     // costs two (libuv forgot the registration: an ADD that fails EEXIST, then a MOD). libuv
     // reports the connect before any read, and a failed connect closes the handle first. If
-    // this fails, arming again after the connect (make_idle, the session) reports it.
-    (void)start_reading(conn);
+    // this fails, arming again after the connect (make_idle, the session) reports it. (With
+    // backend_tls, the TLS layer arms it once the connect is done.)
+    if (!backend_.tls) (void)start_reading(conn);
     return conn;
 }
 
@@ -123,6 +129,56 @@ void BackendPool::on_connect(uv_connect_t *req, int status) {
         pool.connect_failed(conn, why.c_str());
         return;
     }
+    if (pool.backend_.tls) {
+        pool.start_tls(conn);
+        return;
+    }
+    pool.connected(conn);
+}
+
+namespace {
+// A TLS connection's own reads (TlsConn decrypts them) and the sessions its handshakes give.
+void on_tls_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) { static_cast<PooledConn *>(h->data)->tls->on_raw_alloc(buf); }
+void on_tls_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    static_cast<PooledConn *>(s->data)->tls->on_raw_read(nread, buf);
+}
+}  // namespace
+
+// backend_tls: the handshake, within connect_timeout again; the connection is usable once it
+// is done (verified, with backend_tls_verify), resumed from this worker's last session of the
+// backend when the backend takes it.
+void BackendPool::start_tls(PooledConn *conn) {
+    SSL *ssl = backend_.tls->new_ssl(backend_.tls_host());
+    if (!ssl) {
+        connect_failed(conn, "tls: out of memory");
+        return;
+    }
+    if (tls_session_) SSL_set_session(ssl, tls_session_);
+    tls_session_slot(ssl, &tls_session_);
+    conn->tls = std::make_unique<TlsConn>(ssl, reinterpret_cast<uv_stream_t *>(&conn->tcp), on_tls_alloc, on_tls_read,
+                                          on_tls_handshaken);
+    PP_UV_MUST(uv_timer_start(&conn->timer, on_connect_timeout, static_cast<uint64_t>(backend_.gs->connect_timeout), 0));
+    if (const int rc = conn->tls->start_handshake()) connect_failed(conn, uv_strerror(rc));
+}
+
+void BackendPool::on_tls_handshaken(uv_stream_t *s, int status) {
+    auto *conn = static_cast<PooledConn *>(s->data);
+    BackendPool &pool = *conn->pool;
+    uv_timer_stop(&conn->timer);
+    WorkerCounters &c = pool.worker_.counters();
+    if (status < 0) {
+        c.tls_backend_failed.add();
+        const std::string why = "tls: " + conn->tls->failure_text();
+        pool.connect_failed(conn, why.c_str());
+        return;
+    }
+    c.tls_backend_handshakes.add();
+    if (conn->tls->resumed()) c.tls_backend_resumed.add();
+    pool.connected(conn);
+}
+
+void BackendPool::connected(PooledConn *conn) {
+    BackendPool &pool = *this;
     pool.counters_.opened.add();
     pool.worker_.counters().connect_time.record((uv_hrtime() - conn->connect_start_ns) / 1000);
     if (!pool.backend_.up.exchange(true)) {
@@ -143,7 +199,8 @@ void BackendPool::on_connect(uv_connect_t *req, int status) {
 
 void BackendPool::on_connect_timeout(uv_timer_t *timer) {
     auto *conn = static_cast<PooledConn *>(timer->data);
-    conn->pool->connect_failed(conn, "connect timed out");
+    if (conn->tls) conn->pool->worker_.counters().tls_backend_failed.add();
+    conn->pool->connect_failed(conn, conn->tls ? "tls handshake timed out (connect_timeout)" : "connect timed out");
 }
 
 void BackendPool::connect_failed(PooledConn *conn, const char *reason, bool owner_records) {
@@ -209,14 +266,14 @@ void BackendPool::make_idle(PooledConn *conn, bool may_move) {
 
 int BackendPool::start_reading(PooledConn *conn) {
     if (conn->reading) return 0;
-    const int rc = uv_read_start(reinterpret_cast<uv_stream_t *>(&conn->tcp), on_alloc, on_read);
+    const int rc = io::read_start(reinterpret_cast<uv_stream_t *>(&conn->tcp), conn->tls.get(), on_alloc, on_read);
     if (rc == 0) conn->reading = true;
     return rc;
 }
 
 void BackendPool::stop_reading(PooledConn *conn) {
     if (!conn->reading) return;
-    uv_read_stop(reinterpret_cast<uv_stream_t *>(&conn->tcp));
+    io::read_stop(reinterpret_cast<uv_stream_t *>(&conn->tcp), conn->tls.get());
     conn->reading = false;
 }
 
@@ -324,6 +381,7 @@ bool BackendPool::give_away_idle(Moving *out) {
 
 bool BackendPool::give_away(PooledConn *conn, Moving *out) {
     if (conn->early) return false;  // a tcp server's greeting is tied to this handle
+    if (conn->tls) return false;    // its TLS state lives here, not in the socket
     // Request bytes still queued would be dropped with the handle (the copy keeps the socket
     // only): the next request would land inside the old one. http never pools such a one.
     if (conn->writes_pending != 0 || conn->tcp.write_queue_size != 0) return false;

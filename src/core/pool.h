@@ -9,13 +9,17 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/backend.h"
 #include "core/buffer_pool.h"
 #include "core/intrusive_list.h"
+#include "core/tls_conn.h"
 #include "obs/counter.h"
 #include "obs/stats_schema.h"
+
+typedef struct ssl_session_st SSL_SESSION;
 
 namespace pp {
 
@@ -49,6 +53,9 @@ struct PooledConn {
     int writes_pending = 0;
     ListHook link;             // in the pool's idle list
     int open_handles = 0;
+    // backend_tls: the connection's TLS, made once its TCP connect succeeded (after `tcp`:
+    // freed before it). A TLS connection stays on its worker (it is never moved).
+    std::unique_ptr<TlsConn> tls;
 };
 
 struct PoolCounters {  // written by the owning worker only
@@ -72,6 +79,7 @@ public:
     // counted, the pool settles Shared::start_probes once the probe connected or failed (or was
     // not made), which pp_proxy_start waits for.
     BackendPool(Worker &worker, Backend &backend, int64_t warm_share, bool probe_at_start, bool counted);
+    ~BackendPool();
     BackendPool(const BackendPool &) = delete;
     BackendPool &operator=(const BackendPool &) = delete;
 
@@ -145,6 +153,10 @@ public:
 
 private:
     static void on_connect(uv_connect_t *req, int status);
+    void connected(PooledConn *conn);  // TCP (and TLS, with backend_tls) done: the connection is usable
+    void start_tls(PooledConn *conn);
+    static void on_tls_handshaken(uv_stream_t *s, int status);
+    SSL_SESSION *tls_session_ = nullptr;  // backend_tls: the last session to resume with (this worker's)
     static void on_connect_timeout(uv_timer_t *timer);
     static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
     static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);

@@ -39,6 +39,12 @@ Shared::Shared(const Settings &s, int workers)
         group->settings = group_settings(base, &g);
         groups.add(std::move(group));
     }
+    for (size_t g = 0; g < groups.size(); g++) {  // backend_tls: each group's own context
+        bool failed = false;
+        std::string why;
+        groups[g].tls = TlsClient::make(groups[g].settings, &failed, &why);
+        if (failed) throw Error(PP_EBADVALUE, (g ? "group '" + groups[g].name + "': " : std::string()) + why);
+    }
     for (const BackendSpec &spec : s.backends) {
         if (!spec.dynamic) add_backend(spec);  // names become backends once resolved (DnsWatcher)
     }
@@ -59,6 +65,7 @@ int Shared::add_backend(const BackendSpec &spec, bool healthy) {
     b->group = g < 0 ? 0 : g;
     const Settings &gs = groups[static_cast<size_t>(b->group)].settings;
     b->gs = &gs;
+    b->tls = groups[static_cast<size_t>(b->group)].tls.get();
     b->group_waiting = &groups[static_cast<size_t>(b->group)].waiting;
     b->pool_max = spec.pool_max >= 0 ? spec.pool_max : gs.pool_max;
     b->own_pool_max = spec.pool_max;

@@ -28,6 +28,7 @@ struct GroupPlan {
     int current = -1;  // its live group now, or -1 (a new group)
     bool replace = false;  // current's options differ: a new group takes its name
     int id = -1;  // the id it has once applied
+    std::shared_ptr<const TlsClient> tls{};  // a new group's backend_tls context, made before anything changes
 };
 
 // Names every option that changed but is read only when a proxy is made.
@@ -109,7 +110,15 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
                 p.replace = true;
             }
         }
-        if (p.current < 0 || p.replace) new_ids++;
+        if (p.current < 0 || p.replace) {
+            new_ids++;
+            bool failed = false;
+            p.tls = TlsClient::make(p.settings, &failed, why);
+            if (failed) {
+                if (!p.name.empty()) *why = "group '" + p.name + "': " + *why;
+                return PP_EBADVALUE;
+            }
+        }
     }
     if (shared_->groups.size() + new_ids > Shared::kMaxGroupIds) {
         *why = "all " + std::to_string(Shared::kMaxGroupIds) +
@@ -185,6 +194,7 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
             auto group = std::make_unique<Group>();
             group->name = p.name;
             group->settings = p.settings;
+            group->tls = p.tls;
             p.id = static_cast<int>(shared_->groups.add(std::move(group)));
         }
         for (size_t i = 0; i < to_add.size(); i++) {

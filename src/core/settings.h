@@ -95,6 +95,12 @@ struct Settings {
     int64_t tls_verify_client = 0;       // 0 none, 1 optional, 2 required
     int64_t tls_handshake_timeout = 0;
     int64_t tls_session_tickets = 0;
+    // TLS toward the backends (a group may set these; core/tls_client.h).
+    int64_t backend_tls = 0;
+    int64_t backend_tls_verify = 0;
+    std::string backend_tls_ca;    // "" = the system's trust store
+    std::string backend_tls_name;  // SNI and the name checked ("" = each backend's configured host)
+    std::string backend_tls_cert;  // "CERT.pem[,key=KEY.pem]": a client certificate (mTLS), or ""
     // http mode
     int64_t response_timeout = 0;
     int64_t client_header_timeout = 0;

@@ -12,6 +12,7 @@
 #include "core/parking.h"
 #include "core/settings.h"
 #include "core/slot_table.h"
+#include "core/tls_client.h"
 #include "obs/counter.h"
 #include "obs/log.h"
 
@@ -19,6 +20,7 @@ namespace pp {
 
 class Acceptor;
 class Protocol;
+class TlsClient;
 class TlsServer;
 class Worker;
 
@@ -41,6 +43,7 @@ struct Group {
     SharedGauge waiting; // sessions waiting for a connection of this group, all workers
     std::atomic<bool> retired{false};
     std::atomic<int> replaced_by{-1};  // the group that took its name, once retired (-1: none)
+    std::shared_ptr<const TlsClient> tls;  // backend_tls: its connections' TLS (nullptr: plaintext)
 };
 
 struct Shared {

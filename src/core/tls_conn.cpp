@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "core/tls_server.h"
 #include "core/worker.h"
@@ -53,8 +54,14 @@ int TlsConn::start_handshake() {
     if (!rbio_) return UV_ENOMEM;
     const int rc = uv_read_start(stream_, raw_alloc_, raw_read_);
     raw_reading_ = rc == 0;
+    if (rc == 0 && !SSL_is_server(ssl_)) {
+        first_ = false;  // (the plaintext check is a server's)
+        pump();  // a client speaks first: its ClientHello
+    }
     return rc;
 }
+
+SSL *TlsConn::ssl() const { return ssl_; }
 
 void TlsConn::on_raw_alloc(uv_buf_t *buf) {
     // One scratch buffer per thread: its bytes are copied into the read BIO before the next read.
@@ -124,7 +131,10 @@ void TlsConn::pump() {
                 }
                 return;
             }
-            fail(Failure::protocol, e == SSL_ERROR_SSL ? openssl_errors() : "handshake failed");
+            std::string why = e == SSL_ERROR_SSL ? openssl_errors() : "handshake failed";
+            const long v = SSL_get_verify_result(ssl_);
+            if (v != X509_V_OK) why = std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
+            fail(Failure::protocol, why);
             return;
         }
         done_ = true;

@@ -33,7 +33,7 @@ public:
     TlsConn(const TlsConn &) = delete;
     TlsConn &operator=(const TlsConn &) = delete;
 
-    // Starts reading for the handshake (a server's: the client speaks first).
+    // Starts the handshake: a server's reads the client's hello; a client's sends its own.
     int start_handshake();
     bool handshake_done() const { return done_; }
     bool resumed() const;
@@ -41,6 +41,7 @@ public:
     const std::string &failure_text() const { return failure_text_; }
     const char *version() const;       // "TLSv1.3"
     const char *server_name() const;   // SNI, or nullptr
+    SSL *ssl() const;
 
     // The stream calls, in plaintext (stream_io.h).
     int read_start(uv_alloc_cb alloc, uv_read_cb read);

@@ -236,7 +236,7 @@ bool send(HttpSession *s, bool to_client, const std::string &text, IoBlock *bloc
     // The access log's bytes_out; its bytes_in are the request bytes read (process()), not the
     // rewritten head sent upstream (once per retry).
     if (to_client) s->bytes_out += total;
-    TlsConn *tls = to_client ? s->tls.get() : nullptr;
+    TlsConn *tls = to_client ? s->tls.get() : s->conn->tls.get();
     int rc = io::try_write(stream, tls, bufs, n);
     size_t sent = rc > 0 ? static_cast<size_t>(rc) : 0;
     if (rc < 0 && rc != UV_EAGAIN) {

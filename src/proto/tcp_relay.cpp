@@ -111,7 +111,7 @@ bool start_reading(Session *s, int dir) {
 // A half-close passed on with a shutdown. UV_ENOTCONN: that side is already shut or gone, as
 // on_shutdown accepts too; anything else ends the session.
 bool start_shutdown(Session *s, uv_shutdown_t *req, uv_stream_t *to) {
-    TlsConn *tls = to == client_stream(s) ? s->tls.get() : nullptr;
+    TlsConn *tls = to == client_stream(s) ? s->tls.get() : s->conn->tls.get();
     int rc = session::shutdown_now(to, tls);
     if (rc == UV_EAGAIN) {  // what was read is not all written yet: shut down after it
         req->data = s;
@@ -136,7 +136,7 @@ void relay(Session *s, IoBlock *b, size_t len, int dir) {
     b->direction = dir;
     b->len = len;
     uv_buf_t out = uv_buf_init(b->data, static_cast<unsigned>(len));
-    TlsConn *tls = dir == kUp ? nullptr : s->tls.get();
+    TlsConn *tls = dir == kUp ? s->conn->tls.get() : s->tls.get();
     int rc = io::try_write(to, tls, &out, 1);  // UV_EAGAIN while earlier writes are still queued
     if (rc == static_cast<int>(len)) {
         s->worker->buffers().put(b);

@@ -8,10 +8,12 @@ configuration. tcp mode terminates TLS too. Counters from /stats, series from /m
 
 Usage: tls.py POOLPROXY_CLI [case...]"""
 import http.client
+import http.server
 import json
 import os
 import re
 import socket
+import socketserver
 import ssl
 import subprocess
 import sys
@@ -46,6 +48,12 @@ def make_certs():
        "-subj", "/CN=client")
     sh("openssl", "x509", "-req", "-in", p("client.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
        "-CAcreateserial", "-out", p("client.pem"), "-days", "2")
+    # A backend's certificate from the CA, for its address and a name.
+    with open(p("be.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:backend.test\n")
+    sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("be.key"), "-out", p("be.csr"), "-subj", "/CN=backend")
+    sh("openssl", "x509", "-req", "-in", p("be.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"), "-CAcreateserial",
+       "-out", p("be.pem"), "-days", "2", "-extfile", p("be.ext"))
     return p
 
 
@@ -474,9 +482,223 @@ def sni_passthrough():
     check(r.returncode != 0 and "tcp mode only" in r.stderr, "sni_route in http mode: refused, naming option 'route'")
 
 
+class TlsBackend(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """An HTTPS backend (Python's ssl) that records the SNI of each handshake and, with
+    client_ca, requires a client certificate."""
+    daemon_threads = True
+
+    def __init__(self, client_ca=None):
+        self.snis, self.handshakes = [], 0
+        super().__init__(("127.0.0.1", 0), TlsHandler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(P("be.pem"), P("be.key"))
+        if client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
+
+        def on_sni(sock, name, c):
+            self.snis.append(name)
+            self.handshakes += 1
+        ctx.sni_callback = on_sni
+        self.socket = ctx.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        sock.settimeout(10)
+        sock.do_handshake()
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        pass
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+
+class TlsHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        body = (b"tls " + self.path.encode()) if not self.path.startswith("/big") else bytes(range(256)) * 4096
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def plain_get(port, path="/", timeout=15):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def backend_tls():
+    be = TlsBackend()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--backend-tls", "on", "--backend-tls-ca", P("ca.pem"))
+    try:
+        check(plain_get(px.port, "/x") == (200, b"tls /x"), "backend_tls: a request reaches the HTTPS backend, verified by address")
+        check(plain_get(px.port, "/big")[1] == bytes(range(256)) * 4096, "backend_tls: a 1 MiB answer byte for byte")
+        conns = [http.client.HTTPConnection("127.0.0.1", px.port, timeout=15) for _ in range(2)]
+        ok = 0
+        for i in range(500):
+            c = conns[i % 2]
+            c.request("GET", "/k%d" % i)
+            r = c.getresponse()
+            ok += r.status == 200 and r.read() == b"tls /k%d" % i
+        for c in conns:
+            c.close()
+        st = px.stats()
+        check(ok == 500 and st["tls_backend_handshakes"] <= 4,
+              "500 requests over pooled TLS connections: %d backend handshakes (%d resumed)" %
+              (st["tls_backend_handshakes"], st["tls_backend_resumed"]))
+        check(be.handshakes == st["tls_backend_handshakes"] and be.snis and all(n is None for n in be.snis),
+              "an address is checked against the certificate's IP entry and sent no SNI")
+    finally:
+        px.stop()
+    be.snis.clear()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--backend-tls", "on", "--backend-tls-ca", P("ca.pem"),
+             "--backend-tls-name", "backend.test", "--workers", "1")
+    try:
+        check(plain_get(px.port, "/n")[0] == 200 and be.snis[-1:] == ["backend.test"],
+              "backend_tls_name: sent as SNI and checked (%s)" % be.snis[-1:])
+        # New connections resume the worker's last session.
+        px.stop()
+    except Exception:
+        px.stop()
+        raise
+    for args, want, what in ((["--backend-tls-name", "wrong.test"], "hostname mismatch", "a name the certificate does not have"),
+                             ([], "unable to get local issuer certificate", "a CA the system store does not know")):
+        extra = ["--backend-tls-ca", P("ca.pem")] if args else []
+        px = Cli("--backend", "127.0.0.1:%d" % be.port, "--backend-tls", "on", *(extra + args))
+        try:
+            st, _ = plain_get(px.port, "/v")
+            time.sleep(0.2)
+            log = "".join(px.err)
+            check(st in (502, 503) and want in log and "backend-down" in log and px.stats()["tls_backend_failed"] >= 1,
+                  "backend certificate refused (%s): %d, the reason and a backend event in the log" % (what, st))
+        finally:
+            px.stop()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--backend-tls", "on", "--backend-tls-verify", "off")
+    try:
+        check(plain_get(px.port, "/o") == (200, b"tls /o"), "backend_tls_verify off: encrypted, not checked")
+    finally:
+        px.stop()
+    be.shutdown()
+    # mTLS toward the backend, in a group of its own.
+    mt = TlsBackend(client_ca=P("ca.pem"))
+    px = Cli("--backend", "127.0.0.1:%d,group=m" % mt.port, "--backend", "127.0.0.1:%d" % mt.port,
+             "--group", "m backend_tls=on backend_tls_ca=%s backend_tls_cert=%s,key=%s" % (P("ca.pem"), P("client.pem"), P("client.key")),
+             "--backend-tls", "on", "--backend-tls-ca", P("ca.pem"),
+             "--route", "path=/m/ -> m")
+    try:
+        check(plain_get(px.port, "/m/x") == (200, b"tls /m/x"), "backend_tls_cert: a group presents its client certificate")
+        check(plain_get(px.port, "/d")[0] in (502, 503), "and the default group, without one, is refused by the backend")
+    finally:
+        px.stop()
+        mt.shutdown()
+    # nginx as the TLS backend
+    d = tempfile.mkdtemp(prefix="pp-nginx-")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    nport = s.getsockname()[1]
+    s.close()
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write("daemon off; pid %s/nginx.pid; error_log %s/error.log; events {}\n"
+                "http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s; "
+                "uwsgi_temp_path %s; scgi_temp_path %s;\n"
+                " server { listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;\n"
+                "  keepalive_requests 100000; location / { return 200 'nginx $ssl_protocol $ssl_session_reused'; } } }\n"
+                % (d, d, d, d, d, d, d, nport, P("be.pem"), P("be.key")))
+    ng = subprocess.Popen(["nginx", "-c", os.path.join(d, "nginx.conf"), "-p", d], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", nport), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        px = Cli("--backend", "127.0.0.1:%d" % nport, "--backend-tls", "on", "--backend-tls-ca", P("ca.pem"))
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", px.port, timeout=15)
+            ok = 0
+            for i in range(1000):
+                c.request("GET", "/")
+                r = c.getresponse()
+                body = r.read()
+                ok += r.status == 200 and body.startswith(b"nginx TLSv1.")
+            c.close()
+            st = px.stats()
+            check(ok == 1000 and st["tls_backend_handshakes"] <= 2,
+                  "nginx as the TLS backend: 1000 keep-alive requests, %d backend handshake(s) (%d ok, last %r)" % (st["tls_backend_handshakes"], ok, body[:40]))
+        finally:
+            px.stop()
+    finally:
+        ng.terminate()
+        ng.wait(10)
+    r = subprocess.run([CLI, "--mode", "http", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:9", "--backend-tls", "on",
+                        "--health-check", "http"], capture_output=True, text=True, timeout=20)
+    check(r.returncode != 0 and "does not speak TLS yet" in r.stderr, "health_check http with backend_tls: refused, said why")
+
+
+def tcp_backend_tls():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(P("be.pem"), P("be.key"))
+
+    def loop():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+
+            def one(c):
+                try:
+                    t = ctx.wrap_socket(c, server_side=True)
+                    while True:
+                        d = t.recv(65536)
+                        if not d:
+                            break
+                        t.sendall(d)
+                    t.close()
+                except (OSError, ssl.SSLError):
+                    c.close()
+            threading.Thread(target=one, args=(c,), daemon=True).start()
+    threading.Thread(target=loop, daemon=True).start()
+    px = Cli("--backend", "127.0.0.1:%d" % srv.getsockname()[1], "--backend-tls", "on", "--backend-tls-ca", P("ca.pem"),
+             mode="tcp")
+    try:
+        c = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        data = os.urandom(1024 * 1024)
+        threading.Thread(target=lambda: c.sendall(data), daemon=True).start()
+        got = b""
+        while len(got) < len(data):
+            d = c.recv(65536)
+            if not d:
+                break
+            got += d
+        c.close()
+        check(got == data, "tcp mode, backend_tls: 1 MiB echoed through TLS to the backend, byte for byte")
+    finally:
+        px.stop()
+        srv.close()
+
+
 CASES = {"sni_alpn_and_bodies": sni_alpn_and_bodies, "resumption": resumption,
          "client_certificates": client_certificates, "bad_input": bad_input, "tcp_mode": tcp_mode,
-         "sni_passthrough": sni_passthrough}
+         "sni_passthrough": sni_passthrough, "backend_tls": backend_tls, "tcp_backend_tls": tcp_backend_tls}
 
 
 def main():

@@ -98,6 +98,12 @@ pub struct pp_stats {
     pub tls_failed_timeout: u64,
     /// Client connections that closed or reset during their TLS handshake. (counter; since 0.3)
     pub tls_failed_closed: u64,
+    /// backend_tls: handshakes completed with backends (one per pooled connection opened). (counter; since 0.3)
+    pub tls_backend_handshakes: u64,
+    /// backend_tls: handshakes that resumed the worker's last session with the backend. (counter; since 0.3)
+    pub tls_backend_resumed: u64,
+    /// backend_tls: handshakes with backends that failed (verification, protocol, timeout); the log names the reason and the backend. (counter; since 0.3)
+    pub tls_backend_failed: u64,
 }
 
 /// `pp_worker_stats`: one worker's counters (`PP_WORKER_STATS_FIELDS` in `poolproxy.h`).

@@ -99,6 +99,12 @@ pub struct Stats {
     pub tls_failed_timeout: u64,
     /// Client connections that closed or reset during their TLS handshake. (counter; since 0.3)
     pub tls_failed_closed: u64,
+    /// backend_tls: handshakes completed with backends (one per pooled connection opened). (counter; since 0.3)
+    pub tls_backend_handshakes: u64,
+    /// backend_tls: handshakes that resumed the worker's last session with the backend. (counter; since 0.3)
+    pub tls_backend_resumed: u64,
+    /// backend_tls: handshakes with backends that failed (verification, protocol, timeout); the log names the reason and the backend. (counter; since 0.3)
+    pub tls_backend_failed: u64,
 }
 
 impl Stats {
@@ -150,6 +156,9 @@ impl Stats {
             tls_failed_plaintext: s.tls_failed_plaintext,
             tls_failed_timeout: s.tls_failed_timeout,
             tls_failed_closed: s.tls_failed_closed,
+            tls_backend_handshakes: s.tls_backend_handshakes,
+            tls_backend_resumed: s.tls_backend_resumed,
+            tls_backend_failed: s.tls_backend_failed,
         }
     }
 }

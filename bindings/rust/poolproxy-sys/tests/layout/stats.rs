@@ -51,6 +51,9 @@ fn stats_layouts() -> Vec<StructLayout> {
             tls_failed_plaintext,
             tls_failed_timeout,
             tls_failed_closed,
+            tls_backend_handshakes,
+            tls_backend_resumed,
+            tls_backend_failed,
         }),
         layout!(pp_worker_stats {
             struct_size,
