@@ -698,6 +698,10 @@ PP_API int pp_proxy_add_backend_spec(pp_proxy *proxy, const char *spec);
  *    options stay, and it is not removed).
  *  - Routes are replaced: each worker takes the new table at its next turn; a request under way
  *    keeps the route it matched.
+ *  - The listener's TLS (tls_* options, the certificate, key and CA files re-read): when any
+ *    changed, new connections handshake with the new certificates, those under way keep
+ *    theirs; an expired or unusable certificate refuses the reload (PP_EBADVALUE, nothing
+ *    changed). Turning TLS on or off needs a restart. Since 0.3.0.
  *  The proxy's callbacks and every other option stay as the proxy was made (the log callback
  *  gets a warning naming each option that changed and needs a restart). Returns PP_OK; or a
  *  PP_E code and a message, with nothing changed, when cfg could not make a proxy (as

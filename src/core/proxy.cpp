@@ -101,9 +101,13 @@ Proxy::Proxy(const Settings &settings, std::unique_ptr<Protocol> protocol) : pro
     shared_ = std::make_unique<Shared>(settings, workers);
     shared_->protocol = protocol_.get();
     if (!settings.tls_certs.empty()) {
-        tls_ = TlsServer::make(settings, shared_->logger, &why);
-        if (!tls_) throw Error(PP_EBADVALUE, why);
-        shared_->tls = tls_.get();
+        auto tls = TlsServer::make(settings, shared_->logger, false, &why);
+        if (!tls) throw Error(PP_EBADVALUE, why);
+        shared_->tls.store(tls.get());
+        tls_.push_back(std::move(tls));
+        tls_settings_ = without_lists(settings);
+        tls_settings_.tls_certs = settings.tls_certs;
+        tls_files_ = tls_files(settings);
     }
     for (int i = 0; i < workers; i++) shared_->workers.push_back(std::make_unique<Worker>(*shared_, i));
     acceptor_ = std::make_unique<Acceptor>(*shared_);

@@ -80,7 +80,11 @@ private:
     AdminResponse admin_answer(const std::string &path) const;
 
     std::unique_ptr<Protocol> protocol_;  // declared first: destroyed after everything that calls it
-    std::unique_ptr<TlsServer> tls_;      // the listener's TLS contexts, shared by the workers' connections
+    // The listener's TLS contexts, shared by the workers' connections: every generation a reload
+    // made (the last is in use), kept while the proxy lives, as handshakes under way use theirs.
+    std::vector<std::unique_ptr<TlsServer>> tls_;
+    Settings tls_settings_;  // what the last generation was made from (reload compares with it)
+    std::string tls_files_;  // and its files' bytes (a renewed certificate keeps its name)
     std::unique_ptr<Shared> shared_;
     std::unique_ptr<Acceptor> acceptor_;
     std::unique_ptr<AdminServer> admin_;
@@ -91,6 +95,9 @@ private:
     std::atomic<int> state_{PP_STATE_CREATED};
     std::atomic<bool> stopping_{false};
 };
+
+// The bytes of the files the listener's TLS is made from (reload.cpp).
+std::string tls_files(const Settings &s);
 
 // The number of workers "workers = 0" means here.
 int resolve_worker_count(int64_t configured);

@@ -7,6 +7,7 @@
 // Other options need a restart: each that changed is named in a warning. Nothing changes when
 // the new configuration is not one a proxy could be made with.
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ void warn_restart_needed(const Settings &running, const Settings &next, const Lo
         const OptionDef &d = *option_at(i);
         const std::string name = d.name;
         if (name == "backend" || name == "group" || name == "route" || group_scoped(name)) continue;
+        if (name.compare(0, 4, "tls_") == 0 && name != "tls_handshake_timeout" &&
+            running.tls_certs.empty() == next.tls_certs.empty()) {
+            continue;  // taken up by the reload (a new TLS generation)
+        }
         const std::string a = get_option(running, d), b = get_option(next, d);
         if (a != b) {
             log.log(PP_LOG_WARN, "reload: option %s changed (%s -> %s): restart to apply it", d.name, a.c_str(),
@@ -51,6 +56,31 @@ bool same_health_check(const Settings &a, const Settings &b) {
            a.health_path == b.health_path && a.health_host == b.health_host &&
            a.health_status_text == b.health_status_text;
 }
+
+}  // namespace
+
+// What the listener's TLS was made from on disk: the certificate, key and CA files' bytes.
+std::string tls_files(const Settings &s) {
+    std::string out;
+    auto add = [&out](const std::string &path) {
+        if (path.empty()) return;
+        FILE *f = std::fopen(path.c_str(), "rb");
+        out += path + '\0';
+        if (!f) return;
+        char buf[4096];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() < (16u << 20)) out.append(buf, n);
+        std::fclose(f);
+    };
+    for (const TlsCertSpec &c : s.tls_certs) {
+        add(c.cert);
+        add(c.key);
+    }
+    add(s.tls_client_ca);
+    return out;
+}
+
+namespace {
 
 bool same_names(const Settings &a, const Settings &b) {
     std::vector<std::string> x, y;
@@ -133,6 +163,23 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
         return -1;
     };
     if (!shared_->protocol->stage_routes(next, planned_id, false, why)) return PP_EBADVALUE;
+
+    // The listener's certificates (and its other tls_ options): a new generation, made and
+    // checked before anything changes; an expired certificate refuses the reload (the ones in
+    // use stay). Turning TLS on or off needs a restart (a listener's clients expect one or
+    // the other): warned below.
+    std::unique_ptr<TlsServer> new_tls;
+    if (!tls_.empty() && !next.tls_certs.empty()) {
+        bool changed = false;
+        for (size_t i = 0; i < option_count(); i++) {
+            const OptionDef &d = *option_at(i);
+            if (std::string(d.name).compare(0, 4, "tls_") == 0) changed = changed || get_option(tls_settings_, d) != get_option(next, d);
+        }
+        if (changed || tls_files(next) != tls_files_) {  // (a renewed certificate keeps its file name)
+            new_tls = TlsServer::make(next, log, true, why);
+            if (!new_tls) return PP_EBADVALUE;
+        }
+    }
 
     // Backends: the configured addresses (host names stay as they started: DNS owns theirs).
     // One that matches a live backend of a kept group stays; the others are added, and live
@@ -254,6 +301,18 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
     for (int id : added) log.event(PP_EVENT_BACKEND_ADDED, id, shared_->backends[static_cast<size_t>(id)].name, "reload");
     for (int id : to_remove) log.event(PP_EVENT_BACKEND_REMOVED, id, shared_->backends[static_cast<size_t>(id)].name, "reload");
     for (const auto &rw : reweigh) shared_->backends[static_cast<size_t>(rw.first)].weight.store(rw.second);
+    if (new_tls) {  // new connections handshake with it; those under way finish with theirs
+        shared_->tls.store(new_tls.get(), std::memory_order_release);
+        tls_.push_back(std::move(new_tls));
+        tls_settings_ = without_lists(next);
+        tls_settings_.tls_certs = next.tls_certs;
+        tls_files_ = tls_files(next);
+        log.log(PP_LOG_INFO, "reload: the listener's TLS certificates and options taken up (%zu certificate(s))",
+                next.tls_certs.size());
+    }
+    if (tls_.empty() != next.tls_certs.empty()) {
+        log.log(PP_LOG_WARN, "reload: TLS on the listener %s: restart to apply it", tls_.empty() ? "turned on" : "turned off");
+    }
     ensure_health_checker();
     backends_changed();  // each worker: pools, groups and waiters, the new routes; the checker
 

@@ -69,8 +69,9 @@ struct Shared {
     const Logger logger;
     // What the client sessions speak: the only way the core reaches them (core/protocol.h).
     const Protocol *protocol = nullptr;
-    // The listener's TLS (nullptr: plaintext), the proxy's for its life.
-    const TlsServer *tls = nullptr;
+    // The listener's TLS (nullptr: plaintext). A reload with new certificates swaps in a new one
+    // (new connections take it; the old stays alive, with the proxy, for those under way).
+    std::atomic<const TlsServer *> tls{nullptr};
     const int worker_count;
     const int64_t worker_capacity;  // sessions per worker before the balancer overflows
 

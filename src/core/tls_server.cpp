@@ -100,7 +100,7 @@ TlsServer::~TlsServer() {
     for (Cert &c : certs_) SSL_CTX_free(c.ctx);
 }
 
-std::unique_ptr<TlsServer> TlsServer::make(const Settings &s, const Logger &log, std::string *why) {
+std::unique_ptr<TlsServer> TlsServer::make(const Settings &s, const Logger &log, bool refuse_expired, std::string *why) {
     std::unique_ptr<TlsServer> t(new TlsServer());
     t->http_ = s.mode == static_cast<int64_t>(Mode::http);
     ERR_clear_error();
@@ -129,11 +129,14 @@ std::unique_ptr<TlsServer> TlsServer::make(const Settings &s, const Logger &log,
         }
         X509 *x = SSL_CTX_get0_certificate(ctx);
         t->certs_.back().names = names_of(x);
-        if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
-            log.log(PP_LOG_WARN, "tls: certificate '%s' has expired: clients will refuse it", spec.cert.c_str());
-        } else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
-            log.log(PP_LOG_WARN, "tls: certificate '%s' is not valid yet: clients will refuse it", spec.cert.c_str());
+        const char *bad = X509_cmp_current_time(X509_get0_notAfter(x)) < 0    ? "has expired"
+                          : X509_cmp_current_time(X509_get0_notBefore(x)) > 0 ? "is not valid yet"
+                                                                               : nullptr;
+        if (bad && refuse_expired) {
+            *why = where + "certificate '" + spec.cert + "' " + bad;
+            return nullptr;
         }
+        if (bad) log.log(PP_LOG_WARN, "tls: certificate '%s' %s: clients will refuse it", spec.cert.c_str(), bad);
 
         const int min = s.tls_min_version == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
         SSL_CTX_set_min_proto_version(ctx, min);

@@ -20,7 +20,9 @@ class TlsServer {
 public:
     // nullptr and *why (naming the option, the file and OpenSSL's reason) when a certificate,
     // key or CA file cannot be used; warnings (a certificate expired or not valid yet) go to log.
-    static std::unique_ptr<TlsServer> make(const Settings &s, const Logger &log, std::string *why);
+    // refuse_expired: an expired (or not yet valid) certificate is an error, not a warning
+    // (a reload keeps the certificates it has rather than serve one clients will refuse).
+    static std::unique_ptr<TlsServer> make(const Settings &s, const Logger &log, bool refuse_expired, std::string *why);
     ~TlsServer();
     TlsServer(const TlsServer &) = delete;
     TlsServer &operator=(const TlsServer &) = delete;

@@ -233,7 +233,7 @@ void start(Worker &w, int fd, const sockaddr *peer, socklen_t peer_len) {
             s->peer_ip_len = static_cast<uint8_t>(colon == std::string::npos ? 0 : colon - (v6 ? 2 : 0));
         }
     }
-    if (const TlsServer *tls = w.shared().tls) {  // the mode begins once the handshake is done
+    if (const TlsServer *tls = w.shared().tls.load(std::memory_order_acquire)) {  // the mode begins once the handshake is done
         start_tls(s, *tls);
         return;
     }

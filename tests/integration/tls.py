@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import re
+import signal
 import socket
 import socketserver
 import ssl
@@ -696,9 +697,71 @@ def tcp_backend_tls():
         srv.close()
 
 
+def cert_reload():
+    """SIGHUP takes up a renewed certificate (same file name, new key) for new connections; a
+    connection under way goes on; an expired one is refused and the one in use stays."""
+    be = Backend()
+    conf = os.path.join(D, "reload.conf")
+    cert, key = os.path.join(D, "live.pem"), os.path.join(D, "live.key")
+
+    def issue(days):
+        csr = os.path.join(D, "live.csr")
+        sh("openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key + ".new", "-out", csr,
+           "-subj", "/CN=a.test", "-addext", "subjectAltName=DNS:a.test")
+        with open(os.path.join(D, "live.ext"), "w") as f:
+            f.write("subjectAltName=DNS:a.test\n")
+        sh("openssl", "x509", "-req", "-in", csr, "-CA", P("ca.pem"), "-CAkey", P("ca.key"), "-CAcreateserial",
+           "-out", cert + ".new", "-days", str(days), "-extfile", os.path.join(D, "live.ext"))
+        os.rename(key + ".new", key)
+        os.rename(cert + ".new", cert)
+
+    def fingerprint():
+        t = tls_connect(px.port, "a.test", client_ctx(P("ca.pem")))
+        der = t.getpeercert(binary_form=True)
+        t.close()
+        return der
+
+    issue(2)
+    with open(conf, "w") as f:
+        f.write("mode = http\nbackend = 127.0.0.1:%d\ntls_cert = %s,key=%s\n" % (be.port, cert, key))
+    px = Cli("--config", conf)
+    try:
+        first = fingerprint()
+        held = http.client.HTTPSConnection("127.0.0.1", px.port, timeout=15, context=client_ctx(P("ca.pem")))
+        held.sock = tls_connect(px.port, "a.test", client_ctx(P("ca.pem")))
+        held.request("GET", "/before", headers={"Host": "a.test"})
+        r = held.getresponse()
+        r.read()
+        issue(2)  # renewed: the same file names, a new key
+        before = len(px.err)
+        px.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and not any("TLS certificates and options taken up" in x for x in px.err[before:]):
+            time.sleep(0.05)
+        check(any("TLS certificates and options taken up" in x for x in px.err[before:]), "SIGHUP: the renewed certificate taken up (logged)")
+        check(fingerprint() != first, "a new connection gets the renewed certificate")
+        held.request("GET", "/after", headers={"Host": "a.test"})
+        r = held.getresponse()
+        check(r.status == 200 and r.read().startswith(b"path=/after"), "a connection made before the reload goes on serving")
+        held.close()
+        now = fingerprint()
+        issue(-1)  # expired
+        before = len(px.err)
+        px.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and not any("nothing changed" in x for x in px.err[before:]):
+            time.sleep(0.05)
+        log = "".join(px.err[before:])
+        check("has expired" in log and "nothing changed" in log, "an expired certificate: the reload refused, the reason logged")
+        check(fingerprint() == now, "and the certificate in use stays")
+    finally:
+        px.stop()
+
+
 CASES = {"sni_alpn_and_bodies": sni_alpn_and_bodies, "resumption": resumption,
          "client_certificates": client_certificates, "bad_input": bad_input, "tcp_mode": tcp_mode,
-         "sni_passthrough": sni_passthrough, "backend_tls": backend_tls, "tcp_backend_tls": tcp_backend_tls}
+         "sni_passthrough": sni_passthrough, "backend_tls": backend_tls, "tcp_backend_tls": tcp_backend_tls,
+         "cert_reload": cert_reload}
 
 
 def main():
