@@ -24,6 +24,8 @@
 # PROBE=1 measures no speed: per request of each target it counts the proxy's system calls, by
 # name (strace -c -f, attached for one wrk run), and its context switches (perf stat, over
 # another run without strace), and prints them side by side.
+# TLS targets (issue 18): poolproxy-tls, haproxy-tls, nginx-tls: TLS from wrk to the proxy and from the
+# proxy to an nginx TLS backend, pooled (append -churn: a new TLS connection per request).
 # Needs: haproxy nginx-light libnginx-mod-stream wrk (Debian; gnuplot-nox for CHART), a built
 # poolproxy CLI.
 set -eu
@@ -49,7 +51,7 @@ for _ in range(200):
 sys.exit(1)' "$1"
 }
 BODY=$(python3 -c 'print("x" * 120, end="")')
-BE=$(port); BE2=$(port); PP=$(port); HA=$(port); NG=$(port); PT=$(port); HT=$(port); NS=$(port)
+BE=$(port); BE2=$(port); PP=$(port); HA=$(port); NG=$(port); PT=$(port); HT=$(port); NS=$(port); BT=$(port)
 STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 [ -f "$STREAM_MODULE" ] || { echo "bench: needs libnginx-mod-stream ($STREAM_MODULE)"; exit 1; }
 mkdir -p "$W/tmp"
@@ -61,7 +63,42 @@ http {
   access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
   client_body_temp_path $W/tmp; proxy_temp_path $W/tmp; fastcgi_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
   server { listen 127.0.0.1:$BE; listen 127.0.0.1:$BE2; location / { default_type text/plain; return 200 "$BODY"; } }
+  server { listen 127.0.0.1:$BT ssl; ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem;
+           ssl_protocols TLSv1.2 TLSv1.3; location / { default_type text/plain; return 200 "$BODY"; } }
 }
+CONF
+# TLS targets (issue 18): one certificate (RSA 2048) for every listener and the TLS backend;
+# backends unverified on every proxy alike (HAProxy's verify none, nginx's default).
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" -days 2 -subj /CN=bench \
+    -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+cat "$W/cert.pem" "$W/key.pem" >"$W/combined.pem"
+cat >"$W/nginx-tls.conf" <<CONF
+worker_processes 1; daemon off; user root; pid $W/nginx-tls.pid; error_log $W/nginx-tls-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
+  client_body_temp_path $W/tmp; proxy_temp_path $W/tmp; fastcgi_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
+  ssl_session_cache shared:pp:10m;
+  upstream be { server 127.0.0.1:$BT; keepalive 64; keepalive_requests 1000000; }
+  server { listen 127.0.0.1:$NG ssl; ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem; ssl_protocols TLSv1.2 TLSv1.3;
+           location / { proxy_pass https://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_ssl_session_reuse on; } }
+}
+CONF
+cat >"$W/haproxy-tls.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$HA ssl crt $W/combined.pem
+  default_backend be
+backend be
+  server s1 127.0.0.1:$BT ssl verify none maxconn 64
 CONF
 cat >"$W/nginx-proxy.conf" <<CONF
 worker_processes 1; daemon off; user root; pid $W/nginx-proxy.pid; error_log $W/nginx-proxy-error.log;
@@ -157,6 +194,11 @@ start() {
     poolproxy) taskset -c 0 "$cli" --mode http --listen "127.0.0.1:$PP" --backend "127.0.0.1:$BE" --workers 1 \
                    --pool-max 64 --add-forwarded off --via off >/dev/null 2>&1 & p=$!; pt=$PP ;;
     haproxy) taskset -c 0 haproxy -f "$W/haproxy.cfg" -db >/dev/null 2>&1 & p=$!; pt=$HA ;;
+    poolproxy-tls) taskset -c 0 "$cli" --mode http --listen "127.0.0.1:$PP" --backend "127.0.0.1:$BT" --workers 1 \
+                   --pool-max 64 --add-forwarded off --via off --tls-cert "$W/cert.pem,key=$W/key.pem" \
+                   --backend-tls on --backend-tls-verify off >/dev/null 2>&1 & p=$!; pt=$PP ;;
+    haproxy-tls) taskset -c 0 haproxy -f "$W/haproxy-tls.cfg" -db >/dev/null 2>&1 & p=$!; pt=$HA ;;
+    nginx-tls) taskset -c 0 nginx -c "$W/nginx-tls.conf" -e "$W/nginx-tls-error.log" >/dev/null 2>&1 & p=$!; pt=$NG ;;
     nginx) taskset -c 0 nginx -c "$W/nginx-proxy.conf" -e "$W/nginx-proxy-error.log" >/dev/null 2>&1 & p=$!; pt=$NG ;;
     poolproxy-tcp) taskset -c 0 "$cli" --mode tcp --listen "127.0.0.1:$PT" --backend "127.0.0.1:$BE" --workers 1 \
                    --pool-max 64 >/dev/null 2>&1 & p=$!; pt=$PT ;;
@@ -187,7 +229,7 @@ cpu_ticks() {
     done
     echo "$u $k"
 }
-backend_conns() { ss -Htn state established "( dport = :$BE or dport = :$BE2 )" | wc -l; }
+backend_conns() { ss -Htn state established "( dport = :$BE or dport = :$BE2 or dport = :$BT )" | wc -l; }
 HZ=$(getconf CLK_TCK)
 
 run() {  # run NAME -> one line: name rps p50_us p99_us cpu_us_per_req backend_conns non2xx user_us sys_us
@@ -195,10 +237,11 @@ run() {  # run NAME -> one line: name rps p50_us p99_us cpu_us_per_req backend_c
     base="${name%-churn}"
     close=""; [ "$base" != "$name" ] && close="Connection: close"
     host=""; case "$base" in *-route) host="Host: b.example" ;; esac
+    scheme=http; case "$base" in *-tls) scheme=https ;; esac
     if [ "$base" = direct ]; then pid=""; pt=$BE; else set -- $(start "$base"); pid=$1; pt=$2; fi
-    taskset -c 1 wrk -t1 -c"$CONNS" -d1s ${close:+-H "$close"} ${host:+-H "$host"} "http://127.0.0.1:$pt/" >/dev/null 2>&1  # warm up
+    taskset -c 1 wrk -t1 -c"$CONNS" -d1s ${close:+-H "$close"} ${host:+-H "$host"} "$scheme://127.0.0.1:$pt/" >/dev/null 2>&1  # warm up
     before="0 0"; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${close:+-H "$close"} ${host:+-H "$host"} "http://127.0.0.1:$pt/" >"$W/wrk.out" 2>&1
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${close:+-H "$close"} ${host:+-H "$host"} "$scheme://127.0.0.1:$pt/" >"$W/wrk.out" 2>&1
     after="0 0"; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
     bconns=$(backend_conns)
     [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
