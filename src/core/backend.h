@@ -45,7 +45,9 @@ struct Backend {
     // requests; those in flight finish, and its idle pooled connections are closed.
     enum Admin : int { active = 0, draining = 1, removed = 2 };
     std::atomic<int> admin{active};
-    bool takes_requests() const { return admin.load(std::memory_order_relaxed) == active; }
+    // Acquire: a worker that sees a removal sees what its reload did before it (the epoch bump
+    // Worker::catch_up reads). Free on x86, one ordered load per pick elsewhere.
+    bool takes_requests() const { return admin.load(std::memory_order_acquire) == active; }
 
     // Connections open or being opened, across all workers; never above pool_max when capped.
     std::atomic<int64_t> open{0};

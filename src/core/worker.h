@@ -123,9 +123,9 @@ public:
     // and the session (moved to a replacing group if it waited in a retired one) should try
     // again.
     bool catch_up() {
-        // What made the caller look (a backend's admin state, read relaxed) is ordered before
-        // the epoch read: a removal seen means its reload's earlier bumps are seen too.
-        std::atomic_thread_fence(std::memory_order_acquire);
+        // What made the caller look (a backend's admin state, Backend::takes_requests, an
+        // acquire load) orders this read after it: a removal seen means its reload's earlier
+        // bumps are seen too. (No fence: TSan does not model them.)
         if (shared_.config_epoch.load(std::memory_order_acquire) == seen_epoch_) return false;
         sync_backends();
         return true;

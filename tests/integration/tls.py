@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import socketserver
@@ -758,10 +759,37 @@ def cert_reload():
         px.stop()
 
 
+def testssl_scan():
+    """Debian's testssl.sh against the listener: no finding rated HIGH or CRITICAL, but those
+    about the test's own certificate (made here, a day's validity, no revocation URL)."""
+    if not shutil.which("testssl"):
+        check(False, "testssl (Debian's testssl.sh) is installed (scripts/deps.sh --test)")
+        return
+    be = Backend()
+    px = Cli("--backend", "127.0.0.1:%d" % be.port, "--tls-cert", "%s,key=%s" % (P("be.pem"), P("be.key")),
+             "--workers", "1")
+    out = os.path.join(D, "testssl.json")
+    try:
+        r = subprocess.run(["testssl", "--quiet", "--color", "0", "--warnings", "off", "--add-ca", P("ca.pem"),
+                            "--jsonfile-pretty", out, "127.0.0.1:%d" % px.port],
+                           capture_output=True, text=True, timeout=600)
+        data = json.load(open(out))
+        found = [f for section in data.get("scanResult", []) for v in section.values() if isinstance(v, list)
+                 for f in v if isinstance(f, dict) and f.get("severity") in ("HIGH", "CRITICAL")]
+        about_cert = [f for f in found if f["id"].startswith("cert_")]
+        rest = [f for f in found if not f["id"].startswith("cert_")]
+        check(data.get("scanResult") and not rest,
+              "testssl.sh: no HIGH or CRITICAL finding on the listener's protocols, ciphers and vulnerabilities "
+              "(%d about the test certificate; others: %s; exit %d)" %
+              (len(about_cert), [(f["id"], f["finding"][:60]) for f in rest][:5], r.returncode))
+    finally:
+        px.stop()
+
+
 CASES = {"sni_alpn_and_bodies": sni_alpn_and_bodies, "resumption": resumption,
          "client_certificates": client_certificates, "bad_input": bad_input, "tcp_mode": tcp_mode,
          "sni_passthrough": sni_passthrough, "backend_tls": backend_tls, "tcp_backend_tls": tcp_backend_tls,
-         "cert_reload": cert_reload}
+         "cert_reload": cert_reload, "testssl_scan": testssl_scan}
 
 
 def main():
