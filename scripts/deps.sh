@@ -13,7 +13,7 @@ build_pkgs="build-essential cmake ninja-build pkg-config git ca-certificates pro
 test_pkgs="libcmocka-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
  redis-server redis-tools nginx-light curl python3
  debhelper dpkg-dev help2man lintian abigail-tools
- valgrind clang libclang-rt-14-dev testssl.sh"
+ valgrind clang libclang-rt-14-dev testssl.sh python3-cryptography"
 bench_pkgs="haproxy nginx-light libnginx-mod-stream wrk apache2-utils strace linux-perf gnuplot-nox python3"
 
 pkgs="$build_pkgs"

@@ -505,10 +505,11 @@ static bool readable_file(const std::string &path, std::string *why) {
 // "CERT.pem[,key=KEY.pem]": the files are read when a proxy is made (TlsServer::make).
 static int parse_tls_cert(Settings *s, const std::string &value, std::string *why) {
     TlsCertSpec c;
-    const size_t k = value.rfind(",key=");
+    const size_t k = value.find(",key=");
     c.cert = value.substr(0, k);
     if (k != std::string::npos) c.key = value.substr(k + 5);
-    bool ok = !c.cert.empty() && (k == std::string::npos || !c.key.empty()) && value.size() <= 4096;
+    bool ok = !c.cert.empty() && (k == std::string::npos || !c.key.empty()) && value.size() <= 4096 &&
+              c.key.find(",key=") == std::string::npos;
     for (char ch : value) ok = ok && static_cast<unsigned char>(ch) >= ' ' && ch != 0x7f;
     if (!ok) {
         *why = "option 'tls_cert': expected 'CERT.pem[,key=KEY.pem]' (file names, one line), got " + quote(value.substr(0, 80));

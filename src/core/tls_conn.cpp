@@ -12,12 +12,25 @@ namespace pp {
 namespace {
 constexpr size_t kReadSize = 64 * 1024;  // one socket read of ciphertext (a TLS record is at most ~16 KiB)
 constexpr unsigned char kHandshakeRecord = 0x16;
+// What the SSL may have queued on the stream on its own (alerts, tickets, key updates) before
+// the socket's read pauses: a client that makes it answer without reading the answers holds
+// this much of the proxy's memory at most.
+constexpr size_t kMaxQueuedOut = 256 * 1024;
+
+// TLS 1.2 renegotiation is refused (SSL_OP_NO_RENEGOTIATION), and OpenSSL answers each attempt
+// with an alert: a client repeating it is closed instead, as nginx does. (In TLS 1.3 a key
+// update starts a "handshake" too: not counted.)
+void on_info(const SSL *ssl, int where, int) {
+    if (!(where & SSL_CB_HANDSHAKE_START) || SSL_version(ssl) >= TLS1_3_VERSION || !SSL_is_server(const_cast<SSL *>(ssl))) return;
+    if (auto *t = static_cast<TlsConn *>(SSL_get_app_data(ssl))) t->note_handshake_start();
+}
 }  // namespace
 
 // A write of ciphertext left over for the stream's queue, with the owner's request to
 // complete (or none: the SSL's own records, a try_write's rest).
 struct TlsConn::Write {
     uv_write_t req;
+    TlsConn *conn;  // alive in this callback, cancelled ones included (see tls_conn.h)
     uv_stream_t *stream;
     uv_write_t *user;
     uv_write_cb cb;
@@ -34,6 +47,8 @@ TlsConn::TlsConn(SSL *ssl, uv_stream_t *stream, uv_alloc_cb raw_alloc, uv_read_c
         BIO_set_mem_eof_return(rbio_, -1);
         BIO_set_mem_eof_return(wbio_, -1);
         SSL_set_bio(ssl_, rbio_, wbio_);  // the SSL owns them from here
+        SSL_set_app_data(ssl_, this);
+        SSL_set_info_callback(ssl_, on_info);
     } else {
         BIO_free(rbio_);
         BIO_free(wbio_);
@@ -122,7 +137,10 @@ void TlsConn::pump() {
     if (!done_) {
         ERR_clear_error();
         const int r = SSL_do_handshake(ssl_);
-        if (flush() < 0) return;
+        if (const int rc = flush(); rc < 0) {
+            fail(Failure::closed, uv_strerror(rc));
+            return;
+        }
         if (r != 1) {
             const int e = SSL_get_error(ssl_, r);
             if (e == SSL_ERROR_WANT_READ) {
@@ -157,34 +175,57 @@ void TlsConn::pump() {
             read_(stream_, UV_ENOBUFS, &b);
             break;
         }
-        ERR_clear_error();
-        const int n = SSL_read(ssl_, b.base, static_cast<int>(b.len));
-        if (n > 0) {
-            read_(stream_, n, &b);
-            idle_turns = 0;
-            continue;
+        // As many records as fit go into one buffer: a client sending tiny records costs one
+        // callback (and one write onward) per buffer, not one per record.
+        size_t filled = 0;
+        int n = 0;
+        do {
+            ERR_clear_error();
+            n = SSL_read(ssl_, b.base + filled, static_cast<int>(b.len - filled));
+            if (n > 0) filled += static_cast<size_t>(n);
+        } while (n > 0 && filled < b.len && !renegotiating_ && (SSL_pending(ssl_) > 0 || BIO_ctrl_pending(rbio_) > 0));
+        if (renegotiating_) {
+            read_(stream_, 0, &b);
+            fail(Failure::protocol, "renegotiation refused");
+            return;
         }
-        const int e = SSL_get_error(ssl_, n);
-        read_(stream_, 0, &b);  // the buffer goes back
-        if (flush() < 0) return;
+        const int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
+        if (e == SSL_ERROR_ZERO_RETURN) {  // the client's close_notify: the end of its stream
+            raw_eof_ = true;
+            raw_error_ = 0;
+            (void)BIO_reset(rbio_);  // nothing after it counts
+        }
+        if (filled > 0) {
+            read_(stream_, static_cast<ssize_t>(filled), &b);
+            idle_turns = 0;
+            if (n > 0 || e == SSL_ERROR_ZERO_RETURN) continue;  // (the end is given at the loop's top)
+            if (closing() || !reading_) break;
+            b = uv_buf_init(nullptr, 0);
+        }
+        if (b.base) read_(stream_, 0, &b);  // the buffer goes back
+        if (const int rc = flush(); rc < 0) {
+            fail(Failure::closed, uv_strerror(rc));
+            return;
+        }
+        if (stream_->write_queue_size > kMaxQueuedOut) break;  // (the read pauses below)
         if (e == SSL_ERROR_WANT_READ) {
             // Records with no application data (a key update) or the start of one: what was
             // read is consumed, so the next turn sees nothing pending, or more came.
             if (++idle_turns > 2) break;
             continue;
         }
-        if (e == SSL_ERROR_ZERO_RETURN) {  // the client's close_notify: the end of its stream
-            raw_eof_ = true;
-            raw_error_ = 0;
-            (void)BIO_reset(rbio_);  // nothing after it counts
-            continue;
-        }
+        if (e == SSL_ERROR_ZERO_RETURN) continue;  // the end, given at the loop's top
         fail(Failure::protocol, openssl_errors());
         return;
     }
     if (closing()) return;
-    // The socket's read follows the owner's (backpressure), except while the handshake runs.
-    const bool want = !raw_eof_ && (!done_ || reading_);
+    if (const int rc = flush(); rc < 0) {  // whatever the SSL still wrote on its own
+        fail(Failure::closed, uv_strerror(rc));
+        return;
+    }
+    // The socket's read follows the owner's (backpressure), except while the handshake runs,
+    // and pauses while what the SSL wrote on its own is not taken (on_written resumes it).
+    const bool want = !raw_eof_ && (!done_ || reading_) && stream_->write_queue_size <= kMaxQueuedOut;
     if (want && !raw_reading_) {
         if (uv_read_start(stream_, raw_alloc_, raw_read_) == 0) raw_reading_ = true;
     } else if (!want && raw_reading_) {
@@ -294,6 +335,7 @@ int TlsConn::send_out(const char *data, size_t len, uv_write_t *user, uv_write_c
     if (!user && off == len) return 0;
     auto *w = new Write;
     w->req.data = w;
+    w->conn = this;
     w->stream = stream_;
     w->user = user;
     w->cb = cb;
@@ -306,11 +348,17 @@ int TlsConn::send_out(const char *data, size_t len, uv_write_t *user, uv_write_c
 
 void TlsConn::on_written(uv_write_t *req, int status) {
     auto *w = static_cast<Write *>(req->data);
+    TlsConn *t = w->conn;
     if (w->user) {
         w->user->handle = w->stream;
         w->cb(w->user, status);
     }
     delete w;
+    // A read paused for the SSL's own queued bytes goes on once they drained.
+    if (status == 0 && !t->raw_reading_ && !t->raw_eof_ && !t->closing() && t->stream_->write_queue_size <= kMaxQueuedOut &&
+        (!t->done_ || t->reading_)) {
+        t->pump();
+    }
 }
 
 int TlsConn::flush() {
@@ -323,7 +371,8 @@ int TlsConn::flush() {
 }
 
 int TlsConn::shutdown(uv_shutdown_t *req, uv_shutdown_cb cb) {
-    if (done_ && failure_ == Failure::none && !closing()) {
+    // (Once only: a second SSL_shutdown would read, and could drop what the client sent.)
+    if (done_ && failure_ == Failure::none && !closing() && !(SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
         ERR_clear_error();
         SSL_shutdown(ssl_);
         flush();
@@ -333,6 +382,7 @@ int TlsConn::shutdown(uv_shutdown_t *req, uv_shutdown_cb cb) {
 
 bool TlsConn::notify_close() {
     if (!done_ || failure_ != Failure::none || closing()) return true;
+    if (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) return stream_->write_queue_size == 0;
     ERR_clear_error();
     SSL_shutdown(ssl_);
     flush();

@@ -62,6 +62,10 @@ public:
     void on_raw_read(ssize_t nread, const uv_buf_t *buf);
     // A deferred pass (the worker's): plaintext left over when the owner stopped reading.
     void pump();
+    // OpenSSL's info callback: a TLS 1.2 client tries to renegotiate (refused; it is closed).
+    void note_handshake_start() {
+        if (done_) renegotiating_ = true;
+    }
 
     ListHook pending_link;  // in the worker's list of TlsConns with plaintext to hand over
 
@@ -94,6 +98,7 @@ private:
     bool raw_eof_ = false;      // the socket ended (or failed: raw_error_)
     bool eof_given_ = false;    // the owner was told
     bool first_ = true;         // no byte seen yet (plaintext on a TLS port shows in the first)
+    bool renegotiating_ = false;  // a TLS 1.2 client asked to renegotiate
     int raw_error_ = 0;
 };
 

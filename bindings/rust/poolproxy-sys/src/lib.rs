@@ -33,7 +33,7 @@ pub struct pp_proxy {
 /// `PP_VERSION_MAJOR` of the header these declarations follow.
 pub const PP_VERSION_MAJOR: c_uint = 0;
 /// `PP_VERSION_MINOR`.
-pub const PP_VERSION_MINOR: c_uint = 2;
+pub const PP_VERSION_MINOR: c_uint = 3;
 /// `PP_VERSION_PATCH`.
 pub const PP_VERSION_PATCH: c_uint = 0;
 
