@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "core/circuit_breaker.h"
+#include "core/stream_io.h"
+#include "core/tls_client.h"
 #include "core/thread_context.h"
 #include "core/uv_result.h"
 
@@ -22,6 +24,7 @@ struct HealthChecker::Check {
         uv_connect_t connect_req{};
         uv_write_t write_req{};
         std::string request;
+        std::unique_ptr<TlsConn> tls;  // backend_tls (after tcp: freed before it)
         char buf[kMaxStatusLine];
         size_t len = 0;
     };
@@ -39,6 +42,12 @@ struct HealthChecker::Check {
     Probe *probe = nullptr;
 
     void start_probe();
+    void connected(Probe *pr);
+    void start_tls(Probe *pr);
+    static void on_probe_alloc(uv_handle_t *h, size_t, uv_buf_t *out);
+    static void on_probe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *);
+    static void on_tls_alloc(uv_handle_t *h, size_t, uv_buf_t *buf);
+    static void on_tls_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
     void finish(bool ok, const std::string &why);
     void record(bool ok, const std::string &why);  // the outcome, with rise/fall
 };
@@ -73,52 +82,93 @@ void HealthChecker::Check::start_probe() {
             c->finish(false, std::string("connect: ") + uv_strerror(status));
             return;
         }
-        if (c->settings.health_check == static_cast<int64_t>(HealthCheck::tcp)) {
-            c->finish(true, "connect succeeded");
+        if (c->backend.tls) {  // backend_tls: the check speaks TLS, as the requests do
+            c->start_tls(pr);
             return;
         }
-        const std::string &host = !c->settings.health_host.empty() ? c->settings.health_host
-                                  : !c->backend.host_header.empty() ? c->backend.host_header
-                                                                    : c->backend.authority;
-        pr->request = "GET " + c->settings.health_path + " HTTP/1.1\r\nHost: " + host +
-                      "\r\nUser-Agent: poolproxy-health-check\r\nConnection: close\r\n\r\n";
-        uv_buf_t b = uv_buf_init(&pr->request[0], static_cast<unsigned>(pr->request.size()));
-        auto *stream = reinterpret_cast<uv_stream_t *>(&pr->tcp);
-        if (uv_write(&pr->write_req, stream, &b, 1, [](uv_write_t *, int) {}) != 0) {
-            c->finish(false, "cannot send the check request");
-            return;
-        }
-        int read_rc = uv_read_start(
-            stream,
-            [](uv_handle_t *h, size_t, uv_buf_t *out) {
-                auto *q = static_cast<Probe *>(h->data);
-                *out = uv_buf_init(q->buf + q->len, static_cast<unsigned>(kMaxStatusLine - 1 - q->len));
-            },
-            [](uv_stream_t *s, ssize_t nread, const uv_buf_t *) {
-                auto *q = static_cast<Probe *>(s->data);
-                Check *ck = q->check;
-                if (!ck || nread == 0) return;
-                if (nread < 0) {
-                    ck->finish(false, "connection closed before a status line");
-                    return;
-                }
-                q->len += static_cast<size_t>(nread);
-                q->buf[q->len] = '\0';
-                if (!std::strstr(q->buf, "\r\n")) {
-                    if (q->len >= kMaxStatusLine - 1) ck->finish(false, "status line too long");
-                    return;
-                }
-                int major = 0, minor = 0, status = 0;
-                if (std::sscanf(q->buf, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || major != 1) {
-                    ck->finish(false, "not an HTTP/1.x response");
-                    return;
-                }
-                bool ok = status >= ck->settings.health_status_lo && status <= ck->settings.health_status_hi;
-                ck->finish(ok, "status " + std::to_string(status) + (ok ? "" : " not in " + ck->settings.health_status_text));
-            });
-        if (read_rc != 0) c->finish(false, std::string("cannot read the answer: ") + uv_strerror(read_rc));
+        c->connected(pr);
     });
     if (rc != 0) finish(false, std::string("connect: ") + uv_strerror(rc));
+}
+
+void HealthChecker::Check::on_probe_alloc(uv_handle_t *h, size_t, uv_buf_t *out) {
+    auto *q = static_cast<Probe *>(h->data);
+    *out = uv_buf_init(q->buf + q->len, static_cast<unsigned>(kMaxStatusLine - 1 - q->len));
+}
+void HealthChecker::Check::on_probe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *) {
+    auto *q = static_cast<Probe *>(s->data);
+    Check *ck = q->check;
+    if (!ck || nread == 0) return;
+    if (nread < 0) {
+        ck->finish(false, "connection closed before a status line");
+        return;
+    }
+    q->len += static_cast<size_t>(nread);
+    q->buf[q->len] = '\0';
+    if (!std::strstr(q->buf, "\r\n")) {
+        if (q->len >= kMaxStatusLine - 1) ck->finish(false, "status line too long");
+        return;
+    }
+    int major = 0, minor = 0, status = 0;
+    if (std::sscanf(q->buf, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || major != 1) {
+        ck->finish(false, "not an HTTP/1.x response");
+        return;
+    }
+    bool ok = status >= ck->settings.health_status_lo && status <= ck->settings.health_status_hi;
+    ck->finish(ok, "status " + std::to_string(status) + (ok ? "" : " not in " + ck->settings.health_status_text));
+}
+void HealthChecker::Check::on_tls_alloc(uv_handle_t *h, size_t, uv_buf_t *buf) {
+    static_cast<Probe *>(h->data)->tls->on_raw_alloc(buf);
+}
+void HealthChecker::Check::on_tls_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    static_cast<Probe *>(s->data)->tls->on_raw_read(nread, buf);
+}
+
+// Connected (and, with backend_tls, handshaken): a tcp check has passed; an http check asks.
+void HealthChecker::Check::connected(Probe *pr) {
+    if (settings.health_check == static_cast<int64_t>(HealthCheck::tcp)) {
+        finish(true, pr->tls ? "connect and TLS handshake succeeded" : "connect succeeded");
+        return;
+    }
+    const std::string &host = !settings.health_host.empty()   ? settings.health_host
+                              : !backend.host_header.empty() ? backend.host_header
+                                                              : backend.authority;
+    pr->request = "GET " + settings.health_path + " HTTP/1.1\r\nHost: " + host +
+                  "\r\nUser-Agent: poolproxy-health-check\r\nConnection: close\r\n\r\n";
+    uv_buf_t b = uv_buf_init(&pr->request[0], static_cast<unsigned>(pr->request.size()));
+    auto *stream = reinterpret_cast<uv_stream_t *>(&pr->tcp);
+    if (io::write(&pr->write_req, stream, pr->tls.get(), &b, 1, [](uv_write_t *, int) {}) != 0) {
+        finish(false, "cannot send the check request");
+        return;
+    }
+    if (pr->tls) return;  // its reader was set before the handshake (start_tls)
+    const int read_rc = uv_read_start(stream, on_probe_alloc, on_probe_read);
+    if (read_rc != 0) finish(false, std::string("cannot read the answer: ") + uv_strerror(read_rc));
+}
+
+// The backend's TLS handshake first, verified as a request's connection would be: a backend
+// whose certificate is refused fails its checks with the reason.
+void HealthChecker::Check::start_tls(Probe *pr) {
+    SSL *ssl = backend.tls->new_ssl(backend.tls_host());
+    if (!ssl) {
+        finish(false, "tls: out of memory");
+        return;
+    }
+    pr->tls = std::make_unique<TlsConn>(ssl, reinterpret_cast<uv_stream_t *>(&pr->tcp), on_tls_alloc, on_tls_read,
+                                        [](uv_stream_t *st, int status) {
+                                            auto *q = static_cast<Probe *>(st->data);
+                                            Check *ck = q->check;
+                                            if (!ck) return;
+                                            if (status < 0) {
+                                                ck->finish(false, "tls: " + q->tls->failure_text());
+                                                return;
+                                            }
+                                            ck->connected(q);
+                                        });
+    // The answer's reader is set before the handshake ends: what the backend sends with it is
+    // handed over in the same pass (this loop is not a worker's: nothing is deferred here).
+    (void)pr->tls->read_start(on_probe_alloc, on_probe_read);
+    if (const int rc = pr->tls->start_handshake()) finish(false, std::string("tls: ") + uv_strerror(rc));
 }
 
 void HealthChecker::Check::finish(bool ok, const std::string &why) {

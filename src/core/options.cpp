@@ -818,11 +818,6 @@ int validate_group(const Settings &s, const std::string &where, std::string *why
                "ms) must not be shorter than 'breaker_open_time' (" + std::to_string(s.breaker_open_time) + "ms)";
         return PP_EBADVALUE;
     }
-    if (s.backend_tls && s.health_check == static_cast<int64_t>(HealthCheck::http)) {
-        *why = where + "option 'health_check' http does not speak TLS yet: with 'backend_tls' use health_check tcp "
-               "(a connect) or none";
-        return PP_EBADVALUE;
-    }
     if (s.health_check != 0 && s.health_timeout > s.health_interval) {
         *why = where + "option 'health_timeout' (" + std::to_string(s.health_timeout) +
                "ms) must not exceed 'health_interval' (" + std::to_string(s.health_interval) +

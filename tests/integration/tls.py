@@ -647,9 +647,34 @@ def backend_tls():
     finally:
         ng.terminate()
         ng.wait(10)
-    r = subprocess.run([CLI, "--mode", "http", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:9", "--backend-tls", "on",
-                        "--health-check", "http"], capture_output=True, text=True, timeout=20)
-    check(r.returncode != 0 and "does not speak TLS yet" in r.stderr, "health_check http with backend_tls: refused, said why")
+    # Health checks speak TLS to TLS backends, verified as requests are.
+    hb = TlsBackend()
+    for name, want in (("backend.test", 1), ("wrong.test", 0)):
+        px = Cli("--backend", "127.0.0.1:%d" % hb.port, "--backend-tls", "on", "--backend-tls-ca", P("ca.pem"),
+                 "--backend-tls-name", name, "--health-check", "http", "--health-path", "/health",
+                 "--health-interval", "200ms", "--health-rise", "1", "--health-fall", "1", "--pool-min-idle", "0")
+        try:
+            state = None
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                c = http.client.HTTPConnection("127.0.0.1", px.admin, timeout=10)
+                c.request("GET", "/stats")
+                b = json.loads(c.getresponse().read())["backends"][0]
+                c.close()
+                state = (b["healthy"], b["health_checks_failed"])
+                if (want and b["health_checks_failed"] == 0 and hb.snis.count(name) >= 3) or (not want and b["healthy"] == 0):
+                    break
+                time.sleep(0.1)
+            log = "".join(px.err)
+            if want:
+                check(state[0] == 1 and state[1] == 0 and hb.snis.count(name) >= 3,
+                      "health_check http over TLS: checks pass, each a TLS handshake with SNI %s (%s)" % (name, state))
+            else:
+                check(state[0] == 0 and "tls: certificate verify failed: hostname mismatch" in log,
+                      "health_check http over TLS: a certificate refused makes the backend unhealthy, saying why")
+        finally:
+            px.stop()
+    hb.shutdown()
 
 
 def tcp_backend_tls():
