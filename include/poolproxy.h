@@ -734,7 +734,9 @@ PP_API int pp_proxy_set_backend_weight(pp_proxy *proxy, int id, int weight);
 typedef enum pp_latency_kind {
     PP_LATENCY_REQUEST = 0,    /**< http: request head received -> response complete; tcp: session */
     PP_LATENCY_QUEUE_WAIT = 1, /**< time waiting for a pooled connection (only those that waited) */
-    PP_LATENCY_CONNECT = 2     /**< successful backend connects */
+    PP_LATENCY_CONNECT = 2,    /**< successful backend connects */
+    PP_LATENCY_TLS_HANDSHAKE = 3,         /**< client TLS handshakes completed, from the accept (since 0.3.0) */
+    PP_LATENCY_TLS_BACKEND_HANDSHAKE = 4  /**< backend_tls handshakes completed, after the TCP connect (since 0.3.0) */
 } pp_latency_kind;
 
 /** A latency distribution, from histograms with buckets 1, 1.5, 2, 2.5, 3, 4, 5, 6 and 7.5 per

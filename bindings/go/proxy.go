@@ -271,6 +271,10 @@ const (
 	LatencyQueueWait LatencyKind = C.PP_LATENCY_QUEUE_WAIT
 	// LatencyConnect is the time of successful backend connects.
 	LatencyConnect LatencyKind = C.PP_LATENCY_CONNECT
+	// LatencyTLSHandshake is the time of client TLS handshakes, from the accept.
+	LatencyTLSHandshake LatencyKind = C.PP_LATENCY_TLS_HANDSHAKE
+	// LatencyTLSBackendHandshake is the time of backend_tls handshakes, from the TCP connect.
+	LatencyTLSBackendHandshake LatencyKind = C.PP_LATENCY_TLS_BACKEND_HANDSHAKE
 )
 
 // Latency is a latency distribution; quantiles come from histogram buckets (1, 1.5, 2, 2.5, 3,

@@ -156,7 +156,7 @@ PP_API int pp_proxy_backend_stats(const pp_proxy *proxy, int index, pp_backend_s
 PP_API int pp_proxy_latency(const pp_proxy *proxy, int kind, int worker, pp_latency *out) {
     if (int rc = pp::check_proxy(proxy, "pp_proxy_latency")) return rc;
     if (int rc = pp::check_struct(out, "pp_proxy_latency", "pp_latency")) return rc;
-    if (kind < PP_LATENCY_REQUEST || kind > PP_LATENCY_CONNECT) {
+    if (kind < PP_LATENCY_REQUEST || kind > PP_LATENCY_TLS_BACKEND_HANDSHAKE) {
         return fail(PP_EINVAL, "pp_proxy_latency: kind " + std::to_string(kind) + " is not a pp_latency_kind");
     }
     if (worker < -1 || worker >= proxy->core->worker_count()) {

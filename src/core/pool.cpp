@@ -158,6 +158,7 @@ void BackendPool::start_tls(PooledConn *conn) {
     conn->tls = std::make_unique<TlsConn>(ssl, reinterpret_cast<uv_stream_t *>(&conn->tcp), on_tls_alloc, on_tls_read,
                                           on_tls_handshaken);
     PP_UV_MUST(uv_timer_start(&conn->timer, on_connect_timeout, static_cast<uint64_t>(backend_.gs->connect_timeout), 0));
+    conn->tls_start_ns = uv_hrtime();
     if (const int rc = conn->tls->start_handshake()) connect_failed(conn, uv_strerror(rc));
 }
 
@@ -174,6 +175,7 @@ void BackendPool::on_tls_handshaken(uv_stream_t *s, int status) {
     }
     c.tls_backend_handshakes.add();
     if (conn->tls->resumed()) c.tls_backend_resumed.add();
+    c.tls_backend_handshake_time.record((uv_hrtime() - conn->tls_start_ns) / 1000);
     pool.connected(conn);
 }
 

@@ -41,6 +41,7 @@ struct PooledConn {
     uint64_t requests = 0;  // http: requests this connection has carried
     uint64_t created_ms = 0;
     uint64_t connect_start_ns = 0;  // uv_hrtime when the connect began (connect-time histogram)
+    uint64_t tls_start_ns = 0;      // backend_tls: when the handshake began (its histogram)
     uint64_t idle_since_ms = 0;
     IoBlock *early = nullptr;  // bytes the backend sent before a session took it (server-first protocols)
     // http: the read stays armed from idle to in use and back, so that reusing a connection

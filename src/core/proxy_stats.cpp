@@ -124,9 +124,11 @@ HistogramSnapshot Proxy::histogram(pp_latency_kind kind, int worker) const {
     for (const auto &w : shared_->workers) {
         if (worker >= 0 && w->index() != worker) continue;
         const WorkerCounters &c = w->counters();
-        const LatencyHistogram &h = kind == PP_LATENCY_QUEUE_WAIT ? c.queue_wait
-                                    : kind == PP_LATENCY_CONNECT  ? c.connect_time
-                                                                  : c.request_latency;
+        const LatencyHistogram &h = kind == PP_LATENCY_QUEUE_WAIT             ? c.queue_wait
+                                    : kind == PP_LATENCY_CONNECT               ? c.connect_time
+                                    : kind == PP_LATENCY_TLS_HANDSHAKE         ? c.tls_handshake_time
+                                    : kind == PP_LATENCY_TLS_BACKEND_HANDSHAKE ? c.tls_backend_handshake_time
+                                                                               : c.request_latency;
         h.snapshot_into(&snap);
     }
     return snap;
@@ -170,7 +172,8 @@ StatsSnapshot Proxy::snapshot() const {
         row.breaker = breaker_state_name(static_cast<CircuitBreaker::State>(row.stats.breaker_state));
         row.state = admin_state_name(row.stats.state);
     }
-    for (int k : {PP_LATENCY_REQUEST, PP_LATENCY_QUEUE_WAIT, PP_LATENCY_CONNECT}) {
+    for (int k : {PP_LATENCY_REQUEST, PP_LATENCY_QUEUE_WAIT, PP_LATENCY_CONNECT, PP_LATENCY_TLS_HANDSHAKE,
+                  PP_LATENCY_TLS_BACKEND_HANDSHAKE}) {
         snap.latency[k] = histogram(static_cast<pp_latency_kind>(k), -1);
     }
     return snap;

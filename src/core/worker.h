@@ -44,6 +44,8 @@ struct WorkerCounters {  // written by the worker only
     LatencyHistogram request_latency;  // request received -> response complete (tcp: session)
     LatencyHistogram queue_wait;       // time waiting for a pooled connection (those that waited)
     LatencyHistogram connect_time;     // backend connects that succeeded
+    LatencyHistogram tls_handshake_time;          // client TLS handshakes, from the accept
+    LatencyHistogram tls_backend_handshake_time;  // backend_tls handshakes, from the TCP connect
 };
 
 class Worker {

@@ -194,6 +194,11 @@ std::string prometheus_text(const StatsSnapshot &snap) {
                      snap.latency[PP_LATENCY_QUEUE_WAIT]);
     histogram_family(&out, "backend_connect_seconds", "Time to connect to a backend (successful connects).",
                      snap.latency[PP_LATENCY_CONNECT]);
+    histogram_family(&out, "tls_handshake_seconds", "Client TLS handshakes completed, from the accept.",
+                     snap.latency[PP_LATENCY_TLS_HANDSHAKE]);
+    histogram_family(&out, "tls_backend_handshake_seconds",
+                     "backend_tls handshakes completed, from the TCP connect to the backend.",
+                     snap.latency[PP_LATENCY_TLS_BACKEND_HANDSHAKE]);
     return out;
 }
 
@@ -207,7 +212,8 @@ std::string stats_json(const StatsSnapshot &snap) {
     out.append(fields, 1, std::string::npos);  // without the first comma
     out += "},\"latency_us\":{";
     const std::pair<const char *, pp_latency_kind> kinds[] = {
-        {"request", PP_LATENCY_REQUEST}, {"queue_wait", PP_LATENCY_QUEUE_WAIT}, {"connect", PP_LATENCY_CONNECT}};
+        {"request", PP_LATENCY_REQUEST}, {"queue_wait", PP_LATENCY_QUEUE_WAIT}, {"connect", PP_LATENCY_CONNECT},
+        {"tls_handshake", PP_LATENCY_TLS_HANDSHAKE}, {"tls_backend_handshake", PP_LATENCY_TLS_BACKEND_HANDSHAKE}};
     bool first = true;
     for (const auto &k : kinds) {
         pp_latency l = latency_summary(snap.latency[k.second]);

@@ -26,7 +26,7 @@ struct StatsSnapshot {
         const char *state = "";     // the admin state's name (JSON "state")
     };
     std::vector<BackendRow> backends;
-    HistogramSnapshot latency[3];  // by pp_latency_kind, all workers
+    HistogramSnapshot latency[5];  // by pp_latency_kind, all workers
 };
 
 // The quantile summary of a histogram (pp_proxy_latency, /stats "latency_us").

@@ -165,6 +165,7 @@ void on_tls_handshaken(uv_stream_t *st, int status) {
     }
     c.tls_handshakes.add();
     if (t.resumed()) c.tls_resumed.add();
+    c.tls_handshake_time.record((uv_hrtime() - s->t_start) / 1000);
     w.clear_deadline(s);
     mode(s).begin(s);
 }

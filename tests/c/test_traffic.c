@@ -669,6 +669,10 @@ static void test_http_counters_exact(void **state) {
     assert_true(lat.p50_us <= lat.p99_us && lat.p99_us <= lat.p999_us);
     assert_int_equal(pp_proxy_latency(proxy, PP_LATENCY_CONNECT, -1, &lat), 0);
     assert_int_equal(lat.count, st.backend_connects);
+    assert_int_equal(pp_proxy_latency(proxy, PP_LATENCY_TLS_HANDSHAKE, -1, &lat), 0);
+    assert_int_equal(lat.count, 0); /* no TLS here */
+    assert_int_equal(pp_proxy_latency(proxy, PP_LATENCY_TLS_BACKEND_HANDSHAKE, -1, &lat), 0);
+    assert_int_equal(lat.count, 0);
     assert_int_equal(pp_proxy_latency(proxy, 7, -1, &lat), PP_EINVAL);
     assert_int_equal(pp_proxy_latency(proxy, PP_LATENCY_REQUEST, 2, &lat), PP_EINVAL);
 

@@ -84,12 +84,12 @@ class Cli:
         for line in self.p.stderr:
             self.err.append(line)
 
-    def stats(self):
+    def stats(self, part="proxy"):
         c = http.client.HTTPConnection("127.0.0.1", self.admin, timeout=10)
         c.request("GET", "/stats")
         body = c.getresponse().read()
         c.close()
-        return json.loads(body)["proxy"]
+        return json.loads(body)[part]
 
     def metrics(self):
         c = http.client.HTTPConnection("127.0.0.1", self.admin, timeout=10)
@@ -209,9 +209,13 @@ def sni_alpn_and_bodies():
               "curl https: verified, ALPN http/1.1, the backend's answer")
         st = px.stats()
         check(st["tls_handshakes"] >= 10 and st["tls_failed_protocol"] == 0, "tls_handshakes counted (%d)" % st["tls_handshakes"])
+        lat = px.stats("latency_us")["tls_handshake"]
+        check(lat["count"] == st["tls_handshakes"] and 0 < lat["p50"] <= lat["p99"],
+              "the handshake latency histogram: one per handshake (p50 %d us, p99 %d us)" % (lat["p50"], lat["p99"]))
         m = px.metrics()
         check(re.search(r'^poolproxy_tls_handshakes_total\{side="client"\} \d+', m, re.M) is not None and
-              'poolproxy_tls_handshake_failures_total{side="client",reason="timeout"}' in m,
+              'poolproxy_tls_handshake_failures_total{side="client",reason="timeout"}' in m and
+              "poolproxy_tls_handshake_seconds_bucket" in m,
               "/metrics: tls_handshakes_total and the failures by reason")
     finally:
         px.stop()
@@ -563,6 +567,9 @@ def backend_tls():
               (st["tls_backend_handshakes"], st["tls_backend_resumed"]))
         check(be.handshakes == st["tls_backend_handshakes"] and be.snis and all(n is None for n in be.snis),
               "an address is checked against the certificate's IP entry and sent no SNI")
+        lat = px.stats("latency_us")["tls_backend_handshake"]
+        check(lat["count"] == st["tls_backend_handshakes"] and lat["p50"] > 0,
+              "the backend handshake latency histogram: one per handshake (p50 %d us)" % lat["p50"])
     finally:
         px.stop()
     be.snis.clear()

@@ -173,6 +173,10 @@ pub const PP_LATENCY_REQUEST: c_int = 0;
 pub const PP_LATENCY_QUEUE_WAIT: c_int = 1;
 #[allow(missing_docs)]
 pub const PP_LATENCY_CONNECT: c_int = 2;
+/// `PP_LATENCY_TLS_HANDSHAKE` (since 0.3.0).
+pub const PP_LATENCY_TLS_HANDSHAKE: c_int = 3;
+/// `PP_LATENCY_TLS_BACKEND_HANDSHAKE` (since 0.3.0).
+pub const PP_LATENCY_TLS_BACKEND_HANDSHAKE: c_int = 4;
 
 /// `pp_latency`: a latency distribution (microseconds).
 #[repr(C)]

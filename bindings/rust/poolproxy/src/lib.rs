@@ -777,6 +777,10 @@ pub enum LatencyKind {
     QueueWait = 1,
     /// Successful backend connects.
     Connect = 2,
+    /// Client TLS handshakes completed, from the accept.
+    TlsHandshake = 3,
+    /// `backend_tls` handshakes completed, from the TCP connect.
+    TlsBackendHandshake = 4,
 }
 
 /// A latency distribution in microseconds.
