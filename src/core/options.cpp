@@ -102,9 +102,13 @@ const OptionDef kOptions[] = {
      nullptr},
     {"tls_min_version", PP_OPT_ENUM, "1.2", "1.2|1.3", 0, 0, "the oldest TLS version the listener accepts",
      &Settings::tls_min_version},
-    {"tls_ciphers", PP_OPT_STRING, "", "", 0, 0,
-     "TLS 1.2 ciphers the listener accepts, in OpenSSL's syntax (\"\" = OpenSSL's default list)", nullptr,
-     &Settings::tls_ciphers},
+    {"tls_ciphers", PP_OPT_STRING,
+     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+     "", 0, 0,
+     "TLS 1.2 ciphers the listener accepts, in OpenSSL's syntax (default: Mozilla's \"intermediate\" list, forward "
+     "secret AEAD ciphers only; \"\" = OpenSSL's default list)",
+     nullptr, &Settings::tls_ciphers},
     {"tls_ciphersuites", PP_OPT_STRING, "", "", 0, 0,
      "TLS 1.3 suites the listener accepts, colon-separated (\"\" = OpenSSL's default)", nullptr,
      &Settings::tls_ciphersuites},
