@@ -25,7 +25,8 @@
 # name (strace -c -f, attached for one wrk run), and its context switches (perf stat, over
 # another run without strace), and prints them side by side.
 # TLS targets (issue 18): poolproxy-tls, haproxy-tls, nginx-tls: TLS from wrk to the proxy and from the
-# proxy to an nginx TLS backend, pooled (append -churn: a new TLS connection per request).
+# proxy to an nginx TLS backend, pooled (append -churn: a new TLS connection per request; -new or
+# -reuse: openssl s_time, one connection at a time, with a full or a resumed handshake each).
 # Needs: haproxy nginx-light libnginx-mod-stream wrk (Debian; gnuplot-nox for CHART), a built
 # poolproxy CLI.
 set -eu
@@ -232,8 +233,37 @@ cpu_ticks() {
 backend_conns() { ss -Htn state established "( dport = :$BE or dport = :$BE2 or dport = :$BT )" | wc -l; }
 HZ=$(getconf CLK_TCK)
 
+# A TLS target with -new or -reuse: openssl s_time instead of wrk, one connection at a time, each
+# a handshake (full with -new, resumed with -reuse) and one GET; "rps" is connections per second.
+run_stime() {  # run_stime NAME BASE FLAG
+    set -- "$1" "$2" "$3" $(start "$2"); name=$1; flag=$3; pid=$4; pt=$5
+    taskset -c 1 openssl s_time -connect "127.0.0.1:$pt" -www / "$flag" -time 1 >/dev/null 2>&1 || true  # warm up
+    before=$(cpu_ticks "$pid")
+    taskset -c 1 openssl s_time -connect "127.0.0.1:$pt" -www / "$flag" -time "$SECS" >"$W/stime.out" 2>&1 || true
+    after=$(cpu_ticks "$pid")
+    bconns=$(backend_conns)
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    python3 - "$name" "$W/stime.out" "$before" "$after" "$HZ" "$bconns" <<'PY'
+import re, sys
+name, path, hz, bconns = sys.argv[1], sys.argv[2], int(sys.argv[5]), sys.argv[6]
+before, after = [int(x) for x in sys.argv[3].split()], [int(x) for x in sys.argv[4].split()]
+out = open(path).read()
+m = re.findall(r"(\d+) connections in (\d+) real seconds", out)
+if not m:
+    sys.exit("bench: cannot read openssl s_time's output for %s:\n%s" % (name, out))
+conns, secs = int(m[-1][0]), int(m[-1][1])
+user = (after[0] - before[0]) * 1e6 / hz / conns
+syst = (after[1] - before[1]) * 1e6 / hz / conns
+print(name, round(conns / max(secs, 1)), 0, 0, round(user + syst, 2), bconns, 0, round(user, 2), round(syst, 2))
+PY
+}
+
 run() {  # run NAME -> one line: name rps p50_us p99_us cpu_us_per_req backend_conns non2xx user_us sys_us
     name="$1"
+    case "$name" in
+    *-tls-new) run_stime "$name" "${name%-new}" -new; return ;;
+    *-tls-reuse) run_stime "$name" "${name%-reuse}" -reuse; return ;;
+    esac
     base="${name%-churn}"
     close=""; [ "$base" != "$name" ] && close="Connection: close"
     host=""; case "$base" in *-route) host="Host: b.example" ;; esac
