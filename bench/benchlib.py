@@ -33,10 +33,18 @@ def rss_kib(pids):
     return total
 
 
-def nginx_backend(workdir, body, cpu="1"):
+def nginx_backend(workdir, body, cpu="1", tls_port=None):
     """An nginx backend (one worker, pinned to `cpu`) answering every request with 200 and
-    `body`, keep-alive without limit. Returns (Popen, port); the caller terminates it."""
+    `body`, keep-alive without limit; with tls_port, also over TLS there (a certificate made in
+    workdir). Returns (Popen, port); the caller terminates it."""
     port = free_port()
+    tls = ""
+    if tls_port:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", workdir + "/be.key",
+                        "-out", workdir + "/be.pem", "-days", "2", "-subj", "/CN=bench"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tls = (" server { listen 127.0.0.1:%d ssl; ssl_certificate %s/be.pem; ssl_certificate_key %s/be.key;"
+               " location / { default_type text/plain; return 200 '%s'; } }" % (tls_port, workdir, workdir, body))
     os.makedirs(workdir + "/tmp", exist_ok=True)
     conf = workdir + "/be.conf"
     with open(conf, "w") as f:
@@ -44,8 +52,8 @@ def nginx_backend(workdir, body, cpu="1"):
                 " events { worker_connections 8192; } http { access_log off; keepalive_requests 1000000;"
                 " keepalive_timeout 60s; client_body_temp_path %(w)s/tmp; proxy_temp_path %(w)s/tmp;"
                 " fastcgi_temp_path %(w)s/tmp; uwsgi_temp_path %(w)s/tmp; scgi_temp_path %(w)s/tmp;"
-                " server { listen 127.0.0.1:%(p)d; location / { default_type text/plain; return 200 '%(b)s'; } } }"
-                % {"w": workdir, "p": port, "b": body})
+                " server { listen 127.0.0.1:%(p)d; location / { default_type text/plain; return 200 '%(b)s'; } }%(t)s }"
+                % {"w": workdir, "p": port, "b": body, "t": tls})
     p = subprocess.Popen(["taskset", "-c", cpu, "nginx", "-c", conf, "-e", workdir + "/err.log"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)

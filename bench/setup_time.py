@@ -15,10 +15,12 @@ proxy adds to.
   http, no reuse    max_requests_per_conn 1: every request opens a backend connection
   tcp, pre-warmed   pool_min_idle 4: a connection opened ahead of the client is taken
   tcp, no pre-warm  pool_min_idle 0: the backend connect is on the client's path
+  with --tls: the same http cases with a TLS backend (backend_tls, unverified: nginx's own
+  certificate), where a backend connection costs a TLS handshake too (issue 18)
 
 The proxy's setup time is its time to first byte minus direct's.
 
-  setup_time.py CLI [--connections 3000] [--rounds 3] [--proxy-cpu 1]
+  setup_time.py CLI [--connections 3000] [--rounds 3] [--proxy-cpu 1] [--tls]
 """
 import argparse
 import http.client
@@ -61,6 +63,9 @@ def ttfb(port, n):
 
 def run(cli, be, mode, flags, n, cpu):
     port, admin = free_port(), free_port()
+    if isinstance(be, tuple):  # (port, extra flags): the TLS backend
+        be, more = be
+        flags = flags + more
     cmd = ["taskset", "-c", cpu, cli, "--mode", mode, "--listen", "127.0.0.1:%d" % port, "--admin-listen",
            "127.0.0.1:%d" % admin, "--backend", "127.0.0.1:%d" % be, "--workers", "1", "--pool-max", "64"]
     if mode == "http":
@@ -88,22 +93,29 @@ def main():
     ap.add_argument("--connections", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--proxy-cpu", type=int, default=1)
+    ap.add_argument("--tls", action="store_true")
     a = ap.parse_args()
     os.sched_setaffinity(0, {1})
     w = tempfile.mkdtemp(prefix="pp-setup-")
-    bp, be = nginx_backend(w, "x" * 120)
+    tls_port = free_port()
+    bp, be = nginx_backend(w, "x" * 120, tls_port=tls_port if a.tls else None)
     cases = [("http, pooled", "http", []), ("http, no reuse", "http", ["--max-requests-per-conn", "1"]),
              ("tcp, pre-warmed", "tcp", ["--pool-min-idle", "4"]), ("tcp, no pre-warm", "tcp", ["--pool-min-idle", "0"])]
+    if a.tls:
+        tb = (tls_port, ["--backend-tls", "on", "--backend-tls-verify", "off"])
+        cases = [("http, TLS backend, pooled", "http", [], tb),
+                 ("http, TLS backend, no reuse", "http", ["--max-requests-per-conn", "1"], tb)]
+    cases = [c if len(c) == 4 else c + (be,) for c in cases]
     res = {"direct": []}
-    for label, _, _ in cases:
+    for label, _, _, _ in cases:
         res[label] = []
     try:
         ttfb(be, 200)
         for _ in range(a.rounds):  # interleaved rounds; medians over them
             res["direct"].append((statistics.median(x := ttfb(be, a.connections)), sorted(x)[len(x) * 99 // 100],
                                   None, None))
-            for label, mode, flags in cases:
-                t, share, opened = run(a.cli, be, mode, flags, a.connections, str(a.proxy_cpu))
+            for label, mode, flags, target in cases:
+                t, share, opened = run(a.cli, target, mode, flags, a.connections, str(a.proxy_cpu))
                 res[label].append((statistics.median(t), sorted(t)[len(t) * 99 // 100], share, opened))
     finally:
         bp.terminate()
