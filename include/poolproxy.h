@@ -557,10 +557,15 @@ PP_API int pp_proxy_local_port(const pp_proxy *proxy);
       "backend_tls: handshakes completed with backends (one per pooled connection opened).")      \
     X(tls_backend_resumed, COUNTER, WORKER, "0.3", "tls_resumed_total", "side=\"backend\"",         \
       "backend_tls: handshakes that resumed the worker's last session with the backend.")          \
-    X(tls_backend_failed, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",                  \
-      "side=\"backend\",reason=\"any\"",                                                           \
-      "backend_tls: handshakes with backends that failed (verification, protocol, timeout); the "  \
-      "log names the reason and the backend.")
+    X(tls_backend_failed_verify, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",           \
+      "side=\"backend\",reason=\"verify\"",                                                        \
+      "backend_tls: backend certificates refused (chain, name, validity); the log says why.")      \
+    X(tls_backend_failed_timeout, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",          \
+      "side=\"backend\",reason=\"timeout\"",                                                       \
+      "backend_tls: handshakes with backends not done within connect_timeout.")                    \
+    X(tls_backend_failed_protocol, COUNTER, WORKER, "0.3", "tls_handshake_failures_total",         \
+      "side=\"backend\",reason=\"protocol\"",                                                      \
+      "backend_tls: other failed handshakes (no common version or cipher, an alert, a close).")
 
 /** pp_worker_stats: one worker's counters. */
 #define PP_WORKER_STATS_FIELDS(X)                                                                  \

@@ -105,8 +105,12 @@ type Stats struct {
 	TlsBackendHandshakes uint64
 	// backend_tls: handshakes that resumed the worker's last session with the backend. (counter; since 0.3)
 	TlsBackendResumed uint64
-	// backend_tls: handshakes with backends that failed (verification, protocol, timeout); the log names the reason and the backend. (counter; since 0.3)
-	TlsBackendFailed uint64
+	// backend_tls: backend certificates refused (chain, name, validity); the log says why. (counter; since 0.3)
+	TlsBackendFailedVerify uint64
+	// backend_tls: handshakes with backends not done within connect_timeout. (counter; since 0.3)
+	TlsBackendFailedTimeout uint64
+	// backend_tls: other failed handshakes (no common version or cipher, an alert, a close). (counter; since 0.3)
+	TlsBackendFailedProtocol uint64
 }
 
 func statsFromC(s *C.pp_stats) Stats {
@@ -159,7 +163,9 @@ func statsFromC(s *C.pp_stats) Stats {
 	out.TlsFailedClosed = uint64(s.tls_failed_closed)
 	out.TlsBackendHandshakes = uint64(s.tls_backend_handshakes)
 	out.TlsBackendResumed = uint64(s.tls_backend_resumed)
-	out.TlsBackendFailed = uint64(s.tls_backend_failed)
+	out.TlsBackendFailedVerify = uint64(s.tls_backend_failed_verify)
+	out.TlsBackendFailedTimeout = uint64(s.tls_backend_failed_timeout)
+	out.TlsBackendFailedProtocol = uint64(s.tls_backend_failed_protocol)
 	return out
 }
 

@@ -168,7 +168,7 @@ void BackendPool::on_tls_handshaken(uv_stream_t *s, int status) {
     uv_timer_stop(&conn->timer);
     WorkerCounters &c = pool.worker_.counters();
     if (status < 0) {
-        c.tls_backend_failed.add();
+        (conn->tls->failure() == TlsConn::Failure::verify ? c.tls_backend_failed_verify : c.tls_backend_failed_protocol).add();
         const std::string why = "tls: " + conn->tls->failure_text();
         pool.connect_failed(conn, why.c_str());
         return;
@@ -201,7 +201,7 @@ void BackendPool::connected(PooledConn *conn) {
 
 void BackendPool::on_connect_timeout(uv_timer_t *timer) {
     auto *conn = static_cast<PooledConn *>(timer->data);
-    if (conn->tls) conn->pool->worker_.counters().tls_backend_failed.add();
+    if (conn->tls) conn->pool->worker_.counters().tls_backend_failed_timeout.add();
     conn->pool->connect_failed(conn, conn->tls ? "tls handshake timed out (connect_timeout)" : "connect timed out");
 }
 

@@ -151,7 +151,10 @@ void TlsConn::pump() {
             }
             std::string why = e == SSL_ERROR_SSL ? openssl_errors() : "handshake failed";
             const long v = SSL_get_verify_result(ssl_);
-            if (v != X509_V_OK) why = std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
+            if (v != X509_V_OK) {
+                fail(Failure::verify, std::string("certificate verify failed: ") + X509_verify_cert_error_string(v));
+                return;
+            }
             fail(Failure::protocol, why);
             return;
         }

@@ -23,7 +23,7 @@ namespace pp {
 class TlsConn {
 public:
     // Why a handshake did not complete.
-    enum class Failure : uint8_t { none, protocol, plaintext, closed, timeout };
+    enum class Failure : uint8_t { none, protocol, plaintext, closed, timeout, verify };
     // `raw_alloc`/`raw_read`: the owner's trampolines for the stream's own reads, which find
     // this TlsConn (the stream's data is the owner's) and call on_raw_alloc/on_raw_read.
     // `handshaken`: called once, when the handshake completed (status 0) or failed (< 0).

@@ -591,7 +591,7 @@ def backend_tls():
             st, _ = plain_get(px.port, "/v")
             time.sleep(0.2)
             log = "".join(px.err)
-            check(st in (502, 503) and want in log and "backend-down" in log and px.stats()["tls_backend_failed"] >= 1,
+            check(st in (502, 503) and want in log and "backend-down" in log and px.stats()["tls_backend_failed_verify"] >= 1,
                   "backend certificate refused (%s): %d, the reason and a backend event in the log" % (what, st))
         finally:
             px.stop()
@@ -600,6 +600,25 @@ def backend_tls():
         check(plain_get(px.port, "/o") == (200, b"tls /o"), "backend_tls_verify off: encrypted, not checked")
     finally:
         px.stop()
+    # A backend that takes the TCP connect and never answers the ClientHello.
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)
+    px = Cli("--backend", "127.0.0.1:%d" % mute.getsockname()[1], "--backend-tls", "on", "--backend-tls-verify", "off",
+             "--connect-timeout", "300ms")
+    try:
+        t0 = time.time()
+        st, _ = plain_get(px.port, "/m")
+        took = time.time() - t0
+        deadline = time.time() + 5
+        while time.time() < deadline and px.stats()["tls_backend_failed_timeout"] < 1:
+            time.sleep(0.05)
+        check(st in (502, 503) and took < 5 and px.stats()["tls_backend_failed_timeout"] >= 1 and
+              "tls handshake timed out" in "".join(px.err),
+              "a backend that never answers the handshake: %d after %.1fs, counted as a timeout, logged" % (st, took))
+    finally:
+        px.stop()
+        mute.close()
     be.shutdown()
     # mTLS toward the backend, in a group of its own.
     mt = TlsBackend(client_ca=P("ca.pem"))

@@ -102,8 +102,12 @@ pub struct pp_stats {
     pub tls_backend_handshakes: u64,
     /// backend_tls: handshakes that resumed the worker's last session with the backend. (counter; since 0.3)
     pub tls_backend_resumed: u64,
-    /// backend_tls: handshakes with backends that failed (verification, protocol, timeout); the log names the reason and the backend. (counter; since 0.3)
-    pub tls_backend_failed: u64,
+    /// backend_tls: backend certificates refused (chain, name, validity); the log says why. (counter; since 0.3)
+    pub tls_backend_failed_verify: u64,
+    /// backend_tls: handshakes with backends not done within connect_timeout. (counter; since 0.3)
+    pub tls_backend_failed_timeout: u64,
+    /// backend_tls: other failed handshakes (no common version or cipher, an alert, a close). (counter; since 0.3)
+    pub tls_backend_failed_protocol: u64,
 }
 
 /// `pp_worker_stats`: one worker's counters (`PP_WORKER_STATS_FIELDS` in `poolproxy.h`).

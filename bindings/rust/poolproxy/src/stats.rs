@@ -103,8 +103,12 @@ pub struct Stats {
     pub tls_backend_handshakes: u64,
     /// backend_tls: handshakes that resumed the worker's last session with the backend. (counter; since 0.3)
     pub tls_backend_resumed: u64,
-    /// backend_tls: handshakes with backends that failed (verification, protocol, timeout); the log names the reason and the backend. (counter; since 0.3)
-    pub tls_backend_failed: u64,
+    /// backend_tls: backend certificates refused (chain, name, validity); the log says why. (counter; since 0.3)
+    pub tls_backend_failed_verify: u64,
+    /// backend_tls: handshakes with backends not done within connect_timeout. (counter; since 0.3)
+    pub tls_backend_failed_timeout: u64,
+    /// backend_tls: other failed handshakes (no common version or cipher, an alert, a close). (counter; since 0.3)
+    pub tls_backend_failed_protocol: u64,
 }
 
 impl Stats {
@@ -158,7 +162,9 @@ impl Stats {
             tls_failed_closed: s.tls_failed_closed,
             tls_backend_handshakes: s.tls_backend_handshakes,
             tls_backend_resumed: s.tls_backend_resumed,
-            tls_backend_failed: s.tls_backend_failed,
+            tls_backend_failed_verify: s.tls_backend_failed_verify,
+            tls_backend_failed_timeout: s.tls_backend_failed_timeout,
+            tls_backend_failed_protocol: s.tls_backend_failed_protocol,
         }
     }
 }

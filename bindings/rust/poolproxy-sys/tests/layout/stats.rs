@@ -53,7 +53,9 @@ fn stats_layouts() -> Vec<StructLayout> {
             tls_failed_closed,
             tls_backend_handshakes,
             tls_backend_resumed,
-            tls_backend_failed,
+            tls_backend_failed_verify,
+            tls_backend_failed_timeout,
+            tls_backend_failed_protocol,
         }),
         layout!(pp_worker_stats {
             struct_size,
