@@ -813,6 +813,11 @@ def cert_reload():
 def testssl_scan():
     """Debian's testssl.sh against the listener: no finding rated HIGH or CRITICAL, but those
     about the test's own certificate (made here, a day's validity, no revocation URL)."""
+    if os.environ.get("ASAN_OPTIONS") or os.environ.get("TSAN_OPTIONS"):
+        # The scan looks at the listener's protocols and ciphers, the same in every build: once,
+        # in the normal build, is enough (it takes minutes under a sanitizer).
+        print("     testssl_scan: skipped in a sanitizer build (it runs in the normal build)")
+        return
     if not shutil.which("testssl"):
         check(False, "testssl (Debian's testssl.sh) is installed (scripts/deps.sh --test)")
         return
