@@ -161,9 +161,12 @@ def renegotiation_flood():
         except OSError:
             closed = True
         grew = (px.rss_kib() - rss0) / 1024
-        check(closed and sent < (4 << 20) and grew < 8,
-              "renegotiation attempts, never reading: closed after %.1f MiB sent, the proxy's memory +%.1f MiB" %
-              (sent / 2**20, grew))
+        # Under ASan the resident size says nothing (its quarantine keeps what is freed): there
+        # the close after the first attempt is the check.
+        asan = bool(os.environ.get("ASAN_OPTIONS"))
+        check(closed and sent < (4 << 20) and (asan or grew < 8),
+              "renegotiation attempts, never reading: closed after %.1f MiB sent, the proxy's memory +%.1f MiB%s" %
+              (sent / 2**20, grew, " (not judged under ASan)" if asan else ""))
         check(px.p.poll() is None, "and the proxy serves on")
     finally:
         stop_and_check(px.p)
