@@ -11,7 +11,7 @@ set -eu
 cd "$(dirname "$0")/.."
 SECS="${1:-20}"
 [ $# -gt 0 ] && shift
-TARGETS="${*:-http_request http_response exchange_request exchange_response config address route}"
+TARGETS="${*:-http_request http_response exchange_request exchange_response config address route client_hello}"
 command -v clang >/dev/null || { echo "fuzz: needs clang and libclang-rt-14-dev (scripts/deps.sh --test)"; exit 1; }
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DPOOLPROXY_FUZZ=ON -DPOOLPROXY_BUILD_TESTS=ON -DPOOLPROXY_BUILD_TOOLS=OFF >/dev/null

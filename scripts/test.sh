@@ -144,7 +144,7 @@ fi
 if want fuzz; then
     CHECK_TAIL=6
     export FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_RUNS="${FUZZ_RUNS:-400000}"
-    check "fuzz (7 libFuzzer targets, ASan+UBSan, no finding)" sh scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+    check "fuzz (8 libFuzzer targets, ASan+UBSan, no finding)" sh scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 fi
 if want soak; then
     CHECK_TAIL=12
