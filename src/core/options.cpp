@@ -549,7 +549,7 @@ static int set_string_option(Settings *s, const OptionDef &d, const std::string 
             return PP_EBADVALUE;
         }
         if (d.text == &Settings::backend_tls_cert && !value.empty()) {
-            const size_t k = value.rfind(",key=");
+            const size_t k = value.find(",key=");
             if (!readable_file(value.substr(0, k), &reason) ||
                 (k != std::string::npos && !readable_file(value.substr(k + 5), &reason))) {
                 *why = prefix + reason;

@@ -119,7 +119,9 @@ void BackendPool::on_connect(uv_connect_t *req, int status) {
     // we serve on. It fails like a connect (counted, the backend marked down, the session
     // retried elsewhere), naming the cause.
     const int nodelay = status < 0 ? 0 : uv_tcp_nodelay(&conn->tcp, 1);
-    if (status >= 0 && nodelay == 0) pool.settle_probe(conn);  // (a failure settles it in close())
+    // (A failure settles it in close(); with backend_tls the handshake must pass too: a refused
+    // certificate is reported at start like an unreachable backend.)
+    if (status >= 0 && nodelay == 0 && !pool.backend_.tls) pool.settle_probe(conn);
     if (status < 0) {
         pool.connect_failed(conn, uv_strerror(status));
         return;
@@ -130,6 +132,8 @@ void BackendPool::on_connect(uv_connect_t *req, int status) {
         return;
     }
     if (pool.backend_.tls) {
+        // The connect's own time (the handshake has its histogram).
+        pool.worker_.counters().connect_time.record((uv_hrtime() - conn->connect_start_ns) / 1000);
         pool.start_tls(conn);
         return;
     }
@@ -176,13 +180,14 @@ void BackendPool::on_tls_handshaken(uv_stream_t *s, int status) {
     c.tls_backend_handshakes.add();
     if (conn->tls->resumed()) c.tls_backend_resumed.add();
     c.tls_backend_handshake_time.record((uv_hrtime() - conn->tls_start_ns) / 1000);
+    pool.settle_probe(conn);
     pool.connected(conn);
 }
 
 void BackendPool::connected(PooledConn *conn) {
     BackendPool &pool = *this;
     pool.counters_.opened.add();
-    pool.worker_.counters().connect_time.record((uv_hrtime() - conn->connect_start_ns) / 1000);
+    if (!conn->tls) pool.worker_.counters().connect_time.record((uv_hrtime() - conn->connect_start_ns) / 1000);
     if (!pool.backend_.up.exchange(true)) {
         pool.backend_.transitions.fetch_add(1, std::memory_order_relaxed);
         pool.worker_.shared().logger.event(PP_EVENT_BACKEND_UP, pool.backend_.id, pool.backend_.name,

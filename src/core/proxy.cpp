@@ -43,6 +43,7 @@ Shared::Shared(const Settings &s, int workers)
         bool failed = false;
         std::string why;
         groups[g].tls = TlsClient::make(groups[g].settings, &failed, &why);
+        groups[g].tls_files = backend_tls_files(groups[g].settings);
         if (failed) throw Error(PP_EBADVALUE, (g ? "group '" + groups[g].name + "': " : std::string()) + why);
     }
     for (const BackendSpec &spec : s.backends) {

@@ -98,6 +98,8 @@ private:
 
 // The bytes of the files the listener's TLS is made from (reload.cpp).
 std::string tls_files(const Settings &s);
+// The same for a group's backend_tls (its CA file, client certificate and key; "" when off).
+std::string backend_tls_files(const Settings &group);
 
 // The number of workers "workers = 0" means here.
 int resolve_worker_count(int64_t configured);

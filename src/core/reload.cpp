@@ -59,6 +59,33 @@ bool same_health_check(const Settings &a, const Settings &b) {
 
 }  // namespace
 
+namespace {
+void add_file(std::string &out, const std::string &path);
+}  // namespace
+
+std::string backend_tls_files(const Settings &g) {
+    std::string out;
+    if (!g.backend_tls) return out;
+    add_file(out, g.backend_tls_ca);
+    const size_t k = g.backend_tls_cert.find(",key=");
+    add_file(out, g.backend_tls_cert.substr(0, k));
+    if (k != std::string::npos) add_file(out, g.backend_tls_cert.substr(k + 5));
+    return out;
+}
+
+namespace {
+void add_file(std::string &out, const std::string &path) {
+    if (path.empty()) return;
+    FILE *f = std::fopen(path.c_str(), "rb");
+    out += path + '\0';
+    if (!f) return;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() < (16u << 20)) out.append(buf, n);
+    std::fclose(f);
+}
+}  // namespace
+
 // What the listener's TLS was made from on disk: the certificate, key and CA files' bytes.
 std::string tls_files(const Settings &s) {
     std::string out;
@@ -131,7 +158,10 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
     size_t new_ids = 0;
     for (GroupPlan &p : plan) {
         p.current = shared_->group_id(p.name);
-        if (p.current >= 0 && !same_group_options(shared_->groups[static_cast<size_t>(p.current)].settings, p.settings)) {
+        // A group's backend_tls files count as its options: a renewed client certificate or CA
+        // keeps its file name.
+        if (p.current >= 0 && (!same_group_options(shared_->groups[static_cast<size_t>(p.current)].settings, p.settings) ||
+                               backend_tls_files(p.settings) != shared_->groups[static_cast<size_t>(p.current)].tls_files)) {
             // A host name's backends come from DNS answers under the group they were made in.
             if (has_name_backends(running, p.name) || has_name_backends(next, p.name)) {
                 log.log(PP_LOG_WARN, "reload: group '%s' has backends given by host name: its changed options need a restart",
@@ -242,6 +272,7 @@ int Proxy::reload(const Settings &wanted, std::string *why) {
             group->name = p.name;
             group->settings = p.settings;
             group->tls = p.tls;
+            group->tls_files = backend_tls_files(p.settings);
             p.id = static_cast<int>(shared_->groups.add(std::move(group)));
         }
         for (size_t i = 0; i < to_add.size(); i++) {

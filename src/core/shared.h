@@ -44,6 +44,7 @@ struct Group {
     std::atomic<bool> retired{false};
     std::atomic<int> replaced_by{-1};  // the group that took its name, once retired (-1: none)
     std::shared_ptr<const TlsClient> tls;  // backend_tls: its connections' TLS (nullptr: plaintext)
+    std::string tls_files;  // the bytes of the CA and client certificate files it was made from
 };
 
 struct Shared {

@@ -64,7 +64,7 @@ std::shared_ptr<const TlsClient> TlsClient::make(const Settings &g, bool *failed
         SSL_CTX_set_verify(t->ctx_, SSL_VERIFY_NONE, nullptr);
     }
     if (!g.backend_tls_cert.empty()) {
-        const size_t k = g.backend_tls_cert.rfind(",key=");
+        const size_t k = g.backend_tls_cert.find(",key=");
         const std::string cert = g.backend_tls_cert.substr(0, k);
         const std::string key = k == std::string::npos ? cert : g.backend_tls_cert.substr(k + 5);
         if (SSL_CTX_use_certificate_chain_file(t->ctx_, cert.c_str()) != 1 ||

@@ -145,7 +145,9 @@ void TlsConn::pump() {
             const int e = SSL_get_error(ssl_, r);
             if (e == SSL_ERROR_WANT_READ) {
                 if (raw_eof_) {
-                    fail(Failure::closed, raw_error_ ? uv_strerror(raw_error_) : "the client closed during the handshake");
+                    fail(Failure::closed, raw_error_                ? uv_strerror(raw_error_)
+                                          : SSL_is_server(ssl_) ? "the client closed during the handshake"
+                                                                : "the backend closed during the handshake");
                 }
                 return;
             }

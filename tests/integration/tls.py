@@ -842,10 +842,68 @@ def testssl_scan():
         px.stop()
 
 
+def backend_cert_reload():
+    """A group's client certificate renewed in place (same file names): SIGHUP replaces the group,
+    and new connections to the backend present the new certificate (found by review)."""
+    seen = []
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(P("be.pem"), P("be.key"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(P("ca.pem"))
+
+    def loop():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                t = ctx.wrap_socket(c, server_side=True)
+                seen.append(dict(x[0] for x in t.getpeercert()["subject"])["commonName"])
+                t.recv(65536)
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                t.close()
+            except (OSError, ssl.SSLError):
+                c.close()
+    threading.Thread(target=loop, daemon=True).start()
+    cert, key = os.path.join(D, "cl.pem"), os.path.join(D, "cl.key")
+
+    def issue(cn):
+        sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key + ".new", "-out", cert + ".csr", "-subj", "/CN=" + cn)
+        sh("openssl", "x509", "-req", "-in", cert + ".csr", "-CA", P("ca.pem"), "-CAkey", P("ca.key"), "-CAcreateserial",
+           "-out", cert + ".new", "-days", "2")
+        os.rename(key + ".new", key)
+        os.rename(cert + ".new", cert)
+    issue("client1")
+    conf = os.path.join(D, "bcr.conf")
+    with open(conf, "w") as f:
+        f.write("mode = http\nbackend = 127.0.0.1:%d\nbackend_tls = on\nbackend_tls_verify = off\n"
+                "backend_tls_cert = %s,key=%s\n" % (srv.getsockname()[1], cert, key))
+    px = Cli("--config", conf)
+    try:
+        check(plain_get(px.port, "/a")[0] == 200 and seen[-1:] == ["client1"], "the group presents client1 (%s)" % seen[-1:])
+        issue("client2")
+        before = len(px.err)
+        px.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and not any("reload: " in x and "group(s) added" in x for x in px.err[before:]):
+            time.sleep(0.05)
+        check(any("1 replaced" in x for x in px.err[before:]), "SIGHUP: the renewed client certificate replaces the group")
+        check(plain_get(px.port, "/b")[0] == 200 and seen[-1:] == ["client2"],
+              "new backend connections present the renewed certificate (%s)" % seen[-1:])
+    finally:
+        px.stop()
+        srv.close()
+
+
 CASES = {"sni_alpn_and_bodies": sni_alpn_and_bodies, "resumption": resumption,
          "client_certificates": client_certificates, "bad_input": bad_input, "tcp_mode": tcp_mode,
          "sni_passthrough": sni_passthrough, "backend_tls": backend_tls, "tcp_backend_tls": tcp_backend_tls,
-         "cert_reload": cert_reload, "testssl_scan": testssl_scan}
+         "cert_reload": cert_reload,
+         "backend_cert_reload": backend_cert_reload, "testssl_scan": testssl_scan}
 
 
 def main():
