@@ -89,21 +89,11 @@ void add_file(std::string &out, const std::string &path) {
 // What the listener's TLS was made from on disk: the certificate, key and CA files' bytes.
 std::string tls_files(const Settings &s) {
     std::string out;
-    auto add = [&out](const std::string &path) {
-        if (path.empty()) return;
-        FILE *f = std::fopen(path.c_str(), "rb");
-        out += path + '\0';
-        if (!f) return;
-        char buf[4096];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() < (16u << 20)) out.append(buf, n);
-        std::fclose(f);
-    };
     for (const TlsCertSpec &c : s.tls_certs) {
-        add(c.cert);
-        add(c.key);
+        add_file(out, c.cert);
+        add_file(out, c.key);
     }
-    add(s.tls_client_ca);
+    add_file(out, s.tls_client_ca);
     return out;
 }
 
