@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "core/tls_server.h"
@@ -556,9 +557,18 @@ static int set_string_option(Settings *s, const OptionDef &d, const std::string 
                 return PP_EBADVALUE;
             }
         }
-        if (d.text == &Settings::backend_tls_name && value.find_first_of(" /") != std::string::npos) {
-            *why = prefix + "expected a host name or address, got " + quote(value.substr(0, 80));
-            return PP_EBADVALUE;
+        if (d.text == &Settings::backend_tls_name && !value.empty()) {
+            // A name as certificates carry it (letters, digits, '-', '.', '_'), or an address.
+            unsigned char addr[16];
+            bool name = value.size() <= 253;
+            for (char c : value) {
+                name = name && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                                c == '.' || c == '_');
+            }
+            if (!name && inet_pton(AF_INET6, value.c_str(), addr) != 1) {
+                *why = prefix + "expected a host name or an IP address (no port), got " + quote(value.substr(0, 80));
+                return PP_EBADVALUE;
+            }
         }
         if ((d.text == &Settings::tls_ciphers || d.text == &Settings::tls_ciphersuites) && !value.empty() &&
             !tls_ciphers_valid(value, d.text == &Settings::tls_ciphersuites, &reason)) {

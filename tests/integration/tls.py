@@ -325,7 +325,8 @@ def bad_input():
                        (["--tls-cert", "%s,key=%s" % (P("a.pem"), P("b.key"))], "does not belong"),
                        (["--tls-cert", P("ca.key")], "certificate chain"),
                        (["--tls-cert", P("a.pem") + ",key=" + P("a.key"), "--tls-ciphers", "NOSUCHCIPHER"], "tls_ciphers"),
-                       (["--tls-verify-client", "required", "--tls-cert", P("a.pem") + ",key=" + P("a.key")], "tls_client_ca")):
+                       (["--tls-verify-client", "required", "--tls-cert", P("a.pem") + ",key=" + P("a.key")], "tls_client_ca"),
+                       (["--backend-tls", "on", "--backend-tls-name", "api.internal:443"], "tls_name")):
         r = subprocess.run([CLI, "--mode", "http", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:9"] + args,
                            capture_output=True, text=True, timeout=20)
         check(r.returncode != 0 and want in r.stderr and "tls_" in r.stderr,
