@@ -509,11 +509,9 @@ static bool readable_file(const std::string &path, std::string *why) {
 
 // "CERT.pem[,key=KEY.pem]": the files are read when a proxy is made (TlsServer::make).
 static int parse_tls_cert(Settings *s, const std::string &value, std::string *why) {
-    TlsCertSpec c;
-    const size_t k = value.find(",key=");
-    c.cert = value.substr(0, k);
-    if (k != std::string::npos) c.key = value.substr(k + 5);
-    bool ok = !c.cert.empty() && (k == std::string::npos || !c.key.empty()) && value.size() <= 4096 &&
+    const TlsCertSpec c = TlsCertSpec::parse(value);
+    const bool with_key = value.find(",key=") != std::string::npos;
+    bool ok = !c.cert.empty() && (!with_key || !c.key.empty()) && value.size() <= 4096 &&
               c.key.find(",key=") == std::string::npos;
     for (char ch : value) ok = ok && static_cast<unsigned char>(ch) >= ' ' && ch != 0x7f;
     if (!ok) {
@@ -550,9 +548,8 @@ static int set_string_option(Settings *s, const OptionDef &d, const std::string 
             return PP_EBADVALUE;
         }
         if (d.text == &Settings::backend_tls_cert && !value.empty()) {
-            const size_t k = value.find(",key=");
-            if (!readable_file(value.substr(0, k), &reason) ||
-                (k != std::string::npos && !readable_file(value.substr(k + 5), &reason))) {
+            const TlsCertSpec c = TlsCertSpec::parse(value);
+            if (!readable_file(c.cert, &reason) || (!c.key.empty() && !readable_file(c.key, &reason))) {
                 *why = prefix + reason;
                 return PP_EBADVALUE;
             }

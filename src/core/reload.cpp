@@ -67,9 +67,9 @@ std::string backend_tls_files(const Settings &g) {
     std::string out;
     if (!g.backend_tls) return out;
     add_file(out, g.backend_tls_ca);
-    const size_t k = g.backend_tls_cert.find(",key=");
-    add_file(out, g.backend_tls_cert.substr(0, k));
-    if (k != std::string::npos) add_file(out, g.backend_tls_cert.substr(k + 5));
+    const TlsCertSpec c = TlsCertSpec::parse(g.backend_tls_cert);
+    add_file(out, c.cert);
+    add_file(out, c.key);
     return out;
 }
 

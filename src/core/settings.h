@@ -32,10 +32,18 @@ struct BackendSpec {
     std::string host_header;  // "" = the Host the request has; else the Host sent to this backend
 };
 
-// A certificate of the TLS listener: its chain (PEM) and its key (PEM; "" = in the chain's file).
+// A certificate of the TLS listener (or a group's client certificate): its chain (PEM) and its
+// key (PEM; "" = in the chain's file).
 struct TlsCertSpec {
     std::string cert;
     std::string key;
+    // "CERT.pem[,key=KEY.pem]", split at the first ",key=" (the one syntax of tls_cert and
+    // backend_tls_cert).
+    static TlsCertSpec parse(const std::string &text) {
+        const size_t k = text.find(",key=");
+        return TlsCertSpec{text.substr(0, k), k == std::string::npos ? std::string() : text.substr(k + 5)};
+    }
+    const std::string &key_file() const { return key.empty() ? cert : key; }
 };
 
 // A named backend group ("group = NAME opt=value ..."): its own lb, pool limits, health check,

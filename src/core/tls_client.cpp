@@ -64,11 +64,9 @@ std::shared_ptr<const TlsClient> TlsClient::make(const Settings &g, bool *failed
         SSL_CTX_set_verify(t->ctx_, SSL_VERIFY_NONE, nullptr);
     }
     if (!g.backend_tls_cert.empty()) {
-        const size_t k = g.backend_tls_cert.find(",key=");
-        const std::string cert = g.backend_tls_cert.substr(0, k);
-        const std::string key = k == std::string::npos ? cert : g.backend_tls_cert.substr(k + 5);
-        if (SSL_CTX_use_certificate_chain_file(t->ctx_, cert.c_str()) != 1 ||
-            SSL_CTX_use_PrivateKey_file(t->ctx_, key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        const TlsCertSpec c = TlsCertSpec::parse(g.backend_tls_cert);
+        if (SSL_CTX_use_certificate_chain_file(t->ctx_, c.cert.c_str()) != 1 ||
+            SSL_CTX_use_PrivateKey_file(t->ctx_, c.key_file().c_str(), SSL_FILETYPE_PEM) != 1 ||
             SSL_CTX_check_private_key(t->ctx_) != 1) {
             *failed = true;
             *why = "option 'backend_tls_cert': '" + g.backend_tls_cert + "': " + openssl_errors();

@@ -117,7 +117,7 @@ std::unique_ptr<TlsServer> TlsServer::make(const Settings &s, const Logger &log,
             *why = where + "certificate chain '" + spec.cert + "': " + openssl_errors();
             return nullptr;
         }
-        const std::string &key = spec.key.empty() ? spec.cert : spec.key;
+        const std::string &key = spec.key_file();
         if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
             *why = where + "private key '" + key + "': " + openssl_errors();
             return nullptr;
