@@ -576,19 +576,20 @@ bool build_routes(const Settings &settings, const std::function<int(std::string_
 }
 
 // The proxy's protocol by mode; http's with its route table.
+int configured_group_id(const Settings &settings, std::string_view name) {
+    if (name == "default") return 0;
+    for (size_t g = 0; g < settings.groups.size(); g++) {
+        if (settings.groups[g].name == name) return static_cast<int>(g + 1);
+    }
+    return -1;
+}
+
 std::unique_ptr<Protocol> protocol_for(const Settings &settings) {
     if (settings.mode != static_cast<int64_t>(Mode::http)) return make_tcp_protocol(settings);
     if (!settings.sni_routes.empty()) {
         throw Error(PP_EBADVALUE, "option 'sni_route': tcp mode only (http mode routes with option 'route', host=)");
     }
-    // A route names its group; "default" is the unnamed one (id 0), a named group i + 1.
-    const auto group_id = [&settings](std::string_view name) {
-        if (name == "default") return 0;
-        for (size_t g = 0; g < settings.groups.size(); g++) {
-            if (settings.groups[g].name == name) return static_cast<int>(g + 1);
-        }
-        return -1;
-    };
+    const auto group_id = [&settings](std::string_view name) { return configured_group_id(settings, name); };
     RouteTable table;
     std::string why;
     if (!build_routes(settings, group_id, &table, &why)) throw Error(PP_EBADVALUE, why);

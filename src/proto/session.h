@@ -247,6 +247,10 @@ void attach(Session *s, PooledConn *conn);  // the backend connection is ready: 
 }  // namespace tcp_relay
 
 // The modes' protocols (tcp_relay.cpp, http_session.cpp); http's holds the routes.
+// A route's (or SNI route's) group as configured: "default" is the unnamed one (id 0), a named
+// group i + 1 (its place in settings.groups), -1 for none: the ids a proxy starts with.
+int configured_group_id(const Settings &settings, std::string_view name);
+
 std::unique_ptr<Protocol> make_tcp_protocol(const Settings &settings);  // throws Error on a bad sni_route
 std::unique_ptr<Protocol> make_http_protocol(RouteTable routes);
 

@@ -389,14 +389,7 @@ constexpr uint64_t kQueueWarnQuietMs = 10000;
 class TcpProtocol final : public ModeProtocol {
 public:
     explicit TcpProtocol(const Settings &settings) : ModeProtocol(sizeof(TcpSession), true) {
-        // An SNI route names its group as an http route does: "default" is id 0, a named group i + 1.
-        const auto group_id = [&settings](std::string_view name) {
-            if (name == "default") return 0;
-            for (size_t g = 0; g < settings.groups.size(); g++) {
-                if (settings.groups[g].name == name) return static_cast<int>(g + 1);
-            }
-            return -1;
-        };
+        const auto group_id = [&settings](std::string_view name) { return configured_group_id(settings, name); };
         std::string why;
         if (!sni_.build(settings.sni_routes, group_id, &why)) throw Error(PP_EBADVALUE, why);
     }
