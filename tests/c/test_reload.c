@@ -49,20 +49,42 @@ static pp_proxy *start(pp_config *cfg) {
     return p;
 }
 
-/* One request on its own connection: the whole response, NUL-terminated. */
-static void ask(const pp_proxy *p, const char *target, char *out, size_t cap) {
-    char req[512];
-    long got = 0, n;
-    int fd = test_dial(pp_proxy_local_port(p));
+/* A listener on 127.0.0.1 that completes handshakes (kernel backlog) and answers nothing. */
+static int hang_listener(int *port) {
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 64), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* A request on its own connection (Connection: close); the fd. */
+static int send_req(const pp_proxy *p, const char *target) {
+    char req[256];
+    int fd = test_dial(pp_proxy_local_port(p)), n;
     assert_true(fd >= 0);
     n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", target);
     assert_int_equal(test_write_all(fd, req, n), 0);
-    while ((size_t)got < cap - 1 && (n = test_read_exact(fd, out + got, (long)(cap - 1 - (size_t)got), WAIT_MS)) > 0) {
-        got += n;
-    }
+    return fd;
+}
+
+/* All of a response, NUL-terminated, up to the close; closes fd. */
+static void read_all(int fd, char *out, size_t cap) {
+    long got = 0, n;
+    while ((size_t)got < cap - 1 && (n = test_read_exact(fd, out + got, (long)(cap - 1 - (size_t)got), WAIT_MS)) > 0) got += n;
     out[got] = '\0';
     close(fd);
 }
+
+/* One request on its own connection: the whole response, NUL-terminated. */
+static void ask(const pp_proxy *p, const char *target, char *out, size_t cap) { read_all(send_req(p, target), out, cap); }
 
 static int active_backends(const pp_proxy *p) {
     int i, n = pp_proxy_backend_count(p), live = 0;
@@ -143,18 +165,8 @@ typedef struct manual {
 } manual;
 
 static void manual_start(manual *m) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
     memset(m, 0, sizeof *m);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    m->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(m->lfd >= 0);
-    assert_int_equal(bind(m->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(m->lfd, 16), 0);
-    assert_int_equal(getsockname(m->lfd, (struct sockaddr *)&a, &len), 0);
-    m->n = ntohs(a.sin_port); /* (the port, until the first accept) */
+    m->lfd = hang_listener(&m->n); /* (n: the port, until the first accept) */
 }
 
 /* The next request head on any of its connections (accepting new ones): its fd, the head in out. */
@@ -399,8 +411,6 @@ static void test_swap_while_the_worker_is_busy(void **state) {
     pp_config *cfg = config(1, NULL), *next = config(1, NULL);
     pp_proxy *p;
     char out[4096];
-    const char *req = "GET /hold HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
-    long got = 0, n;
     int fd, i;
     add_backend(cfg, a, NULL);
     assert_int_equal(pp_config_set_request_hook(cfg, hold_hook, NULL), 0);
@@ -408,18 +418,12 @@ static void test_swap_while_the_worker_is_busy(void **state) {
     p = start(cfg);
     __atomic_store_n(&g_in_hook, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&g_release, 0, __ATOMIC_SEQ_CST);
-    fd = test_dial(pp_proxy_local_port(p));
-    assert_true(fd >= 0);
-    assert_int_equal(test_write_all(fd, req, (long)strlen(req)), 0);
+    fd = send_req(p, "/hold");
     for (i = 0; i < WAIT_MS && !__atomic_load_n(&g_in_hook, __ATOMIC_SEQ_CST); i++) usleep(1000);
     assert_true(__atomic_load_n(&g_in_hook, __ATOMIC_SEQ_CST));
     assert_int_equal(pp_proxy_reload(p, next), 0); /* a out, b in; the worker is in the hook */
     __atomic_store_n(&g_release, 1, __ATOMIC_SEQ_CST);
-    while ((size_t)got < sizeof out - 1 && (n = test_read_exact(fd, out + got, (long)(sizeof out - 1 - (size_t)got), WAIT_MS)) > 0) {
-        got += n;
-    }
-    out[got] = '\0';
-    close(fd);
+    read_all(fd, out, sizeof out);
     assert_non_null(strstr(out, "HTTP/1.1 200"));
     assert_int_equal(pp_proxy_stop(p, 0), 0);
     assert_int_equal(pp_proxy_free(p), 0);
@@ -432,36 +436,6 @@ static void test_swap_while_the_worker_is_busy(void **state) {
 /* The same while the group's other backend H is at backend_max_requests (a request hangs on it):
  * the held request finds A removed and H at its limit; it must catch up and reach C, not be
  * answered 503 "backend_max_requests ... reached". (Found by review.) */
-static int hang_listener(int *port) {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fd, 64), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
-static int send_req(const pp_proxy *p, const char *target) {
-    char req[256];
-    int fd = test_dial(pp_proxy_local_port(p)), n;
-    assert_true(fd >= 0);
-    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", target);
-    assert_int_equal(test_write_all(fd, req, n), 0);
-    return fd;
-}
-
-static void read_all(int fd, char *out, size_t cap) {
-    long got = 0, n;
-    while ((size_t)got < cap - 1 && (n = test_read_exact(fd, out + got, (long)(cap - 1 - (size_t)got), WAIT_MS)) > 0) got += n;
-    out[got] = '\0';
-    close(fd);
-}
-
 static void test_swap_with_other_backend_at_limit(void **state) {
     (void)state;
     echo_server *a = echo_server_start_http(0), *c = echo_server_start_http(0);
@@ -532,16 +506,9 @@ static void test_replaced_group_keeps_health(void **state) {
     pp_config *cfg[2];
     pp_proxy *p;
     char dead[64];
-    int i, k, lfd;
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    memset(&sa, 0, sizeof sa); /* a port nothing listens on: bound, then closed */
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    lfd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
-    snprintf(dead, sizeof dead, "127.0.0.1:%d", ntohs(sa.sin_port));
+    int i, k, lfd, port;
+    lfd = hang_listener(&port); /* a port nothing listens on: bound, then closed */
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", port);
     close(lfd);
     for (k = 0; k < 2; k++) {
         cfg[k] = config(1, k ? "9" : "8");

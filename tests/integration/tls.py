@@ -333,27 +333,45 @@ def bad_input():
               "refused at start: %s (%s)" % (want, r.stderr.strip().splitlines()[-1][:120] if r.stderr.strip() else ""))
 
 
-def tcp_mode():
+def serve(handle, ctx=None):
+    """A loopback server: each accepted connection (TLS with ctx: wrapped, its handshake done)
+    handed to handle(conn) on a thread of its own. Returns the listening socket."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(16)
 
-    def echo():
+    def one(c):
+        try:
+            handle(ctx.wrap_socket(c, server_side=True) if ctx else c)
+        except (OSError, ssl.SSLError):
+            c.close()
+
+    def loop():
         while True:
             try:
                 c, _ = srv.accept()
             except OSError:
                 return
-
-            def one(c):
-                while True:
-                    d = c.recv(65536)
-                    if not d:
-                        c.shutdown(socket.SHUT_WR)
-                        return
-                    c.sendall(d)
             threading.Thread(target=one, args=(c,), daemon=True).start()
-    threading.Thread(target=echo, daemon=True).start()
+    threading.Thread(target=loop, daemon=True).start()
+    return srv
+
+
+def echo(c, half_close=False):
+    """Sends back what comes, until the peer's end (then half-closes, or closes)."""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        c.sendall(d)
+    if half_close:
+        c.shutdown(socket.SHUT_WR)
+    else:
+        c.close()
+
+
+def tcp_mode():
+    srv = serve(lambda c: echo(c, half_close=True))
     px = Cli("--backend", "127.0.0.1:%d" % srv.getsockname()[1], "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")),
              mode="tcp")
     try:
@@ -375,50 +393,25 @@ def tcp_mode():
 
 def tls_server(cert, key, answer):
     """A TLS backend: after its handshake it answers `answer` and the first line it read."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
 
-    def loop():
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-
-            def one(c):
-                try:
-                    t = ctx.wrap_socket(c, server_side=True)
-                    line = t.recv(1024)
-                    t.sendall(answer + b" " + line)
-                    t.close()
-                except (OSError, ssl.SSLError):
-                    c.close()
-            threading.Thread(target=one, args=(c,), daemon=True).start()
-    threading.Thread(target=loop, daemon=True).start()
-    return srv
+    def answer_line(t):
+        t.sendall(answer + b" " + t.recv(1024))
+        t.close()
+    return serve(answer_line, ctx)
 
 
 def sni_passthrough():
     a = tls_server(P("a.pem"), P("a.key"), b"A")
     b = tls_server(P("b.pem"), P("b.key"), b"B")
-    echo = socket.socket()
-    echo.bind(("127.0.0.1", 0))
-    echo.listen(16)
-
-    def echo_loop():
-        while True:
-            try:
-                c, _ = echo.accept()
-            except OSError:
-                return
-            d = c.recv(1024)
-            c.sendall(b"D " + d)
+    def tagged(tag):
+        def answer_line(c):
+            c.sendall(tag + b" " + c.recv(1024))
             c.close()
-    threading.Thread(target=echo_loop, daemon=True).start()
-    px = Cli("--backend", "127.0.0.1:%d" % echo.getsockname()[1],
+        return answer_line
+    plain_d = serve(tagged(b"D"))
+    px = Cli("--backend", "127.0.0.1:%d" % plain_d.getsockname()[1],
              "--backend", "127.0.0.1:%d,group=ga" % a.getsockname()[1],
              "--backend", "127.0.0.1:%d,group=gb" % b.getsockname()[1],
              "--sni-route", "a.test -> ga", "--sni-route", "*.b.test -> gb", "--sni-route", "b.test -> gb",
@@ -445,25 +438,10 @@ def sni_passthrough():
         check(closed and out == b"" and 0.3 < took < 5, "a ClientHello that stalls: closed by tls_handshake_timeout (%.2fs)" % took)
     finally:
         px.stop()
-        for x in (a, b, echo):
+        for x in (a, b, plain_d):
             x.close()
     # Terminated here (tls_cert): the handshake's name picks the group.
-    plain = {}
-    for tag in (b"D", b"E"):
-        srv = socket.socket()
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(16)
-        plain[tag] = srv
-
-        def loop(srv=srv, tag=tag):
-            while True:
-                try:
-                    c, _ = srv.accept()
-                except OSError:
-                    return
-                c.sendall(tag + b" " + c.recv(1024))
-                c.close()
-        threading.Thread(target=loop, daemon=True).start()
+    plain = {tag: serve(tagged(tag)) for tag in (b"D", b"E")}
     px = Cli("--backend", "127.0.0.1:%d" % plain[b"D"].getsockname()[1],
              "--backend", "127.0.0.1:%d,group=ge" % plain[b"E"].getsockname()[1],
              "--tls-cert", "%s,key=%s" % (P("a.pem"), P("a.key")), "--tls-cert", P("ab.pem"),
@@ -705,32 +683,9 @@ def backend_tls():
 
 
 def tcp_backend_tls():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(P("be.pem"), P("be.key"))
-
-    def loop():
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-
-            def one(c):
-                try:
-                    t = ctx.wrap_socket(c, server_side=True)
-                    while True:
-                        d = t.recv(65536)
-                        if not d:
-                            break
-                        t.sendall(d)
-                    t.close()
-                except (OSError, ssl.SSLError):
-                    c.close()
-            threading.Thread(target=one, args=(c,), daemon=True).start()
-    threading.Thread(target=loop, daemon=True).start()
+    srv = serve(echo, ctx)
     px = Cli("--backend", "127.0.0.1:%d" % srv.getsockname()[1], "--backend-tls", "on", "--backend-tls-ca", P("ca.pem"),
              mode="tcp")
     try:
@@ -847,29 +802,17 @@ def backend_cert_reload():
     """A group's client certificate renewed in place (same file names): SIGHUP replaces the group,
     and new connections to the backend present the new certificate (found by review)."""
     seen = []
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(P("be.pem"), P("be.key"))
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(P("ca.pem"))
 
-    def loop():
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            try:
-                t = ctx.wrap_socket(c, server_side=True)
-                seen.append(dict(x[0] for x in t.getpeercert()["subject"])["commonName"])
-                t.recv(65536)
-                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-                t.close()
-            except (OSError, ssl.SSLError):
-                c.close()
-    threading.Thread(target=loop, daemon=True).start()
+    def answer(t):
+        seen.append(dict(x[0] for x in t.getpeercert()["subject"])["commonName"])
+        t.recv(65536)
+        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        t.close()
+    srv = serve(answer, ctx)
     cert, key = os.path.join(D, "cl.pem"), os.path.join(D, "cl.key")
 
     def issue(cn):
